@@ -1,0 +1,451 @@
+//! `warden-local`: the whole of Warden on one machine, no AWS account needed.
+//!
+//! An embedded DynamoDB-compatible engine (dynoxide) on a loopback port, the table created
+//! from `warden_core::schema`, every HTTP function mounted with the routes of
+//! `template.yaml`, and the dispatcher and relay as background tasks on an in-process queue
+//! (or SQS when `--sqs-queue-url` is given).
+
+pub mod apigw;
+pub mod routes;
+pub mod seed;
+
+use axum::body::Body as AxBody;
+use axum::extract::{ConnectInfo, Request as AxRequest};
+use axum::response::Response as AxResponse;
+use http::StatusCode;
+use lambda_http::Body;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use warden_core::queue::{DeliveryMessage, InProcessQueue, LogoutQueue, SqsQueue};
+use warden_core::store::{dynamodb_client, RoundTrips};
+use warden_core::{ApiError, App, Config, Store};
+
+/// How to start the stack.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub addr: SocketAddr,
+    /// Throwaway in-memory engine instead of `.warden/warden.db`.
+    pub memory: bool,
+    pub data_dir: PathBuf,
+    /// Use this DynamoDB endpoint (moto, AWS) instead of the embedded engine.
+    pub dynamodb_endpoint: Option<String>,
+    /// Use this SQS queue instead of the in-process queue.
+    pub sqs_queue_url: Option<String>,
+    pub sqs_endpoint: Option<String>,
+    /// Issuer URL; default `http://<addr>`.
+    pub issuer: Option<String>,
+    pub table: String,
+    /// Create the demo user and client on first start.
+    pub seed: bool,
+    /// Relay period (production: one minute).
+    pub relay_every: Duration,
+    /// First retry delay of the local dispatcher (doubles per attempt).
+    pub retry_base: Duration,
+    /// Back-channel POST timeout.
+    pub delivery_timeout: Duration,
+    /// Change the configuration before the app is built (tests).
+    pub configure: Option<fn(&mut Config)>,
+    /// Count DynamoDB round trips (tests).
+    pub round_trips: Option<RoundTrips>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            memory: false,
+            data_dir: PathBuf::from(".warden"),
+            dynamodb_endpoint: None,
+            sqs_queue_url: None,
+            sqs_endpoint: None,
+            issuer: None,
+            table: "warden".into(),
+            seed: true,
+            relay_every: Duration::from_secs(60),
+            retry_base: Duration::from_secs(2),
+            delivery_timeout: Duration::from_secs(5),
+            configure: None,
+            round_trips: None,
+        }
+    }
+}
+
+/// A running stack.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub base_url: String,
+    pub app: Arc<App>,
+    /// The in-process queue (absent when SQS is used).
+    pub queue: Option<Arc<InProcessQueue>>,
+    /// Seeded demo credentials (first start only).
+    pub seeded: Option<seed::Seeded>,
+    pub dynamodb_endpoint: String,
+    stop: watch::Sender<bool>,
+    engine_thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stop the listener, the background tasks and the embedded engine.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        if let Some(t) = self.engine_thread.take() {
+            let _ = tokio::task::spawn_blocking(move || t.join()).await;
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+async fn stopped(mut rx: watch::Receiver<bool>) {
+    while !*rx.borrow() {
+        if rx.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Start the embedded engine on its own thread and runtime (its requests run behind one
+/// SQLite lock). Returns its endpoint URL and the thread.
+fn start_engine(
+    opts: &Options,
+    stop: watch::Receiver<bool>,
+) -> Result<(String, std::thread::JoinHandle<()>), String> {
+    let db = if opts.memory {
+        dynoxide::Database::memory().map_err(|e| format!("dynoxide: {e}"))?
+    } else {
+        std::fs::create_dir_all(&opts.data_dir)
+            .map_err(|e| format!("cannot create {}: {e}", opts.data_dir.display()))?;
+        let path = opts.data_dir.join("warden.db");
+        dynoxide::Database::new(&path.to_string_lossy()).map_err(|e| format!("dynoxide: {e}"))?
+    };
+    let std_listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    std_listener
+        .set_nonblocking(true)
+        .map_err(|e| e.to_string())?;
+    let addr = std_listener.local_addr().map_err(|e| e.to_string())?;
+    let t = std::thread::Builder::new()
+        .name("dynoxide".into())
+        .spawn(move || {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(_) => return,
+            };
+            rt.block_on(async move {
+                let Ok(listener) = tokio::net::TcpListener::from_std(std_listener) else {
+                    return;
+                };
+                // TTL: dynoxide does not expire items by itself; sweep every 30 s.
+                let sweeper_db = db.clone();
+                let sweep_stop = stop.clone();
+                tokio::spawn(async move {
+                    let mut tick = tokio::time::interval(Duration::from_secs(30));
+                    loop {
+                        tokio::select! {
+                            _ = tick.tick() => { let _ = sweeper_db.sweep_ttl(); }
+                            _ = stopped(sweep_stop.clone()) => return,
+                        }
+                    }
+                });
+                let _ = dynoxide::server::serve_with_shutdown(listener, db, stopped(stop)).await;
+            });
+        })
+        .map_err(|e| e.to_string())?;
+    Ok((format!("http://{addr}"), t))
+}
+
+/// Start the stack: engine, table, app, background tasks, HTTP listener.
+pub async fn start(opts: Options) -> Result<Running, String> {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let listener = tokio::net::TcpListener::bind(opts.addr)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", opts.addr))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let (endpoint, engine_thread) = match &opts.dynamodb_endpoint {
+        Some(ep) => (ep.clone(), None),
+        None => {
+            let (ep, t) = start_engine(&opts, stop_rx.clone())?;
+            (ep, Some(t))
+        }
+    };
+    let client = dynamodb_client(Some(&endpoint), opts.round_trips.clone()).await;
+    warden_core::store::create_table(&client, &opts.table)
+        .await
+        .map_err(|e| format!("cannot create the table: {e}"))?;
+    let issuer = opts
+        .issuer
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"));
+    let mut config = Config::new(&issuer, &opts.table).map_err(|e| e.to_string())?;
+    config.queue_url = opts.sqs_queue_url.clone();
+    if let Some(f) = opts.configure {
+        f(&mut config);
+    }
+    let store = Store::new(client, &opts.table);
+    let (queue, in_proc, rx): (Arc<dyn LogoutQueue>, Option<Arc<InProcessQueue>>, _) =
+        match &opts.sqs_queue_url {
+            Some(url) => (
+                Arc::new(SqsQueue {
+                    client: warden_core::app::sqs_client(opts.sqs_endpoint.as_deref()).await,
+                    url: url.clone(),
+                }),
+                None,
+                None,
+            ),
+            None => {
+                let (q, rx) = InProcessQueue::new();
+                let q = Arc::new(q);
+                (q.clone(), Some(q), Some(rx))
+            }
+        };
+    let mut app = App::new(config, store, queue);
+    app.http = warden_core::app::delivery_http_client(opts.delivery_timeout);
+    let app = Arc::new(app);
+    app.keys().await.map_err(|e| format!("signing keys: {e}"))?;
+    let seeded = if opts.seed {
+        seed::seed(&app).await.map_err(|e| format!("seed: {e}"))?
+    } else {
+        None
+    };
+
+    if let Some(rx) = rx {
+        tokio::spawn(local_dispatcher(
+            app.clone(),
+            rx,
+            opts.retry_base,
+            stop_rx.clone(),
+        ));
+    }
+    if let (Some(url), None) = (&opts.sqs_queue_url, &in_proc) {
+        tokio::spawn(sqs_poller(
+            app.clone(),
+            url.clone(),
+            opts.sqs_endpoint.clone(),
+            stop_rx.clone(),
+        ));
+    }
+    tokio::spawn(relay_loop(app.clone(), opts.relay_every, stop_rx.clone()));
+
+    let router = axum::Router::new().fallback(serve).with_state(app.clone());
+    let server_stop = stop_rx.clone();
+    tokio::spawn(async move {
+        let _ = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(stopped(server_stop))
+        .await;
+    });
+    Ok(Running {
+        addr,
+        base_url: format!("http://{addr}"),
+        app,
+        queue: in_proc,
+        seeded,
+        dynamodb_endpoint: endpoint,
+        stop: stop_tx,
+        engine_thread,
+    })
+}
+
+static REQUEST_SEQ: AtomicU64 = AtomicU64::new(0);
+
+async fn serve(
+    axum::extract::State(app): axum::extract::State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: AxRequest,
+) -> AxResponse {
+    let (parts, body) = req.into_parts();
+    let path = parts.uri.path().to_string();
+    let raw_query = parts.uri.query().unwrap_or("").to_string();
+    let method = parts.method.as_str().to_string();
+    let request_id = format!(
+        "local-{}-{}",
+        warden_core::time::now_ms(),
+        REQUEST_SEQ.fetch_add(1, Ordering::Relaxed)
+    );
+    if path == "/health" && method == "GET" {
+        return to_axum(warden_core::http::json_response(
+            StatusCode::OK,
+            &serde_json::json!({"status": "ok"}),
+        ));
+    }
+    let (route, params) = match routes::find(&method, &path) {
+        routes::Match::Found(r, p) => (r, p),
+        routes::Match::WrongMethod => {
+            return to_axum(ApiError::method_not_allowed().into_response(&request_id))
+        }
+        routes::Match::NotFound => {
+            return to_axum(
+                ApiError::not_found("No route matches the request's path.")
+                    .into_response(&request_id),
+            )
+        }
+    };
+    let bytes = match axum::body::to_bytes(body, 1024 * 1024).await {
+        Ok(b) => b,
+        Err(_) => {
+            let mut e = ApiError::bad_request("The request body is too large.");
+            e.status = StatusCode::PAYLOAD_TOO_LARGE;
+            return to_axum(e.into_response(&request_id));
+        }
+    };
+    let route_key = format!("{} {}", route.method, route.path);
+    let ev = apigw::event(
+        &method,
+        &path,
+        &raw_query,
+        &parts.headers,
+        &bytes,
+        &route_key,
+        &params,
+        peer,
+        &request_id,
+    );
+    let lreq = match lambda_http::request::from_str(&ev.to_string()) {
+        Ok(r) => r,
+        Err(_) => {
+            return to_axum(ApiError::bad_request("Malformed request.").into_response(&request_id))
+        }
+    };
+    let Some(h) = routes::handler(route.function) else {
+        return to_axum(ApiError::internal().into_response(&request_id));
+    };
+    // A panic in a handler is a 500 (as Lambda would report), never a dead listener.
+    match tokio::spawn(h(app, lreq)).await {
+        Ok(resp) => to_axum(resp),
+        Err(_) => to_axum(ApiError::internal().into_response(&request_id)),
+    }
+}
+
+fn to_axum(resp: warden_core::http::Resp) -> AxResponse {
+    let (parts, body) = resp.into_parts();
+    let bytes: Vec<u8> = match body {
+        Body::Empty => Vec::new(),
+        Body::Text(s) => s.into_bytes(),
+        Body::Binary(b) => b,
+        _ => Vec::new(),
+    };
+    AxResponse::from_parts(parts, AxBody::from(bytes))
+}
+
+/// The local stand-in for SQS + the dispatcher Lambda: each message is delivered; retryable
+/// failures are retried with exponential backoff until the attempts run out (`dead`).
+async fn local_dispatcher(
+    app: Arc<App>,
+    mut rx: mpsc::UnboundedReceiver<DeliveryMessage>,
+    retry_base: Duration,
+    stop: watch::Receiver<bool>,
+) {
+    let sem = Arc::new(tokio::sync::Semaphore::new(64));
+    loop {
+        let msg = tokio::select! {
+            m = rx.recv() => match m { Some(m) => m, None => return },
+            _ = stopped(stop.clone()) => return,
+        };
+        let app = app.clone();
+        let Ok(permit) = sem.clone().acquire_owned().await else {
+            return;
+        };
+        tokio::spawn(async move {
+            let _permit = permit;
+            let mut attempt = 1u32;
+            loop {
+                match warden_core::logout::deliver(&app, &msg, attempt).await {
+                    Ok(warden_core::store::DeliveryOutcome::Retry { .. }) | Err(_)
+                        if attempt < app.config.delivery_max_attempts =>
+                    {
+                        tokio::time::sleep(retry_base * 2u32.saturating_pow(attempt - 1)).await;
+                        attempt += 1;
+                    }
+                    _ => return,
+                }
+            }
+        });
+    }
+}
+
+/// With `--sqs-queue-url`: poll the queue and hand batches to the dispatcher function's
+/// handler, as the Lambda event source mapping would.
+async fn sqs_poller(
+    app: Arc<App>,
+    url: String,
+    endpoint: Option<String>,
+    stop: watch::Receiver<bool>,
+) {
+    let sqs = warden_core::app::sqs_client(endpoint.as_deref()).await;
+    let d = warden_fn_logout_dispatcher::Dispatcher {
+        app: App::new(app.config.clone(), app.store.clone(), app.queue.clone()),
+        sqs: Some(sqs.clone()),
+        queue_url: Some(url.clone()),
+        concurrency: 16,
+    };
+    loop {
+        let recv = sqs
+            .receive_message()
+            .queue_url(&url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .message_system_attribute_names(
+                aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount,
+            )
+            .send();
+        let out = tokio::select! {
+            r = recv => r,
+            _ = stopped(stop.clone()) => return,
+        };
+        let Ok(out) = out else {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            continue;
+        };
+        let msgs = out.messages.unwrap_or_default();
+        if msgs.is_empty() {
+            continue;
+        }
+        let ev = warden_fn_logout_dispatcher::sqs_event_from(&msgs);
+        let resp = warden_fn_logout_dispatcher::handle(&d, ev).await;
+        for m in &msgs {
+            let id = m.message_id().unwrap_or_default();
+            if resp
+                .batch_item_failures
+                .iter()
+                .any(|f| f.item_identifier == id)
+            {
+                continue;
+            }
+            if let Some(h) = m.receipt_handle() {
+                let _ = sqs
+                    .delete_message()
+                    .queue_url(&url)
+                    .receipt_handle(h)
+                    .send()
+                    .await;
+            }
+        }
+    }
+}
+
+async fn relay_loop(app: Arc<App>, every: Duration, stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(every);
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                if let Err(e) = warden_core::logout::relay(&app, warden_core::time::now_s()).await {
+                    tracing::warn!(error = %e, "relay run failed");
+                }
+            }
+            _ = stopped(stop.clone()) => return,
+        }
+    }
+}

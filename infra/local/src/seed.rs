@@ -1,0 +1,73 @@
+//! First-start seed: the My Account client, a demo user and a demo client.
+
+use warden_core::admin::{self, AdminError, ClientSpec};
+use warden_core::App;
+
+/// The My Account page's own client id (a first-party public client).
+pub const MYACCOUNT_CLIENT: &str = "myaccount";
+
+/// Credentials created on first start (printed once; only hashes are stored).
+#[derive(Debug, Clone)]
+pub struct Seeded {
+    pub username: String,
+    pub password: String,
+    pub client_id: String,
+    pub client_secret: String,
+    pub redirect_uri: String,
+}
+
+/// Seed once: if the My Account client exists, nothing is done.
+pub async fn seed(app: &App) -> Result<Option<Seeded>, AdminError> {
+    if app.store.get_client(MYACCOUNT_CLIENT).await?.is_some() {
+        return Ok(None);
+    }
+    let issuer = &app.config.issuer;
+    admin::create_client(
+        &app.store,
+        &ClientSpec {
+            client_id: Some(MYACCOUNT_CLIENT.into()),
+            name: "My Account".into(),
+            public: true,
+            redirect_uris: vec![format!("{issuer}/myaccount")],
+            post_logout_redirect_uris: vec![format!("{issuer}/myaccount")],
+            scopes: vec!["openid".into(), "profile".into(), "internal_login".into()],
+            grant_types: vec!["authorization_code".into()],
+            token_binding: Some("sso-session".into()),
+            ..Default::default()
+        },
+    )
+    .await?;
+    let redirect_uri = "http://localhost:9000/callback".to_string();
+    let (demo, secret) = admin::create_client(
+        &app.store,
+        &ClientSpec {
+            client_id: Some("demo-app".into()),
+            name: "Demo App".into(),
+            redirect_uris: vec![redirect_uri.clone()],
+            post_logout_redirect_uris: vec!["http://localhost:9000/".into()],
+            ..Default::default()
+        },
+    )
+    .await?;
+    let password = warden_core::crypto::random_id();
+    admin::create_user(
+        &app.store,
+        "demo",
+        &password,
+        "Demo User",
+        "demo@example.com",
+        &[
+            "internal_login".into(),
+            "internal_session_view".into(),
+            "internal_session_delete".into(),
+        ],
+    )
+    .await?;
+    Ok(Some(Seeded {
+        username: "demo".into(),
+        password,
+        client_id: demo.client_id,
+        client_secret: secret.unwrap_or_default(),
+        redirect_uri,
+    }))
+}

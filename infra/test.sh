@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Runs every Warden test on a fresh machine: installs what the tests need (Python tools in
+# .venv under the repo), starts moto server on a free loopback port, runs the Rust tests
+# against it and the embedded engine, and stops moto afterwards. Fails loudly if anything
+# it needs cannot be installed or started: no test is ever skipped silently.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT="$PWD"
+VENV="$ROOT/.venv"
+mkdir -p "$ROOT/target"
+
+say() { printf '== %s\n' "$*"; }
+die() { printf 'test.sh: %s\n' "$*" >&2; exit 1; }
+
+# 1. Python tools (moto server, cfn-lint, ...), pinned, in .venv.
+REQ="$ROOT/infra/requirements-test.txt"
+STAMP="$VENV/.requirements.sha"
+want=$(sha256sum "$REQ" | cut -d' ' -f1)
+if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; then
+  say "installing Python test tools into .venv"
+  python3 -m venv "$VENV" || die "python3 -m venv failed (is python3-venv installed?)"
+  "$VENV/bin/pip" install -q --disable-pip-version-check -r "$REQ" || die "pip install failed"
+  echo "$want" > "$STAMP"
+fi
+[ -x "$VENV/bin/moto_server" ] || die "moto_server missing from .venv"
+
+# 2. moto server on a free loopback port.
+PORT=$("$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+"$VENV/bin/moto_server" -H 127.0.0.1 -p "$PORT" > "$ROOT/target/moto.log" 2>&1 &
+MOTO_PID=$!
+cleanup() { kill "$MOTO_PID" 2>/dev/null || true; wait "$MOTO_PID" 2>/dev/null || true; }
+trap cleanup EXIT
+for _ in $(seq 1 100); do
+  if curl -fs "http://127.0.0.1:$PORT/moto-api/" >/dev/null 2>&1; then break; fi
+  kill -0 "$MOTO_PID" 2>/dev/null || die "moto server exited: $(tail -5 "$ROOT/target/moto.log")"
+  sleep 0.2
+done
+curl -fs "http://127.0.0.1:$PORT/moto-api/" >/dev/null 2>&1 || die "moto server did not start on port $PORT"
+export MOTO_ENDPOINT="http://127.0.0.1:$PORT"
+export WARDEN_METRICS=off
+say "moto server at $MOTO_ENDPOINT"
+
+# 3. The Rust tests (unit, store and queue against dynoxide and moto, end-to-end HTTP).
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --no-fail-fast --retries 0
+else
+  cargo test --workspace --no-fail-fast
+fi

@@ -1,0 +1,174 @@
+//! `App`: what a function builds once per cold start — config, SDK clients, the logout
+//! queue, and caches of signing keys and clients.
+
+use crate::config::Config;
+use crate::error::StoreError;
+use crate::queue::{LogoutQueue, NoQueue, SqsQueue};
+use crate::schema::ClientItem;
+use crate::signing::{generate_key_item, KeySet};
+use crate::store::{dynamodb_client, Store};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+const KEY_CACHE: Duration = Duration::from_secs(300);
+const CLIENT_CACHE: Duration = Duration::from_secs(30);
+
+type ClientCache = HashMap<String, (Instant, Option<Arc<ClientItem>>)>;
+
+pub struct App {
+    pub config: Config,
+    pub store: Store,
+    pub queue: Arc<dyn LogoutQueue>,
+    /// HTTP client for back-channel deliveries: no redirects, short timeouts.
+    pub http: reqwest::Client,
+    keys: RwLock<Option<(Instant, Arc<KeySet>)>>,
+    clients: Mutex<ClientCache>,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("issuer", &self.config.issuer)
+            .finish()
+    }
+}
+
+/// Shared SDK configuration. With an explicit endpoint (dynoxide, moto) and no credentials
+/// in the environment, static local credentials and `us-east-1` are used.
+pub async fn sdk_config(endpoint: Option<&str>) -> aws_config::SdkConfig {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    if endpoint.is_some() {
+        if std::env::var("AWS_ACCESS_KEY_ID").is_err() {
+            loader = loader.credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                "local",
+                "local",
+                None,
+                None,
+                "warden-local",
+            ));
+        }
+        if std::env::var("AWS_REGION").is_err() && std::env::var("AWS_DEFAULT_REGION").is_err() {
+            loader = loader.region(aws_config::Region::new("us-east-1"));
+        }
+    }
+    loader.load().await
+}
+
+/// Build an SQS client (optionally against an explicit endpoint, e.g. moto).
+pub async fn sqs_client(endpoint: Option<&str>) -> aws_sdk_sqs::Client {
+    let sdk = sdk_config(endpoint).await;
+    let mut b = aws_sdk_sqs::config::Builder::from(&sdk);
+    if let Some(ep) = endpoint {
+        b = b.endpoint_url(ep);
+    }
+    aws_sdk_sqs::Client::from_conf(b.build())
+}
+
+/// The HTTP client used for back-channel logout: never follows redirects (BCL §2.5).
+pub fn delivery_http_client(timeout: Duration) -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(timeout)
+        .connect_timeout(timeout)
+        .user_agent("Warden-BackChannel-Logout/1")
+        .build()
+        .unwrap_or_default()
+}
+
+impl App {
+    pub fn new(config: Config, store: Store, queue: Arc<dyn LogoutQueue>) -> Self {
+        App {
+            config,
+            store,
+            queue,
+            http: delivery_http_client(Duration::from_secs(5)),
+            keys: RwLock::new(None),
+            clients: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Build from the environment (Lambda). `WARDEN_DYNAMODB_ENDPOINT` and
+    /// `WARDEN_SQS_ENDPOINT` point the SDKs at emulators.
+    pub async fn from_env() -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        let config = Config::from_env()?;
+        let ddb_ep = std::env::var("WARDEN_DYNAMODB_ENDPOINT").ok();
+        let sqs_ep = std::env::var("WARDEN_SQS_ENDPOINT").ok();
+        let store = Store::new(
+            dynamodb_client(ddb_ep.as_deref(), None).await,
+            &config.table,
+        );
+        let queue: Arc<dyn LogoutQueue> = match &config.queue_url {
+            Some(url) => Arc::new(SqsQueue {
+                client: sqs_client(sqs_ep.as_deref()).await,
+                url: url.clone(),
+            }),
+            None => Arc::new(NoQueue),
+        };
+        Ok(App::new(config, store, queue))
+    }
+
+    /// The signing keys, cached for five minutes; creates the first key if there is none.
+    /// 1 round trip on a cache miss.
+    pub async fn keys(&self) -> Result<Arc<KeySet>, StoreError> {
+        if let Ok(g) = self.keys.read() {
+            if let Some((at, ks)) = g.as_ref() {
+                if at.elapsed() < KEY_CACHE {
+                    return Ok(ks.clone());
+                }
+            }
+        }
+        let ks = Arc::new(self.load_keys().await?);
+        if let Ok(mut g) = self.keys.write() {
+            *g = Some((Instant::now(), ks.clone()));
+        }
+        Ok(ks)
+    }
+
+    /// Forget cached keys (after a rotation in this process).
+    pub fn invalidate_keys(&self) {
+        if let Ok(mut g) = self.keys.write() {
+            *g = None;
+        }
+    }
+
+    async fn load_keys(&self) -> Result<KeySet, StoreError> {
+        let mut items = self.store.list_signing_keys().await?;
+        if !items.iter().any(|k| k.status == "active") {
+            let new = generate_key_item(crate::time::now_ms())
+                .map_err(|e| StoreError::Backend(e.to_string()))?;
+            self.store.rotate_signing_key(&new, &items).await?;
+            items = self.store.list_signing_keys().await?;
+        }
+        KeySet::from_items(&items).map_err(|e| StoreError::Corrupt(e.to_string()))
+    }
+
+    /// A client by id, cached for 30 s (negative answers too). 1 round trip on a miss.
+    pub async fn client(&self, client_id: &str) -> Result<Option<Arc<ClientItem>>, StoreError> {
+        if client_id.is_empty() || client_id.len() > 256 {
+            return Ok(None);
+        }
+        if let Ok(g) = self.clients.lock() {
+            if let Some((at, c)) = g.get(client_id) {
+                if at.elapsed() < CLIENT_CACHE {
+                    return Ok(c.clone());
+                }
+            }
+        }
+        let c = self.store.get_client(client_id).await?.map(Arc::new);
+        if let Ok(mut g) = self.clients.lock() {
+            if g.len() > 10_000 {
+                g.clear();
+            }
+            g.insert(client_id.to_string(), (Instant::now(), c.clone()));
+        }
+        Ok(c)
+    }
+
+    /// Forget a cached client (after an update in this process).
+    pub fn invalidate_client(&self, client_id: &str) {
+        if let Ok(mut g) = self.clients.lock() {
+            g.remove(client_id);
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! Configuration from environment variables, checked once at start.
+
+use std::env;
+use std::time::Duration;
+
+/// Everything a function needs to know about its deployment.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// `WARDEN_ISSUER`: the issuer URL, no trailing slash (e.g. `https://id.example.com`).
+    pub issuer: String,
+    /// `WARDEN_TABLE`: the DynamoDB table name.
+    pub table: String,
+    /// `WARDEN_QUEUE_URL`: the SQS logout queue (optional: empty means in-process/none).
+    pub queue_url: Option<String>,
+    /// `WARDEN_SESSION_IDLE_SECONDS` (default 900).
+    pub session_idle: Duration,
+    /// `WARDEN_SESSION_ABSOLUTE_SECONDS` (default 28800).
+    pub session_absolute: Duration,
+    /// `WARDEN_REMEMBER_ME_SECONDS` (default 1209600): absolute and idle lifetime with remember-me.
+    pub remember_me: Duration,
+    /// `WARDEN_ACCESS_TOKEN_SECONDS` (default 3600).
+    pub access_token_ttl: Duration,
+    /// `WARDEN_REFRESH_TOKEN_SECONDS` (default 86400 * 14).
+    pub refresh_token_ttl: Duration,
+    /// `WARDEN_COOKIE_SECURE` (default true; the local stack on plain http sets false).
+    pub cookie_secure: bool,
+    /// `WARDEN_DELIVERY_MAX_ATTEMPTS` (default 5): matches the queue's maxReceiveCount.
+    pub delivery_max_attempts: u32,
+}
+
+/// A configuration error names the variable and what is wrong with it.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {var}: {problem}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub problem: String,
+}
+
+fn secs(var: &'static str, default: u64) -> Result<Duration, ConfigError> {
+    match env::var(var) {
+        Ok(v) if !v.trim().is_empty() => v
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|n| *n > 0)
+            .map(Duration::from_secs)
+            .ok_or(ConfigError {
+                var,
+                problem: format!("expected a positive number of seconds, got {v:?}"),
+            }),
+        _ => Ok(Duration::from_secs(default)),
+    }
+}
+
+impl Config {
+    /// Read the configuration from the environment. Missing required variables and malformed
+    /// values are reported with the variable's name.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let issuer = env::var("WARDEN_ISSUER").map_err(|_| ConfigError {
+            var: "WARDEN_ISSUER",
+            problem: "required (the issuer URL, e.g. https://id.example.com)".into(),
+        })?;
+        let table = env::var("WARDEN_TABLE").map_err(|_| ConfigError {
+            var: "WARDEN_TABLE",
+            problem: "required (the DynamoDB table name)".into(),
+        })?;
+        let mut cfg = Config::new(&issuer, &table)?;
+        cfg.queue_url = env::var("WARDEN_QUEUE_URL").ok().filter(|s| !s.is_empty());
+        cfg.session_idle = secs("WARDEN_SESSION_IDLE_SECONDS", 900)?;
+        cfg.session_absolute = secs("WARDEN_SESSION_ABSOLUTE_SECONDS", 8 * 3600)?;
+        cfg.remember_me = secs("WARDEN_REMEMBER_ME_SECONDS", 14 * 86400)?;
+        cfg.access_token_ttl = secs("WARDEN_ACCESS_TOKEN_SECONDS", 3600)?;
+        cfg.refresh_token_ttl = secs("WARDEN_REFRESH_TOKEN_SECONDS", 14 * 86400)?;
+        cfg.cookie_secure = match env::var("WARDEN_COOKIE_SECURE").as_deref() {
+            Ok("false") | Ok("0") => false,
+            Ok("true") | Ok("1") | Err(_) | Ok("") => true,
+            Ok(other) => {
+                return Err(ConfigError {
+                    var: "WARDEN_COOKIE_SECURE",
+                    problem: format!("expected true or false, got {other:?}"),
+                })
+            }
+        };
+        cfg.delivery_max_attempts = secs("WARDEN_DELIVERY_MAX_ATTEMPTS", 5)?.as_secs() as u32;
+        Ok(cfg)
+    }
+
+    /// A configuration with defaults for everything but the issuer and table.
+    pub fn new(issuer: &str, table: &str) -> Result<Self, ConfigError> {
+        let issuer = issuer.trim_end_matches('/').to_string();
+        let parsed = url::Url::parse(&issuer).map_err(|e| ConfigError {
+            var: "WARDEN_ISSUER",
+            problem: format!("not a URL: {e}"),
+        })?;
+        if !matches!(parsed.scheme(), "https" | "http")
+            || parsed.query().is_some()
+            || parsed.fragment().is_some()
+        {
+            return Err(ConfigError {
+                var: "WARDEN_ISSUER",
+                problem: "must be an http(s) URL without query or fragment".into(),
+            });
+        }
+        if table.trim().is_empty() {
+            return Err(ConfigError {
+                var: "WARDEN_TABLE",
+                problem: "must not be empty".into(),
+            });
+        }
+        Ok(Config {
+            issuer,
+            table: table.to_string(),
+            queue_url: None,
+            session_idle: Duration::from_secs(900),
+            session_absolute: Duration::from_secs(8 * 3600),
+            remember_me: Duration::from_secs(14 * 86400),
+            access_token_ttl: Duration::from_secs(3600),
+            refresh_token_ttl: Duration::from_secs(14 * 86400),
+            cookie_secure: parsed.scheme() == "https",
+            delivery_max_attempts: 5,
+        })
+    }
+
+    /// The issuer's origin (scheme://host[:port]), for same-origin checks.
+    pub fn issuer_origin(&self) -> String {
+        crate::http::origin_of(&self.issuer).unwrap_or_else(|| self.issuer.clone())
+    }
+
+    /// An absolute URL under the issuer.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.issuer, path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejects_bad_issuer() {
+        assert!(Config::new("not a url", "t").is_err());
+        assert!(Config::new("https://x.example/#f", "t").is_err());
+        assert!(Config::new("https://x.example", "").is_err());
+        let c = Config::new("https://x.example/", "t").unwrap();
+        assert_eq!(c.issuer, "https://x.example");
+        assert!(c.cookie_secure);
+    }
+}

@@ -1,0 +1,244 @@
+//! The error model.
+//!
+//! * [`ApiError`]: the REST API's `{"code","message","description","traceId"}` body.
+//! * [`OAuthError`]: RFC 6749 §5.2 `{"error","error_description"}` for OAuth endpoints, and
+//!   RFC 6750 `WWW-Authenticate` challenges for resource endpoints.
+//! * [`StoreError`]: typed storage failures; a failed condition is a domain outcome.
+
+use crate::http::{json_response, Resp};
+use http::StatusCode;
+use serde_json::json;
+
+/// A storage failure. Conditions that fail are not strings: callers match on them.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A conditional write found the item in a state it did not expect.
+    #[error("condition failed")]
+    ConditionFailed,
+    /// A transaction was cancelled; the reasons are DynamoDB's codes per item.
+    #[error("transaction cancelled: {0:?}")]
+    TransactionCancelled(Vec<String>),
+    /// The engine throttled us; retrying later is safe.
+    #[error("throttled")]
+    Throttled,
+    /// A stored item could not be read back into its shape.
+    #[error("corrupt item: {0}")]
+    Corrupt(String),
+    /// Anything else the SDK reported (network, 5xx, validation).
+    #[error("store: {0}")]
+    Backend(String),
+}
+
+impl StoreError {
+    pub fn from_sdk<E, R>(e: aws_sdk_dynamodb::error::SdkError<E, R>) -> Self
+    where
+        E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug,
+    {
+        use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+        let code = e.code().unwrap_or_default().to_string();
+        match code.as_str() {
+            "ConditionalCheckFailedException" => StoreError::ConditionFailed,
+            "ProvisionedThroughputExceededException"
+            | "ThrottlingException"
+            | "RequestLimitExceeded" => StoreError::Throttled,
+            _ => {
+                let msg = e.message().map(str::to_string).unwrap_or_else(|| {
+                    aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string()
+                });
+                StoreError::Backend(format!("{code} {msg}"))
+            }
+        }
+    }
+}
+
+/// A REST API error.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub description: String,
+    /// RFC 6750 challenge for 401/403 on bearer-protected routes.
+    pub www_authenticate: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: &str, description: &str) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            description: description.into(),
+            www_authenticate: None,
+        }
+    }
+    pub fn bad_request(description: impl Into<String>) -> Self {
+        let mut e = Self::new(StatusCode::BAD_REQUEST, "SES-40001", "Invalid request.", "");
+        e.description = description.into();
+        e
+    }
+    pub fn not_found(description: impl Into<String>) -> Self {
+        let mut e = Self::new(StatusCode::NOT_FOUND, "SES-40401", "Not found.", "");
+        e.description = description.into();
+        e
+    }
+    pub fn method_not_allowed() -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "SES-40501",
+            "Method not allowed.",
+            "This resource does not support the request's method.",
+        )
+    }
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "SES-50001",
+            "Internal error.",
+            "The server could not complete the request; it is safe to retry.",
+        )
+    }
+    pub fn unavailable() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "SES-50301",
+            "Temporarily unavailable.",
+            "The server is busy; retry later.",
+        )
+    }
+    /// 401 without a token: a bare challenge (RFC 6750 §3.1: no error code).
+    pub fn unauthenticated(realm: &str) -> Self {
+        let mut e = Self::new(
+            StatusCode::UNAUTHORIZED,
+            "SES-40101",
+            "Unauthorized.",
+            "A bearer access token is required.",
+        );
+        e.www_authenticate = Some(format!("Bearer realm=\"{realm}\""));
+        e
+    }
+    /// 401 with a bad, expired or revoked token.
+    pub fn invalid_token(realm: &str) -> Self {
+        let mut e = Self::new(
+            StatusCode::UNAUTHORIZED,
+            "SES-40102",
+            "Unauthorized.",
+            "The access token is invalid, expired or revoked.",
+        );
+        e.www_authenticate = Some(format!(
+            "Bearer realm=\"{realm}\", error=\"invalid_token\", error_description=\"The access token is invalid, expired or revoked\""
+        ));
+        e
+    }
+    /// 403 when the token lacks a scope.
+    pub fn insufficient_scope(realm: &str, scope: &str) -> Self {
+        let mut e = Self::new(
+            StatusCode::FORBIDDEN,
+            "SES-40301",
+            "Forbidden.",
+            "The access token lacks the scope this operation needs.",
+        );
+        e.description = format!("The access token lacks the scope `{scope}`.");
+        e.www_authenticate = Some(format!(
+            "Bearer realm=\"{realm}\", error=\"insufficient_scope\", scope=\"{scope}\""
+        ));
+        e
+    }
+
+    pub fn into_response(self, trace_id: &str) -> Resp {
+        let mut resp = json_response(
+            self.status,
+            &json!({
+                "code": self.code,
+                "message": self.message,
+                "description": self.description,
+                "traceId": trace_id,
+            }),
+        );
+        if let Some(ch) = self.www_authenticate {
+            if let Ok(v) = http::HeaderValue::from_str(&ch) {
+                resp.headers_mut().insert(http::header::WWW_AUTHENTICATE, v);
+            }
+        }
+        resp
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Throttled => ApiError::unavailable(),
+            other => {
+                tracing::error!(error = %other, "store error");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
+/// An OAuth 2.0 error (RFC 6749 §4.1.2.1, §5.2; RFC 7009; RFC 7662).
+#[derive(Debug, Clone)]
+pub struct OAuthError {
+    pub status: StatusCode,
+    pub error: &'static str,
+    pub description: String,
+}
+
+impl OAuthError {
+    pub fn new(error: &'static str, description: impl Into<String>) -> Self {
+        let status = match error {
+            "invalid_client" => StatusCode::UNAUTHORIZED,
+            "server_error" => StatusCode::INTERNAL_SERVER_ERROR,
+            "temporarily_unavailable" => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        OAuthError {
+            status,
+            error,
+            description: description.into(),
+        }
+    }
+    pub fn invalid_request(d: impl Into<String>) -> Self {
+        Self::new("invalid_request", d)
+    }
+    pub fn invalid_client(d: impl Into<String>) -> Self {
+        Self::new("invalid_client", d)
+    }
+    pub fn invalid_grant(d: impl Into<String>) -> Self {
+        Self::new("invalid_grant", d)
+    }
+    pub fn server_error() -> Self {
+        Self::new("server_error", "The server could not complete the request.")
+    }
+
+    /// The JSON response; `invalid_client` carries a Basic challenge (RFC 6749 §5.2).
+    pub fn into_response(self) -> Resp {
+        let mut resp = json_response(
+            self.status,
+            &json!({"error": self.error, "error_description": self.description}),
+        );
+        if self.error == "invalid_client" {
+            resp.headers_mut().insert(
+                http::header::WWW_AUTHENTICATE,
+                http::HeaderValue::from_static("Basic realm=\"warden\""),
+            );
+        }
+        resp
+    }
+}
+
+impl From<StoreError> for OAuthError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Throttled => OAuthError::new(
+                "temporarily_unavailable",
+                "The server is busy; retry later.",
+            ),
+            other => {
+                tracing::error!(error = %other, "store error");
+                OAuthError::server_error()
+            }
+        }
+    }
+}

@@ -1,0 +1,381 @@
+//! HTTP helpers shared by every handler: responses, cookies, forms, query strings, bearer
+//! tokens, origins. Nothing here panics on input.
+
+use http::{header, HeaderMap, HeaderValue, StatusCode};
+use lambda_http::{Body, Request, RequestExt};
+use std::collections::BTreeMap;
+
+/// The response type every handler returns.
+pub type Resp = http::Response<Body>;
+
+fn build(status: StatusCode, content_type: &'static str, body: Body) -> Resp {
+    let mut r = http::Response::new(body);
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r
+}
+
+/// A JSON response with `Cache-Control: no-store` (every Warden JSON answer is private).
+pub fn json_response(status: StatusCode, value: &serde_json::Value) -> Resp {
+    let mut r = build(status, "application/json", Body::Text(value.to_string()));
+    no_store(r.headers_mut());
+    r
+}
+
+/// A public, cacheable JSON document (discovery, JWKS).
+pub fn public_json(value: &serde_json::Value, max_age: u32) -> Resp {
+    let mut r = build(
+        StatusCode::OK,
+        "application/json",
+        Body::Text(value.to_string()),
+    );
+    if let Ok(v) = HeaderValue::from_str(&format!("public, max-age={max_age}")) {
+        r.headers_mut().insert(header::CACHE_CONTROL, v);
+    }
+    r.headers_mut().insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    r
+}
+
+/// An HTML page with security headers. `frameable` is only true for the check-session iframe.
+pub fn html_response(status: StatusCode, html: String, frameable: bool) -> Resp {
+    let mut r = build(status, "text/html; charset=utf-8", Body::Text(html));
+    let h = r.headers_mut();
+    no_store(h);
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    if !frameable {
+        h.insert("x-frame-options", HeaderValue::from_static("DENY"));
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("frame-ancestors 'none'"),
+        );
+    }
+    r
+}
+
+/// An empty response with a status.
+pub fn empty(status: StatusCode) -> Resp {
+    let mut r = http::Response::new(Body::Empty);
+    *r.status_mut() = status;
+    no_store(r.headers_mut());
+    r
+}
+
+/// 302 to `location`.
+pub fn redirect(location: &str) -> Resp {
+    let mut r = empty(StatusCode::FOUND);
+    if let Ok(v) = HeaderValue::from_str(location) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    r
+}
+
+pub fn no_store(h: &mut HeaderMap) {
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+}
+
+/// Add a `Set-Cookie` header.
+pub fn set_cookie(resp: &mut Resp, cookie: &str) {
+    if let Ok(v) = HeaderValue::from_str(cookie) {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+}
+
+/// Attributes for a cookie Warden sets.
+pub struct CookieSpec<'a> {
+    pub name: &'a str,
+    pub value: &'a str,
+    pub http_only: bool,
+    pub secure: bool,
+    /// `Lax`, `Strict` or `None` (None forces Secure in browsers).
+    pub same_site: &'a str,
+    /// Seconds; `None` = session cookie; `Some(0)` deletes.
+    pub max_age: Option<i64>,
+}
+
+impl CookieSpec<'_> {
+    pub fn render(&self) -> String {
+        let mut s = format!("{}={}; Path=/", self.name, self.value);
+        if let Some(age) = self.max_age {
+            s.push_str(&format!("; Max-Age={age}"));
+        }
+        if self.http_only {
+            s.push_str("; HttpOnly");
+        }
+        if self.secure || self.same_site == "None" {
+            s.push_str("; Secure");
+        }
+        s.push_str("; SameSite=");
+        s.push_str(self.same_site);
+        s
+    }
+}
+
+/// The value of the named cookie, if the request carries it (first occurrence wins).
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim())
+}
+
+/// A header as a string, if present and valid.
+pub fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Parameters from a query string or an `application/x-www-form-urlencoded` body.
+/// Repeated parameters are an error (RFC 6749 §3.1: "parameters MUST NOT be included more
+/// than once"); empty values count as absent.
+#[derive(Debug, Default, Clone)]
+pub struct Params(pub BTreeMap<String, String>);
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum ParamsError {
+    Duplicate(String),
+    Malformed,
+}
+
+impl Params {
+    pub fn parse(input: &str) -> Result<Self, ParamsError> {
+        let pairs: Vec<(String, String)> =
+            serde_urlencoded::from_str(input).map_err(|_| ParamsError::Malformed)?;
+        let mut map = BTreeMap::new();
+        for (k, v) in pairs {
+            if v.is_empty() {
+                continue;
+            }
+            if map.insert(k.clone(), v).is_some() {
+                return Err(ParamsError::Duplicate(k));
+            }
+        }
+        Ok(Params(map))
+    }
+    pub fn get(&self, k: &str) -> Option<&str> {
+        self.0.get(k).map(String::as_str)
+    }
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.0.keys().map(String::as_str)
+    }
+}
+
+/// The raw query string of a request.
+pub fn raw_query(req: &Request) -> &str {
+    req.uri().query().unwrap_or("")
+}
+
+/// The request body as UTF-8 text (empty for none or non-UTF-8).
+pub fn body_text(req: &Request) -> &str {
+    match req.body() {
+        Body::Text(s) => s.as_str(),
+        Body::Binary(b) => std::str::from_utf8(b).unwrap_or(""),
+        _ => "",
+    }
+}
+
+/// True if the request's Content-Type is form-urlencoded.
+pub fn is_form(req: &Request) -> bool {
+    header_str(req.headers(), "content-type")
+        .map(|ct| {
+            ct.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
+        .unwrap_or(false)
+}
+
+/// Query parameters merged with a form body for POST (query wins nothing: duplicates across
+/// the two are an error too).
+pub fn params(req: &Request) -> Result<Params, ParamsError> {
+    let mut p = Params::parse(raw_query(req))?;
+    if req.method() == http::Method::POST && is_form(req) {
+        let body = Params::parse(body_text(req))?;
+        for (k, v) in body.0 {
+            if p.0.insert(k.clone(), v).is_some() {
+                return Err(ParamsError::Duplicate(k));
+            }
+        }
+    }
+    Ok(p)
+}
+
+/// A path parameter set by API Gateway (or the local stack).
+pub fn path_param(req: &Request, name: &str) -> Option<String> {
+    req.path_parameters_ref()
+        .and_then(|p| p.first(name))
+        .map(str::to_string)
+}
+
+/// The bearer token of an `Authorization` header, per RFC 6750 §2.1.
+pub enum Bearer<'a> {
+    Missing,
+    Malformed,
+    Token(&'a str),
+}
+
+pub fn bearer(headers: &HeaderMap) -> Bearer<'_> {
+    let Some(v) = header_str(headers, "authorization") else {
+        return if headers.contains_key(header::AUTHORIZATION) {
+            Bearer::Malformed
+        } else {
+            Bearer::Missing
+        };
+    };
+    match v.split_once(' ') {
+        Some((scheme, tok)) if scheme.eq_ignore_ascii_case("bearer") => {
+            let tok = tok.trim();
+            if tok.is_empty()
+                || !tok
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-._~+/=".contains(&b))
+            {
+                Bearer::Malformed
+            } else {
+                Bearer::Token(tok)
+            }
+        }
+        _ => Bearer::Missing,
+    }
+}
+
+/// HTTP Basic credentials (RFC 6749 §2.3.1: both parts form-urlencoded).
+pub fn basic_auth(headers: &HeaderMap) -> Option<Result<(String, String), ()>> {
+    let v = header_str(headers, "authorization")?;
+    let (scheme, rest) = v.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    use base64::Engine;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(rest.trim())
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok());
+    let Some(decoded) = decoded else {
+        return Some(Err(()));
+    };
+    let Some((id, secret)) = decoded.split_once(':') else {
+        return Some(Err(()));
+    };
+    let dec = |s: &str| {
+        url::form_urlencoded::parse(format!("x={s}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+    };
+    match (dec(id), dec(secret)) {
+        (Some(i), Some(s)) => Some(Ok((i, s))),
+        _ => Some(Err(())),
+    }
+}
+
+/// RFC 6454 ASCII serialisation of a URL's origin: lowercase scheme and host, default port
+/// dropped. `None` for opaque origins.
+pub fn origin_of(url: &str) -> Option<String> {
+    let u = url::Url::parse(url).ok()?;
+    match u.origin() {
+        url::Origin::Tuple(..) => Some(u.origin().ascii_serialization()),
+        url::Origin::Opaque(_) => None,
+    }
+}
+
+/// The caller's IP as API Gateway reports it.
+pub fn source_ip(req: &Request) -> String {
+    use lambda_http::request::RequestContext;
+    match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.http.source_ip.clone().unwrap_or_default(),
+        _ => String::new(),
+    }
+}
+
+/// The request id API Gateway assigned (used as the error `traceId`).
+pub fn request_id(req: &Request) -> String {
+    use lambda_http::request::RequestContext;
+    match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.request_id.clone().unwrap_or_default(),
+        _ => String::new(),
+    }
+}
+
+/// HTML-escape text for pages.
+pub fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// Append query parameters to a URL that may already have a query.
+pub fn with_query(base: &str, params: &[(&str, &str)]) -> String {
+    let mut s = base.to_string();
+    let mut sep = if base.contains('?') { '&' } else { '?' };
+    for (k, v) in params {
+        s.push(sep);
+        sep = '&';
+        s.push_str(&url::form_urlencoded::byte_serialize(k.as_bytes()).collect::<String>());
+        s.push('=');
+        s.push_str(&url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>());
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn params_reject_duplicates() {
+        assert_eq!(
+            Params::parse("a=1&a=2").unwrap_err(),
+            ParamsError::Duplicate("a".into())
+        );
+        let p = Params::parse("a=1&b=&c=x%20y").unwrap();
+        assert_eq!(p.get("a"), Some("1"));
+        assert_eq!(p.get("b"), None);
+        assert_eq!(p.get("c"), Some("x y"));
+    }
+
+    #[test]
+    fn origins() {
+        assert_eq!(
+            origin_of("HTTPS://Client.Example.org:443/cb?x=1").as_deref(),
+            Some("https://client.example.org")
+        );
+        assert_eq!(
+            origin_of("http://localhost:8080/x").as_deref(),
+            Some("http://localhost:8080")
+        );
+        assert_eq!(origin_of("data:text/plain,x"), None);
+    }
+
+    #[test]
+    fn cookies_parse() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; warden_session=x.y; b"),
+        );
+        assert_eq!(cookie(&h, "warden_session"), Some("x.y"));
+        assert_eq!(cookie(&h, "b"), None);
+    }
+}

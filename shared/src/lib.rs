@@ -1,0 +1,26 @@
+//! `warden-core`: everything the Lambda functions share.
+//!
+//! Handlers in `functions/` parse a request, call into this crate, and render the answer;
+//! the business rules (sessions, tokens, termination, logout tokens) live here.
+
+pub mod admin;
+pub mod app;
+pub mod config;
+pub mod crypto;
+pub mod error;
+pub mod http;
+pub mod lambda;
+pub mod logout;
+pub mod oidc;
+pub mod queue;
+pub mod schema;
+pub mod session;
+pub mod signing;
+pub mod store;
+pub mod telemetry;
+pub mod time;
+
+pub use app::App;
+pub use config::Config;
+pub use error::{ApiError, OAuthError, StoreError};
+pub use store::Store;

@@ -1,0 +1,229 @@
+//! Back-channel logout: the logout token, one delivery attempt, and the relay's sweep.
+
+use crate::error::StoreError;
+use crate::queue::DeliveryMessage;
+use crate::schema::ClientItem;
+use crate::session::{self, Terminated, RELAY_AFTER_SECS};
+use crate::store::DeliveryOutcome;
+use crate::time::{now_ms, now_s};
+use crate::App;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+/// The back-channel logout event URI (BCL §2.4).
+pub const BACKCHANNEL_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
+/// Logout tokens live two minutes (`exp` = `iat` + 120).
+pub const LOGOUT_TOKEN_TTL: i64 = 120;
+
+/// Logout token claims (BCL 1.0 with errata 1): iss, aud, iat, exp, jti, events, sub, sid;
+/// never a nonce.
+pub fn logout_token_claims(issuer: &str, client_id: &str, sub: &str, sid: &str, iat: i64) -> Value {
+    json!({
+        "iss": issuer,
+        "aud": client_id,
+        "iat": iat,
+        "exp": iat + LOGOUT_TOKEN_TTL,
+        "jti": crate::crypto::random_id(),
+        "events": { BACKCHANNEL_EVENT: {} },
+        "sub": sub,
+        "sid": sid,
+    })
+}
+
+/// How long SQS should wait before the next receive after the `receive_count`-th failure:
+/// exponential from 2 s, capped at 5 minutes.
+pub fn retry_backoff(receive_count: u32) -> Duration {
+    let secs = 2u64.saturating_pow(receive_count.clamp(1, 9)).min(300);
+    Duration::from_secs(secs)
+}
+
+/// Classify an HTTP status from the RP (BCL §2.8): 200/204 success, 400 final, the rest
+/// retried.
+pub fn classify(status: u16) -> DeliveryOutcome {
+    match status {
+        200 | 204 => DeliveryOutcome::Delivered(status),
+        400 => DeliveryOutcome::Rejected(status),
+        s => DeliveryOutcome::Retry {
+            http_status: Some(s),
+            error: format!("HTTP {s}"),
+        },
+    }
+}
+
+/// POST one logout token to the client's back-channel URI. Never follows redirects.
+pub async fn post_logout_token(app: &App, uri: &str, token: &str) -> DeliveryOutcome {
+    let body = format!(
+        "logout_token={}",
+        url::form_urlencoded::byte_serialize(token.as_bytes()).collect::<String>()
+    );
+    match app
+        .http
+        .post(uri)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+    {
+        Ok(r) => classify(r.status().as_u16()),
+        Err(e) => DeliveryOutcome::Retry {
+            http_status: None,
+            error: if e.is_timeout() {
+                "timeout".into()
+            } else if e.is_connect() {
+                "connection failed".into()
+            } else {
+                "request failed".into()
+            },
+        },
+    }
+}
+
+/// One delivery attempt for a queued message: build and sign the logout token, POST it,
+/// record the outcome. `receive_count` is how often the queue has handed the message out
+/// (1 on the first try); at `max_attempts` a retryable failure becomes `dead`.
+/// Round trips: 1 UpdateItem (plus a cached client and key lookup).
+pub async fn deliver(
+    app: &App,
+    msg: &DeliveryMessage,
+    receive_count: u32,
+) -> Result<DeliveryOutcome, StoreError> {
+    let client: Option<std::sync::Arc<ClientItem>> = app.client(&msg.client_id).await?;
+    let outcome = match client
+        .as_ref()
+        .and_then(|c| c.backchannel_logout_uri.clone())
+    {
+        None => DeliveryOutcome::Rejected(0),
+        Some(uri) => {
+            let keys = app.keys().await?;
+            let claims = logout_token_claims(
+                &app.config.issuer,
+                &msg.client_id,
+                &msg.user_id,
+                &msg.sid,
+                now_s(),
+            );
+            match keys.sign("logout+jwt", &claims) {
+                Ok(token) => post_logout_token(app, &uri, &token).await,
+                Err(e) => DeliveryOutcome::Retry {
+                    http_status: None,
+                    error: format!("signing failed: {e}"),
+                },
+            }
+        }
+    };
+    let outcome = match outcome {
+        DeliveryOutcome::Retry { http_status, error }
+            if receive_count >= app.config.delivery_max_attempts =>
+        {
+            DeliveryOutcome::Dead { http_status, error }
+        }
+        o => o,
+    };
+    let due = now_s() + retry_backoff(receive_count).as_secs() as i64 + RELAY_AFTER_SECS;
+    match app
+        .store
+        .record_delivery(&msg.sid, &msg.client_id, &outcome, now_ms(), due)
+        .await
+    {
+        // Already final (a duplicate message): nothing to record.
+        Ok(()) | Err(StoreError::ConditionFailed) => {}
+        Err(e) => return Err(e),
+    }
+    let label = match &outcome {
+        DeliveryOutcome::Delivered(_) => "delivered",
+        DeliveryOutcome::Rejected(_) => "rejected",
+        DeliveryOutcome::Retry { .. } => "retried",
+        DeliveryOutcome::Dead { .. } => "dead",
+    };
+    crate::telemetry::metric("Deliveries", ("Outcome", label), 1.0);
+    tracing::info!(sid = %msg.sid, client_id = %msg.client_id, outcome = label, attempt = receive_count, "back-channel logout");
+    Ok(outcome)
+}
+
+/// What one relay run did.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct RelayReport {
+    pub resent: usize,
+    pub expired: usize,
+}
+
+/// The relay: re-send deliveries pending past their due time (a lost SendMessage after a
+/// committed termination), and end sessions whose idle or absolute expiry passed (reason
+/// `expired`). Run every minute.
+pub async fn relay(app: &App, now_s: i64) -> Result<RelayReport, StoreError> {
+    let mut report = RelayReport::default();
+    let due = app.store.due_deliveries(now_s, 500).await?;
+    let msgs: Vec<DeliveryMessage> = due
+        .iter()
+        .map(|d| DeliveryMessage {
+            sid: d.sid.clone(),
+            client_id: d.client_id.clone(),
+            user_id: d.user_id.clone(),
+        })
+        .collect();
+    if !msgs.is_empty() {
+        let sent = app.queue.send(&msgs).await;
+        for m in &msgs {
+            if sent.failed.iter().any(|(f, _)| f == m) {
+                continue;
+            }
+            report.resent += 1;
+            match app
+                .store
+                .reschedule_delivery(&m.sid, &m.client_id, now_s + RELAY_AFTER_SECS)
+                .await
+            {
+                Ok(()) | Err(StoreError::ConditionFailed) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    for s in app.store.due_sessions(now_s, 500).await? {
+        if let Terminated::Ended { .. } = session::terminate(app, &s.sid, None, "expired").await? {
+            report.expired += 1;
+        }
+    }
+    Ok(report)
+}
+
+/// Re-open a `dead` or `rejected` delivery and queue it again (Admin API replay).
+pub async fn replay(app: &App, sid: &str, client_id: &str) -> Result<(), StoreError> {
+    let d = app
+        .store
+        .reopen_delivery(sid, client_id, now_ms(), now_s() + RELAY_AFTER_SECS)
+        .await?;
+    let msg = DeliveryMessage {
+        sid: d.sid,
+        client_id: d.client_id,
+        user_id: d.user_id,
+    };
+    let r = app.queue.send(std::slice::from_ref(&msg)).await;
+    for (_, why) in r.failed {
+        tracing::warn!(sid = %sid, client_id = %client_id, error = %why, "replay enqueue failed; the relay will resend");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn claims_follow_the_spec() {
+        let c = logout_token_claims("https://op", "rp", "u1", "s1", 1000);
+        assert_eq!(c["exp"], 1120);
+        assert!(c.get("nonce").is_none());
+        assert_eq!(c["events"].as_object().map(|o| o.len()), Some(1));
+        assert_eq!(c["events"][BACKCHANNEL_EVENT], json!({}));
+    }
+
+    #[test]
+    fn classification() {
+        assert_eq!(classify(200), DeliveryOutcome::Delivered(200));
+        assert_eq!(classify(204), DeliveryOutcome::Delivered(204));
+        assert_eq!(classify(400), DeliveryOutcome::Rejected(400));
+        assert!(matches!(classify(503), DeliveryOutcome::Retry { .. }));
+        assert!(matches!(classify(429), DeliveryOutcome::Retry { .. }));
+        assert!(retry_backoff(20) <= Duration::from_secs(300));
+    }
+}

@@ -1,0 +1,134 @@
+//! The logout queue: "send these deliveries". SQS in AWS, an in-process channel locally.
+
+use futures::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicBool, Ordering};
+use tokio::sync::mpsc;
+
+/// One back-channel logout to deliver: everything the dispatcher needs to build the token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryMessage {
+    pub sid: String,
+    pub client_id: String,
+    pub user_id: String,
+}
+
+/// Which messages could not be sent (the outbox keeps them pending for the relay).
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct SendReport {
+    pub failed: Vec<(DeliveryMessage, String)>,
+}
+
+pub trait LogoutQueue: Send + Sync + std::fmt::Debug {
+    /// Send every message; never fails as a whole, reports per-message failures.
+    fn send<'a>(&'a self, msgs: &'a [DeliveryMessage]) -> BoxFuture<'a, SendReport>;
+}
+
+/// SQS adapter: SendMessageBatch in chunks of 10 (1 round trip per 10 messages).
+#[derive(Debug, Clone)]
+pub struct SqsQueue {
+    pub client: aws_sdk_sqs::Client,
+    pub url: String,
+}
+
+impl LogoutQueue for SqsQueue {
+    fn send<'a>(&'a self, msgs: &'a [DeliveryMessage]) -> BoxFuture<'a, SendReport> {
+        Box::pin(async move {
+            let mut report = SendReport::default();
+            for chunk in msgs.chunks(10) {
+                let mut entries = Vec::new();
+                for (i, m) in chunk.iter().enumerate() {
+                    let body = serde_json::to_string(m).unwrap_or_default();
+                    match aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .message_body(body)
+                        .build()
+                    {
+                        Ok(e) => entries.push(e),
+                        Err(e) => report.failed.push((m.clone(), e.to_string())),
+                    }
+                }
+                match self
+                    .client
+                    .send_message_batch()
+                    .queue_url(&self.url)
+                    .set_entries(Some(entries))
+                    .send()
+                    .await
+                {
+                    Ok(out) => {
+                        for f in out.failed() {
+                            if let Some(m) = f.id().parse::<usize>().ok().and_then(|i| chunk.get(i))
+                            {
+                                report
+                                    .failed
+                                    .push((m.clone(), f.message().unwrap_or(f.code()).to_string()));
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        let why = aws_sdk_sqs::error::DisplayErrorContext(&e).to_string();
+                        for m in chunk {
+                            report.failed.push((m.clone(), why.clone()));
+                        }
+                    }
+                }
+            }
+            report
+        })
+    }
+}
+
+/// In-process adapter for the local stack: an unbounded channel read by the local
+/// dispatcher task. `fail_sends` simulates an outage (for tests of the relay).
+#[derive(Debug)]
+pub struct InProcessQueue {
+    tx: mpsc::UnboundedSender<DeliveryMessage>,
+    pub fail_sends: AtomicBool,
+}
+
+impl InProcessQueue {
+    pub fn new() -> (Self, mpsc::UnboundedReceiver<DeliveryMessage>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (
+            InProcessQueue {
+                tx,
+                fail_sends: AtomicBool::new(false),
+            },
+            rx,
+        )
+    }
+}
+
+impl LogoutQueue for InProcessQueue {
+    fn send<'a>(&'a self, msgs: &'a [DeliveryMessage]) -> BoxFuture<'a, SendReport> {
+        Box::pin(async move {
+            let mut report = SendReport::default();
+            for m in msgs {
+                if self.fail_sends.load(Ordering::SeqCst) {
+                    report.failed.push((m.clone(), "queue unavailable".into()));
+                } else if self.tx.send(m.clone()).is_err() {
+                    report.failed.push((m.clone(), "queue closed".into()));
+                }
+            }
+            report
+        })
+    }
+}
+
+/// A queue that drops nothing and sends nothing: for functions that never enqueue.
+#[derive(Debug, Default)]
+pub struct NoQueue;
+
+impl LogoutQueue for NoQueue {
+    fn send<'a>(&'a self, msgs: &'a [DeliveryMessage]) -> BoxFuture<'a, SendReport> {
+        Box::pin(async move {
+            SendReport {
+                failed: msgs
+                    .iter()
+                    .map(|m| (m.clone(), "no queue configured".into()))
+                    .collect(),
+            }
+        })
+    }
+}

@@ -1,0 +1,471 @@
+//! The table: its definition, every key format and every item shape. Nothing outside this
+//! module builds a key string.
+//!
+//! One table, keys `pk`/`sk`, on-demand billing, TTL on `expires_at`, three GSIs:
+//! * `gsi1` (`gsi1pk`/`gsi1sk`): `USER#<uid>` / `<created-ms>#<sid>` — a user's sessions.
+//! * `gsi2` (`gsi2pk`/`gsi2sk`): the sparse "due" index — `DUE#SESSION#<shard>` /
+//!   `<expiry-s>#<sid>` for live sessions (expiry sweep) and `DUE#LOGOUT#<shard>` /
+//!   `<due-s>#<sid>#<client>` for pending deliveries (relay).
+//! * `gsi3` (`gsi3pk`/`gsi3sk`): the sparse live-session index for the global search,
+//!   write-sharded `LIVE#<shard>` / `<last-access-ms>#<sid>`.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+pub const PK: &str = "pk";
+pub const SK: &str = "sk";
+pub const TTL_ATTRIBUTE: &str = "expires_at";
+
+/// Shards of the live-session search index (gsi3).
+pub const LIVE_SHARDS: u32 = 4;
+/// Shards of the due index (gsi2).
+pub const DUE_SHARDS: u32 = 2;
+
+/// A global secondary index of the table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GsiDef {
+    pub name: &'static str,
+    pub pk: &'static str,
+    pub sk: &'static str,
+    /// `ALL` for every index: listings need the whole session item.
+    pub projection: &'static str,
+}
+
+/// The table's whole definition; the local stack, the tests and the template check use it.
+#[derive(Debug, Clone)]
+pub struct TableDef {
+    pub pk: &'static str,
+    pub sk: &'static str,
+    pub gsis: Vec<GsiDef>,
+    pub ttl_attribute: &'static str,
+    pub billing_mode: &'static str,
+}
+
+pub const GSI_USER: &str = "gsi1";
+pub const GSI_DUE: &str = "gsi2";
+pub const GSI_LIVE: &str = "gsi3";
+
+pub fn table_def() -> TableDef {
+    TableDef {
+        pk: PK,
+        sk: SK,
+        gsis: vec![
+            GsiDef {
+                name: GSI_USER,
+                pk: "gsi1pk",
+                sk: "gsi1sk",
+                projection: "ALL",
+            },
+            GsiDef {
+                name: GSI_DUE,
+                pk: "gsi2pk",
+                sk: "gsi2sk",
+                projection: "ALL",
+            },
+            GsiDef {
+                name: GSI_LIVE,
+                pk: "gsi3pk",
+                sk: "gsi3sk",
+                projection: "ALL",
+            },
+        ],
+        ttl_attribute: TTL_ATTRIBUTE,
+        billing_mode: "PAY_PER_REQUEST",
+    }
+}
+
+/// Key builders. Each returns `(pk, sk)` or one component.
+pub mod keys {
+    pub const SESSION_SK: &str = "SESSION";
+    pub fn session_pk(sid: &str) -> String {
+        format!("SESSION#{sid}")
+    }
+    pub fn session_token_sk(hash: &str) -> String {
+        format!("TOKEN#{hash}")
+    }
+    pub const TOKEN_LINK_PREFIX: &str = "TOKEN#";
+    pub fn delivery_sk(client_id: &str) -> String {
+        format!("LOGOUT#{client_id}")
+    }
+    pub const DELIVERY_PREFIX: &str = "LOGOUT#";
+    pub fn token(hash: &str) -> (String, String) {
+        (format!("TOKEN#{hash}"), "TOKEN".into())
+    }
+    pub fn family_pk(family: &str) -> String {
+        format!("FAMILY#{family}")
+    }
+    pub fn code(hash: &str) -> (String, String) {
+        (format!("CODE#{hash}"), "CODE".into())
+    }
+    pub fn client(id: &str) -> (String, String) {
+        (format!("CLIENT#{id}"), "CLIENT".into())
+    }
+    pub fn user(uid: &str) -> (String, String) {
+        (format!("USER#{uid}"), "USER".into())
+    }
+    pub fn username(name: &str) -> (String, String) {
+        (
+            format!("USERNAME#{}", name.to_lowercase()),
+            "USERNAME".into(),
+        )
+    }
+    pub const KEYS_PK: &str = "KEYS";
+    pub fn signing_key_sk(kid: &str) -> String {
+        format!("KEY#{kid}")
+    }
+    pub fn throttle(kind: &str, subject: &str) -> (String, String) {
+        (format!("THROTTLE#{kind}#{subject}"), "THROTTLE".into())
+    }
+    /// The reusable grant of binding types `none` (per user+client+scope) and `cookie`
+    /// (per browser binding value+client+scope).
+    pub fn shared_grant(discriminator: &str) -> (String, String) {
+        (format!("GRANT#{discriminator}"), "GRANT".into())
+    }
+    pub fn user_sessions_gsi(uid: &str) -> String {
+        format!("USER#{uid}")
+    }
+    pub fn user_sessions_sort(created_ms: i64, sid: &str) -> String {
+        format!("{created_ms:013}#{sid}")
+    }
+    pub fn live_shard(sid: &str) -> u32 {
+        shard_of(sid, super::LIVE_SHARDS)
+    }
+    pub fn live_gsi(shard: u32) -> String {
+        format!("LIVE#{shard}")
+    }
+    pub fn live_sort(last_ms: i64, sid: &str) -> String {
+        format!("{last_ms:013}#{sid}")
+    }
+    pub fn due_session_gsi(shard: u32) -> String {
+        format!("DUE#SESSION#{shard}")
+    }
+    pub fn due_logout_gsi(shard: u32) -> String {
+        format!("DUE#LOGOUT#{shard}")
+    }
+    pub fn due_sort(at_s: i64, rest: &str) -> String {
+        format!("{at_s:010}#{rest}")
+    }
+    pub fn due_shard(id: &str) -> u32 {
+        shard_of(id, super::DUE_SHARDS)
+    }
+    fn shard_of(id: &str, n: u32) -> u32 {
+        // FNV-1a: stable across processes and versions.
+        let mut h: u32 = 0x811c9dc5;
+        for b in id.bytes() {
+            h ^= b as u32;
+            h = h.wrapping_mul(0x01000193);
+        }
+        h % n
+    }
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// A browser session (`SESSION#<sid>` / `SESSION`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SessionItem {
+    pub pk: String,
+    pub sk: String,
+    pub sid: String,
+    pub user_id: String,
+    pub username: String,
+    /// base64url(SHA-256(cookie secret)).
+    pub secret_hash: String,
+    pub created_ms: i64,
+    pub last_seen_ms: i64,
+    /// Epoch seconds of the authentication (ID token `auth_time`).
+    pub auth_time: i64,
+    pub idle_expires_at: i64,
+    pub absolute_expires_at: i64,
+    #[serde(default)]
+    pub remember_me: bool,
+    #[serde(default)]
+    pub user_agent: String,
+    #[serde(default)]
+    pub ip: String,
+    /// `active` or `ended`.
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_at_ms: Option<i64>,
+    /// Bumped by every write that maps a token to the session; termination conditions on it,
+    /// so a token issued concurrently is never left active after the session ended.
+    #[serde(default)]
+    pub version: i64,
+    /// Apps (clients) that authenticated through this session.
+    #[serde(default)]
+    pub apps: BTreeMap<String, SessionApp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gsi1pk: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gsi1sk: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gsi2pk: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gsi2sk: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gsi3pk: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gsi3sk: Option<String>,
+    pub expires_at: i64,
+}
+
+impl SessionItem {
+    /// The moment (epoch seconds) after which this session is expired.
+    pub fn effective_expiry(&self) -> i64 {
+        self.idle_expires_at.min(self.absolute_expires_at)
+    }
+    /// Active and not expired at `now_s`. Reads never trust TTL.
+    pub fn is_live(&self, now_s: i64) -> bool {
+        self.status == "active" && now_s < self.effective_expiry()
+    }
+}
+
+/// An app recorded in a session's app list.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SessionApp {
+    pub name: String,
+    pub first_auth_ms: i64,
+    pub last_auth_ms: i64,
+    /// The client had a back-channel logout URI when it joined: termination writes a
+    /// delivery for it without reading the client.
+    #[serde(default)]
+    pub backchannel: bool,
+}
+
+/// `SESSION#<sid>` / `TOKEN#<hash>`: a token mapped to the session.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SessionTokenLink {
+    pub pk: String,
+    pub sk: String,
+    pub token_hash: String,
+    pub kind: String,
+    pub expires_at: i64,
+}
+
+/// `FAMILY#<fid>` / `TOKEN#<hash>`: every token of one grant (code exchange + refreshes).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FamilyLink {
+    pub pk: String,
+    pub sk: String,
+    pub token_hash: String,
+    pub expires_at: i64,
+}
+
+/// `TOKEN#<hash>` / `TOKEN`: an access or refresh token.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TokenItem {
+    pub pk: String,
+    pub sk: String,
+    /// `access` or `refresh`.
+    pub kind: String,
+    pub client_id: String,
+    pub user_id: String,
+    pub scope: String,
+    pub iat: i64,
+    pub exp: i64,
+    /// `active`, `revoked`, or (refresh only) `rotated`.
+    pub status: String,
+    /// Sessions this token is mapped to (several only with binding `none`/`cookie`).
+    #[serde(default)]
+    pub sessions: Vec<String>,
+    /// Grant family: a code exchange and every refresh that follows it.
+    pub family: String,
+    pub auth_time: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_reason: Option<String>,
+    pub expires_at: i64,
+}
+
+/// `CODE#<hash>` / `CODE`: an authorization code (single use).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CodeItem {
+    pub pk: String,
+    pub sk: String,
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub user_id: String,
+    pub sid: String,
+    pub scope: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code_challenge: Option<String>,
+    pub auth_time: i64,
+    /// Browser binding value for `cookie` binding (hash of `warden_atbv`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub browser_binding: Option<String>,
+    /// Code lifetime end (epoch s); the item lives longer for replay detection.
+    pub valid_until: i64,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub consumed: bool,
+    /// The family the exchange created (set on consumption, for replay revocation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub family: Option<String>,
+    pub expires_at: i64,
+}
+
+/// `CLIENT#<id>` / `CLIENT`: a registered relying party.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ClientItem {
+    pub pk: String,
+    pub sk: String,
+    pub client_id: String,
+    pub name: String,
+    /// base64url(SHA-256(secret)); `None` for public clients.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_hash: Option<String>,
+    pub redirect_uris: Vec<String>,
+    #[serde(default)]
+    pub post_logout_redirect_uris: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backchannel_logout_uri: Option<String>,
+    #[serde(default)]
+    pub backchannel_logout_session_required: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frontchannel_logout_uri: Option<String>,
+    #[serde(default)]
+    pub frontchannel_logout_session_required: bool,
+    pub scopes: Vec<String>,
+    pub grant_types: Vec<String>,
+    /// `sso-session`, `cookie` or `none`.
+    pub token_binding: String,
+    #[serde(default)]
+    pub disabled: bool,
+    pub created_ms: i64,
+}
+
+impl ClientItem {
+    pub fn is_public(&self) -> bool {
+        self.secret_hash.is_none()
+    }
+}
+
+/// `USER#<uid>` / `USER`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct UserItem {
+    pub pk: String,
+    pub sk: String,
+    pub user_id: String,
+    pub username: String,
+    pub password_hash: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub email: String,
+    #[serde(default)]
+    pub disabled: bool,
+    /// Extra scopes this user may be granted (e.g. `internal_session_view`).
+    #[serde(default)]
+    pub roles: Vec<String>,
+    pub created_ms: i64,
+}
+
+/// `USERNAME#<lowercase name>` / `USERNAME`: uniqueness of usernames.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct UsernameItem {
+    pub pk: String,
+    pub sk: String,
+    pub user_id: String,
+}
+
+/// `KEYS` / `KEY#<kid>`: an RS256 signing key. `private_pkcs8` is base64url DER.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SigningKeyItem {
+    pub pk: String,
+    pub sk: String,
+    pub kid: String,
+    pub private_pkcs8: String,
+    pub n: String,
+    pub e: String,
+    pub created_ms: i64,
+    /// `active` (signs), `previous` (verifies, published), `retired`.
+    pub status: String,
+}
+
+/// `SESSION#<sid>` / `LOGOUT#<client>`: one back-channel logout delivery (outbox record).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DeliveryItem {
+    pub pk: String,
+    pub sk: String,
+    pub sid: String,
+    pub client_id: String,
+    pub user_id: String,
+    /// `pending`, `delivered`, `rejected`, `dead`.
+    pub status: String,
+    pub attempts: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_http_status: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    pub created_ms: i64,
+    pub updated_ms: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivered_ms: Option<i64>,
+    /// Why the session ended (`user`, `admin`, `rp_logout`, `expired`, ...).
+    pub reason: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gsi2pk: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gsi2sk: Option<String>,
+    pub expires_at: i64,
+}
+
+/// `THROTTLE#<kind>#<subject>` / `THROTTLE`: failed-login counter in a fixed window.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ThrottleItem {
+    pub pk: String,
+    pub sk: String,
+    pub failures: u32,
+    pub window_start: i64,
+    pub expires_at: i64,
+}
+
+/// `GRANT#<discriminator>` / `GRANT`: the token pair a `none`/`cookie` client reuses.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SharedGrantItem {
+    pub pk: String,
+    pub sk: String,
+    pub access_hash: String,
+    /// Random seed from which the access token is re-derived (HMAC with the grant key).
+    pub seed: String,
+    pub family: String,
+    pub exp: i64,
+    /// The signing key whose secret derives the token from `seed`.
+    pub kid: String,
+    pub expires_at: i64,
+}
+
+/// Serialise an item shape into DynamoDB attributes.
+pub fn to_item<T: Serialize>(
+    v: &T,
+) -> Result<
+    std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
+    crate::StoreError,
+> {
+    serde_dynamo::to_item(v).map_err(|e| crate::StoreError::Corrupt(e.to_string()))
+}
+
+/// Read an item shape back from DynamoDB attributes.
+pub fn from_item<T: serde::de::DeserializeOwned>(
+    item: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
+) -> Result<T, crate::StoreError> {
+    serde_dynamo::from_item(item).map_err(|e| crate::StoreError::Corrupt(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_are_stable_and_in_range() {
+        for id in ["a", "b", "some-long-session-id"] {
+            assert!(keys::live_shard(id) < LIVE_SHARDS);
+            assert_eq!(keys::live_shard(id), keys::live_shard(id));
+        }
+        assert_eq!(keys::live_sort(5, "x"), "0000000000005#x");
+    }
+}

@@ -1,0 +1,373 @@
+//! The session lifecycle: create (login), resolve from the cookie, touch, terminate.
+//! Every way a session ends — Me API, Admin API, end_session, expiry — goes through
+//! [`terminate`].
+
+use crate::crypto;
+use crate::error::StoreError;
+use crate::http::{cookie, CookieSpec};
+use crate::queue::DeliveryMessage;
+use crate::schema::{keys, DeliveryItem, SessionApp, SessionItem, UserItem};
+use crate::time::{now_ms, now_s};
+use crate::App;
+use http::HeaderMap;
+use std::collections::BTreeMap;
+
+/// `warden_session` = `<sid>.<secret>`: HttpOnly, SameSite=Lax.
+pub const SESSION_COOKIE: &str = "warden_session";
+/// `warden_bs`: the OP browser state for check_session (not HttpOnly, SameSite=None).
+pub const BROWSER_STATE_COOKIE: &str = "warden_bs";
+/// A pending delivery not finished within this many seconds is re-sent by the relay.
+pub const RELAY_AFTER_SECS: i64 = 120;
+/// Ended sessions (and their delivery receipts) stay readable this long.
+pub const RECEIPT_RETENTION_SECS: i64 = 14 * 86400;
+/// `last_seen` is written at most this often per session.
+pub const TOUCH_EVERY_MS: i64 = 60_000;
+
+/// Create a session for an authenticated user. Returns the item and the cookie value.
+/// 1 round trip (PutItem).
+pub async fn create(
+    app: &App,
+    user: &UserItem,
+    remember_me: bool,
+    user_agent: &str,
+    ip: &str,
+) -> Result<(SessionItem, String), StoreError> {
+    let sid = crypto::random_id();
+    let secret = crypto::random_token();
+    let now = now_ms();
+    let now_s = now / 1000;
+    let cfg = &app.config;
+    let (idle, absolute) = if remember_me {
+        (
+            cfg.remember_me.as_secs() as i64,
+            cfg.remember_me.as_secs() as i64,
+        )
+    } else {
+        (
+            cfg.session_idle.as_secs() as i64,
+            cfg.session_absolute.as_secs() as i64,
+        )
+    };
+    let absolute_exp = now_s + absolute;
+    let idle_exp = (now_s + idle).min(absolute_exp);
+    let s = SessionItem {
+        pk: keys::session_pk(&sid),
+        sk: keys::SESSION_SK.into(),
+        sid: sid.clone(),
+        user_id: user.user_id.clone(),
+        username: user.username.clone(),
+        secret_hash: crypto::hash_secret(&secret),
+        created_ms: now,
+        last_seen_ms: now,
+        auth_time: now_s,
+        idle_expires_at: idle_exp,
+        absolute_expires_at: absolute_exp,
+        remember_me,
+        user_agent: truncate(user_agent, 512),
+        ip: truncate(ip, 64),
+        status: "active".into(),
+        ended_reason: None,
+        ended_at_ms: None,
+        version: 0,
+        apps: BTreeMap::new(),
+        gsi1pk: Some(keys::user_sessions_gsi(&user.user_id)),
+        gsi1sk: Some(keys::user_sessions_sort(now, &sid)),
+        gsi2pk: Some(keys::due_session_gsi(keys::due_shard(&sid))),
+        gsi2sk: Some(keys::due_sort(idle_exp, &sid)),
+        gsi3pk: Some(keys::live_gsi(keys::live_shard(&sid))),
+        gsi3sk: Some(keys::live_sort(now, &sid)),
+        expires_at: absolute_exp + RECEIPT_RETENTION_SECS,
+    };
+    app.store.put_session(&s).await?;
+    crate::telemetry::metric("Logins", ("Outcome", "success"), 1.0);
+    Ok((s, format!("{sid}.{secret}")))
+}
+
+/// The `Set-Cookie` values after a login: the session cookie and a fresh browser state.
+pub fn login_cookies(app: &App, cookie_value: &str, session: &SessionItem) -> Vec<String> {
+    let secure = app.config.cookie_secure;
+    let max_age = if session.remember_me {
+        Some(session.absolute_expires_at - now_s())
+    } else {
+        None
+    };
+    vec![
+        CookieSpec {
+            name: SESSION_COOKIE,
+            value: cookie_value,
+            http_only: true,
+            secure,
+            same_site: "Lax",
+            max_age,
+        }
+        .render(),
+        browser_state_cookie(app, &crypto::random_id()),
+    ]
+}
+
+/// A new `warden_bs` cookie (changes on login and logout only).
+pub fn browser_state_cookie(app: &App, value: &str) -> String {
+    CookieSpec {
+        name: BROWSER_STATE_COOKIE,
+        value,
+        http_only: false,
+        // SameSite=None requires Secure; on plain-http local runs fall back to Lax.
+        secure: app.config.cookie_secure,
+        same_site: if app.config.cookie_secure {
+            "None"
+        } else {
+            "Lax"
+        },
+        max_age: None,
+    }
+    .render()
+}
+
+/// `Set-Cookie` values after a logout: the session cookie cleared, the browser state changed.
+pub fn logout_cookies(app: &App) -> Vec<String> {
+    vec![
+        CookieSpec {
+            name: SESSION_COOKIE,
+            value: "",
+            http_only: true,
+            secure: app.config.cookie_secure,
+            same_site: "Lax",
+            max_age: Some(0),
+        }
+        .render(),
+        browser_state_cookie(app, &crypto::random_id()),
+    ]
+}
+
+/// Split a `warden_session` cookie value into `(sid, secret)`.
+pub fn parse_cookie_value(v: &str) -> Option<(&str, &str)> {
+    let (sid, secret) = v.split_once('.')?;
+    let ok = |s: &str| {
+        !s.is_empty()
+            && s.len() <= 64
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
+    (ok(sid) && ok(secret)).then_some((sid, secret))
+}
+
+/// The live session named by the request's cookie, if its secret matches. 1 round trip
+/// (GetItem) when a well-formed cookie is present, 0 otherwise.
+pub async fn from_cookie(
+    app: &App,
+    headers: &HeaderMap,
+) -> Result<Option<SessionItem>, StoreError> {
+    let Some((sid, secret)) = cookie(headers, SESSION_COOKIE).and_then(parse_cookie_value) else {
+        return Ok(None);
+    };
+    let Some(s) = app.store.get_session(sid).await? else {
+        return Ok(None);
+    };
+    if !crypto::ct_eq(
+        s.secret_hash.as_bytes(),
+        crypto::hash_secret(secret).as_bytes(),
+    ) {
+        return Ok(None);
+    }
+    Ok(s.is_live(now_s()).then_some(s))
+}
+
+/// Record use of the session (and the app joining it). Writes at most once a minute unless
+/// an app joins; 0 or 1 round trip. Returns the current item (`None` if it ended meanwhile).
+pub async fn touch(
+    app: &App,
+    s: &SessionItem,
+    client: Option<(&str, &str, bool)>,
+) -> Result<Option<SessionItem>, StoreError> {
+    let now = now_ms();
+    let entry = client.map(|(id, name, backchannel)| {
+        let first = s.apps.get(id).map(|a| a.first_auth_ms).unwrap_or(now);
+        (
+            id,
+            SessionApp {
+                name: name.to_string(),
+                first_auth_ms: first,
+                last_auth_ms: now,
+                backchannel,
+            },
+        )
+    });
+    let app_is_new_or_changed = entry.as_ref().is_some_and(|(id, a)| {
+        s.apps
+            .get(*id)
+            .is_none_or(|old| old.backchannel != a.backchannel || old.name != a.name)
+    });
+    if !app_is_new_or_changed && now - s.last_seen_ms < TOUCH_EVERY_MS {
+        return Ok(Some(s.clone()));
+    }
+    let idle = if s.remember_me {
+        app.config.remember_me.as_secs() as i64
+    } else {
+        app.config.session_idle.as_secs() as i64
+    };
+    match app
+        .store
+        .touch_session(s, now, idle, entry.as_ref().map(|(id, a)| (*id, a)))
+        .await
+    {
+        Ok(s) => Ok(Some(s)),
+        Err(StoreError::ConditionFailed) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// What [`terminate`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Terminated {
+    /// The session was live and is now ended; `deliveries` logout notifications queued.
+    Ended { deliveries: usize },
+    /// It had already ended (idempotent success).
+    AlreadyEnded,
+    /// No such session (or, with an owner, not that owner's).
+    NotFound,
+}
+
+/// End a session: one conditional transaction marks it ended, revokes every mapped token and
+/// writes one delivery per app with a back-channel URI; then the deliveries are sent to the
+/// queue. If sending fails the deliveries stay pending and the relay sends them.
+///
+/// Round trips: 1 Query (session partition) + 1 TransactWriteItems (+1 per extra 100
+/// tokens) + 1 SQS SendMessageBatch per 10 deliveries. A concurrent token issuance makes the
+/// transaction's version condition fail; it is then re-read and retried.
+pub async fn terminate(
+    app: &App,
+    sid: &str,
+    owner: Option<&str>,
+    reason: &str,
+) -> Result<Terminated, StoreError> {
+    for _ in 0..5 {
+        let part = app.store.session_partition(sid).await?;
+        let Some(s) = part.session else {
+            return Ok(Terminated::NotFound);
+        };
+        if owner.is_some_and(|o| o != s.user_id) {
+            return Ok(Terminated::NotFound);
+        }
+        if s.status != "active" {
+            return Ok(Terminated::AlreadyEnded);
+        }
+        let now = now_ms();
+        let now_s = now / 1000;
+        // Tokens whose expiry passed are inactive already (and may be gone through TTL).
+        let hashes: Vec<String> = part
+            .links
+            .iter()
+            .filter(|l| l.expires_at > now_s)
+            .map(|l| l.token_hash.clone())
+            .collect();
+        let deliveries: Vec<DeliveryItem> = s
+            .apps
+            .iter()
+            .filter(|(_, a)| a.backchannel)
+            .filter(|(cid, _)| !part.deliveries.iter().any(|d| &d.client_id == *cid))
+            .map(|(cid, _)| DeliveryItem {
+                pk: keys::session_pk(sid),
+                sk: keys::delivery_sk(cid),
+                sid: sid.to_string(),
+                client_id: cid.clone(),
+                user_id: s.user_id.clone(),
+                status: "pending".into(),
+                attempts: 0,
+                last_http_status: None,
+                last_error: None,
+                created_ms: now,
+                updated_ms: now,
+                delivered_ms: None,
+                reason: reason.to_string(),
+                gsi2pk: Some(keys::due_logout_gsi(keys::due_shard(sid))),
+                gsi2sk: Some(keys::due_sort(
+                    now_s + RELAY_AFTER_SECS,
+                    &format!("{sid}#{cid}"),
+                )),
+                expires_at: now_s + RECEIPT_RETENTION_SECS,
+            })
+            .collect();
+        match app
+            .store
+            .commit_termination(&s, &hashes, &deliveries, reason, now)
+            .await
+        {
+            Ok(()) => {}
+            Err(StoreError::ConditionFailed) => continue,
+            Err(e) => return Err(e),
+        }
+        crate::telemetry::metric("Terminations", ("Reason", reason), 1.0);
+        tracing::info!(sid = %sid, reason = %reason, tokens = hashes.len(), deliveries = deliveries.len(), "session ended");
+        let msgs: Vec<DeliveryMessage> = deliveries
+            .iter()
+            .map(|d| DeliveryMessage {
+                sid: d.sid.clone(),
+                client_id: d.client_id.clone(),
+                user_id: d.user_id.clone(),
+            })
+            .collect();
+        if !msgs.is_empty() {
+            let report = app.queue.send(&msgs).await;
+            for (m, why) in &report.failed {
+                tracing::warn!(sid = %m.sid, client_id = %m.client_id, error = %why, "enqueue failed; the relay will resend");
+            }
+        }
+        return Ok(Terminated::Ended {
+            deliveries: deliveries.len(),
+        });
+    }
+    Err(StoreError::Backend(
+        "session kept changing during termination".into(),
+    ))
+}
+
+/// End every live session of a user, except `keep` (the caller's own browser session for
+/// "sign out everywhere else"). Returns how many ended. Round trips: 1 Query for the list,
+/// then per session those of [`terminate`], run concurrently (8 at a time).
+pub async fn terminate_all(
+    app: &App,
+    user_id: &str,
+    keep: Option<&str>,
+    reason: &str,
+) -> Result<usize, StoreError> {
+    use futures::stream::{self, StreamExt, TryStreamExt};
+    let sessions = app.store.all_user_sessions(user_id, now_s()).await?;
+    let ended: Vec<Terminated> = stream::iter(
+        sessions
+            .into_iter()
+            .filter(|s| keep != Some(s.sid.as_str()))
+            .map(|s| async move { terminate(app, &s.sid, Some(user_id), reason).await }),
+    )
+    .buffer_unordered(8)
+    .try_collect()
+    .await?;
+    Ok(ended
+        .iter()
+        .filter(|t| matches!(t, Terminated::Ended { .. }))
+        .count())
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookie_value_parsing() {
+        assert_eq!(parse_cookie_value("abc.def"), Some(("abc", "def")));
+        assert_eq!(parse_cookie_value("abc"), None);
+        assert_eq!(parse_cookie_value(".def"), None);
+        assert_eq!(parse_cookie_value("a b.c"), None);
+        assert_eq!(parse_cookie_value("a.b.c"), None);
+    }
+}

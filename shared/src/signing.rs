@@ -1,0 +1,218 @@
+//! RS256 signing keys: generation, JWKS, JWT signing and verification.
+//! Private keys live only in the table and in memory; they are never logged (the types
+//! holding them do not implement `Debug` with their contents).
+
+use crate::crypto::{b64, b64_decode};
+use crate::schema::{keys, SigningKeyItem};
+use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::rsa::KeySize;
+use aws_lc_rs::signature::{KeyPair, RsaKeyPair, RSA_PKCS1_SHA256};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+
+/// The keys in force: one signer, every published verifier.
+pub struct KeySet {
+    signer_kid: String,
+    signer: RsaKeyPair,
+    published: Vec<(String, String, String)>,
+    decoding: HashMap<String, DecodingKey>,
+}
+
+impl std::fmt::Debug for KeySet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeySet")
+            .field("signer_kid", &self.signer_kid)
+            .field("published", &self.published.len())
+            .finish()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("no active signing key")]
+    NoActiveKey,
+    #[error("key material rejected: {0}")]
+    Rejected(String),
+}
+
+/// Why a JWT did not verify.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum JwtError {
+    #[error("malformed token")]
+    Malformed,
+    #[error("unknown key")]
+    UnknownKey,
+    #[error("invalid: {0}")]
+    Invalid(String),
+}
+
+/// Generate a fresh RS256 key as a store item (status `active`).
+pub fn generate_key_item(now_ms: i64) -> Result<SigningKeyItem, KeyError> {
+    let pair =
+        RsaKeyPair::generate(KeySize::Rsa2048).map_err(|e| KeyError::Rejected(e.to_string()))?;
+    let der = pair
+        .as_der()
+        .map_err(|e| KeyError::Rejected(e.to_string()))?;
+    let pk = pair.public_key();
+    let kid = crate::crypto::random_id();
+    Ok(SigningKeyItem {
+        pk: keys::KEYS_PK.into(),
+        sk: keys::signing_key_sk(&kid),
+        kid,
+        private_pkcs8: b64(der.as_ref()),
+        n: b64(pk.modulus().big_endian_without_leading_zero()),
+        e: b64(pk.exponent().big_endian_without_leading_zero()),
+        created_ms: now_ms,
+        status: "active".into(),
+    })
+}
+
+impl KeySet {
+    /// Build from the stored keys: the newest `active` key signs; `active` and `previous`
+    /// keys are published and verify.
+    pub fn from_items(items: &[SigningKeyItem]) -> Result<Self, KeyError> {
+        let signer_item = items
+            .iter()
+            .filter(|k| k.status == "active")
+            .max_by_key(|k| k.created_ms)
+            .ok_or(KeyError::NoActiveKey)?;
+        let der = b64_decode(&signer_item.private_pkcs8)
+            .ok_or_else(|| KeyError::Rejected("bad base64".into()))?;
+        let signer = RsaKeyPair::from_pkcs8(&der).map_err(|e| KeyError::Rejected(e.to_string()))?;
+        let mut published = Vec::new();
+        let mut decoding = HashMap::new();
+        let mut live: Vec<&SigningKeyItem> = items
+            .iter()
+            .filter(|k| k.status == "active" || k.status == "previous")
+            .collect();
+        live.sort_by_key(|k| std::cmp::Reverse(k.created_ms));
+        for k in live {
+            if let Ok(d) = DecodingKey::from_rsa_components(&k.n, &k.e) {
+                decoding.insert(k.kid.clone(), d);
+                published.push((k.kid.clone(), k.n.clone(), k.e.clone()));
+            }
+        }
+        Ok(KeySet {
+            signer_kid: signer_item.kid.clone(),
+            signer,
+            published,
+            decoding,
+        })
+    }
+
+    pub fn signer_kid(&self) -> &str {
+        &self.signer_kid
+    }
+
+    /// Secret material for deriving values (HMAC key), bound to the signer.
+    pub fn derivation_key(&self, kid: &str) -> Option<Vec<u8>> {
+        // Derived from the public modulus + a private-only signature: sign a fixed label.
+        // RSA PKCS#1 v1.5 signatures are deterministic, so this is stable per key.
+        if kid != self.signer_kid {
+            return None;
+        }
+        let mut sig = vec![0u8; self.signer.public_modulus_len()];
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        self.signer
+            .sign(
+                &RSA_PKCS1_SHA256,
+                &rng,
+                b"warden shared-grant key v1",
+                &mut sig,
+            )
+            .ok()?;
+        Some(crate::crypto::sha256(&sig).to_vec())
+    }
+
+    /// The JWKS document.
+    pub fn jwks(&self) -> Value {
+        let keys: Vec<Value> = self
+            .published
+            .iter()
+            .map(|(kid, n, e)| {
+                json!({"kty": "RSA", "use": "sig", "alg": "RS256", "kid": kid, "n": n, "e": e})
+            })
+            .collect();
+        json!({ "keys": keys })
+    }
+
+    /// Sign claims as a compact JWS with RS256 and the signer's `kid`. `typ` is `JWT` for
+    /// ID tokens and `logout+jwt` for logout tokens.
+    pub fn sign(&self, typ: &str, claims: &Value) -> Result<String, KeyError> {
+        let header = json!({"alg": "RS256", "typ": typ, "kid": self.signer_kid});
+        let signing_input = format!(
+            "{}.{}",
+            b64(header.to_string().as_bytes()),
+            b64(claims.to_string().as_bytes())
+        );
+        let mut sig = vec![0u8; self.signer.public_modulus_len()];
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        self.signer
+            .sign(&RSA_PKCS1_SHA256, &rng, signing_input.as_bytes(), &mut sig)
+            .map_err(|e| KeyError::Rejected(e.to_string()))?;
+        Ok(format!("{signing_input}.{}", b64(&sig)))
+    }
+
+    /// Verify a JWT signed by one of our published keys (RS256 only: `none`, HS256 and
+    /// every other algorithm are refused). Checks `iss`; `exp` only if `check_exp`.
+    /// Returns the claims.
+    pub fn verify(&self, token: &str, issuer: &str, check_exp: bool) -> Result<Value, JwtError> {
+        if token.len() > 16 * 1024 {
+            return Err(JwtError::Malformed);
+        }
+        let header = jsonwebtoken::decode_header(token).map_err(|_| JwtError::Malformed)?;
+        if header.alg != Algorithm::RS256 {
+            return Err(JwtError::Invalid("algorithm not allowed".into()));
+        }
+        let kid = header.kid.ok_or(JwtError::UnknownKey)?;
+        let key = self.decoding.get(&kid).ok_or(JwtError::UnknownKey)?;
+        let mut v = Validation::new(Algorithm::RS256);
+        v.set_issuer(&[issuer]);
+        v.validate_aud = false;
+        v.validate_exp = check_exp;
+        v.required_spec_claims.clear();
+        v.required_spec_claims.insert("iss".into());
+        v.leeway = 30;
+        jsonwebtoken::decode::<Value>(token, key, &v)
+            .map(|d| d.claims)
+            .map_err(|e| JwtError::Invalid(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sign_verify_and_refuse_tampering() {
+        let item = generate_key_item(1).unwrap();
+        let ks = KeySet::from_items(std::slice::from_ref(&item)).unwrap();
+        let t = ks
+            .sign(
+                "JWT",
+                &json!({"iss": "https://i", "sub": "u", "exp": 4_000_000_000i64}),
+            )
+            .unwrap();
+        let c = ks.verify(&t, "https://i", true).unwrap();
+        assert_eq!(c["sub"], "u");
+        assert!(ks.verify(&t, "https://other", true).is_err());
+        // Modified payload.
+        let parts: Vec<&str> = t.split('.').collect();
+        let forged = format!(
+            "{}.{}.{}",
+            parts[0],
+            b64(json!({"iss": "https://i", "sub": "admin"})
+                .to_string()
+                .as_bytes()),
+            parts[2]
+        );
+        assert!(ks.verify(&forged, "https://i", true).is_err());
+        // alg none.
+        let none = format!("{}.{}.", b64(br#"{"alg":"none","kid":"x"}"#), parts[1]);
+        assert!(ks.verify(&none, "https://i", true).is_err());
+        assert_eq!(ks.jwks()["keys"][0]["kid"], item.kid.as_str());
+        assert!(ks.derivation_key(&item.kid).is_some());
+        assert_eq!(ks.derivation_key(&item.kid), ks.derivation_key(&item.kid));
+    }
+}

@@ -1,0 +1,299 @@
+//! The termination transaction and the logout-delivery outbox.
+
+use super::{n, s, Store};
+use crate::error::StoreError;
+use crate::schema::{self, from_item, keys, to_item, DeliveryItem, SessionItem};
+use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
+
+/// Items per TransactWriteItems request (DynamoDB's limit).
+pub const TX_LIMIT: usize = 100;
+
+/// What the dispatcher learned from one POST.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DeliveryOutcome {
+    /// 200 or 204.
+    Delivered(u16),
+    /// 400: final, never retried.
+    Rejected(u16),
+    /// Network error, timeout, 5xx, 429 or another status: SQS will retry.
+    Retry {
+        http_status: Option<u16>,
+        error: String,
+    },
+    /// Retries exhausted: the message goes (or went) to the DLQ.
+    Dead {
+        http_status: Option<u16>,
+        error: String,
+    },
+}
+
+fn bld<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, StoreError> {
+    r.map_err(|e| StoreError::Backend(e.to_string()))
+}
+
+impl Store {
+    /// Commit a termination. Round trips: 1 TransactWriteItems when the session's tokens and
+    /// deliveries fit in one transaction (≤ 98 tokens with 1 app); otherwise the extra tokens
+    /// are revoked first in idempotent chunks of 100 (1 round trip each) and the last
+    /// transaction ends the session. `ConditionFailed` = the session changed since it was
+    /// read (ended, or a token was mapped meanwhile): re-read and retry.
+    pub async fn commit_termination(
+        &self,
+        session: &SessionItem,
+        token_hashes: &[String],
+        deliveries: &[DeliveryItem],
+        reason: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let room = TX_LIMIT.saturating_sub(1 + deliveries.len());
+        let (early, last) = if token_hashes.len() > room {
+            token_hashes.split_at(token_hashes.len() - room)
+        } else {
+            (&token_hashes[..0], token_hashes)
+        };
+        if !early.is_empty() {
+            self.revoke_tokens(early, reason).await?;
+        }
+        let mut tx = vec![TransactWriteItem::builder()
+            .update(bld(Update::builder()
+                .table_name(&self.table)
+                .key("pk", s(keys::session_pk(&session.sid)))
+                .key("sk", s(keys::SESSION_SK))
+                .update_expression(
+                    "SET #st = :ended, ended_reason = :why, ended_at_ms = :now \
+                     REMOVE gsi1pk, gsi1sk, gsi2pk, gsi2sk, gsi3pk, gsi3sk",
+                )
+                .condition_expression(
+                    "#st = :active AND (version = :v OR (attribute_not_exists(version) AND :v = :zero))",
+                )
+                .expression_attribute_names("#st", "status")
+                .expression_attribute_values(":ended", s("ended"))
+                .expression_attribute_values(":active", s("active"))
+                .expression_attribute_values(":why", s(reason))
+                .expression_attribute_values(":now", n(now_ms))
+                .expression_attribute_values(":v", n(session.version))
+                .expression_attribute_values(":zero", n(0))
+                .build())?)
+            .build()];
+        for h in last {
+            tx.push(super::tokens::revoke_tx(&self.table, h, reason)?);
+        }
+        for d in deliveries {
+            tx.push(super::tokens::put_tx(&self.table, to_item(d)?, true)?);
+        }
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(tx))
+            .send()
+            .await
+            .map_err(super::transact_error)
+        {
+            Ok(_) => Ok(()),
+            Err(StoreError::TransactionCancelled(reasons)) => {
+                if reasons.first().map(String::as_str) == Some("ConditionalCheckFailed") {
+                    return Err(StoreError::ConditionFailed);
+                }
+                // A token item vanished (TTL) or a delivery already exists: revoke what
+                // exists on its own, then retry the session part without those tokens.
+                let tokens_failed: Vec<String> = last
+                    .iter()
+                    .zip(reasons.iter().skip(1))
+                    .filter(|(_, r)| r.as_str() == "ConditionalCheckFailed")
+                    .map(|(h, _)| h.clone())
+                    .collect();
+                let deliveries_failed = reasons
+                    .iter()
+                    .skip(1 + last.len())
+                    .any(|r| r == "ConditionalCheckFailed");
+                if tokens_failed.is_empty() && !deliveries_failed {
+                    return Err(StoreError::TransactionCancelled(reasons));
+                }
+                let remaining: Vec<String> = last
+                    .iter()
+                    .filter(|h| !tokens_failed.contains(h))
+                    .cloned()
+                    .collect();
+                self.revoke_tokens(&remaining, reason).await?;
+                let fresh: Vec<DeliveryItem> = if deliveries_failed {
+                    let existing = self.session_partition(&session.sid).await?.deliveries;
+                    deliveries
+                        .iter()
+                        .filter(|d| !existing.iter().any(|e| e.sk == d.sk))
+                        .cloned()
+                        .collect()
+                } else {
+                    deliveries.to_vec()
+                };
+                Box::pin(self.commit_termination(session, &[], &fresh, reason, now_ms)).await
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// 1 round trip (GetItem).
+    pub async fn get_delivery(
+        &self,
+        sid: &str,
+        client_id: &str,
+    ) -> Result<Option<DeliveryItem>, StoreError> {
+        self.get(&keys::session_pk(sid), &keys::delivery_sk(client_id))
+            .await?
+            .map(from_item)
+            .transpose()
+    }
+
+    /// Record what a delivery attempt found. 1 round trip (UpdateItem). Final outcomes take
+    /// the delivery out of the due index; a retry pushes its due time to `retry_due_s`.
+    /// Returns `ConditionFailed` if the delivery is no longer pending (already final).
+    pub async fn record_delivery(
+        &self,
+        sid: &str,
+        client_id: &str,
+        outcome: &DeliveryOutcome,
+        now_ms: i64,
+        retry_due_s: i64,
+    ) -> Result<(), StoreError> {
+        let mut u = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(keys::session_pk(sid)))
+            .key("sk", s(keys::delivery_sk(client_id)))
+            .condition_expression("#st = :pending")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":pending", s("pending"))
+            .expression_attribute_values(":now", n(now_ms))
+            .expression_attribute_values(":one", n(1));
+        let (status, http, err) = match outcome {
+            DeliveryOutcome::Delivered(c) => ("delivered", Some(*c), None),
+            DeliveryOutcome::Rejected(c) => ("rejected", Some(*c), None),
+            DeliveryOutcome::Retry { http_status, error } => {
+                ("pending", *http_status, Some(error.clone()))
+            }
+            DeliveryOutcome::Dead { http_status, error } => {
+                ("dead", *http_status, Some(error.clone()))
+            }
+        };
+        let mut expr =
+            String::from("SET #st = :status, attempts = attempts + :one, updated_ms = :now");
+        u = u.expression_attribute_values(":status", s(status));
+        if let Some(h) = http {
+            expr.push_str(", last_http_status = :http");
+            u = u.expression_attribute_values(":http", n(h as i64));
+        }
+        if let Some(e) = err {
+            expr.push_str(", last_error = :err");
+            u = u.expression_attribute_values(":err", s(truncate(&e, 300)));
+        }
+        if status == "delivered" {
+            expr.push_str(", delivered_ms = :now");
+        }
+        if status == "pending" {
+            expr.push_str(", gsi2sk = :due");
+            u = u.expression_attribute_values(
+                ":due",
+                s(keys::due_sort(retry_due_s, &format!("{sid}#{client_id}"))),
+            );
+        } else {
+            expr.push_str(" REMOVE gsi2pk, gsi2sk");
+        }
+        u.update_expression(expr)
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        Ok(())
+    }
+
+    /// Pending deliveries due at `now_s` (for the relay). 1 Query per due shard.
+    pub async fn due_deliveries(
+        &self,
+        now_s: i64,
+        limit: usize,
+    ) -> Result<Vec<DeliveryItem>, StoreError> {
+        let mut out = Vec::new();
+        for sh in 0..schema::DUE_SHARDS {
+            for it in self
+                .due_query(&keys::due_logout_gsi(sh), now_s, limit)
+                .await?
+            {
+                out.push(from_item(it)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Push a pending delivery's due time (after the relay re-sent it). 1 round trip.
+    pub async fn reschedule_delivery(
+        &self,
+        sid: &str,
+        client_id: &str,
+        due_s: i64,
+    ) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(keys::session_pk(sid)))
+            .key("sk", s(keys::delivery_sk(client_id)))
+            .update_expression("SET gsi2sk = :due")
+            .condition_expression("#st = :pending")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":pending", s("pending"))
+            .expression_attribute_values(
+                ":due",
+                s(keys::due_sort(due_s, &format!("{sid}#{client_id}"))),
+            )
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        Ok(())
+    }
+
+    /// Put a `dead` or `rejected` delivery back to `pending` for a replay. 1 round trip.
+    /// `ConditionFailed` if it is not dead or rejected.
+    pub async fn reopen_delivery(
+        &self,
+        sid: &str,
+        client_id: &str,
+        now_ms: i64,
+        due_s: i64,
+    ) -> Result<DeliveryItem, StoreError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(keys::session_pk(sid)))
+            .key("sk", s(keys::delivery_sk(client_id)))
+            .update_expression(
+                "SET #st = :pending, attempts = :zero, updated_ms = :now, gsi2pk = :g2pk, gsi2sk = :g2sk",
+            )
+            .condition_expression("#st IN (:dead, :rejected)")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":pending", s("pending"))
+            .expression_attribute_values(":dead", s("dead"))
+            .expression_attribute_values(":rejected", s("rejected"))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":now", n(now_ms))
+            .expression_attribute_values(":g2pk", s(keys::due_logout_gsi(keys::due_shard(sid))))
+            .expression_attribute_values(
+                ":g2sk",
+                s(keys::due_sort(due_s, &format!("{sid}#{client_id}"))),
+            )
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        from_item(out.attributes.unwrap_or_default())
+    }
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_string()
+}

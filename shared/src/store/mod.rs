@@ -1,0 +1,193 @@
+//! The DynamoDB store. Every operation names its round trips in a comment; the counts are
+//! checked by tests through [`RoundTrips`].
+
+mod clients;
+mod cursor;
+mod deliveries;
+mod keys;
+mod sessions;
+mod table;
+mod throttle;
+mod tokens;
+mod users;
+
+pub use cursor::{Cursor, Page};
+pub use deliveries::DeliveryOutcome;
+pub use deliveries::TX_LIMIT;
+pub use sessions::{token_link, SessionFilter, SessionPartition};
+pub use table::{create_table, describe_matches};
+pub use tokens::{CodeRedemption, Issue};
+
+use crate::error::StoreError;
+use aws_sdk_dynamodb::config::{
+    interceptors::BeforeTransmitInterceptorContextRef, ConfigBag, Intercept, RuntimeComponents,
+};
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::Client;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+pub type Item = HashMap<String, AttributeValue>;
+
+/// The store: one SDK client (built once per cold start) and the table name.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pub client: Client,
+    pub table: String,
+}
+
+/// Counts the DynamoDB requests a client sends (an SDK interceptor), for round-trip tests.
+#[derive(Clone, Debug, Default)]
+pub struct RoundTrips(Arc<AtomicU64>);
+
+impl RoundTrips {
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::SeqCst)
+    }
+    pub fn reset(&self) {
+        self.0.store(0, Ordering::SeqCst)
+    }
+}
+
+impl Intercept for RoundTrips {
+    fn name(&self) -> &'static str {
+        "RoundTrips"
+    }
+    fn read_before_transmit(
+        &self,
+        _ctx: &BeforeTransmitInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+/// Build a DynamoDB client. `endpoint` points it at dynoxide or moto; with an endpoint and
+/// no credentials in the environment, dummy credentials and region are used.
+pub async fn dynamodb_client(endpoint: Option<&str>, counter: Option<RoundTrips>) -> Client {
+    let sdk = crate::app::sdk_config(endpoint).await;
+    let mut b = aws_sdk_dynamodb::config::Builder::from(&sdk);
+    if let Some(ep) = endpoint {
+        b = b.endpoint_url(ep);
+    }
+    if let Some(c) = counter {
+        b = b.interceptor(c);
+    }
+    Client::from_conf(b.build())
+}
+
+impl Store {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Store {
+            client,
+            table: table.into(),
+        }
+    }
+
+    /// 1 round trip: GetItem (strongly consistent).
+    pub(crate) async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        Ok(out.item)
+    }
+
+    /// 1 round trip: PutItem, optionally conditional.
+    pub(crate) async fn put(&self, item: Item, condition: Option<&str>) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .set_condition_expression(condition.map(str::to_string))
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        Ok(())
+    }
+
+    /// Query a whole partition (following pages), strongly consistent.
+    /// Round trips: 1 per MB page (one for every partition Warden keeps).
+    pub(crate) async fn query_partition(
+        &self,
+        pk: &str,
+        sk_prefix: Option<&str>,
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut out = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let mut q = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .expression_attribute_values(":pk", s(pk))
+                .set_exclusive_start_key(start.take());
+            q = match sk_prefix {
+                Some(p) => q
+                    .key_condition_expression("pk = :pk AND begins_with(sk, :p)")
+                    .expression_attribute_values(":p", s(p)),
+                None => q.key_condition_expression("pk = :pk"),
+            };
+            let page = q.send().await.map_err(StoreError::from_sdk)?;
+            out.extend(page.items.unwrap_or_default());
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// A string attribute.
+pub(crate) fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+/// A number attribute.
+pub(crate) fn n(v: i64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+/// The `sk` of an item, if it has one.
+pub(crate) fn sk_of(item: &Item) -> &str {
+    match item.get("sk") {
+        Some(AttributeValue::S(v)) => v.as_str(),
+        _ => "",
+    }
+}
+
+/// Map a TransactWriteItems error: cancellation reasons become a typed error, a single
+/// conditional failure becomes `ConditionFailed`.
+pub(crate) fn transact_error(
+    e: aws_sdk_dynamodb::error::SdkError<
+        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
+        aws_sdk_dynamodb::config::http::HttpResponse,
+    >,
+) -> StoreError {
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+    if let aws_sdk_dynamodb::error::SdkError::ServiceError(se) = &e {
+        if let TransactWriteItemsError::TransactionCanceledException(tc) = se.err() {
+            let reasons: Vec<String> = tc
+                .cancellation_reasons()
+                .iter()
+                .map(|r| r.code().unwrap_or("None").to_string())
+                .collect();
+            if reasons.iter().any(|r| r == "ThrottlingError") {
+                return StoreError::Throttled;
+            }
+            return StoreError::TransactionCancelled(reasons);
+        }
+    }
+    StoreError::from_sdk(e)
+}

@@ -1,0 +1,411 @@
+//! Session items and their partition (session, token links, deliveries).
+
+use super::{n, s, sk_of, Cursor, Item, Page, Store};
+use crate::error::StoreError;
+use crate::schema::{
+    self, from_item, keys, to_item, DeliveryItem, SessionApp, SessionItem, SessionTokenLink,
+    GSI_DUE, GSI_LIVE, GSI_USER,
+};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use std::collections::HashMap;
+
+/// Everything stored under `SESSION#<sid>`.
+#[derive(Debug, Default)]
+pub struct SessionPartition {
+    pub session: Option<SessionItem>,
+    pub links: Vec<SessionTokenLink>,
+    pub deliveries: Vec<DeliveryItem>,
+}
+
+/// Filters of the global session search; all optional and combined with AND.
+#[derive(Debug, Default, Clone)]
+pub struct SessionFilter {
+    pub user_id: Option<String>,
+    pub client_id: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent_contains: Option<String>,
+    pub login_from_ms: Option<i64>,
+    pub login_to_ms: Option<i64>,
+    pub access_from_ms: Option<i64>,
+    pub access_to_ms: Option<i64>,
+}
+
+impl Store {
+    /// Create a session. 1 round trip (PutItem, condition: new id).
+    pub async fn put_session(&self, session: &SessionItem) -> Result<(), StoreError> {
+        self.put(to_item(session)?, Some("attribute_not_exists(pk)"))
+            .await
+    }
+
+    /// 1 round trip (GetItem). Returns the item whatever its status; callers check
+    /// [`SessionItem::is_live`].
+    pub async fn get_session(&self, sid: &str) -> Result<Option<SessionItem>, StoreError> {
+        self.get(&keys::session_pk(sid), keys::SESSION_SK)
+            .await?
+            .map(from_item)
+            .transpose()
+    }
+
+    /// The whole session partition. 1 round trip (Query) for any realistic session.
+    pub async fn session_partition(&self, sid: &str) -> Result<SessionPartition, StoreError> {
+        let items = self.query_partition(&keys::session_pk(sid), None).await?;
+        let mut p = SessionPartition::default();
+        for it in items {
+            let sk = sk_of(&it).to_string();
+            if sk == keys::SESSION_SK {
+                p.session = Some(from_item(it)?);
+            } else if sk.starts_with(keys::TOKEN_LINK_PREFIX) {
+                p.links.push(from_item(it)?);
+            } else if sk.starts_with(keys::DELIVERY_PREFIX) {
+                p.deliveries.push(from_item(it)?);
+            }
+        }
+        Ok(p)
+    }
+
+    /// Record activity (and optionally an app) on a live session: last access, idle expiry,
+    /// and the index keys that sort by them. 1 round trip (UpdateItem). Fails with
+    /// `ConditionFailed` if the session is no longer active.
+    pub async fn touch_session(
+        &self,
+        session: &SessionItem,
+        now_ms: i64,
+        idle_secs: i64,
+        app: Option<(&str, &SessionApp)>,
+    ) -> Result<SessionItem, StoreError> {
+        let idle_exp = (now_ms / 1000 + idle_secs).min(session.absolute_expires_at);
+        let mut expr = String::from(
+            "SET last_seen_ms = :now, idle_expires_at = :idle, gsi3sk = :g3, gsi2sk = :g2",
+        );
+        let mut u = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(keys::session_pk(&session.sid)))
+            .key("sk", s(keys::SESSION_SK))
+            .condition_expression("#st = :active")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":active", s("active"))
+            .expression_attribute_values(":now", n(now_ms))
+            .expression_attribute_values(":idle", n(idle_exp))
+            .expression_attribute_values(":g3", s(keys::live_sort(now_ms, &session.sid)))
+            .expression_attribute_values(
+                ":g2",
+                s(keys::due_sort(
+                    idle_exp.min(session.absolute_expires_at),
+                    &session.sid,
+                )),
+            )
+            .return_values(ReturnValue::AllNew);
+        if let Some((client_id, a)) = app {
+            expr.push_str(", apps.#cid = :app");
+            u = u
+                .expression_attribute_names("#cid", client_id)
+                .expression_attribute_values(
+                    ":app",
+                    AttributeValue::M(
+                        serde_dynamo::to_item(a).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    ),
+                );
+        }
+        let out = u
+            .update_expression(expr)
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        from_item(out.attributes.unwrap_or_default())
+    }
+
+    /// A user's live sessions, newest login first, with keyset paging.
+    /// Round trips: 1 Query per page of the index (1 in practice: a user has few sessions).
+    pub async fn list_user_sessions(
+        &self,
+        user_id: &str,
+        now_s: i64,
+        limit: usize,
+        cursor: Option<&Cursor>,
+    ) -> Result<Page<SessionItem>, StoreError> {
+        let mut start = cursor.and_then(|c| c.get("u"));
+        let mut items: Vec<SessionItem> = Vec::new();
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(GSI_USER)
+                .key_condition_expression("gsi1pk = :pk")
+                .filter_expression(
+                    "#st = :active AND idle_expires_at > :now AND absolute_expires_at > :now",
+                )
+                .expression_attribute_names("#st", "status")
+                .expression_attribute_values(":pk", s(keys::user_sessions_gsi(user_id)))
+                .expression_attribute_values(":active", s("active"))
+                .expression_attribute_values(":now", n(now_s))
+                .scan_index_forward(false)
+                .limit((limit - items.len()) as i32)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(StoreError::from_sdk)?;
+            for it in out.items.unwrap_or_default() {
+                items.push(from_item(it)?);
+            }
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => {
+                    if items.len() >= limit {
+                        let mut c = Cursor::default();
+                        // Keyset position = the last item returned.
+                        let last = items.last().map(user_index_key).unwrap_or(k);
+                        c.set("u", &last);
+                        return Ok(Page {
+                            items,
+                            next: Some(c.encode()),
+                        });
+                    }
+                    start = Some(k);
+                }
+                _ => return Ok(Page { items, next: None }),
+            }
+        }
+    }
+
+    /// Every live session of a user (for "end all"). Round trips: 1 Query per 1 MB page.
+    pub async fn all_user_sessions(
+        &self,
+        user_id: &str,
+        now_s: i64,
+    ) -> Result<Vec<SessionItem>, StoreError> {
+        let mut out = Vec::new();
+        let mut cursor: Option<Cursor> = None;
+        loop {
+            let page = self
+                .list_user_sessions(user_id, now_s, 500, cursor.as_ref())
+                .await?;
+            out.extend(page.items);
+            match page.next.and_then(|c| Cursor::decode(&c)) {
+                Some(c) => cursor = Some(c),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    /// The global session search: live sessions, newest activity first, filtered, with a
+    /// keyset cursor that carries each shard's position. No Scan: one Query per shard per
+    /// round, the shards queried in parallel.
+    pub async fn search_sessions(
+        &self,
+        filter: &SessionFilter,
+        now_s: i64,
+        limit: usize,
+        cursor: Option<&Cursor>,
+    ) -> Result<Page<SessionItem>, StoreError> {
+        let mut expr = vec![
+            "#st = :active".to_string(),
+            "idle_expires_at > :now".into(),
+            "absolute_expires_at > :now".into(),
+        ];
+        let mut names: HashMap<String, String> = HashMap::new();
+        names.insert("#st".into(), "status".into());
+        let mut values: HashMap<String, AttributeValue> = HashMap::new();
+        values.insert(":active".into(), s("active"));
+        values.insert(":now".into(), n(now_s));
+        if let Some(u) = &filter.user_id {
+            expr.push("user_id = :uid".into());
+            values.insert(":uid".into(), s(u.clone()));
+        }
+        if let Some(c) = &filter.client_id {
+            expr.push("attribute_exists(apps.#app)".into());
+            names.insert("#app".into(), c.clone());
+        }
+        if let Some(ip) = &filter.ip {
+            expr.push("ip = :ip".into());
+            values.insert(":ip".into(), s(ip.clone()));
+        }
+        if let Some(ua) = &filter.user_agent_contains {
+            expr.push("contains(user_agent, :ua)".into());
+            values.insert(":ua".into(), s(ua.clone()));
+        }
+        for (v, attr, op, name) in [
+            (filter.login_from_ms, "created_ms", ">=", ":lf"),
+            (filter.login_to_ms, "created_ms", "<=", ":lt"),
+            (filter.access_from_ms, "last_seen_ms", ">=", ":af"),
+            (filter.access_to_ms, "last_seen_ms", "<=", ":at"),
+        ] {
+            if let Some(v) = v {
+                expr.push(format!("{attr} {op} {name}"));
+                values.insert(name.into(), n(v));
+            }
+        }
+        let filter_expr = expr.join(" AND ");
+
+        // Per shard: the items of its next page and whether it has more.
+        let shards: Vec<u32> = (0..schema::LIVE_SHARDS)
+            .filter(|sh| {
+                // A cursor marks exhausted shards by leaving them out; a fresh search uses all.
+                cursor.is_none_or(|c| c.0.contains_key(&sh.to_string()))
+            })
+            .collect();
+        let futs = shards.iter().map(|sh| {
+            let start = cursor.and_then(|c| c.get(&sh.to_string()));
+            let filter_expr = filter_expr.clone();
+            let names = names.clone();
+            let values = values.clone();
+            async move {
+                let mut got: Vec<Item> = Vec::new();
+                let mut start = start;
+                loop {
+                    let out = self
+                        .client
+                        .query()
+                        .table_name(&self.table)
+                        .index_name(GSI_LIVE)
+                        .key_condition_expression("gsi3pk = :shard")
+                        .filter_expression(filter_expr.clone())
+                        .set_expression_attribute_names(Some(names.clone()))
+                        .set_expression_attribute_values(Some({
+                            let mut v = values.clone();
+                            v.insert(":shard".into(), s(keys::live_gsi(*sh)));
+                            v
+                        }))
+                        .scan_index_forward(false)
+                        .limit(limit as i32)
+                        .set_exclusive_start_key(start.take())
+                        .send()
+                        .await
+                        .map_err(StoreError::from_sdk)?;
+                    got.extend(out.items.unwrap_or_default());
+                    match out.last_evaluated_key {
+                        Some(k) if !k.is_empty() => {
+                            if got.len() >= limit {
+                                return Ok::<_, StoreError>((*sh, got, Some(k)));
+                            }
+                            start = Some(k);
+                        }
+                        _ => return Ok((*sh, got, None)),
+                    }
+                }
+            }
+        });
+        let results = futures::future::try_join_all(futs).await?;
+        // Merge by gsi3sk descending, take `limit`.
+        let mut all: Vec<(u32, String, Item)> = Vec::new();
+        let mut got: HashMap<u32, (usize, Option<Item>)> = HashMap::new();
+        for (sh, items, lek) in results {
+            got.insert(sh, (items.len(), lek));
+            for it in items {
+                let k = match it.get("gsi3sk") {
+                    Some(AttributeValue::S(v)) => v.clone(),
+                    _ => String::new(),
+                };
+                all.push((sh, k, it));
+            }
+        }
+        all.sort_by(|a, b| b.1.cmp(&a.1));
+        let taken: Vec<(u32, String, Item)> = all.into_iter().take(limit).collect();
+        let mut next = Cursor::default();
+        for sh in &shards {
+            let key = sh.to_string();
+            let (n_got, lek) = got.remove(sh).unwrap_or((0, None));
+            let mine: Vec<&Item> = taken.iter().filter(|t| t.0 == *sh).map(|t| &t.2).collect();
+            if mine.len() < n_got {
+                // Some of this shard's items were not taken: resume after the last taken one,
+                // or where this shard started if none was taken.
+                match mine.last() {
+                    Some(last) => next.set(&key, &live_index_key(last)),
+                    None => match cursor.and_then(|c| c.get(&key)) {
+                        Some(start) => next.set(&key, &start),
+                        None => next.set(&key, &HashMap::new()),
+                    },
+                }
+            } else if let Some(lek) = lek {
+                next.set(&key, &lek);
+            }
+            // else: this shard is exhausted and leaves the cursor.
+        }
+        let items = taken
+            .into_iter()
+            .map(|t| from_item(t.2))
+            .collect::<Result<Vec<SessionItem>, _>>()?;
+        Ok(Page {
+            items,
+            next: if next.is_empty() {
+                None
+            } else {
+                Some(next.encode())
+            },
+        })
+    }
+
+    /// Live sessions whose expiry has passed (for the relay's sweep), oldest first.
+    /// 1 Query per shard.
+    pub async fn due_sessions(
+        &self,
+        now_s: i64,
+        limit: usize,
+    ) -> Result<Vec<SessionItem>, StoreError> {
+        let mut out = Vec::new();
+        for sh in 0..schema::DUE_SHARDS {
+            for it in self
+                .due_query(&keys::due_session_gsi(sh), now_s, limit)
+                .await?
+            {
+                out.push(from_item(it)?);
+            }
+        }
+        Ok(out)
+    }
+
+    pub(crate) async fn due_query(
+        &self,
+        pk: &str,
+        now_s: i64,
+        limit: usize,
+    ) -> Result<Vec<Item>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(GSI_DUE)
+            .key_condition_expression("gsi2pk = :pk AND gsi2sk <= :upto")
+            .expression_attribute_values(":pk", s(pk))
+            .expression_attribute_values(":upto", s(keys::due_sort(now_s, "~")))
+            .limit(limit as i32)
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        Ok(out.items.unwrap_or_default())
+    }
+}
+
+fn user_index_key(s_: &SessionItem) -> Item {
+    let mut k = HashMap::new();
+    k.insert("pk".into(), s(s_.pk.clone()));
+    k.insert("sk".into(), s(s_.sk.clone()));
+    if let (Some(a), Some(b)) = (&s_.gsi1pk, &s_.gsi1sk) {
+        k.insert("gsi1pk".into(), s(a.clone()));
+        k.insert("gsi1sk".into(), s(b.clone()));
+    }
+    k
+}
+
+fn live_index_key(it: &Item) -> Item {
+    ["pk", "sk", "gsi3pk", "gsi3sk"]
+        .iter()
+        .filter_map(|k| it.get(*k).map(|v| (k.to_string(), v.clone())))
+        .collect()
+}
+
+/// Build a token link item for a session.
+pub fn token_link(sid: &str, token_hash: &str, kind: &str, expires_at: i64) -> SessionTokenLink {
+    SessionTokenLink {
+        pk: keys::session_pk(sid),
+        sk: keys::session_token_sk(token_hash),
+        token_hash: token_hash.to_string(),
+        kind: kind.to_string(),
+        expires_at,
+    }
+}
+
+pub(crate) fn link_item(l: &SessionTokenLink) -> Result<Item, StoreError> {
+    to_item(l)
+}

@@ -1,0 +1,301 @@
+//! Codes and tokens. Only hashes are stored: the `pk` of a token or code is the
+//! base64url SHA-256 of the value the client holds.
+
+use super::{n, s, Store};
+use crate::error::StoreError;
+use crate::schema::{from_item, keys, to_item, CodeItem, FamilyLink, SharedGrantItem, TokenItem};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+    Update,
+};
+
+/// What redeeming a code found.
+#[derive(Debug)]
+pub enum CodeRedemption {
+    /// First use: the code's grant, now consumed.
+    Redeemed(CodeItem),
+    /// Already consumed: the family it created must be revoked (RFC 6749 §4.1.2).
+    Replayed(CodeItem),
+    /// Unknown or expired.
+    Invalid,
+}
+
+/// One token-issuing write: new tokens, existing shared tokens to map to more sessions,
+/// the sessions they map to, and an optional refresh token being rotated.
+#[derive(Debug, Default)]
+pub struct Issue {
+    pub new_tokens: Vec<(String, TokenItem)>,
+    /// Existing (shared) tokens `(hash, kind, expires_at)` to map to `sessions` too.
+    pub link_existing: Vec<(String, String, i64)>,
+    pub sessions: Vec<String>,
+    pub rotate_refresh: Option<String>,
+    pub shared_grant: Option<SharedGrantItem>,
+}
+
+fn bld<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, StoreError> {
+    r.map_err(|e| StoreError::Backend(e.to_string()))
+}
+
+impl Store {
+    /// 1 round trip (PutItem).
+    pub async fn put_code(&self, code: &CodeItem) -> Result<(), StoreError> {
+        self.put(to_item(code)?, Some("attribute_not_exists(pk)"))
+            .await
+    }
+
+    /// Consume a code atomically. 1 round trip (UpdateItem with a condition; a failed
+    /// condition returns the old item, so replays are recognised without a second read).
+    pub async fn redeem_code(
+        &self,
+        code_hash: &str,
+        family: &str,
+        now_s: i64,
+    ) -> Result<CodeRedemption, StoreError> {
+        let (pk, sk) = keys::code(code_hash);
+        let r = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            .update_expression("SET #c = :t, #f = :f")
+            .condition_expression(
+                "attribute_exists(pk) AND attribute_not_exists(#c) AND valid_until > :now",
+            )
+            .expression_attribute_names("#c", "consumed")
+            .expression_attribute_names("#f", "family")
+            .expression_attribute_values(":t", AttributeValue::Bool(true))
+            .expression_attribute_values(":f", s(family))
+            .expression_attribute_values(":now", n(now_s))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match r {
+            Ok(out) => Ok(CodeRedemption::Redeemed(from_item(
+                out.attributes.unwrap_or_default(),
+            )?)),
+            Err(e) => {
+                use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+                if let aws_sdk_dynamodb::error::SdkError::ServiceError(se) = &e {
+                    if let UpdateItemError::ConditionalCheckFailedException(c) = se.err() {
+                        return match c.item() {
+                            Some(old) if !old.is_empty() => {
+                                let code: CodeItem = from_item(old.clone())?;
+                                if code.consumed {
+                                    Ok(CodeRedemption::Replayed(code))
+                                } else {
+                                    Ok(CodeRedemption::Invalid)
+                                }
+                            }
+                            _ => Ok(CodeRedemption::Invalid),
+                        };
+                    }
+                }
+                Err(StoreError::from_sdk(e))
+            }
+        }
+    }
+
+    /// 1 round trip (GetItem). Returns the item whatever its status or expiry.
+    pub async fn get_token(&self, token_hash: &str) -> Result<Option<TokenItem>, StoreError> {
+        let (pk, sk) = keys::token(token_hash);
+        self.get(&pk, &sk).await?.map(from_item).transpose()
+    }
+
+    /// 1 round trip (GetItem).
+    pub async fn get_shared_grant(
+        &self,
+        discriminator: &str,
+    ) -> Result<Option<SharedGrantItem>, StoreError> {
+        let (pk, sk) = keys::shared_grant(discriminator);
+        self.get(&pk, &sk).await?.map(from_item).transpose()
+    }
+
+    /// Write an issuance in one transaction (1 round trip): token items, session links,
+    /// family links, the rotated refresh token, the shared-grant pointer, and a version bump
+    /// on every session, conditioned on the session being active (so no token is ever
+    /// mapped to an ended session). `ConditionFailed` = a session ended or the refresh token
+    /// was already rotated.
+    pub async fn issue(&self, issue: &Issue) -> Result<(), StoreError> {
+        let mut tx: Vec<TransactWriteItem> = Vec::new();
+        for sid in &issue.sessions {
+            tx.push(
+                TransactWriteItem::builder()
+                    .update(bld(Update::builder()
+                        .table_name(&self.table)
+                        .key("pk", s(keys::session_pk(sid)))
+                        .key("sk", s(keys::SESSION_SK))
+                        .update_expression("SET version = if_not_exists(version, :zero) + :one")
+                        .condition_expression("#st = :active")
+                        .expression_attribute_names("#st", "status")
+                        .expression_attribute_values(":active", s("active"))
+                        .expression_attribute_values(":zero", n(0))
+                        .expression_attribute_values(":one", n(1))
+                        .build())?)
+                    .build(),
+            );
+        }
+        for (hash, tok) in &issue.new_tokens {
+            tx.push(put_tx(&self.table, to_item(tok)?, true)?);
+            let fl = FamilyLink {
+                pk: keys::family_pk(&tok.family),
+                sk: keys::session_token_sk(hash),
+                token_hash: hash.clone(),
+                expires_at: tok.expires_at,
+            };
+            tx.push(put_tx(&self.table, to_item(&fl)?, false)?);
+            for sid in &issue.sessions {
+                let l = super::sessions::token_link(sid, hash, &tok.kind, tok.expires_at);
+                tx.push(put_tx(&self.table, super::sessions::link_item(&l)?, false)?);
+            }
+        }
+        for (hash, kind, exp) in &issue.link_existing {
+            let (pk, sk) = keys::token(hash);
+            let sids: Vec<AttributeValue> = issue.sessions.iter().map(|x| s(x.clone())).collect();
+            tx.push(
+                TransactWriteItem::builder()
+                    .update(bld(Update::builder()
+                        .table_name(&self.table)
+                        .key("pk", s(pk))
+                        .key("sk", s(sk))
+                        .update_expression("SET sessions = list_append(sessions, :sids)")
+                        .condition_expression("#st = :active AND exp > :now")
+                        .expression_attribute_names("#st", "status")
+                        .expression_attribute_values(":active", s("active"))
+                        .expression_attribute_values(":now", n(crate::time::now_s()))
+                        .expression_attribute_values(":sids", AttributeValue::L(sids))
+                        .build())?)
+                    .build(),
+            );
+            for sid in &issue.sessions {
+                let l = super::sessions::token_link(sid, hash, kind, *exp);
+                tx.push(put_tx(&self.table, super::sessions::link_item(&l)?, false)?);
+            }
+        }
+        if let Some(old) = &issue.rotate_refresh {
+            let (pk, sk) = keys::token(old);
+            tx.push(
+                TransactWriteItem::builder()
+                    .update(bld(Update::builder()
+                        .table_name(&self.table)
+                        .key("pk", s(pk))
+                        .key("sk", s(sk))
+                        .update_expression("SET #st = :rotated")
+                        .condition_expression("#st = :active")
+                        .expression_attribute_names("#st", "status")
+                        .expression_attribute_values(":active", s("active"))
+                        .expression_attribute_values(":rotated", s("rotated"))
+                        .build())?)
+                    .build(),
+            );
+        }
+        if let Some(g) = &issue.shared_grant {
+            tx.push(put_tx(&self.table, to_item(g)?, false)?);
+        }
+        self.client
+            .transact_write_items()
+            .set_transact_items(Some(tx))
+            .send()
+            .await
+            .map_err(super::transact_error)
+            .map_err(|e| match e {
+                StoreError::TransactionCancelled(r)
+                    if r.iter().any(|c| c == "ConditionalCheckFailed") =>
+                {
+                    StoreError::ConditionFailed
+                }
+                other => other,
+            })?;
+        Ok(())
+    }
+
+    /// Hashes of every token of a grant family. 1 round trip (Query).
+    pub async fn family_tokens(&self, family: &str) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .query_partition(&keys::family_pk(family), Some("TOKEN#"))
+            .await?
+            .into_iter()
+            .filter_map(|it| from_item::<FamilyLink>(it).ok())
+            .map(|l| l.token_hash)
+            .collect())
+    }
+
+    /// Mark tokens revoked, idempotently, in transactions of up to 100 items
+    /// (1 round trip per 100 tokens). Tokens that no longer exist are skipped.
+    pub async fn revoke_tokens(&self, hashes: &[String], reason: &str) -> Result<(), StoreError> {
+        for chunk in hashes.chunks(100) {
+            let mut pending: Vec<&String> = chunk.iter().collect();
+            for _attempt in 0..4 {
+                if pending.is_empty() {
+                    break;
+                }
+                let tx = pending
+                    .iter()
+                    .map(|h| revoke_tx(&self.table, h, reason))
+                    .collect::<Result<Vec<_>, _>>()?;
+                match self
+                    .client
+                    .transact_write_items()
+                    .set_transact_items(Some(tx))
+                    .send()
+                    .await
+                    .map_err(super::transact_error)
+                {
+                    Ok(_) => {
+                        pending.clear();
+                    }
+                    Err(StoreError::TransactionCancelled(reasons)) => {
+                        // Drop the tokens that no longer exist, retry the rest.
+                        let before = pending.len();
+                        pending = pending
+                            .into_iter()
+                            .zip(reasons.iter().chain(std::iter::repeat(&String::new())))
+                            .filter(|(_, r)| r.as_str() != "ConditionalCheckFailed")
+                            .map(|(h, _)| h)
+                            .collect();
+                        if pending.len() == before {
+                            return Err(StoreError::TransactionCancelled(reasons));
+                        }
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn put_tx(
+    table: &str,
+    item: super::Item,
+    must_be_new: bool,
+) -> Result<TransactWriteItem, StoreError> {
+    let mut p = Put::builder().table_name(table).set_item(Some(item));
+    if must_be_new {
+        p = p.condition_expression("attribute_not_exists(pk)");
+    }
+    Ok(TransactWriteItem::builder().put(bld(p.build())?).build())
+}
+
+pub(crate) fn revoke_tx(
+    table: &str,
+    hash: &str,
+    reason: &str,
+) -> Result<TransactWriteItem, StoreError> {
+    let (pk, sk) = keys::token(hash);
+    Ok(TransactWriteItem::builder()
+        .update(bld(Update::builder()
+            .table_name(table)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            .update_expression(
+                "SET #st = :revoked, revoked_reason = if_not_exists(revoked_reason, :why)",
+            )
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":revoked", s("revoked"))
+            .expression_attribute_values(":why", s(reason))
+            .build())?)
+        .build())
+}

@@ -1,0 +1,148 @@
+//! The end-to-end harness: one call starts the whole local stack in-process on an ephemeral
+//! port with its own in-memory engine, so every test talks HTTP to a fresh Warden.
+//!
+//! Real engines only: the embedded dynoxide engine, and moto server (started by the test
+//! command, found through `MOTO_ENDPOINT`). A test that needs moto and does not find it
+//! fails loudly — it never skips.
+
+use std::sync::Arc;
+use warden_core::admin::{self, ClientSpec};
+use warden_core::schema::{ClientItem, UserItem};
+use warden_core::store::dynamodb_client;
+use warden_core::{App, Store};
+pub use warden_local::{Options, Running};
+
+pub mod rp;
+
+/// A running Warden for one test.
+pub struct Stack {
+    pub running: Running,
+    pub base: String,
+    /// An HTTP client that does not follow redirects and keeps no cookies.
+    pub http: reqwest::Client,
+}
+
+/// Start a fresh stack (in-memory engine, ephemeral port, seeded My Account client).
+pub async fn spawn() -> Stack {
+    spawn_with(Options::default()).await
+}
+
+/// Start a fresh stack with options (address and storage are always ephemeral).
+pub async fn spawn_with(mut opts: Options) -> Stack {
+    opts.addr = "127.0.0.1:0".parse().expect("addr");
+    // Tests never touch the developer's `.warden/`: unless a test names its own data
+    // directory, the engine is in memory.
+    if opts.dynamodb_endpoint.is_none() && opts.data_dir == std::path::Path::new(".warden") {
+        opts.memory = true;
+    }
+    let running = warden_local::start(opts).await.expect("local stack starts");
+    Stack {
+        base: running.base_url.clone(),
+        running,
+        http: no_redirect_client(),
+    }
+}
+
+/// An HTTP client that neither follows redirects nor stores cookies.
+pub fn no_redirect_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+impl Stack {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+    pub fn app(&self) -> &Arc<App> {
+        &self.running.app
+    }
+    pub fn store(&self) -> &Store {
+        &self.running.app.store
+    }
+    /// Create a user with the given roles (extra scopes it may be granted).
+    pub async fn user(&self, username: &str, password: &str, roles: &[&str]) -> UserItem {
+        let roles: Vec<String> = roles.iter().map(|s| s.to_string()).collect();
+        admin::create_user(
+            self.store(),
+            username,
+            password,
+            username,
+            &format!("{username}@example.com"),
+            &roles,
+        )
+        .await
+        .expect("user created")
+    }
+    /// Register a client; returns it and its secret (confidential clients).
+    pub async fn client(&self, spec: ClientSpec) -> (ClientItem, Option<String>) {
+        admin::create_client(self.store(), &spec)
+            .await
+            .expect("client created")
+    }
+}
+
+/// The moto server the test command started. Panics (fails the test) if it is not there.
+pub fn moto_endpoint() -> String {
+    match std::env::var("MOTO_ENDPOINT") {
+        Ok(v) if !v.is_empty() => v,
+        _ => panic!(
+            "MOTO_ENDPOINT is not set: these tests need moto server. Run them through the \
+             test command (./test.sh), which installs and starts it."
+        ),
+    }
+}
+
+/// A store on a new, uniquely named table in moto.
+pub async fn moto_store() -> Store {
+    let ep = moto_endpoint();
+    let client = dynamodb_client(Some(&ep), None).await;
+    let table = format!(
+        "t{}",
+        warden_core::crypto::random_id().replace(['-', '_'], "x")
+    );
+    warden_core::store::create_table(&client, &table)
+        .await
+        .expect("moto create table");
+    Store::new(client, table)
+}
+
+/// An embedded dynoxide engine on an ephemeral port (its own thread), and a store on it.
+pub struct Dynoxide {
+    pub endpoint: String,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+pub async fn dynoxide_store() -> (Store, Dynoxide) {
+    let db = dynoxide::Database::memory().expect("dynoxide");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let addr = listener.local_addr().expect("addr");
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("rt");
+        rt.block_on(async move {
+            let l = tokio::net::TcpListener::from_std(listener).expect("listener");
+            let _ = dynoxide::server::serve_with_shutdown(l, db, async move {
+                let _ = rx.await;
+            })
+            .await;
+        });
+    });
+    let endpoint = format!("http://{addr}");
+    let client = dynamodb_client(Some(&endpoint), None).await;
+    warden_core::store::create_table(&client, "warden")
+        .await
+        .expect("dynoxide create table");
+    (
+        Store::new(client, "warden"),
+        Dynoxide {
+            endpoint,
+            _stop: tx,
+        },
+    )
+}

@@ -1,0 +1,435 @@
+//! The store against real engines over the wire: every test runs against the embedded
+//! dynoxide engine and against moto server.
+
+use std::collections::BTreeMap;
+use warden_core::schema::{keys, table_def, CodeItem, SessionApp, SessionItem, TokenItem};
+use warden_core::session;
+use warden_core::store::{CodeRedemption, Cursor, Issue, SessionFilter};
+use warden_core::time::{now_ms, now_s};
+use warden_core::{Store, StoreError};
+use warden_tests::{dynoxide_store, moto_store};
+
+macro_rules! both_engines {
+    ($name:ident, $body:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn dynoxide() {
+                let (store, _engine) = warden_tests::dynoxide_store().await;
+                super::$body(&store).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn moto() {
+                let store = warden_tests::moto_store().await;
+                super::$body(&store).await;
+            }
+        }
+    };
+}
+
+fn session_item(uid: &str, sid: &str, created: i64, idle_exp: i64) -> SessionItem {
+    SessionItem {
+        pk: keys::session_pk(sid),
+        sk: keys::SESSION_SK.into(),
+        sid: sid.into(),
+        user_id: uid.into(),
+        username: uid.into(),
+        secret_hash: "h".into(),
+        created_ms: created,
+        last_seen_ms: created,
+        auth_time: created / 1000,
+        idle_expires_at: idle_exp,
+        absolute_expires_at: idle_exp + 1000,
+        remember_me: false,
+        user_agent: "Mozilla/5.0 Firefox".into(),
+        ip: "10.0.0.1".into(),
+        status: "active".into(),
+        ended_reason: None,
+        ended_at_ms: None,
+        version: 0,
+        apps: BTreeMap::new(),
+        gsi1pk: Some(keys::user_sessions_gsi(uid)),
+        gsi1sk: Some(keys::user_sessions_sort(created, sid)),
+        gsi2pk: Some(keys::due_session_gsi(keys::due_shard(sid))),
+        gsi2sk: Some(keys::due_sort(idle_exp, sid)),
+        gsi3pk: Some(keys::live_gsi(keys::live_shard(sid))),
+        gsi3sk: Some(keys::live_sort(created, sid)),
+        expires_at: idle_exp + 100_000,
+    }
+}
+
+fn token(kind: &str, family: &str, sid: &str) -> TokenItem {
+    let (pk, sk) = keys::token(&warden_core::crypto::random_id());
+    TokenItem {
+        pk,
+        sk,
+        kind: kind.into(),
+        client_id: "c".into(),
+        user_id: "u".into(),
+        scope: "openid".into(),
+        iat: now_s(),
+        exp: now_s() + 3600,
+        status: "active".into(),
+        sessions: vec![sid.into()],
+        family: family.into(),
+        auth_time: now_s(),
+        revoked_reason: None,
+        expires_at: now_s() + 3600,
+    }
+}
+
+async fn table_matches_definition(store: &Store) {
+    let diffs = warden_core::store::describe_matches(&store.client, &store.table)
+        .await
+        .unwrap();
+    assert!(diffs.is_empty(), "{diffs:?}");
+    assert_eq!(table_def().gsis.len(), 3);
+    // Creating again is idempotent.
+    assert!(
+        !warden_core::store::create_table(&store.client, &store.table)
+            .await
+            .unwrap()
+    );
+}
+both_engines!(table_definition, table_matches_definition);
+
+async fn sessions_list_page_and_expire(store: &Store) {
+    let now = now_s();
+    for i in 0..5 {
+        store
+            .put_session(&session_item(
+                "alice",
+                &format!("s{i}"),
+                now_ms() - 1000 * (10 - i),
+                now + 600,
+            ))
+            .await
+            .unwrap();
+    }
+    // One expired session that TTL has not removed: never listed.
+    store
+        .put_session(&session_item("alice", "old", now_ms() - 50_000, now - 1))
+        .await
+        .unwrap();
+    store
+        .put_session(&session_item("bob", "b1", now_ms(), now + 600))
+        .await
+        .unwrap();
+    // Duplicate id refused.
+    assert!(matches!(
+        store
+            .put_session(&session_item("bob", "b1", now_ms(), now + 600))
+            .await,
+        Err(StoreError::ConditionFailed)
+    ));
+    let p1 = store
+        .list_user_sessions("alice", now, 2, None)
+        .await
+        .unwrap();
+    assert_eq!(p1.items.len(), 2);
+    assert_eq!(p1.items[0].sid, "s4", "newest first");
+    let c = Cursor::decode(p1.next.as_deref().unwrap()).unwrap();
+    let p2 = store
+        .list_user_sessions("alice", now, 2, Some(&c))
+        .await
+        .unwrap();
+    let p3 = store
+        .list_user_sessions(
+            "alice",
+            now,
+            2,
+            Cursor::decode(p2.next.as_deref().unwrap()).as_ref(),
+        )
+        .await
+        .unwrap();
+    let all: Vec<String> = [p1.items, p2.items, p3.items]
+        .concat()
+        .into_iter()
+        .map(|s| s.sid)
+        .collect();
+    assert_eq!(all, vec!["s4", "s3", "s2", "s1", "s0"]);
+    assert!(p3.next.is_none());
+    let due = store.due_sessions(now, 100).await.unwrap();
+    assert_eq!(
+        due.iter().map(|s| s.sid.as_str()).collect::<Vec<_>>(),
+        vec!["old"]
+    );
+}
+both_engines!(sessions_paging, sessions_list_page_and_expire);
+
+async fn global_search_pages_across_shards(store: &Store) {
+    let now = now_s();
+    for i in 0..23 {
+        let mut s = session_item(
+            if i % 2 == 0 { "u1" } else { "u2" },
+            &format!("g{i:02}"),
+            now_ms() - 100_000 + i * 1000,
+            now + 600,
+        );
+        if i % 3 == 0 {
+            s.apps.insert(
+                "app1".into(),
+                SessionApp {
+                    name: "App".into(),
+                    first_auth_ms: 1,
+                    last_auth_ms: 1,
+                    backchannel: false,
+                },
+            );
+        }
+        store.put_session(&s).await.unwrap();
+    }
+    let mut seen = Vec::new();
+    let mut cursor: Option<Cursor> = None;
+    for _ in 0..20 {
+        let page = store
+            .search_sessions(&SessionFilter::default(), now, 5, cursor.as_ref())
+            .await
+            .unwrap();
+        assert!(page.items.len() <= 5);
+        seen.extend(page.items.into_iter().map(|s| s.sid));
+        match page.next {
+            Some(n) => cursor = Some(Cursor::decode(&n).unwrap()),
+            None => break,
+        }
+    }
+    let mut expected: Vec<String> = (0..23).rev().map(|i| format!("g{i:02}")).collect();
+    assert_eq!(seen, expected, "newest activity first, no gaps, no repeats");
+    let f = SessionFilter {
+        user_id: Some("u1".into()),
+        client_id: Some("app1".into()),
+        ..Default::default()
+    };
+    let page = store.search_sessions(&f, now, 50, None).await.unwrap();
+    expected = (0..23)
+        .rev()
+        .filter(|i| i % 2 == 0 && i % 3 == 0)
+        .map(|i| format!("g{i:02}"))
+        .collect();
+    assert_eq!(
+        page.items.into_iter().map(|s| s.sid).collect::<Vec<_>>(),
+        expected
+    );
+    let f = SessionFilter {
+        user_agent_contains: Some("Chrome".into()),
+        ..Default::default()
+    };
+    assert!(store
+        .search_sessions(&f, now, 50, None)
+        .await
+        .unwrap()
+        .items
+        .is_empty());
+}
+both_engines!(global_search, global_search_pages_across_shards);
+
+async fn codes_are_single_use(store: &Store) {
+    let (pk, sk) = keys::code("codehash");
+    let code = CodeItem {
+        pk,
+        sk,
+        client_id: "c".into(),
+        redirect_uri: "https://rp/cb".into(),
+        user_id: "u".into(),
+        sid: "s".into(),
+        scope: "openid".into(),
+        nonce: None,
+        code_challenge: None,
+        auth_time: 1,
+        browser_binding: None,
+        valid_until: now_s() + 60,
+        consumed: false,
+        family: None,
+        expires_at: now_s() + 600,
+    };
+    store.put_code(&code).await.unwrap();
+    assert!(matches!(
+        store.redeem_code("codehash", "f1", now_s()).await.unwrap(),
+        CodeRedemption::Redeemed(_)
+    ));
+    match store.redeem_code("codehash", "f2", now_s()).await.unwrap() {
+        CodeRedemption::Replayed(c) => assert_eq!(c.family.as_deref(), Some("f1")),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        store.redeem_code("nope", "f", now_s()).await.unwrap(),
+        CodeRedemption::Invalid
+    ));
+}
+both_engines!(codes, codes_are_single_use);
+
+async fn termination_revokes_and_writes_deliveries(store: &Store) {
+    let now = now_s();
+    let mut s = session_item("u", "t1", now_ms(), now + 600);
+    s.apps.insert(
+        "rp".into(),
+        SessionApp {
+            name: "RP".into(),
+            first_auth_ms: 1,
+            last_auth_ms: 1,
+            backchannel: true,
+        },
+    );
+    store.put_session(&s).await.unwrap();
+    let a = token("access", "fam", "t1");
+    let r = token("refresh", "fam", "t1");
+    let ha = a.pk.trim_start_matches("TOKEN#").to_string();
+    let hr = r.pk.trim_start_matches("TOKEN#").to_string();
+    store
+        .issue(&Issue {
+            new_tokens: vec![(ha.clone(), a), (hr.clone(), r)],
+            sessions: vec!["t1".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let part = store.session_partition("t1").await.unwrap();
+    assert_eq!(part.links.len(), 2);
+    let s = part.session.unwrap();
+    assert_eq!(s.version, 1);
+    // A stale version (a token mapped meanwhile) makes the commit fail, not half-apply.
+    let mut stale = s.clone();
+    stale.version = 0;
+    assert!(matches!(
+        store
+            .commit_termination(&stale, &[], &[], "user", now_ms())
+            .await,
+        Err(StoreError::ConditionFailed)
+    ));
+    let d = warden_core::schema::DeliveryItem {
+        pk: keys::session_pk("t1"),
+        sk: keys::delivery_sk("rp"),
+        sid: "t1".into(),
+        client_id: "rp".into(),
+        user_id: "u".into(),
+        status: "pending".into(),
+        attempts: 0,
+        last_http_status: None,
+        last_error: None,
+        created_ms: now_ms(),
+        updated_ms: now_ms(),
+        delivered_ms: None,
+        reason: "user".into(),
+        gsi2pk: Some(keys::due_logout_gsi(keys::due_shard("t1"))),
+        gsi2sk: Some(keys::due_sort(now - 1, "t1#rp")),
+        expires_at: now + 1000,
+    };
+    store
+        .commit_termination(
+            &s,
+            &[ha.clone(), hr.clone()],
+            std::slice::from_ref(&d),
+            "user",
+            now_ms(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_token(&ha).await.unwrap().unwrap().status,
+        "revoked"
+    );
+    assert_eq!(
+        store.get_token(&hr).await.unwrap().unwrap().status,
+        "revoked"
+    );
+    let ended = store.get_session("t1").await.unwrap().unwrap();
+    assert_eq!(ended.status, "ended");
+    assert!(ended.gsi3pk.is_none() && ended.gsi1pk.is_none());
+    assert!(store
+        .list_user_sessions("u", now, 10, None)
+        .await
+        .unwrap()
+        .items
+        .is_empty());
+    // Issuing to an ended session is refused.
+    let late = token("access", "fam2", "t1");
+    let hl = late.pk.trim_start_matches("TOKEN#").to_string();
+    assert!(matches!(
+        store
+            .issue(&Issue {
+                new_tokens: vec![(hl, late)],
+                sessions: vec!["t1".into()],
+                ..Default::default()
+            })
+            .await,
+        Err(StoreError::ConditionFailed)
+    ));
+    let due = store.due_deliveries(now, 10).await.unwrap();
+    assert_eq!(due.len(), 1);
+    store
+        .record_delivery(
+            "t1",
+            "rp",
+            &warden_core::store::DeliveryOutcome::Delivered(204),
+            now_ms(),
+            now,
+        )
+        .await
+        .unwrap();
+    assert!(store.due_deliveries(now, 10).await.unwrap().is_empty());
+    let d = store.get_delivery("t1", "rp").await.unwrap().unwrap();
+    assert_eq!(
+        (d.status.as_str(), d.attempts, d.last_http_status),
+        ("delivered", 1, Some(204))
+    );
+}
+both_engines!(termination, termination_revokes_and_writes_deliveries);
+
+async fn large_sessions_terminate_in_chunks(store: &Store) {
+    let now = now_s();
+    store
+        .put_session(&session_item("u", "big", now_ms(), now + 600))
+        .await
+        .unwrap();
+    let mut hashes = Vec::new();
+    for chunk in 0..6 {
+        let mut new_tokens = Vec::new();
+        for _ in 0..25 {
+            let t = token("access", &format!("f{chunk}"), "big");
+            let h = t.pk.trim_start_matches("TOKEN#").to_string();
+            hashes.push(h.clone());
+            new_tokens.push((h, t));
+        }
+        // 25 tokens * 3 items + 1 = 76 items per transaction.
+        store
+            .issue(&Issue {
+                new_tokens,
+                sessions: vec!["big".into()],
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    }
+    let part = store.session_partition("big").await.unwrap();
+    assert_eq!(part.links.len(), 150);
+    let s = part.session.unwrap();
+    store
+        .commit_termination(&s, &hashes, &[], "admin", now_ms())
+        .await
+        .unwrap();
+    for h in &hashes {
+        assert_eq!(store.get_token(h).await.unwrap().unwrap().status, "revoked");
+    }
+    assert_eq!(
+        store.get_session("big").await.unwrap().unwrap().status,
+        "ended"
+    );
+}
+both_engines!(chunked_termination, large_sessions_terminate_in_chunks);
+
+#[test]
+fn session_cookie_value_shape() {
+    assert!(session::parse_cookie_value("abc.def").is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynoxide_round_trip_counter_counts() {
+    let (_store, engine) = dynoxide_store().await;
+    let counter = warden_core::store::RoundTrips::default();
+    let client =
+        warden_core::store::dynamodb_client(Some(&engine.endpoint), Some(counter.clone())).await;
+    let store = Store::new(client, "warden");
+    counter.reset();
+    store.get_session("x").await.unwrap();
+    assert_eq!(counter.get(), 1);
+    let _ = moto_store; // both engines are exercised above
+}
