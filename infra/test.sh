@@ -24,7 +24,21 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; 
 fi
 [ -x "$VENV/bin/moto_server" ] || die "moto_server missing from .venv"
 
-# 2. moto server on a free loopback port.
+# 2. Headless Chromium (Debian) and playwright-core for the browser tests.
+if [ ! -x /usr/bin/chromium ]; then
+  say "installing Debian chromium"
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq >/dev/null || die "apt-get update failed"
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null || die "apt-get install chromium failed"
+fi
+[ -x /usr/bin/chromium ] || die "/usr/bin/chromium missing"
+command -v node >/dev/null || die "node is required for the browser tests"
+if [ ! -d "$ROOT/tests/browser/node_modules/playwright-core" ]; then
+  say "installing playwright-core (npm ci)"
+  (cd "$ROOT/tests/browser" && npm ci --no-audit --no-fund >/dev/null) || die "npm ci failed"
+fi
+
+# 3. moto server on a free loopback port.
 PORT=$("$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 "$VENV/bin/moto_server" -H 127.0.0.1 -p "$PORT" > "$ROOT/target/moto.log" 2>&1 &
 MOTO_PID=$!
@@ -38,9 +52,10 @@ done
 curl -fs "http://127.0.0.1:$PORT/moto-api/" >/dev/null 2>&1 || die "moto server did not start on port $PORT"
 export MOTO_ENDPOINT="http://127.0.0.1:$PORT"
 export WARDEN_METRICS=off
+export WARDEN_VENV="$VENV"
 say "moto server at $MOTO_ENDPOINT"
 
-# 3. The Rust tests (unit, store and queue against dynoxide and moto, end-to-end HTTP).
+# 4. The Rust tests (unit, store and queue against dynoxide and moto, end-to-end HTTP).
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast --retries 0
 else

@@ -5,9 +5,12 @@
 
 pub mod admin;
 pub mod app;
+pub mod bearer;
+pub mod client_auth;
 pub mod config;
 pub mod crypto;
 pub mod error;
+pub mod grant;
 pub mod http;
 pub mod lambda;
 pub mod logout;

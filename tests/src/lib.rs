@@ -7,11 +7,13 @@
 
 use std::sync::Arc;
 use warden_core::admin::{self, ClientSpec};
-use warden_core::schema::{ClientItem, UserItem};
+use warden_core::grant::Issued;
+use warden_core::schema::{ClientItem, CodeItem, SessionItem, UserItem};
 use warden_core::store::dynamodb_client;
 use warden_core::{App, Store};
 pub use warden_local::{Options, Running};
 
+pub mod browser;
 pub mod rp;
 
 /// A running Warden for one test.
@@ -75,6 +77,72 @@ impl Stack {
         .await
         .expect("user created")
     }
+    /// A live session for `user` created directly in the store (no login page), and the
+    /// `Cookie` header value a browser would send for it.
+    pub async fn session_for(&self, user: &UserItem, user_agent: &str) -> (SessionItem, String) {
+        let (s, cookie) =
+            warden_core::session::create(self.app(), user, false, user_agent, "127.0.0.1")
+                .await
+                .expect("session created");
+        let header = format!(
+            "{}={}; {}=bs-{}",
+            warden_core::session::SESSION_COOKIE,
+            cookie,
+            warden_core::session::BROWSER_STATE_COOKIE,
+            s.sid
+        );
+        (s, header)
+    }
+
+    /// Tokens for `client` mapped to `session` exactly as a code exchange would issue them
+    /// (the app joins the session's app list too). `scope` is space-separated.
+    pub async fn tokens_for(
+        &self,
+        session: &SessionItem,
+        client: &ClientItem,
+        scope: &str,
+    ) -> Issued {
+        let s = warden_core::session::touch(
+            self.app(),
+            session,
+            Some((
+                &client.client_id,
+                &client.name,
+                client.backchannel_logout_uri.is_some(),
+            )),
+        )
+        .await
+        .expect("touch")
+        .expect("session live");
+        let now = warden_core::time::now_s();
+        let (pk, sk) = warden_core::schema::keys::code("unused");
+        let code = CodeItem {
+            pk,
+            sk,
+            client_id: client.client_id.clone(),
+            redirect_uri: client.redirect_uris[0].clone(),
+            user_id: s.user_id.clone(),
+            sid: s.sid.clone(),
+            scope: scope.to_string(),
+            nonce: None,
+            code_challenge: None,
+            auth_time: s.auth_time,
+            browser_binding: None,
+            valid_until: now + 60,
+            consumed: true,
+            family: None,
+            expires_at: now + 600,
+        };
+        warden_core::grant::issue_for_code(
+            self.app(),
+            client,
+            &code,
+            &warden_core::crypto::random_id(),
+        )
+        .await
+        .expect("tokens issued")
+    }
+
     /// Register a client; returns it and its secret (confidential clients).
     pub async fn client(&self, spec: ClientSpec) -> (ClientItem, Option<String>) {
         admin::create_client(self.store(), &spec)

@@ -1,0 +1,425 @@
+//! Issuing tokens: the code exchange (with the client's token↔session binding), refresh
+//! rotation with reuse detection, revocation, introspection, and ID tokens.
+//!
+//! Binding types (DESIGN.md flow 3):
+//! * `sso-session`: every exchange gets its own token pair, mapped to exactly one session.
+//! * `cookie`: one access token per browser (`warden_atbv` cookie) + client + scope, mapped to
+//!   every session of that browser.
+//! * `none`: one access token per user + client + scope, reused by later exchanges and mapped
+//!   to each of their sessions; ending any of them revokes it (WSO2 behaviour).
+//!
+//! A shared access token is re-derived from a stored random seed with an HMAC keyed by the
+//! signing key's secret, so it can be handed out again while the table keeps only its hash.
+
+use crate::crypto::{self, hash_secret};
+use crate::error::StoreError;
+use crate::schema::{keys, ClientItem, CodeItem, SharedGrantItem, TokenItem, UserItem};
+use crate::store::Issue;
+use crate::time::now_s;
+use crate::App;
+use serde_json::{json, Value};
+
+/// Tokens handed to the client.
+#[derive(Debug, Clone)]
+pub struct Issued {
+    pub access_token: String,
+    pub refresh_token: Option<String>,
+    pub expires_in: i64,
+    pub scope: String,
+    pub user_id: String,
+    pub sid: String,
+    pub auth_time: i64,
+}
+
+/// Why a grant failed.
+#[derive(Debug, thiserror::Error)]
+pub enum GrantError {
+    /// RFC 6749 `invalid_grant` with a description.
+    #[error("invalid_grant: {0}")]
+    InvalidGrant(&'static str),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn new_token(
+    kind: &str,
+    hash: &str,
+    client: &str,
+    user: &str,
+    scope: &str,
+    sid: &str,
+    family: &str,
+    auth_time: i64,
+    ttl: i64,
+) -> TokenItem {
+    let now = now_s();
+    let (pk, sk) = keys::token(hash);
+    TokenItem {
+        pk,
+        sk,
+        kind: kind.into(),
+        client_id: client.into(),
+        user_id: user.into(),
+        scope: scope.into(),
+        iat: now,
+        exp: now + ttl,
+        status: "active".into(),
+        sessions: vec![sid.into()],
+        family: family.into(),
+        auth_time,
+        revoked_reason: None,
+        expires_at: now + ttl,
+    }
+}
+
+fn wants_refresh(client: &ClientItem) -> bool {
+    client.grant_types.iter().any(|g| g == "refresh_token")
+}
+
+/// Issue tokens for a redeemed code. 1 TransactWriteItems for `sso-session`; `none` and
+/// `cookie` add 1 GetItem (the shared-grant pointer).
+pub async fn issue_for_code(
+    app: &App,
+    client: &ClientItem,
+    code: &CodeItem,
+    family: &str,
+) -> Result<Issued, GrantError> {
+    let cfg = &app.config;
+    let at_ttl = cfg.access_token_ttl.as_secs() as i64;
+    let rt_ttl = cfg.refresh_token_ttl.as_secs() as i64;
+    let mut issue = Issue {
+        sessions: vec![code.sid.clone()],
+        ..Default::default()
+    };
+    let refresh_token = if wants_refresh(client) {
+        let rt = crypto::random_token();
+        let h = hash_secret(&rt);
+        let t = new_token(
+            "refresh",
+            &h,
+            &client.client_id,
+            &code.user_id,
+            &code.scope,
+            &code.sid,
+            family,
+            code.auth_time,
+            rt_ttl,
+        );
+        issue.new_tokens.push((h, t));
+        Some(rt)
+    } else {
+        None
+    };
+    let discriminator = match client.token_binding.as_str() {
+        "none" => Some(format!(
+            "none#{}#{}#{}",
+            code.user_id,
+            client.client_id,
+            hash_secret(&code.scope)
+        )),
+        "cookie" => code.browser_binding.as_ref().map(|b| {
+            format!(
+                "cookie#{b}#{}#{}",
+                client.client_id,
+                hash_secret(&code.scope)
+            )
+        }),
+        _ => None,
+    };
+    let now = now_s();
+    if let Some(disc) = &discriminator {
+        // Reuse the shared access token while it has at least a minute left.
+        if let Some(g) = app.store.get_shared_grant(disc).await? {
+            if g.exp > now + 60 {
+                if let Some(at) = derive_shared(app, &g).await? {
+                    let mut reuse = Issue {
+                        sessions: issue.sessions.clone(),
+                        new_tokens: issue.new_tokens.clone(),
+                        ..Default::default()
+                    };
+                    reuse
+                        .link_existing
+                        .push((g.access_hash.clone(), "access".into(), g.exp));
+                    match app.store.issue(&reuse).await {
+                        Ok(()) => {
+                            return Ok(Issued {
+                                access_token: at,
+                                refresh_token,
+                                expires_in: g.exp - now,
+                                scope: code.scope.clone(),
+                                user_id: code.user_id.clone(),
+                                sid: code.sid.clone(),
+                                auth_time: code.auth_time,
+                            })
+                        }
+                        // The shared token was revoked or expired meanwhile, or the session
+                        // ended: fall through to a fresh token (which re-checks the session).
+                        Err(StoreError::ConditionFailed) => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+            }
+        }
+    }
+    let (access_token, shared) = match &discriminator {
+        Some(disc) => {
+            let keys = app.keys().await?;
+            let seed = crypto::random_token();
+            let kid = keys.signer_kid().to_string();
+            let key = keys
+                .derivation_key(&kid)
+                .ok_or(StoreError::Backend("no derivation key".into()))?;
+            let at = crypto::hmac_b64(&key, seed.as_bytes());
+            let (pk, sk) = keys::shared_grant(disc);
+            let g = SharedGrantItem {
+                pk,
+                sk,
+                access_hash: hash_secret(&at),
+                seed,
+                family: family.into(),
+                exp: now + at_ttl,
+                kid,
+                expires_at: now + at_ttl,
+            };
+            (at, Some(g))
+        }
+        None => (crypto::random_token(), None),
+    };
+    let h = hash_secret(&access_token);
+    let t = new_token(
+        "access",
+        &h,
+        &client.client_id,
+        &code.user_id,
+        &code.scope,
+        &code.sid,
+        family,
+        code.auth_time,
+        at_ttl,
+    );
+    issue.new_tokens.push((h, t));
+    issue.shared_grant = shared;
+    match app.store.issue(&issue).await {
+        Ok(()) => {}
+        Err(StoreError::ConditionFailed) => {
+            return Err(GrantError::InvalidGrant("The session has ended."))
+        }
+        Err(e) => return Err(e.into()),
+    }
+    Ok(Issued {
+        access_token,
+        refresh_token,
+        expires_in: at_ttl,
+        scope: code.scope.clone(),
+        user_id: code.user_id.clone(),
+        sid: code.sid.clone(),
+        auth_time: code.auth_time,
+    })
+}
+
+async fn derive_shared(app: &App, g: &SharedGrantItem) -> Result<Option<String>, StoreError> {
+    let keys = app.keys().await?;
+    let Some(key) = keys.derivation_key(&g.kid) else {
+        // Signed with a rotated key: start a new shared token.
+        return Ok(None);
+    };
+    let at = crypto::hmac_b64(&key, g.seed.as_bytes());
+    Ok(crypto::ct_eq(hash_secret(&at).as_bytes(), g.access_hash.as_bytes()).then_some(at))
+}
+
+/// Refresh with rotation. The old refresh token becomes `rotated`; presenting a rotated
+/// token again revokes the whole family (RFC 9700 §4.14.2). Round trips: 1 GetItem +
+/// 1 TransactWriteItems (reuse: + 1 Query + 1 TransactWriteItems per 100 tokens).
+pub async fn refresh(
+    app: &App,
+    client: &ClientItem,
+    refresh_token: &str,
+    scope: Option<&str>,
+) -> Result<Issued, GrantError> {
+    let h = hash_secret(refresh_token);
+    let Some(old) = app.store.get_token(&h).await? else {
+        return Err(GrantError::InvalidGrant("Unknown refresh token."));
+    };
+    if old.kind != "refresh" || old.client_id != client.client_id {
+        return Err(GrantError::InvalidGrant("Unknown refresh token."));
+    }
+    if old.status == "rotated" {
+        revoke_family(app, &old.family, "refresh_reuse").await?;
+        tracing::warn!(client_id = %client.client_id, "refresh token reuse: family revoked");
+        return Err(GrantError::InvalidGrant(
+            "The refresh token was already used.",
+        ));
+    }
+    if old.status != "active" || old.exp <= now_s() {
+        return Err(GrantError::InvalidGrant(
+            "The refresh token is no longer valid.",
+        ));
+    }
+    let granted: Vec<&str> = old.scope.split(' ').collect();
+    let new_scope = match scope {
+        None => old.scope.clone(),
+        Some(s) => {
+            let req =
+                crate::oidc::parse_scope(s).ok_or(GrantError::InvalidGrant("Unknown scope."))?;
+            if req.iter().any(|r| !granted.contains(&r.as_str())) {
+                return Err(GrantError::InvalidGrant(
+                    "The requested scope exceeds the original grant.",
+                ));
+            }
+            req.join(" ")
+        }
+    };
+    let sid = old.sessions.first().cloned().unwrap_or_default();
+    let cfg = &app.config;
+    let at = crypto::random_token();
+    let rt = crypto::random_token();
+    let (ha, hr) = (hash_secret(&at), hash_secret(&rt));
+    let ta = new_token(
+        "access",
+        &ha,
+        &client.client_id,
+        &old.user_id,
+        &new_scope,
+        &sid,
+        &old.family,
+        old.auth_time,
+        cfg.access_token_ttl.as_secs() as i64,
+    );
+    let mut tr = new_token(
+        "refresh",
+        &hr,
+        &client.client_id,
+        &old.user_id,
+        &old.scope,
+        &sid,
+        &old.family,
+        old.auth_time,
+        cfg.refresh_token_ttl.as_secs() as i64,
+    );
+    // Rotation never extends the grant beyond the first refresh token's lifetime.
+    tr.exp = tr.exp.min(old.exp);
+    tr.expires_at = tr.exp;
+    let issue = Issue {
+        new_tokens: vec![(ha, ta), (hr, tr)],
+        sessions: old.sessions.clone(),
+        rotate_refresh: Some(h),
+        ..Default::default()
+    };
+    match app.store.issue(&issue).await {
+        Ok(()) => {}
+        Err(StoreError::ConditionFailed) => {
+            // Either the session ended or a concurrent refresh rotated the token first.
+            return Err(GrantError::InvalidGrant(
+                "The refresh token is no longer valid.",
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    Ok(Issued {
+        access_token: at,
+        refresh_token: Some(rt),
+        expires_in: cfg.access_token_ttl.as_secs() as i64,
+        scope: new_scope,
+        user_id: old.user_id,
+        sid,
+        auth_time: old.auth_time,
+    })
+}
+
+/// Revoke every token of a grant family. 1 Query + 1 TransactWriteItems per 100 tokens.
+pub async fn revoke_family(app: &App, family: &str, reason: &str) -> Result<(), StoreError> {
+    let hashes = app.store.family_tokens(family).await?;
+    app.store.revoke_tokens(&hashes, reason).await
+}
+
+/// RFC 7009 revocation by the client that owns the token. Unknown tokens and other
+/// clients' tokens are a silent success (no existence leak). A refresh token revokes its
+/// whole family (the access tokens issued from it), an access token only itself.
+pub async fn revoke(
+    app: &App,
+    client: &ClientItem,
+    token: &str,
+    hint: Option<&str>,
+) -> Result<(), StoreError> {
+    let _ = hint; // Both kinds share one keyspace, so the hint never changes the lookup.
+    if token.is_empty() || token.len() > 512 {
+        return Ok(());
+    }
+    let h = hash_secret(token);
+    let Some(t) = app.store.get_token(&h).await? else {
+        return Ok(());
+    };
+    if t.client_id != client.client_id {
+        return Ok(());
+    }
+    if t.kind == "refresh" {
+        revoke_family(app, &t.family, "revoked").await
+    } else {
+        app.store.revoke_tokens(&[h], "revoked").await
+    }
+}
+
+/// RFC 7662 introspection. Inactive tokens yield exactly `{"active": false}`.
+/// 1 round trip (GetItem).
+pub async fn introspect(app: &App, token: &str) -> Result<Value, StoreError> {
+    if token.is_empty() || token.len() > 512 {
+        return Ok(json!({"active": false}));
+    }
+    let Some(t) = app.store.get_token(&hash_secret(token)).await? else {
+        return Ok(json!({"active": false}));
+    };
+    if t.status != "active" || t.exp <= now_s() {
+        return Ok(json!({"active": false}));
+    }
+    Ok(json!({
+        "active": true,
+        "scope": t.scope,
+        "client_id": t.client_id,
+        "token_type": if t.kind == "access" { "Bearer" } else { "refresh_token" },
+        "exp": t.exp,
+        "iat": t.iat,
+        "sub": t.user_id,
+        "aud": t.client_id,
+        "iss": app.config.issuer,
+        "sid": t.sessions.first(),
+        "auth_time": t.auth_time,
+    }))
+}
+
+/// Build and sign an ID token (RS256, `kid`): iss, sub, aud, exp, iat, auth_time, nonce,
+/// sid, at_hash, and profile/email claims when those scopes were granted.
+pub async fn id_token(
+    app: &App,
+    client_id: &str,
+    user: Option<&UserItem>,
+    issued: &Issued,
+    nonce: Option<&str>,
+) -> Result<String, StoreError> {
+    let now = now_s();
+    let mut claims = json!({
+        "iss": app.config.issuer,
+        "sub": issued.user_id,
+        "aud": client_id,
+        "exp": now + 3600,
+        "iat": now,
+        "auth_time": issued.auth_time,
+        "sid": issued.sid,
+        "at_hash": crate::oidc::at_hash(&issued.access_token),
+    });
+    if let Some(n) = nonce {
+        claims["nonce"] = json!(n);
+    }
+    if let Some(u) = user {
+        let scopes: Vec<&str> = issued.scope.split(' ').collect();
+        if scopes.contains(&"profile") {
+            claims["name"] = json!(u.name);
+            claims["preferred_username"] = json!(u.username);
+        }
+        if scopes.contains(&"email") && !u.email.is_empty() {
+            claims["email"] = json!(u.email);
+        }
+    }
+    let keys = app.keys().await?;
+    keys.sign("JWT", &claims)
+        .map_err(|e| StoreError::Backend(e.to_string()))
+}
