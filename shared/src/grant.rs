@@ -41,34 +41,35 @@ pub enum GrantError {
     Store(#[from] StoreError),
 }
 
-fn new_token(
-    kind: &str,
-    hash: &str,
-    client: &str,
-    user: &str,
-    scope: &str,
-    sid: &str,
-    family: &str,
+/// What every token of one grant shares.
+struct Mint<'a> {
+    client: &'a str,
+    user: &'a str,
+    sid: &'a str,
+    family: &'a str,
     auth_time: i64,
-    ttl: i64,
-) -> TokenItem {
-    let now = now_s();
-    let (pk, sk) = keys::token(hash);
-    TokenItem {
-        pk,
-        sk,
-        kind: kind.into(),
-        client_id: client.into(),
-        user_id: user.into(),
-        scope: scope.into(),
-        iat: now,
-        exp: now + ttl,
-        status: "active".into(),
-        sessions: vec![sid.into()],
-        family: family.into(),
-        auth_time,
-        revoked_reason: None,
-        expires_at: now + ttl,
+}
+
+impl Mint<'_> {
+    fn token(&self, kind: &str, hash: &str, scope: &str, ttl: i64) -> TokenItem {
+        let now = now_s();
+        let (pk, sk) = keys::token(hash);
+        TokenItem {
+            pk,
+            sk,
+            kind: kind.into(),
+            client_id: self.client.into(),
+            user_id: self.user.into(),
+            scope: scope.into(),
+            iat: now,
+            exp: now + ttl,
+            status: "active".into(),
+            sessions: vec![self.sid.into()],
+            family: self.family.into(),
+            auth_time: self.auth_time,
+            revoked_reason: None,
+            expires_at: now + ttl,
+        }
     }
 }
 
@@ -87,6 +88,13 @@ pub async fn issue_for_code(
     let cfg = &app.config;
     let at_ttl = cfg.access_token_ttl.as_secs() as i64;
     let rt_ttl = cfg.refresh_token_ttl.as_secs() as i64;
+    let mint = Mint {
+        client: &client.client_id,
+        user: &code.user_id,
+        sid: &code.sid,
+        family,
+        auth_time: code.auth_time,
+    };
     let mut issue = Issue {
         sessions: vec![code.sid.clone()],
         ..Default::default()
@@ -94,17 +102,7 @@ pub async fn issue_for_code(
     let refresh_token = if wants_refresh(client) {
         let rt = crypto::random_token();
         let h = hash_secret(&rt);
-        let t = new_token(
-            "refresh",
-            &h,
-            &client.client_id,
-            &code.user_id,
-            &code.scope,
-            &code.sid,
-            family,
-            code.auth_time,
-            rt_ttl,
-        );
+        let t = mint.token("refresh", &h, &code.scope, rt_ttl);
         issue.new_tokens.push((h, t));
         Some(rt)
     } else {
@@ -186,17 +184,7 @@ pub async fn issue_for_code(
         None => (crypto::random_token(), None),
     };
     let h = hash_secret(&access_token);
-    let t = new_token(
-        "access",
-        &h,
-        &client.client_id,
-        &code.user_id,
-        &code.scope,
-        &code.sid,
-        family,
-        code.auth_time,
-        at_ttl,
-    );
+    let t = mint.token("access", &h, &code.scope, at_ttl);
     issue.new_tokens.push((h, t));
     issue.shared_grant = shared;
     match app.store.issue(&issue).await {
@@ -274,26 +262,23 @@ pub async fn refresh(
     let at = crypto::random_token();
     let rt = crypto::random_token();
     let (ha, hr) = (hash_secret(&at), hash_secret(&rt));
-    let ta = new_token(
+    let mint = Mint {
+        client: &client.client_id,
+        user: &old.user_id,
+        sid: &sid,
+        family: &old.family,
+        auth_time: old.auth_time,
+    };
+    let ta = mint.token(
         "access",
         &ha,
-        &client.client_id,
-        &old.user_id,
         &new_scope,
-        &sid,
-        &old.family,
-        old.auth_time,
         cfg.access_token_ttl.as_secs() as i64,
     );
-    let mut tr = new_token(
+    let mut tr = mint.token(
         "refresh",
         &hr,
-        &client.client_id,
-        &old.user_id,
         &old.scope,
-        &sid,
-        &old.family,
-        old.auth_time,
         cfg.refresh_token_ttl.as_secs() as i64,
     );
     // Rotation never extends the grant beyond the first refresh token's lifetime.

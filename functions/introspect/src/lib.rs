@@ -1,16 +1,30 @@
-//! `introspect`: not implemented yet.
+//! `introspect`: `POST /oauth2/introspect` (RFC 7662). The caller must authenticate as a
+//! confidential client; inactive tokens yield exactly `{"active": false}`.
 
 use lambda_http::Request;
-use warden_core::http::Resp;
-use warden_core::{ApiError, App};
+use warden_core::http::{body_text, is_form, json_response, Params, Resp};
+use warden_core::{client_auth, grant, App, OAuthError};
 
-pub async fn handle(_app: &App, req: Request) -> Resp {
-    let mut e = ApiError::new(
-        lambda_http::http::StatusCode::NOT_IMPLEMENTED,
-        "SES-50101",
-        "Not implemented.",
-        "This endpoint is not implemented yet.",
-    );
-    e.description = format!("{} is not implemented yet.", req.uri().path());
-    e.into_response(&warden_core::http::request_id(&req))
+pub async fn handle(app: &App, req: Request) -> Resp {
+    match run(app, &req).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Round trips: client lookup (cached) + 1 GetItem.
+async fn run(app: &App, req: &Request) -> Result<Resp, OAuthError> {
+    if !is_form(req) {
+        return Err(OAuthError::invalid_request(
+            "The body must be application/x-www-form-urlencoded.",
+        ));
+    }
+    let params = Params::parse(body_text(req))
+        .map_err(|_| OAuthError::invalid_request("Malformed or repeated parameters."))?;
+    client_auth::authenticate(app, req.headers(), &params, false).await?;
+    let token = params
+        .get("token")
+        .ok_or_else(|| OAuthError::invalid_request("token is required."))?;
+    let body = grant::introspect(app, token).await?;
+    Ok(json_response(lambda_http::http::StatusCode::OK, &body))
 }

@@ -1,16 +1,30 @@
-//! `revoke`: not implemented yet.
+//! `revoke`: `POST /oauth2/revoke` (RFC 7009). 200 for unknown tokens too; a refresh token
+//! revokes its whole grant (the access tokens issued from it).
 
+use lambda_http::http::StatusCode;
 use lambda_http::Request;
-use warden_core::http::Resp;
-use warden_core::{ApiError, App};
+use warden_core::http::{body_text, empty, is_form, Params, Resp};
+use warden_core::{client_auth, grant, App, OAuthError};
 
-pub async fn handle(_app: &App, req: Request) -> Resp {
-    let mut e = ApiError::new(
-        lambda_http::http::StatusCode::NOT_IMPLEMENTED,
-        "SES-50101",
-        "Not implemented.",
-        "This endpoint is not implemented yet.",
-    );
-    e.description = format!("{} is not implemented yet.", req.uri().path());
-    e.into_response(&warden_core::http::request_id(&req))
+pub async fn handle(app: &App, req: Request) -> Resp {
+    match run(app, &req).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn run(app: &App, req: &Request) -> Result<Resp, OAuthError> {
+    if !is_form(req) {
+        return Err(OAuthError::invalid_request(
+            "The body must be application/x-www-form-urlencoded.",
+        ));
+    }
+    let params = Params::parse(body_text(req))
+        .map_err(|_| OAuthError::invalid_request("Malformed or repeated parameters."))?;
+    let (client, _) = client_auth::authenticate(app, req.headers(), &params, true).await?;
+    let token = params
+        .get("token")
+        .ok_or_else(|| OAuthError::invalid_request("token is required."))?;
+    grant::revoke(app, &client, token, params.get("token_type_hint")).await?;
+    Ok(empty(StatusCode::OK))
 }

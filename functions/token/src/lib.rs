@@ -1,16 +1,167 @@
-//! `token`: not implemented yet.
+//! `token`: `POST /oauth2/token` — authorization_code (PKCE S256) and refresh_token grants.
 
 use lambda_http::Request;
-use warden_core::http::Resp;
-use warden_core::{ApiError, App};
+use serde_json::json;
+use warden_core::client_auth;
+use warden_core::grant::{self, GrantError, Issued};
+use warden_core::http::{body_text, is_form, json_response, Params, ParamsError, Resp};
+use warden_core::schema::ClientItem;
+use warden_core::store::CodeRedemption;
+use warden_core::{crypto, App, OAuthError};
 
-pub async fn handle(_app: &App, req: Request) -> Resp {
-    let mut e = ApiError::new(
-        lambda_http::http::StatusCode::NOT_IMPLEMENTED,
-        "SES-50101",
-        "Not implemented.",
-        "This endpoint is not implemented yet.",
-    );
-    e.description = format!("{} is not implemented yet.", req.uri().path());
-    e.into_response(&warden_core::http::request_id(&req))
+pub async fn handle(app: &App, req: Request) -> Resp {
+    match exchange(app, &req).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+fn map_grant(e: GrantError) -> OAuthError {
+    match e {
+        GrantError::InvalidGrant(d) => OAuthError::invalid_grant(d),
+        GrantError::Store(s) => s.into(),
+    }
+}
+
+async fn exchange(app: &App, req: &Request) -> Result<Resp, OAuthError> {
+    if !is_form(req) {
+        return Err(OAuthError::invalid_request(
+            "The body must be application/x-www-form-urlencoded.",
+        ));
+    }
+    let params = Params::parse(body_text(req)).map_err(|e| match e {
+        ParamsError::Duplicate(p) => {
+            OAuthError::invalid_request(format!("Parameter {p} repeated."))
+        }
+        ParamsError::Malformed => OAuthError::invalid_request("Malformed form body."),
+    })?;
+    let (client, _) = client_auth::authenticate(app, req.headers(), &params, true).await?;
+    let grant_type = params
+        .get("grant_type")
+        .ok_or_else(|| OAuthError::invalid_request("grant_type is required."))?;
+    if !matches!(grant_type, "authorization_code" | "refresh_token") {
+        return Err(OAuthError::new(
+            "unsupported_grant_type",
+            "Supported: authorization_code, refresh_token.",
+        ));
+    }
+    if !client.grant_types.iter().any(|g| g == grant_type) {
+        return Err(OAuthError::new(
+            "unauthorized_client",
+            "The client may not use this grant type.",
+        ));
+    }
+    let (issued, nonce) = if grant_type == "authorization_code" {
+        code_grant(app, &client, &params).await?
+    } else {
+        let rt = params
+            .get("refresh_token")
+            .ok_or_else(|| OAuthError::invalid_request("refresh_token is required."))?;
+        let issued = grant::refresh(app, &client, rt, params.get("scope"))
+            .await
+            .map_err(map_grant)?;
+        (issued, None)
+    };
+    render(app, &client, &issued, nonce.as_deref()).await
+}
+
+/// 1 UpdateItem (redeem) + grant::issue_for_code + 1 GetItem (user, for the ID token).
+async fn code_grant(
+    app: &App,
+    client: &ClientItem,
+    params: &Params,
+) -> Result<(Issued, Option<String>), OAuthError> {
+    let code = params
+        .get("code")
+        .ok_or_else(|| OAuthError::invalid_request("code is required."))?;
+    if code.len() > 256 {
+        return Err(OAuthError::invalid_grant("Unknown code."));
+    }
+    let family = crypto::random_id();
+    let now = warden_core::time::now_s();
+    let c = match app
+        .store
+        .redeem_code(&crypto::hash_secret(code), &family, now)
+        .await?
+    {
+        CodeRedemption::Redeemed(c) => c,
+        CodeRedemption::Invalid => {
+            return Err(OAuthError::invalid_grant("The code is invalid or expired."))
+        }
+        CodeRedemption::Replayed(c) => {
+            // RFC 6749 §4.1.2: a code used twice revokes what it issued.
+            if let Some(f) = &c.family {
+                grant::revoke_family(app, f, "code_replay").await?;
+            }
+            tracing::warn!(client_id = %c.client_id, "authorization code replayed; its tokens were revoked");
+            return Err(OAuthError::invalid_grant("The code was already used."));
+        }
+    };
+    if c.client_id != client.client_id {
+        return Err(OAuthError::invalid_grant(
+            "The code was issued to another client.",
+        ));
+    }
+    if params.get("redirect_uri") != Some(c.redirect_uri.as_str()) {
+        return Err(OAuthError::invalid_grant(
+            "redirect_uri does not match the authorization request.",
+        ));
+    }
+    match (&c.code_challenge, params.get("code_verifier")) {
+        (Some(challenge), Some(verifier)) => {
+            let ok_shape = (43..=128).contains(&verifier.len())
+                && verifier
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
+            if !ok_shape
+                || !crypto::ct_eq(crypto::pkce_s256(verifier).as_bytes(), challenge.as_bytes())
+            {
+                return Err(OAuthError::invalid_grant("PKCE verification failed."));
+            }
+        }
+        (Some(_), None) => return Err(OAuthError::invalid_grant("code_verifier is required.")),
+        (None, Some(_)) => {
+            return Err(OAuthError::invalid_grant(
+                "code_verifier sent for a request without code_challenge.",
+            ))
+        }
+        (None, None) => {
+            if client.is_public() {
+                return Err(OAuthError::invalid_grant(
+                    "PKCE is required for public clients.",
+                ));
+            }
+        }
+    }
+    let issued = grant::issue_for_code(app, client, &c, &family)
+        .await
+        .map_err(map_grant)?;
+    Ok((issued, c.nonce))
+}
+
+async fn render(
+    app: &App,
+    client: &ClientItem,
+    issued: &Issued,
+    nonce: Option<&str>,
+) -> Result<Resp, OAuthError> {
+    let mut body = json!({
+        "access_token": issued.access_token,
+        "token_type": "Bearer",
+        "expires_in": issued.expires_in,
+        "scope": issued.scope,
+    });
+    if let Some(rt) = &issued.refresh_token {
+        body["refresh_token"] = json!(rt);
+    }
+    if issued.scope.split(' ').any(|s| s == "openid") {
+        let user = app.store.get_user(&issued.user_id).await?;
+        let idt = grant::id_token(app, &client.client_id, user.as_ref(), issued, nonce).await?;
+        body["id_token"] = json!(idt);
+    }
+    Ok(json_response(http_ok(), &body))
+}
+
+fn http_ok() -> lambda_http::http::StatusCode {
+    lambda_http::http::StatusCode::OK
 }

@@ -1,0 +1,586 @@
+//! /oauth2/token, /oauth2/userinfo, /oauth2/introspect, /oauth2/revoke over HTTP, with codes
+//! put in the store as /oauth2/authorize would (the full browser flow is in oidc_flow.rs).
+
+use serde_json::Value;
+use warden_core::admin::ClientSpec;
+use warden_core::schema::{keys, ClientItem, CodeItem, SessionItem};
+use warden_core::time::now_s;
+use warden_tests::{spawn, Stack};
+
+const RP: &str = "https://rp.example/cb";
+
+async fn put_code(
+    s: &Stack,
+    session: &SessionItem,
+    client: &ClientItem,
+    scope: &str,
+    challenge: Option<&str>,
+    binding: Option<&str>,
+) -> String {
+    warden_core::session::touch(
+        s.app(),
+        session,
+        Some((
+            &client.client_id,
+            &client.name,
+            client.backchannel_logout_uri.is_some(),
+        )),
+    )
+    .await
+    .unwrap();
+    let code = warden_core::crypto::random_token();
+    let (pk, sk) = keys::code(&warden_core::crypto::hash_secret(&code));
+    s.store()
+        .put_code(&CodeItem {
+            pk,
+            sk,
+            client_id: client.client_id.clone(),
+            redirect_uri: RP.into(),
+            user_id: session.user_id.clone(),
+            sid: session.sid.clone(),
+            scope: scope.into(),
+            nonce: Some("n-0S6_WzA2Mj".into()),
+            code_challenge: challenge.map(str::to_string),
+            auth_time: session.auth_time,
+            browser_binding: binding.map(warden_core::crypto::hash_secret),
+            valid_until: now_s() + 60,
+            consumed: false,
+            family: None,
+            expires_at: now_s() + 600,
+        })
+        .await
+        .unwrap();
+    code
+}
+
+async fn confidential(s: &Stack, binding: &str) -> (ClientItem, String) {
+    let (c, secret) = s
+        .client(ClientSpec {
+            name: format!("RP {binding}"),
+            redirect_uris: vec![RP.into()],
+            token_binding: Some(binding.into()),
+            ..Default::default()
+        })
+        .await;
+    (c, secret.unwrap())
+}
+
+async fn exchange(
+    s: &Stack,
+    c: &ClientItem,
+    secret: &str,
+    code: &str,
+    verifier: Option<&str>,
+) -> reqwest::Response {
+    let mut form = vec![
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", RP),
+    ];
+    if let Some(v) = verifier {
+        form.push(("code_verifier", v));
+    }
+    s.http
+        .post(s.url("/oauth2/token"))
+        .basic_auth(&c.client_id, Some(secret))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn introspect(s: &Stack, c: &ClientItem, secret: &str, token: &str) -> Value {
+    let r = s
+        .http
+        .post(s.url("/oauth2/introspect"))
+        .basic_auth(&c.client_id, Some(secret))
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    r.json().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn code_exchange_issues_bound_tokens_and_id_token() {
+    let s = spawn().await;
+    let u = s.user("alice", "correct horse", &[]).await;
+    let (c, secret) = confidential(&s, "sso-session").await;
+    let (sess, _) = s.session_for(&u, "Firefox").await;
+    let code = put_code(
+        &s,
+        &sess,
+        &c,
+        "openid profile email offline_access",
+        None,
+        None,
+    )
+    .await;
+    let r = exchange(&s, &c, &secret, &code, None).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    let t: Value = r.json().await.unwrap();
+    assert_eq!(t["token_type"], "Bearer");
+    let at = t["access_token"].as_str().unwrap();
+    assert_eq!(at.len(), 43, "256-bit opaque token");
+    let keys = s.app().keys().await.unwrap();
+    let claims = keys
+        .verify(t["id_token"].as_str().unwrap(), &s.base, true)
+        .unwrap();
+    assert_eq!(claims["sid"], sess.sid.as_str());
+    assert_eq!(claims["sub"], u.user_id.as_str());
+    assert_eq!(claims["aud"], c.client_id.as_str());
+    assert_eq!(claims["nonce"], "n-0S6_WzA2Mj");
+    assert_eq!(claims["at_hash"], warden_core::oidc::at_hash(at).as_str());
+    assert_eq!(claims["auth_time"], sess.auth_time);
+    // Stored only as a hash.
+    assert!(s.store().get_token(at).await.unwrap().is_none());
+    assert_eq!(
+        s.store()
+            .get_token(&warden_core::crypto::hash_secret(at))
+            .await
+            .unwrap()
+            .unwrap()
+            .sessions,
+        vec![sess.sid.clone()]
+    );
+    let i = introspect(&s, &c, &secret, at).await;
+    assert_eq!(i["active"], true);
+    assert_eq!(i["sub"], u.user_id.as_str());
+    let ui: Value = s
+        .http
+        .get(s.url("/oauth2/userinfo"))
+        .bearer_auth(at)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ui["sub"], u.user_id.as_str());
+    assert_eq!(ui["email"], "alice@example.com");
+    // The code is single use: a replay fails and revokes what it issued.
+    let r = exchange(&s, &c, &secret, &code, None).await;
+    assert_eq!(r.status(), 400);
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(e["error"], "invalid_grant");
+    assert_eq!(
+        introspect(&s, &c, &secret, at).await,
+        serde_json::json!({"active": false})
+    );
+    let rt = t["refresh_token"].as_str().unwrap();
+    assert_eq!(introspect(&s, &c, &secret, rt).await["active"], false);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pkce_and_client_authentication() {
+    let s = spawn().await;
+    let u = s.user("bob", "correct horse", &[]).await;
+    let (c, secret) = confidential(&s, "sso-session").await;
+    let (sess, _) = s.session_for(&u, "ua").await;
+    let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+    let challenge = warden_core::crypto::pkce_s256(verifier);
+    let code = put_code(&s, &sess, &c, "openid", Some(&challenge), None).await;
+    let r = exchange(&s, &c, &secret, &code, Some("x".repeat(43).as_str())).await;
+    assert_eq!(r.status(), 400, "PKCE mismatch");
+    let code = put_code(&s, &sess, &c, "openid", Some(&challenge), None).await;
+    assert_eq!(
+        exchange(&s, &c, &secret, &code, Some(verifier))
+            .await
+            .status(),
+        200
+    );
+    // Bad secret: 401 invalid_client with a challenge.
+    let code = put_code(&s, &sess, &c, "openid", None, None).await;
+    let r = exchange(&s, &c, "wrong", &code, None).await;
+    assert_eq!(r.status(), 401);
+    assert!(r.headers().contains_key("www-authenticate"));
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_client");
+    // client_secret_post works too.
+    let r = s
+        .http
+        .post(s.url("/oauth2/token"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", RP),
+            ("client_id", &c.client_id),
+            ("client_secret", &secret),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // Public clients must use PKCE.
+    let (p, _) = s
+        .client(ClientSpec {
+            name: "spa".into(),
+            public: true,
+            redirect_uris: vec![RP.into()],
+            ..Default::default()
+        })
+        .await;
+    let code = put_code(&s, &sess, &p, "openid", None, None).await;
+    let r = s
+        .http
+        .post(s.url("/oauth2/token"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", RP),
+            ("client_id", &p.client_id),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    // Wrong redirect_uri, unsupported grant, repeated parameter, JSON body.
+    let code = put_code(&s, &sess, &c, "openid", None, None).await;
+    let r = s
+        .http
+        .post(s.url("/oauth2/token"))
+        .basic_auth(&c.client_id, Some(&secret))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", "https://evil.example/cb"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_grant");
+    let r = s
+        .http
+        .post(s.url("/oauth2/token"))
+        .basic_auth(&c.client_id, Some(&secret))
+        .form(&[("grant_type", "password")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"],
+        "unsupported_grant_type"
+    );
+    let r = s
+        .http
+        .post(s.url("/oauth2/token"))
+        .basic_auth(&c.client_id, Some(&secret))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("grant_type=a&grant_type=b")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_request");
+    let r = s
+        .http
+        .post(s.url("/oauth2/token"))
+        .basic_auth(&c.client_id, Some(&secret))
+        .json(&serde_json::json!({"grant_type": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_rotation_and_reuse_detection() {
+    let s = spawn().await;
+    let u = s.user("carol", "correct horse", &[]).await;
+    let (c, secret) = confidential(&s, "sso-session").await;
+    let (sess, _) = s.session_for(&u, "ua").await;
+    let code = put_code(&s, &sess, &c, "openid offline_access", None, None).await;
+    let t: Value = exchange(&s, &c, &secret, &code, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let rt1 = t["refresh_token"].as_str().unwrap().to_string();
+    let refresh = |rt: String| {
+        let s = &s;
+        let c = &c;
+        let secret = &secret;
+        async move {
+            s.http
+                .post(s.url("/oauth2/token"))
+                .basic_auth(&c.client_id, Some(secret))
+                .form(&[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", rt.as_str()),
+                ])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let r = refresh(rt1.clone()).await;
+    assert_eq!(r.status(), 200);
+    let t2: Value = r.json().await.unwrap();
+    let rt2 = t2["refresh_token"].as_str().unwrap().to_string();
+    assert_ne!(rt1, rt2);
+    let keys = s.app().keys().await.unwrap();
+    assert_eq!(
+        keys.verify(t2["id_token"].as_str().unwrap(), &s.base, true)
+            .unwrap()["sid"],
+        sess.sid.as_str(),
+        "sid in refreshed ID token"
+    );
+    let at2 = t2["access_token"].as_str().unwrap();
+    assert_eq!(introspect(&s, &c, &secret, at2).await["active"], true);
+    // Reusing the rotated token revokes the whole family.
+    let r = refresh(rt1).await;
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_grant");
+    assert_eq!(introspect(&s, &c, &secret, at2).await["active"], false);
+    assert_eq!(refresh(rt2).await.status(), 400);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binding_types_map_tokens_to_sessions() {
+    let s = spawn().await;
+    let u = s.user("dave", "correct horse", &[]).await;
+    // sso-session: two browsers → two token pairs.
+    let (c, secret) = confidential(&s, "sso-session").await;
+    let (s1, _) = s.session_for(&u, "Firefox").await;
+    let (s2, _) = s.session_for(&u, "Chrome").await;
+    let a: Value = exchange(
+        &s,
+        &c,
+        &secret,
+        &put_code(&s, &s1, &c, "openid", None, None).await,
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let b: Value = exchange(
+        &s,
+        &c,
+        &secret,
+        &put_code(&s, &s2, &c, "openid", None, None).await,
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_ne!(a["access_token"], b["access_token"]);
+    // none: one token linked to both sessions; ending either revokes it.
+    let (n, nsecret) = confidential(&s, "none").await;
+    let a: Value = exchange(
+        &s,
+        &n,
+        &nsecret,
+        &put_code(&s, &s1, &n, "openid", None, None).await,
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let b: Value = exchange(
+        &s,
+        &n,
+        &nsecret,
+        &put_code(&s, &s2, &n, "openid", None, None).await,
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(
+        a["access_token"], b["access_token"],
+        "binding none shares the token"
+    );
+    let at = a["access_token"].as_str().unwrap();
+    let item = s
+        .store()
+        .get_token(&warden_core::crypto::hash_secret(at))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(item.sessions, vec![s1.sid.clone(), s2.sid.clone()]);
+    assert_eq!(
+        s.store()
+            .session_partition(&s2.sid)
+            .await
+            .unwrap()
+            .links
+            .len(),
+        4,
+        "sso-session pair + shared access + its own refresh"
+    );
+    warden_core::session::terminate(s.app(), &s2.sid, None, "admin")
+        .await
+        .unwrap();
+    assert_eq!(
+        introspect(&s, &n, &nsecret, at).await["active"],
+        false,
+        "ending one session revokes the shared token"
+    );
+    // cookie: the same browser binding shares, another browser does not.
+    let (k, ksecret) = confidential(&s, "cookie").await;
+    let (s3, _) = s.session_for(&u, "Edge").await;
+    let x: Value = exchange(
+        &s,
+        &k,
+        &ksecret,
+        &put_code(&s, &s1, &k, "openid", None, Some("browser-A")).await,
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let y: Value = exchange(
+        &s,
+        &k,
+        &ksecret,
+        &put_code(&s, &s3, &k, "openid", None, Some("browser-A")).await,
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let z: Value = exchange(
+        &s,
+        &k,
+        &ksecret,
+        &put_code(&s, &s3, &k, "openid", None, Some("browser-B")).await,
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(x["access_token"], y["access_token"]);
+    assert_ne!(x["access_token"], z["access_token"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ended_or_expired_sessions_get_no_tokens() {
+    let s = spawn().await;
+    let u = s.user("erin", "correct horse", &[]).await;
+    let (c, secret) = confidential(&s, "sso-session").await;
+    let (sess, _) = s.session_for(&u, "ua").await;
+    let code = put_code(&s, &sess, &c, "openid", None, None).await;
+    warden_core::session::terminate(s.app(), &sess.sid, None, "user")
+        .await
+        .unwrap();
+    let r = exchange(&s, &c, &secret, &code, None).await;
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_grant");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revocation_and_resource_errors() {
+    let s = spawn().await;
+    let u = s.user("frank", "correct horse", &[]).await;
+    let (c, secret) = confidential(&s, "sso-session").await;
+    let (sess, _) = s.session_for(&u, "ua").await;
+    let t: Value = exchange(
+        &s,
+        &c,
+        &secret,
+        &put_code(&s, &sess, &c, "openid profile", None, None).await,
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let at = t["access_token"].as_str().unwrap();
+    let rt = t["refresh_token"].as_str().unwrap();
+    // Introspection requires client authentication.
+    let r = s
+        .http
+        .post(s.url("/oauth2/introspect"))
+        .form(&[("token", at)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    // Unknown tokens revoke fine.
+    let r = s
+        .http
+        .post(s.url("/oauth2/revoke"))
+        .basic_auth(&c.client_id, Some(&secret))
+        .form(&[("token", "nope")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // Userinfo errors per RFC 6750.
+    let r = s.http.get(s.url("/oauth2/userinfo")).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let ch = r.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        ch.starts_with("Bearer realm=") && !ch.contains("error="),
+        "{ch}"
+    );
+    let r = s
+        .http
+        .get(s.url("/oauth2/userinfo"))
+        .bearer_auth("bogus")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(r.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .contains("invalid_token"));
+    // Revoking the refresh token revokes the grant's access token.
+    let r = s
+        .http
+        .post(s.url("/oauth2/revoke"))
+        .basic_auth(&c.client_id, Some(&secret))
+        .form(&[("token", rt), ("token_type_hint", "refresh_token")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        introspect(&s, &c, &secret, at).await,
+        serde_json::json!({"active": false})
+    );
+    let r = s
+        .http
+        .get(s.url("/oauth2/userinfo"))
+        .bearer_auth(at)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    // A token without openid gets 403 insufficient_scope at userinfo.
+    let (sess2, _) = s.session_for(&u, "ua").await;
+    let t: Value = exchange(
+        &s,
+        &c,
+        &secret,
+        &put_code(&s, &sess2, &c, "profile", None, None).await,
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let r = s
+        .http
+        .get(s.url("/oauth2/userinfo"))
+        .bearer_auth(t["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert!(r.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .contains("insufficient_scope"));
+}
