@@ -5,11 +5,13 @@
 
 pub mod admin;
 pub mod app;
+pub mod authorize;
 pub mod config;
 pub mod crypto;
 pub mod error;
 pub mod http;
 pub mod lambda;
+pub mod login;
 pub mod logout;
 pub mod oidc;
 pub mod queue;
