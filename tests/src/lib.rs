@@ -12,6 +12,7 @@ use warden_core::store::dynamodb_client;
 use warden_core::{App, Store};
 pub use warden_local::{Options, Running};
 
+pub mod flow;
 pub mod rp;
 
 /// A running Warden for one test.
