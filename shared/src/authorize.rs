@@ -69,7 +69,10 @@ fn page(status: StatusCode, message: impl Into<String>) -> Outcome {
 
 fn store_page(e: crate::StoreError) -> Outcome {
     let o: OAuthError = e.into();
-    page(o.status, "The server could not complete the request. Try again later.")
+    page(
+        o.status,
+        "The server could not complete the request. Try again later.",
+    )
 }
 
 /// Where errors and results go once the client and redirect_uri are trusted.
@@ -198,7 +201,12 @@ fn check(p: &Params, client: &ClientItem) -> Result<Checked, OAuthError> {
     let mut prompt_none = false;
     let mut prompt_login = false;
     let mut prompts = 0;
-    for v in p.get("prompt").unwrap_or("").split(' ').filter(|v| !v.is_empty()) {
+    for v in p
+        .get("prompt")
+        .unwrap_or("")
+        .split(' ')
+        .filter(|v| !v.is_empty())
+    {
         prompts += 1;
         match v {
             "none" => prompt_none = true,
@@ -220,14 +228,9 @@ fn check(p: &Params, client: &ClientItem) -> Result<Checked, OAuthError> {
     }
     let max_age = match p.get("max_age") {
         None => None,
-        Some(v) => Some(
-            v.parse::<i64>()
-                .ok()
-                .filter(|n| *n >= 0)
-                .ok_or_else(|| {
-                    OAuthError::invalid_request("max_age must be a non-negative integer.")
-                })?,
-        ),
+        Some(v) => Some(v.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+            OAuthError::invalid_request("max_age must be a non-negative integer.")
+        })?),
     };
     let nonce = p.get("nonce").map(str::to_string);
     if nonce.as_ref().is_some_and(|n| n.len() > 512) {
@@ -303,8 +306,8 @@ fn return_to(p: &Params, marker: Option<String>) -> String {
 
 /// Decide the answer to an authorization request (GET query or POST form).
 ///
-/// Round trips (code issued, warm caches): 1 GetItem (session) + 1 GetItem (user)
-/// + 0–1 UpdateItem (session touch / app join) + 1 PutItem (code). A cold start adds 1 for
+/// Round trips (code issued, warm caches): 1 GetItem (session), 1 GetItem (user),
+/// 0–1 UpdateItem (session touch / app join), 1 PutItem (code). A cold start adds 1 for
 /// the client and 1 for the keys.
 pub async fn authorize(app: &App, req: &lambda_http::Request) -> Outcome {
     let headers: &HeaderMap = req.headers();
@@ -464,10 +467,7 @@ pub async fn authorize(app: &App, req: &lambda_http::Request) -> Outcome {
         // the login page) replaces the hinted one: that is the positive case of Core
         // §3.1.2.1 ("is logged in by the request").
         if sid.as_ref().is_some_and(|sid| *sid != s.sid) && !fresh {
-            return login_required(
-                &target,
-                "The id_token_hint belongs to another session.",
-            );
+            return login_required(&target, "The id_token_hint belongs to another session.");
         }
     }
     if !c.response_type_code {
@@ -509,8 +509,7 @@ pub async fn authorize(app: &App, req: &lambda_http::Request) -> Outcome {
     let browser_binding = if client.token_binding == "cookie" {
         let existing = cookie(headers, BINDING_COOKIE).filter(|v| {
             v.len() == 43
-                && v
-                    .bytes()
+                && v.bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         });
         let value = match existing {

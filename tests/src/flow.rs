@@ -128,8 +128,15 @@ impl AuthzResponse {
 }
 
 /// An absolute URL of the stack with query parameters (reqwest here has no `query`).
-pub fn url_with<K: AsRef<str>, V: AsRef<str>>(stack: &Stack, path: &str, params: &[(K, V)]) -> String {
-    let pairs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (k.as_ref(), v.as_ref())).collect();
+pub fn url_with<K: AsRef<str>, V: AsRef<str>>(
+    stack: &Stack,
+    path: &str,
+    params: &[(K, V)],
+) -> String {
+    let pairs: Vec<(&str, &str)> = params
+        .iter()
+        .map(|(k, v)| (k.as_ref(), v.as_ref()))
+        .collect();
     warden_core::http::with_query(&stack.url(path), &pairs)
 }
 

@@ -28,8 +28,18 @@ async fn users_are_created_listed_and_disabled() {
     let out = cli(
         &store,
         &[
-            "user", "create", "--username", "alice", "--password", "s3cret-pass", "--name",
-            "Alice", "--email", "alice@example.com", "--role", "internal_session_view",
+            "user",
+            "create",
+            "--username",
+            "alice",
+            "--password",
+            "s3cret-pass",
+            "--name",
+            "Alice",
+            "--email",
+            "alice@example.com",
+            "--role",
+            "internal_session_view",
         ],
     )
     .await
@@ -41,7 +51,10 @@ async fn users_are_created_listed_and_disabled() {
     assert!(u.get("password_hash").is_none(), "never print the hash");
     let stored = store.user_by_username("alice").await.unwrap().unwrap();
     assert!(stored.password_hash.starts_with("$argon2id$"));
-    assert!(warden_core::crypto::verify_password("s3cret-pass", &stored.password_hash));
+    assert!(warden_core::crypto::verify_password(
+        "s3cret-pass",
+        &stored.password_hash
+    ));
 
     // --password-stdin reads the first line.
     cli_stdin(
@@ -52,20 +65,52 @@ async fn users_are_created_listed_and_disabled() {
     .await
     .unwrap();
     let bob = store.user_by_username("bob").await.unwrap().unwrap();
-    assert!(warden_core::crypto::verify_password("another-pass", &bob.password_hash));
+    assert!(warden_core::crypto::verify_password(
+        "another-pass",
+        &bob.password_hash
+    ));
 
     // Refusals with clear messages.
-    let e = cli(&store, &["user", "create", "--username", "ALICE", "--password", "xxxxxxxxx"])
-        .await
-        .unwrap_err();
+    let e = cli(
+        &store,
+        &[
+            "user",
+            "create",
+            "--username",
+            "ALICE",
+            "--password",
+            "xxxxxxxxx",
+        ],
+    )
+    .await
+    .unwrap_err();
     assert!(e.contains("taken"), "{e}");
-    let e = cli(&store, &["user", "create", "--username", "carol", "--password", "short"])
-        .await
-        .unwrap_err();
+    let e = cli(
+        &store,
+        &[
+            "user",
+            "create",
+            "--username",
+            "carol",
+            "--password",
+            "short",
+        ],
+    )
+    .await
+    .unwrap_err();
     assert!(e.contains("at least 8"), "{e}");
     let e = cli(
         &store,
-        &["user", "create", "--username", "carol", "--password", "long-enough", "--role", "root"],
+        &[
+            "user",
+            "create",
+            "--username",
+            "carol",
+            "--password",
+            "long-enough",
+            "--role",
+            "root",
+        ],
     )
     .await
     .unwrap_err();
@@ -83,7 +128,14 @@ async fn users_are_created_listed_and_disabled() {
         .await
         .unwrap();
     assert_eq!(out[0]["disabled"], true);
-    assert!(store.user_by_username("bob").await.unwrap().unwrap().disabled);
+    assert!(
+        store
+            .user_by_username("bob")
+            .await
+            .unwrap()
+            .unwrap()
+            .disabled
+    );
     let e = cli(&store, &["user", "disable", "--username", "nobody"])
         .await
         .unwrap_err();
@@ -152,7 +204,15 @@ async fn clients_are_created_validated_updated_and_listed() {
     // Public client: no secret; default binding sso-session; random id.
     let out = cli(
         &store,
-        &["client", "create", "--name", "SPA", "--public", "--redirect-uri", "https://spa.example/cb"],
+        &[
+            "client",
+            "create",
+            "--name",
+            "SPA",
+            "--public",
+            "--redirect-uri",
+            "https://spa.example/cb",
+        ],
     )
     .await
     .unwrap();
@@ -168,7 +228,12 @@ async fn clients_are_created_validated_updated_and_listed() {
             "fragment",
         ),
         (
-            vec!["--redirect-uri", "https://x.example/cb", "--token-binding", "browser"],
+            vec![
+                "--redirect-uri",
+                "https://x.example/cb",
+                "--token-binding",
+                "browser",
+            ],
             "token_binding",
         ),
         (
@@ -196,7 +261,12 @@ async fn clients_are_created_validated_updated_and_listed() {
             "unknown scope",
         ),
         (
-            vec!["--redirect-uri", "https://x.example/cb", "--grant-type", "password"],
+            vec![
+                "--redirect-uri",
+                "https://x.example/cb",
+                "--grant-type",
+                "password",
+            ],
             "grant type",
         ),
     ] {
@@ -207,7 +277,16 @@ async fn clients_are_created_validated_updated_and_listed() {
     }
     let e = cli(
         &store,
-        &["client", "create", "--name", "Dup", "--client-id", "shop", "--redirect-uri", "https://x.example/cb"],
+        &[
+            "client",
+            "create",
+            "--name",
+            "Dup",
+            "--client-id",
+            "shop",
+            "--redirect-uri",
+            "https://x.example/cb",
+        ],
     )
     .await
     .unwrap_err();
@@ -242,18 +321,31 @@ async fn clients_are_created_validated_updated_and_listed() {
     let after = store.get_client("shop").await.unwrap().unwrap();
     assert_eq!(after.secret_hash, stored.secret_hash);
     assert_eq!(after.created_ms, stored.created_ms);
-    let e = cli(&store, &["client", "update", "--client-id", "shop", "--token-binding", "x"])
-        .await
-        .unwrap_err();
+    let e = cli(
+        &store,
+        &[
+            "client",
+            "update",
+            "--client-id",
+            "shop",
+            "--token-binding",
+            "x",
+        ],
+    )
+    .await
+    .unwrap_err();
     assert!(e.contains("token_binding"), "{e}");
     let e = cli(&store, &["client", "update", "--client-id", "nope"])
         .await
         .unwrap_err();
     assert!(e.contains("no client"), "{e}");
     // A public client made confidential gets a secret, printed once.
-    let out = cli(&store, &["client", "update", "--client-id", &spa_id, "--confidential"])
-        .await
-        .unwrap();
+    let out = cli(
+        &store,
+        &["client", "update", "--client-id", &spa_id, "--confidential"],
+    )
+    .await
+    .unwrap();
     assert!(out[0]["client_secret"].as_str().is_some());
     assert_eq!(out[0]["public"], false);
 
@@ -291,7 +383,13 @@ async fn works_against_a_running_stack() {
     let s = spawn().await;
     let ep = s.running.dynamodb_endpoint.clone();
     let go = |words: Vec<&str>| {
-        let mut args = vec!["warden-admin", "--dynamodb-endpoint", ep.as_str(), "--table", "warden"];
+        let mut args = vec![
+            "warden-admin",
+            "--dynamodb-endpoint",
+            ep.as_str(),
+            "--table",
+            "warden",
+        ];
         args.extend(words);
         let parsed = parse_from(args).expect("flags parse");
         async move {
@@ -299,7 +397,15 @@ async fn works_against_a_running_stack() {
             run(parsed, &mut none).await.expect("command runs")
         }
     };
-    go(vec!["user", "create", "--username", "dave", "--password", "dave-password"]).await;
+    go(vec![
+        "user",
+        "create",
+        "--username",
+        "dave",
+        "--password",
+        "dave-password",
+    ])
+    .await;
     let cookie = login(&s, "dave", "dave-password").await;
     let sid = warden_tests::flow::cookie_value(&cookie, "warden_session")
         .unwrap()
@@ -356,15 +462,18 @@ async fn works_against_a_running_stack() {
         "https://cli.example/cb",
     ])
     .await;
-    go(vec!["user", "create", "--username", "erin", "--password", "erin-password"]).await;
-    let cookie = login(&s, "erin", "erin-password").await;
-    let (code, _, _) = warden_tests::flow::authorize_code(
-        &s,
-        &cookie,
-        "cli-app",
-        "https://cli.example/cb",
-        &[],
-    )
+    go(vec![
+        "user",
+        "create",
+        "--username",
+        "erin",
+        "--password",
+        "erin-password",
+    ])
     .await;
+    let cookie = login(&s, "erin", "erin-password").await;
+    let (code, _, _) =
+        warden_tests::flow::authorize_code(&s, &cookie, "cli-app", "https://cli.example/cb", &[])
+            .await;
     assert_eq!(code.len(), 43);
 }

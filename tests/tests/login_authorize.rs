@@ -36,7 +36,11 @@ fn conf(id: &str) -> ClientSpec {
 async fn code_item(s: &Stack, code: &str) -> CodeItem {
     match s
         .store()
-        .redeem_code(&hash_secret(code), "test-family", warden_core::time::now_s())
+        .redeem_code(
+            &hash_secret(code),
+            "test-family",
+            warden_core::time::now_s(),
+        )
         .await
         .unwrap()
     {
@@ -82,7 +86,10 @@ async fn login_page_has_an_accessible_form_and_csrf_cookie() {
     }
     let csrf = set_cookie_value(r.headers(), "warden_csrf").unwrap();
     let html = r.text().await.unwrap();
-    assert_eq!(hidden_input(&html, "csrf_token").as_deref(), Some(csrf.as_str()));
+    assert_eq!(
+        hidden_input(&html, "csrf_token").as_deref(),
+        Some(csrf.as_str())
+    );
     assert_eq!(
         hidden_input(&html, "return_to").as_deref(),
         Some("/oauth2/authorize?a=1")
@@ -97,7 +104,11 @@ async fn login_page_has_an_accessible_form_and_csrf_cookie() {
         assert!(html.contains(needle), "{needle} missing");
     }
     // An absolute or scheme-relative return_to is replaced by the default.
-    for bad in ["https://evil.example/", "//evil.example/x", "/\\evil.example"] {
+    for bad in [
+        "https://evil.example/",
+        "//evil.example/x",
+        "/\\evil.example",
+    ] {
         let r = s
             .http
             .get(flow::url_with(&s, "/login", &[("return_to", bad)]))
@@ -124,7 +135,10 @@ async fn login_creates_a_session_with_the_designed_cookies() {
     for attr in ["HttpOnly", "SameSite=Lax", "Path=/"] {
         assert!(sc.contains(attr), "{attr} missing in {sc}");
     }
-    assert!(!sc.contains("Max-Age"), "no remember-me: a browser-session cookie");
+    assert!(
+        !sc.contains("Max-Age"),
+        "no remember-me: a browser-session cookie"
+    );
     let bs = raw_set_cookie(&r, "warden_bs");
     assert!(!bs.is_empty() && !bs.contains("HttpOnly"), "{bs}");
     assert!(raw_set_cookie(&r, "warden_csrf").contains("Max-Age=0"));
@@ -151,7 +165,10 @@ async fn login_creates_a_session_with_the_designed_cookies() {
         &s,
         "alice",
         PW,
-        &[("remember_me", "on"), ("return_to", "https://evil.example/")],
+        &[
+            ("remember_me", "on"),
+            ("return_to", "https://evil.example/"),
+        ],
     )
     .await;
     assert_eq!(r.status(), 303);
@@ -284,17 +301,34 @@ async fn bad_client_or_redirect_uri_is_an_error_page_never_a_redirect() {
     off_c.disabled = true;
     s.store().put_client(&off_c, false).await.unwrap();
     let cookie = login(&s, "alice", PW).await;
-    let base = [("response_type", "code"), ("scope", "openid"), ("state", "xyz")];
+    let base = [
+        ("response_type", "code"),
+        ("scope", "openid"),
+        ("state", "xyz"),
+    ];
     let cases: Vec<Vec<(&str, &str)>> = vec![
         vec![("client_id", "nope"), ("redirect_uri", RP)],
         vec![("client_id", "off"), ("redirect_uri", RP)],
-        vec![("client_id", c.client_id.as_str()), ("redirect_uri", "https://evil.example/cb")],
+        vec![
+            ("client_id", c.client_id.as_str()),
+            ("redirect_uri", "https://evil.example/cb"),
+        ],
         // An added query string or a trailing slash is not an exact match.
-        vec![("client_id", c.client_id.as_str()), ("redirect_uri", "https://rp.example/cb?x=1")],
-        vec![("client_id", c.client_id.as_str()), ("redirect_uri", "https://rp.example/cb/")],
+        vec![
+            ("client_id", c.client_id.as_str()),
+            ("redirect_uri", "https://rp.example/cb?x=1"),
+        ],
+        vec![
+            ("client_id", c.client_id.as_str()),
+            ("redirect_uri", "https://rp.example/cb/"),
+        ],
         vec![("client_id", "multi")],
         vec![("redirect_uri", RP)],
-        vec![("client_id", c.client_id.as_str()), ("client_id", "x"), ("redirect_uri", RP)],
+        vec![
+            ("client_id", c.client_id.as_str()),
+            ("client_id", "x"),
+            ("redirect_uri", RP),
+        ],
     ];
     for case in cases {
         let mut p: Vec<(&str, &str)> = base.to_vec();
@@ -311,7 +345,11 @@ async fn bad_client_or_redirect_uri_is_an_error_page_never_a_redirect() {
     let r = authorize(
         &s,
         &cookie,
-        &[("response_type", "code"), ("scope", "openid"), ("client_id", "app1")],
+        &[
+            ("response_type", "code"),
+            ("scope", "openid"),
+            ("client_id", "app1"),
+        ],
     )
     .await;
     assert_eq!(r.status, 302);
@@ -432,8 +470,7 @@ async fn post_form_and_form_post_response_mode() {
         .map(|(_, v)| v.into_owned())
         .unwrap();
     let rtu = url::Url::parse(&s.url(&rt)).unwrap();
-    let q: std::collections::BTreeMap<String, String> =
-        rtu.query_pairs().into_owned().collect();
+    let q: std::collections::BTreeMap<String, String> = rtu.query_pairs().into_owned().collect();
     assert_eq!(q["client_id"], cid);
     assert_eq!(q["state"], "s1");
     assert_eq!(q["redirect_uri"], RP);
@@ -502,38 +539,66 @@ async fn request_errors_redirect_with_state_and_session_state() {
     s.client(narrow).await;
     let cookie = login(&s, "alice", PW).await;
     let (_, challenge) = pkce();
-    let cases: Vec<(&str, Vec<(&str, &str)>, &str)> = vec![
-        ("app1", vec![("response_type", "token")], "unsupported_response_type"),
-        ("app1", vec![("response_type", "id_token")], "unsupported_response_type"),
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: Vec<Case> = vec![
+        (
+            "app1",
+            vec![("response_type", "token")],
+            "unsupported_response_type",
+        ),
+        (
+            "app1",
+            vec![("response_type", "id_token")],
+            "unsupported_response_type",
+        ),
         ("app1", vec![("scope", "email")], "invalid_scope"),
         ("app1", vec![("scope", "openid bogus")], "invalid_scope"),
         ("narrow", vec![("scope", "openid email")], "invalid_scope"),
         ("app1", vec![("prompt", "none login")], "invalid_request"),
         ("app1", vec![("prompt", "bogus")], "invalid_request"),
         ("app1", vec![("max_age", "-1")], "invalid_request"),
-        ("app1", vec![("response_mode", "fragment")], "invalid_request"),
-        ("app1", vec![("request", "eyJ.x.y")], "request_not_supported"),
         (
             "app1",
-            vec![("code_challenge", challenge.as_str()), ("code_challenge_method", "plain")],
+            vec![("response_mode", "fragment")],
             "invalid_request",
         ),
-        ("app1", vec![("code_challenge", challenge.as_str())], "invalid_request"),
         (
             "app1",
-            vec![("code_challenge", "short"), ("code_challenge_method", "S256")],
+            vec![("request", "eyJ.x.y")],
+            "request_not_supported",
+        ),
+        (
+            "app1",
+            vec![
+                ("code_challenge", challenge.as_str()),
+                ("code_challenge_method", "plain"),
+            ],
+            "invalid_request",
+        ),
+        (
+            "app1",
+            vec![("code_challenge", challenge.as_str())],
+            "invalid_request",
+        ),
+        (
+            "app1",
+            vec![
+                ("code_challenge", "short"),
+                ("code_challenge_method", "S256"),
+            ],
             "invalid_request",
         ),
         ("spa", vec![], "invalid_request"),
         ("app1", vec![("state", "again")], "invalid_request"),
-        ("app1", vec![("id_token_hint", "not-a-jwt")], "invalid_request"),
+        (
+            "app1",
+            vec![("id_token_hint", "not-a-jwt")],
+            "invalid_request",
+        ),
     ];
     for (cid, extra, want) in cases {
-        let mut p: Vec<(&str, &str)> = vec![
-            ("client_id", cid),
-            ("redirect_uri", RP),
-            ("state", "st1"),
-        ];
+        let mut p: Vec<(&str, &str)> =
+            vec![("client_id", cid), ("redirect_uri", RP), ("state", "st1")];
         let overrides: Vec<&str> = extra.iter().map(|(k, _)| *k).collect();
         for (k, v) in [("response_type", "code"), ("scope", "openid")] {
             if !overrides.contains(&k) {
@@ -558,7 +623,10 @@ async fn request_errors_redirect_with_state_and_session_state() {
         &cookie,
         "spa",
         RP,
-        &[("code_challenge", &challenge), ("code_challenge_method", "S256")],
+        &[
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ],
     )
     .await;
     assert!(code_item(&s, &code).await.code_challenge.is_some());
@@ -765,10 +833,8 @@ async fn id_token_hint_is_verified_and_matched_to_the_session() {
     // Tampered payload, alg none, foreign issuer → invalid_request, never a silent pass.
     let good = tok(&alice.user_id, &sid, now + 600);
     let parts: Vec<&str> = good.split('.').collect();
-    let claims: Value = serde_json::from_slice(
-        &warden_core::crypto::b64_decode(parts[1]).unwrap(),
-    )
-    .unwrap();
+    let claims: Value =
+        serde_json::from_slice(&warden_core::crypto::b64_decode(parts[1]).unwrap()).unwrap();
     let mut changed = claims.clone();
     changed["sub"] = json!(bob.user_id);
     let tampered = format!(
@@ -777,11 +843,7 @@ async fn id_token_hint_is_verified_and_matched_to_the_session() {
         b64(changed.to_string().as_bytes()),
         parts[2]
     );
-    let none = format!(
-        "{}.{}.",
-        b64(br#"{"alg":"none","typ":"JWT"}"#),
-        parts[1]
-    );
+    let none = format!("{}.{}.", b64(br#"{"alg":"none","typ":"JWT"}"#), parts[1]);
     let mut foreign_iss = claims.clone();
     foreign_iss["iss"] = json!("https://evil.example");
     let foreign = keys.sign("JWT", &foreign_iss).unwrap();
@@ -827,7 +889,11 @@ async fn response_type_none_follows_ping_am() {
     assert_eq!(e["error"], "login_required");
     // No session, with redirect_uri and prompt=none → login_required redirect.
     let r = flow::authz_response(
-        get(String::new(), p(&[("redirect_uri", RP), ("prompt", "none"), ("state", "q")])).await,
+        get(
+            String::new(),
+            p(&[("redirect_uri", RP), ("prompt", "none"), ("state", "q")]),
+        )
+        .await,
     )
     .await;
     assert_eq!(r.param("error"), Some("login_required"));
@@ -837,8 +903,9 @@ async fn response_type_none_follows_ping_am() {
     assert_eq!(r.status(), 204);
     assert_eq!(header(&r, "cache-control"), "no-store");
     // Valid session, redirect_uri → only state and session_state.
-    let r = flow::authz_response(get(cookie.clone(), p(&[("redirect_uri", RP), ("state", "q")])).await)
-        .await;
+    let r =
+        flow::authz_response(get(cookie.clone(), p(&[("redirect_uri", RP), ("state", "q")])).await)
+            .await;
     assert_eq!(r.status, 302);
     let keys: Vec<&str> = r.params.keys().map(String::as_str).collect();
     assert_eq!(keys, vec!["session_state", "state"]);

@@ -11,8 +11,7 @@ use warden_core::App;
 
 pub async fn handle(app: &App, req: Request) -> Resp {
     if !matches!(*req.method(), Method::GET | Method::POST) {
-        return warden_core::ApiError::method_not_allowed()
-            .into_response(&http::request_id(&req));
+        return warden_core::ApiError::method_not_allowed().into_response(&http::request_id(&req));
     }
     render(app, authorize(app, &req).await)
 }

@@ -53,7 +53,11 @@ pub enum UserCmd {
         #[arg(long)]
         username: String,
         /// The password (visible in the process list; prefer --password-stdin).
-        #[arg(long, conflicts_with = "password_stdin", required_unless_present = "password_stdin")]
+        #[arg(
+            long,
+            conflicts_with = "password_stdin",
+            required_unless_present = "password_stdin"
+        )]
         password: Option<String>,
         /// Read the password from the first line of standard input.
         #[arg(long)]
@@ -277,8 +281,8 @@ async fn user(
             u.disabled = true;
             store.update_user(&u).await?;
             let app = cli_app(store).await?;
-            let ended = warden_core::session::terminate_all(&app, &u.user_id, None, "admin")
-                .await?;
+            let ended =
+                warden_core::session::terminate_all(&app, &u.user_id, None, "admin").await?;
             let mut v = user_json(&u);
             v["sessions_ended"] = json!(ended);
             Ok(vec![v])
@@ -290,8 +294,7 @@ async fn user(
 /// `WARDEN_QUEUE_URL` is set, otherwise none (the deliveries stay pending and the relay
 /// sends them).
 async fn cli_app(store: &Store) -> Result<App, CliError> {
-    let issuer =
-        std::env::var("WARDEN_ISSUER").unwrap_or_else(|_| "http://localhost".to_string());
+    let issuer = std::env::var("WARDEN_ISSUER").unwrap_or_else(|_| "http://localhost".to_string());
     let config = Config::new(&issuer, &store.table).map_err(|e| CliError(e.to_string()))?;
     let queue: Arc<dyn LogoutQueue> = match std::env::var("WARDEN_QUEUE_URL") {
         Ok(url) if !url.is_empty() => {
@@ -413,8 +416,7 @@ async fn client(store: &Store, cmd: ClientCmd) -> Result<Vec<Value>, CliError> {
                 grant_types: or(split_words(&flags.grant_types), &old.grant_types),
                 token_binding: Some(flags.token_binding.unwrap_or(old.token_binding.clone())),
             };
-            let (mut c, secret) =
-                admin::build_client(&spec, Some(&old)).map_err(CliError)?;
+            let (mut c, secret) = admin::build_client(&spec, Some(&old)).map_err(CliError)?;
             c.disabled = old.disabled;
             store.put_client(&c, false).await?;
             let mut v = client_json(&c);
@@ -432,9 +434,7 @@ async fn client(store: &Store, cmd: ClientCmd) -> Result<Vec<Value>, CliError> {
 }
 
 async fn keys(store: &Store, cmd: KeysCmd) -> Result<Vec<Value>, CliError> {
-    let key_json = |k: &warden_core::schema::SigningKeyItem| {
-        json!({"kid": k.kid, "alg": "RS256", "status": k.status, "created_ms": k.created_ms})
-    };
+    let key_json = |k: &warden_core::schema::SigningKeyItem| json!({"kid": k.kid, "alg": "RS256", "status": k.status, "created_ms": k.created_ms});
     match cmd {
         KeysCmd::Rotate => {
             let existing = store.list_signing_keys().await?;
