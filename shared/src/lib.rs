@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod app;
+pub mod authorize;
 pub mod bearer;
 pub mod client_auth;
 pub mod config;
@@ -13,6 +14,7 @@ pub mod error;
 pub mod grant;
 pub mod http;
 pub mod lambda;
+pub mod login;
 pub mod logout;
 pub mod oidc;
 pub mod queue;

@@ -1,16 +1,181 @@
-//! `login`: not implemented yet.
+//! `login`: the hosted login page (`GET|POST /login`).
+//!
+//! GET renders the form with a double-submit CSRF token; POST checks the token, then the
+//! credentials (warden_core::login), sets the session cookies and sends the browser on to
+//! `return_to` (a same-origin relative path). Every failure shows the same generic text.
 
+use lambda_http::http::{header, HeaderValue, Method, StatusCode};
 use lambda_http::Request;
-use warden_core::http::Resp;
-use warden_core::{ApiError, App};
+use warden_core::http::{self, esc, html_response, Resp};
+use warden_core::login::{self, LoginOutcome};
+use warden_core::{session, App, OAuthError};
 
-pub async fn handle(_app: &App, req: Request) -> Resp {
-    let mut e = ApiError::new(
-        lambda_http::http::StatusCode::NOT_IMPLEMENTED,
-        "SES-50101",
-        "Not implemented.",
-        "This endpoint is not implemented yet.",
+const GENERIC_FAILURE: &str = "The username or password is incorrect.";
+const THROTTLED: &str =
+    "The username or password is incorrect, or there were too many attempts. Wait a few minutes and try again.";
+const CSRF_FAILURE: &str =
+    "Your sign-in form expired or was not sent from this site. Please try again.";
+
+pub async fn handle(app: &App, req: Request) -> Resp {
+    match *req.method() {
+        Method::GET => get(app, &req),
+        Method::POST => post(app, &req).await,
+        _ => warden_core::ApiError::method_not_allowed().into_response(&http::request_id(&req)),
+    }
+}
+
+fn get(app: &App, req: &Request) -> Resp {
+    let p = http::Params::parse(http::raw_query(req)).unwrap_or_default();
+    let return_to = login::safe_return_to(p.get("return_to"));
+    form_page(app, StatusCode::OK, &return_to, "", None)
+}
+
+async fn post(app: &App, req: &Request) -> Resp {
+    if !http::is_form(req) {
+        return form_page(
+            app,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            login::DEFAULT_RETURN_TO,
+            "",
+            Some(CSRF_FAILURE),
+        );
+    }
+    let p = match http::Params::parse(http::body_text(req)) {
+        Ok(p) => p,
+        Err(_) => {
+            return form_page(
+                app,
+                StatusCode::BAD_REQUEST,
+                login::DEFAULT_RETURN_TO,
+                "",
+                Some(GENERIC_FAILURE),
+            )
+        }
+    };
+    let return_to = login::safe_return_to(p.get("return_to"));
+    let username = p.get("username").unwrap_or("");
+    if !login::csrf_ok(req.headers(), p.get(login::CSRF_FIELD)) {
+        return form_page(
+            app,
+            StatusCode::FORBIDDEN,
+            &return_to,
+            username,
+            Some(CSRF_FAILURE),
+        );
+    }
+    let password = p.get("password").unwrap_or("");
+    let remember = matches!(p.get("remember_me"), Some("on" | "true" | "1"));
+    let ua = http::header_str(req.headers(), "user-agent").unwrap_or("");
+    let ip = http::source_ip(req);
+    match login::authenticate(app, username, password, remember, ua, &ip).await {
+        Ok(LoginOutcome::Success(s, cookie_value)) => {
+            tracing::info!(sid = %s.sid, user_id = %s.user_id, "login");
+            let mut r = http::empty(StatusCode::SEE_OTHER);
+            if let Ok(v) = HeaderValue::from_str(&app.config.url(&return_to)) {
+                r.headers_mut().insert(header::LOCATION, v);
+            }
+            for c in session::login_cookies(app, &cookie_value, &s) {
+                http::set_cookie(&mut r, &c);
+            }
+            http::set_cookie(&mut r, &login::csrf_cookie(app, ""));
+            r
+        }
+        Ok(LoginOutcome::Invalid) => form_page(
+            app,
+            StatusCode::OK,
+            &return_to,
+            username,
+            Some(GENERIC_FAILURE),
+        ),
+        Ok(LoginOutcome::Throttled) => {
+            let mut r = form_page(
+                app,
+                StatusCode::TOO_MANY_REQUESTS,
+                &return_to,
+                username,
+                Some(THROTTLED),
+            );
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("900"));
+            r
+        }
+        Err(e) => {
+            let o: OAuthError = e.into();
+            form_page(
+                app,
+                o.status,
+                &return_to,
+                username,
+                Some("Sign-in is temporarily unavailable. Please try again."),
+            )
+        }
+    }
+}
+
+/// The login form with a fresh CSRF token (cookie + hidden field).
+fn form_page(
+    app: &App,
+    status: StatusCode,
+    return_to: &str,
+    username: &str,
+    error: Option<&str>,
+) -> Resp {
+    let token = login::new_csrf_token();
+    let error_html = error
+        .map(|e| {
+            format!(
+                r#"<div id="login-error" class="error" role="alert">{}</div>"#,
+                esc(e)
+            )
+        })
+        .unwrap_or_default();
+    let described = if error.is_some() {
+        r#" aria-describedby="login-error""#
+    } else {
+        ""
+    };
+    let html = format!(
+        r#"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Sign in — Warden</title>
+<style>
+body{{font-family:system-ui,sans-serif;max-width:24rem;margin:4rem auto;padding:0 1rem;color:#1a1a1a}}
+label{{display:block;margin-top:1rem;font-weight:600}}
+input[type=text],input[type=password]{{width:100%;padding:.5rem;font-size:1rem;box-sizing:border-box}}
+.remember{{margin-top:1rem;font-weight:normal}}
+button{{margin-top:1.5rem;padding:.6rem 1.2rem;font-size:1rem}}
+.error{{background:#fdecea;border:1px solid #b3261e;color:#b3261e;padding:.75rem;margin-top:1rem}}
+:focus{{outline:3px solid #1a73e8;outline-offset:2px}}
+</style>
+</head>
+<body>
+<main>
+<h1>Sign in</h1>
+{error_html}
+<form method="post" action="{action}" novalidate>
+<input type="hidden" name="{csrf_field}" value="{token}">
+<input type="hidden" name="return_to" value="{return_to}">
+<label for="username">Username</label>
+<input type="text" id="username" name="username" autocomplete="username" autocapitalize="none" spellcheck="false" required value="{username}"{described} autofocus>
+<label for="password">Password</label>
+<input type="password" id="password" name="password" autocomplete="current-password" required{described}>
+<label class="remember"><input type="checkbox" name="remember_me" value="on"> Remember me on this device</label>
+<button type="submit">Sign in</button>
+</form>
+</main>
+</body>
+</html>
+"#,
+        action = esc(&app.config.url("/login")),
+        csrf_field = login::CSRF_FIELD,
+        token = esc(&token),
+        return_to = esc(return_to),
+        username = esc(username),
     );
-    e.description = format!("{} is not implemented yet.", req.uri().path());
-    e.into_response(&warden_core::http::request_id(&req))
+    let mut r = html_response(status, html, false);
+    http::set_cookie(&mut r, &login::csrf_cookie(app, &token));
+    r
 }

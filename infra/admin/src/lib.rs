@@ -1,0 +1,467 @@
+//! `warden-admin`: manage users, clients and signing keys in Warden's table, locally
+//! (`--dynamodb-endpoint http://127.0.0.1:…`, the local stack's engine or moto) or in AWS
+//! (no endpoint: the normal AWS credential chain).
+//!
+//! Every command prints JSON lines. Secrets (client secrets) are printed once, at creation;
+//! private keys and password hashes are never printed.
+
+use clap::{Args, Parser, Subcommand};
+use serde_json::{json, Value};
+use std::io::BufRead;
+use std::sync::Arc;
+use warden_core::admin::{self, AdminError, ClientSpec};
+use warden_core::queue::{LogoutQueue, NoQueue, SqsQueue};
+use warden_core::schema::{ClientItem, UserItem};
+use warden_core::store::dynamodb_client;
+use warden_core::{App, Config, Store};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "warden-admin",
+    version,
+    about = "Manage Warden users, clients and signing keys"
+)]
+pub struct Cli {
+    /// DynamoDB table name.
+    #[arg(long, env = "WARDEN_TABLE", default_value = "warden", global = true)]
+    pub table: String,
+    /// DynamoDB endpoint (local stack engine, moto). Without it the normal AWS credential
+    /// chain and region are used.
+    #[arg(long, env = "WARDEN_DYNAMODB_ENDPOINT", global = true)]
+    pub dynamodb_endpoint: Option<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Users: create, list, disable.
+    #[command(subcommand)]
+    User(UserCmd),
+    /// Clients (relying parties): create, update, list.
+    #[command(subcommand)]
+    Client(ClientCmd),
+    /// Signing keys: rotate, list.
+    #[command(subcommand)]
+    Keys(KeysCmd),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserCmd {
+    /// Create a user (argon2id password hash).
+    Create {
+        #[arg(long)]
+        username: String,
+        /// The password (visible in the process list; prefer --password-stdin).
+        #[arg(
+            long,
+            conflicts_with = "password_stdin",
+            required_unless_present = "password_stdin"
+        )]
+        password: Option<String>,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+        #[arg(long, default_value = "")]
+        name: String,
+        #[arg(long, default_value = "")]
+        email: String,
+        /// A scope the user may be granted beyond the defaults (repeatable), e.g.
+        /// internal_session_view.
+        #[arg(long = "role")]
+        roles: Vec<String>,
+    },
+    /// List users.
+    List,
+    /// Disable a user: no more logins, and every live session ends (logout notifications
+    /// go out through the queue, or the relay when no queue is configured here).
+    Disable {
+        #[arg(long)]
+        username: String,
+    },
+}
+
+/// Client metadata flags shared by `client create` and `client update`. On update, a flag
+/// that is not given keeps the stored value; an empty URI value clears it.
+#[derive(Args, Debug, Default, Clone)]
+pub struct ClientFlags {
+    /// Display name.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// A public client (no secret; PKCE required).
+    #[arg(long)]
+    pub public: bool,
+    /// (update) Turn a public client into a confidential one (a secret is generated).
+    #[arg(long, conflicts_with = "public")]
+    pub confidential: bool,
+    /// Redirect URI (repeatable; on update, replaces the list).
+    #[arg(long = "redirect-uri")]
+    pub redirect_uris: Vec<String>,
+    /// Post-logout redirect URI (repeatable; on update, replaces the list).
+    #[arg(long = "post-logout-redirect-uri")]
+    pub post_logout_redirect_uris: Vec<String>,
+    #[arg(long)]
+    pub backchannel_logout_uri: Option<String>,
+    /// Send `sid` in logout tokens (`--backchannel-logout-session-required[=true|false]`).
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub backchannel_logout_session_required: Option<bool>,
+    #[arg(long)]
+    pub frontchannel_logout_uri: Option<String>,
+    /// Send `iss` and `sid` to the front-channel URI (`[=true|false]`).
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub frontchannel_logout_session_required: Option<bool>,
+    /// Allowed scope (repeatable or space-separated; default openid profile email
+    /// offline_access).
+    #[arg(long = "scope")]
+    pub scopes: Vec<String>,
+    /// Allowed grant type (repeatable; default authorization_code refresh_token).
+    #[arg(long = "grant-type")]
+    pub grant_types: Vec<String>,
+    /// Token binding: sso-session (default), cookie or none.
+    #[arg(long)]
+    pub token_binding: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ClientCmd {
+    /// Register a client. A confidential client's secret is printed once.
+    Create {
+        /// Client id (default: random).
+        #[arg(long)]
+        client_id: Option<String>,
+        #[command(flatten)]
+        flags: ClientFlags,
+    },
+    /// Change a client's metadata (flags not given keep their value).
+    Update {
+        #[arg(long)]
+        client_id: String,
+        #[command(flatten)]
+        flags: ClientFlags,
+    },
+    /// List clients (never their secrets).
+    List,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeysCmd {
+    /// Create a new active key; the active one becomes previous (still published), an
+    /// older previous one is retired.
+    Rotate,
+    /// List keys (ids, status, creation time; never private material).
+    List,
+}
+
+/// A command failure, printed as one sentence.
+#[derive(Debug)]
+pub struct CliError(pub String);
+
+impl std::fmt::Display for CliError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for CliError {}
+
+impl From<AdminError> for CliError {
+    fn from(e: AdminError) -> Self {
+        CliError(match e {
+            AdminError::Invalid(m) => m,
+            AdminError::Exists => "already exists".into(),
+            AdminError::Store(s) => format!("storage: {s}"),
+        })
+    }
+}
+
+impl From<warden_core::StoreError> for CliError {
+    fn from(e: warden_core::StoreError) -> Self {
+        CliError(format!("storage: {e}"))
+    }
+}
+
+/// The store the flags name.
+pub async fn connect(table: &str, endpoint: Option<&str>) -> Store {
+    Store::new(dynamodb_client(endpoint, None).await, table)
+}
+
+/// Parse-free entry point: connect as the flags say and run the command.
+pub async fn run(cli: Cli, stdin: &mut dyn BufRead) -> Result<Vec<Value>, CliError> {
+    let store = connect(&cli.table, cli.dynamodb_endpoint.as_deref()).await;
+    execute(&store, cli.command, stdin).await
+}
+
+/// Run one command against a store; returns the JSON lines to print.
+pub async fn execute(
+    store: &Store,
+    cmd: Command,
+    stdin: &mut dyn BufRead,
+) -> Result<Vec<Value>, CliError> {
+    match cmd {
+        Command::User(c) => user(store, c, stdin).await,
+        Command::Client(c) => client(store, c).await,
+        Command::Keys(c) => keys(store, c).await,
+    }
+}
+
+fn user_json(u: &UserItem) -> Value {
+    json!({
+        "user_id": u.user_id,
+        "username": u.username,
+        "name": u.name,
+        "email": u.email,
+        "roles": u.roles,
+        "disabled": u.disabled,
+        "created_ms": u.created_ms,
+    })
+}
+
+fn client_json(c: &ClientItem) -> Value {
+    json!({
+        "client_id": c.client_id,
+        "name": c.name,
+        "public": c.is_public(),
+        "redirect_uris": c.redirect_uris,
+        "post_logout_redirect_uris": c.post_logout_redirect_uris,
+        "backchannel_logout_uri": c.backchannel_logout_uri,
+        "backchannel_logout_session_required": c.backchannel_logout_session_required,
+        "frontchannel_logout_uri": c.frontchannel_logout_uri,
+        "frontchannel_logout_session_required": c.frontchannel_logout_session_required,
+        "scopes": c.scopes,
+        "grant_types": c.grant_types,
+        "token_binding": c.token_binding,
+        "disabled": c.disabled,
+        "created_ms": c.created_ms,
+    })
+}
+
+async fn user(
+    store: &Store,
+    cmd: UserCmd,
+    stdin: &mut dyn BufRead,
+) -> Result<Vec<Value>, CliError> {
+    match cmd {
+        UserCmd::Create {
+            username,
+            password,
+            password_stdin,
+            name,
+            email,
+            roles,
+        } => {
+            let password = match (password, password_stdin) {
+                (Some(p), false) => p,
+                (None, true) => {
+                    let mut line = String::new();
+                    stdin
+                        .read_line(&mut line)
+                        .map_err(|e| CliError(format!("cannot read the password: {e}")))?;
+                    line.trim_end_matches(['\r', '\n']).to_string()
+                }
+                _ => return Err(CliError("give --password or --password-stdin".into())),
+            };
+            let roles = split_words(&roles);
+            let u = admin::create_user(store, &username, &password, &name, &email, &roles)
+                .await
+                .map_err(|e| match e {
+                    AdminError::Exists => CliError(format!("username {username:?} is taken")),
+                    other => other.into(),
+                })?;
+            Ok(vec![user_json(&u)])
+        }
+        UserCmd::List => {
+            let mut users = store.list_users().await?;
+            users.sort_by(|a, b| a.username.cmp(&b.username));
+            Ok(users.iter().map(user_json).collect())
+        }
+        UserCmd::Disable { username } => {
+            let Some(mut u) = store.user_by_username(&username).await? else {
+                return Err(CliError(format!("no user named {username:?}")));
+            };
+            u.disabled = true;
+            store.update_user(&u).await?;
+            let app = cli_app(store).await?;
+            let ended =
+                warden_core::session::terminate_all(&app, &u.user_id, None, "admin").await?;
+            let mut v = user_json(&u);
+            v["sessions_ended"] = json!(ended);
+            Ok(vec![v])
+        }
+    }
+}
+
+/// An `App` for session termination from the CLI: the logout queue is SQS when
+/// `WARDEN_QUEUE_URL` is set, otherwise none (the deliveries stay pending and the relay
+/// sends them).
+async fn cli_app(store: &Store) -> Result<App, CliError> {
+    let issuer = std::env::var("WARDEN_ISSUER").unwrap_or_else(|_| "http://localhost".to_string());
+    let config = Config::new(&issuer, &store.table).map_err(|e| CliError(e.to_string()))?;
+    let queue: Arc<dyn LogoutQueue> = match std::env::var("WARDEN_QUEUE_URL") {
+        Ok(url) if !url.is_empty() => {
+            let ep = std::env::var("WARDEN_SQS_ENDPOINT").ok();
+            Arc::new(SqsQueue {
+                client: warden_core::app::sqs_client(ep.as_deref()).await,
+                url,
+            })
+        }
+        _ => Arc::new(NoQueue),
+    };
+    Ok(App::new(config, store.clone(), queue))
+}
+
+/// Values given repeatedly or space/comma separated.
+fn split_words(v: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for w in v
+        .iter()
+        .flat_map(|s| s.split([' ', ',']))
+        .filter(|w| !w.is_empty())
+    {
+        if !out.iter().any(|x| x == w) {
+            out.push(w.to_string());
+        }
+    }
+    out
+}
+
+fn opt_uri(v: Option<String>, keep: Option<&String>) -> Option<String> {
+    match v {
+        Some(s) if s.is_empty() => None,
+        Some(s) => Some(s),
+        None => keep.cloned(),
+    }
+}
+
+async fn client(store: &Store, cmd: ClientCmd) -> Result<Vec<Value>, CliError> {
+    match cmd {
+        ClientCmd::Create { client_id, flags } => {
+            let Some(name) = flags.name.clone().filter(|n| !n.trim().is_empty()) else {
+                return Err(CliError("--name is required".into()));
+            };
+            let spec = ClientSpec {
+                client_id,
+                name,
+                public: flags.public,
+                redirect_uris: flags.redirect_uris,
+                post_logout_redirect_uris: flags.post_logout_redirect_uris,
+                backchannel_logout_uri: opt_uri(flags.backchannel_logout_uri, None),
+                backchannel_logout_session_required: flags
+                    .backchannel_logout_session_required
+                    .unwrap_or(false),
+                frontchannel_logout_uri: opt_uri(flags.frontchannel_logout_uri, None),
+                frontchannel_logout_session_required: flags
+                    .frontchannel_logout_session_required
+                    .unwrap_or(false),
+                scopes: split_words(&flags.scopes),
+                grant_types: split_words(&flags.grant_types),
+                token_binding: flags.token_binding,
+            };
+            let (c, secret) = admin::create_client(store, &spec)
+                .await
+                .map_err(|e| match e {
+                    AdminError::Exists => CliError(format!(
+                        "a client with id {:?} exists",
+                        spec.client_id.clone().unwrap_or_default()
+                    )),
+                    other => other.into(),
+                })?;
+            let mut v = client_json(&c);
+            if let Some(s) = secret {
+                v["client_secret"] = json!(s);
+            }
+            Ok(vec![v])
+        }
+        ClientCmd::Update { client_id, flags } => {
+            let Some(old) = store.get_client(&client_id).await? else {
+                return Err(CliError(format!("no client with id {client_id:?}")));
+            };
+            let public = if flags.public {
+                true
+            } else if flags.confidential {
+                false
+            } else {
+                old.is_public()
+            };
+            let or = |new: Vec<String>, old: &Vec<String>| {
+                if new.is_empty() {
+                    old.clone()
+                } else {
+                    new
+                }
+            };
+            let spec = ClientSpec {
+                client_id: Some(old.client_id.clone()),
+                name: flags.name.unwrap_or_else(|| old.name.clone()),
+                public,
+                redirect_uris: or(flags.redirect_uris, &old.redirect_uris),
+                post_logout_redirect_uris: or(
+                    flags.post_logout_redirect_uris,
+                    &old.post_logout_redirect_uris,
+                ),
+                backchannel_logout_uri: opt_uri(
+                    flags.backchannel_logout_uri,
+                    old.backchannel_logout_uri.as_ref(),
+                ),
+                backchannel_logout_session_required: flags
+                    .backchannel_logout_session_required
+                    .unwrap_or(old.backchannel_logout_session_required),
+                frontchannel_logout_uri: opt_uri(
+                    flags.frontchannel_logout_uri,
+                    old.frontchannel_logout_uri.as_ref(),
+                ),
+                frontchannel_logout_session_required: flags
+                    .frontchannel_logout_session_required
+                    .unwrap_or(old.frontchannel_logout_session_required),
+                scopes: or(split_words(&flags.scopes), &old.scopes),
+                grant_types: or(split_words(&flags.grant_types), &old.grant_types),
+                token_binding: Some(flags.token_binding.unwrap_or(old.token_binding.clone())),
+            };
+            let (mut c, secret) = admin::build_client(&spec, Some(&old)).map_err(CliError)?;
+            c.disabled = old.disabled;
+            store.put_client(&c, false).await?;
+            let mut v = client_json(&c);
+            if let Some(s) = secret {
+                v["client_secret"] = json!(s);
+            }
+            Ok(vec![v])
+        }
+        ClientCmd::List => {
+            let mut clients = store.list_clients().await?;
+            clients.sort_by(|a, b| a.client_id.cmp(&b.client_id));
+            Ok(clients.iter().map(client_json).collect())
+        }
+    }
+}
+
+async fn keys(store: &Store, cmd: KeysCmd) -> Result<Vec<Value>, CliError> {
+    let key_json = |k: &warden_core::schema::SigningKeyItem| json!({"kid": k.kid, "alg": "RS256", "status": k.status, "created_ms": k.created_ms});
+    match cmd {
+        KeysCmd::Rotate => {
+            let existing = store.list_signing_keys().await?;
+            let new = warden_core::signing::generate_key_item(warden_core::time::now_ms())
+                .map_err(|e| CliError(e.to_string()))?;
+            store.rotate_signing_key(&new, &existing).await?;
+            let mut after = store.list_signing_keys().await?;
+            after.sort_by_key(|k| std::cmp::Reverse(k.created_ms));
+            Ok(after
+                .iter()
+                .filter(|k| k.status != "retired")
+                .map(key_json)
+                .collect())
+        }
+        KeysCmd::List => {
+            let mut ks = store.list_signing_keys().await?;
+            ks.sort_by_key(|k| std::cmp::Reverse(k.created_ms));
+            Ok(ks.iter().map(key_json).collect())
+        }
+    }
+}
+
+/// Parse command-line words (the first is the program name), as the binary does.
+pub fn parse_from<I, T>(args: I) -> Result<Cli, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    Cli::try_parse_from(args)
+}

@@ -1,0 +1,479 @@
+//! `warden-admin` through its library, against the embedded engine (dynoxide) and against a
+//! running local stack's engine (then checked over HTTP).
+
+use serde_json::Value;
+use warden_admin::{execute, parse_from, run};
+use warden_core::Store;
+use warden_tests::flow::{login, post_login};
+use warden_tests::{dynoxide_store, spawn};
+
+/// Run `warden-admin <words>` against `store` (flags parsed exactly as the binary does).
+async fn cli(store: &Store, words: &[&str]) -> Result<Vec<Value>, String> {
+    cli_stdin(store, words, "").await
+}
+
+async fn cli_stdin(store: &Store, words: &[&str], stdin: &str) -> Result<Vec<Value>, String> {
+    let mut args = vec!["warden-admin", "--table", store.table.as_str()];
+    args.extend_from_slice(words);
+    let parsed = parse_from(args).map_err(|e| e.to_string())?;
+    let mut input = std::io::Cursor::new(stdin.as_bytes().to_vec());
+    execute(store, parsed.command, &mut input)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_are_created_listed_and_disabled() {
+    let (store, _engine) = dynoxide_store().await;
+    let out = cli(
+        &store,
+        &[
+            "user",
+            "create",
+            "--username",
+            "alice",
+            "--password",
+            "s3cret-pass",
+            "--name",
+            "Alice",
+            "--email",
+            "alice@example.com",
+            "--role",
+            "internal_session_view",
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.len(), 1);
+    let u = &out[0];
+    assert_eq!(u["username"], "alice");
+    assert_eq!(u["roles"][0], "internal_session_view");
+    assert!(u.get("password_hash").is_none(), "never print the hash");
+    let stored = store.user_by_username("alice").await.unwrap().unwrap();
+    assert!(stored.password_hash.starts_with("$argon2id$"));
+    assert!(warden_core::crypto::verify_password(
+        "s3cret-pass",
+        &stored.password_hash
+    ));
+
+    // --password-stdin reads the first line.
+    cli_stdin(
+        &store,
+        &["user", "create", "--username", "bob", "--password-stdin"],
+        "another-pass\nignored\n",
+    )
+    .await
+    .unwrap();
+    let bob = store.user_by_username("bob").await.unwrap().unwrap();
+    assert!(warden_core::crypto::verify_password(
+        "another-pass",
+        &bob.password_hash
+    ));
+
+    // Refusals with clear messages.
+    let e = cli(
+        &store,
+        &[
+            "user",
+            "create",
+            "--username",
+            "ALICE",
+            "--password",
+            "xxxxxxxxx",
+        ],
+    )
+    .await
+    .unwrap_err();
+    assert!(e.contains("taken"), "{e}");
+    let e = cli(
+        &store,
+        &[
+            "user",
+            "create",
+            "--username",
+            "carol",
+            "--password",
+            "short",
+        ],
+    )
+    .await
+    .unwrap_err();
+    assert!(e.contains("at least 8"), "{e}");
+    let e = cli(
+        &store,
+        &[
+            "user",
+            "create",
+            "--username",
+            "carol",
+            "--password",
+            "long-enough",
+            "--role",
+            "root",
+        ],
+    )
+    .await
+    .unwrap_err();
+    assert!(e.contains("unknown scope"), "{e}");
+    let e = cli(&store, &["user", "create", "--username", "carol"])
+        .await
+        .unwrap_err();
+    assert!(e.contains("password"), "{e}");
+
+    let list = cli(&store, &["user", "list"]).await.unwrap();
+    let names: Vec<&str> = list.iter().filter_map(|u| u["username"].as_str()).collect();
+    assert_eq!(names, vec!["alice", "bob"]);
+
+    let out = cli(&store, &["user", "disable", "--username", "bob"])
+        .await
+        .unwrap();
+    assert_eq!(out[0]["disabled"], true);
+    assert!(
+        store
+            .user_by_username("bob")
+            .await
+            .unwrap()
+            .unwrap()
+            .disabled
+    );
+    let e = cli(&store, &["user", "disable", "--username", "nobody"])
+        .await
+        .unwrap_err();
+    assert!(e.contains("no user"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_are_created_validated_updated_and_listed() {
+    let (store, _engine) = dynoxide_store().await;
+    let out = cli(
+        &store,
+        &[
+            "client",
+            "create",
+            "--name",
+            "Shop",
+            "--client-id",
+            "shop",
+            "--redirect-uri",
+            "https://shop.example/cb",
+            "--redirect-uri",
+            "https://shop.example/cb2",
+            "--post-logout-redirect-uri",
+            "https://shop.example/",
+            "--backchannel-logout-uri",
+            "https://shop.example/bc?x=1",
+            "--backchannel-logout-session-required",
+            "--frontchannel-logout-uri",
+            "https://shop.example/fc",
+            "--frontchannel-logout-session-required",
+            "--scope",
+            "openid email",
+            "--scope",
+            "offline_access",
+            "--grant-type",
+            "authorization_code",
+            "--token-binding",
+            "none",
+        ],
+    )
+    .await
+    .unwrap();
+    let c = &out[0];
+    assert_eq!(c["client_id"], "shop");
+    assert_eq!(c["public"], false);
+    assert_eq!(c["token_binding"], "none");
+    assert_eq!(c["backchannel_logout_session_required"], true);
+    assert_eq!(c["frontchannel_logout_session_required"], true);
+    assert_eq!(
+        c["scopes"],
+        serde_json::json!(["openid", "email", "offline_access"])
+    );
+    assert_eq!(c["grant_types"], serde_json::json!(["authorization_code"]));
+    assert!(c.get("secret_hash").is_none());
+    let secret = c["client_secret"].as_str().expect("secret printed once");
+    let stored = store.get_client("shop").await.unwrap().unwrap();
+    assert_eq!(
+        stored.secret_hash.as_deref(),
+        Some(warden_core::crypto::hash_secret(secret).as_str())
+    );
+    assert_eq!(
+        stored.backchannel_logout_uri.as_deref(),
+        Some("https://shop.example/bc?x=1")
+    );
+
+    // Public client: no secret; default binding sso-session; random id.
+    let out = cli(
+        &store,
+        &[
+            "client",
+            "create",
+            "--name",
+            "SPA",
+            "--public",
+            "--redirect-uri",
+            "https://spa.example/cb",
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(out[0]["public"], true);
+    assert_eq!(out[0]["token_binding"], "sso-session");
+    assert!(out[0].get("client_secret").is_none());
+    let spa_id = out[0]["client_id"].as_str().unwrap().to_string();
+
+    // Invalid metadata is refused with a clear message.
+    for (words, want) in [
+        (
+            vec!["--redirect-uri", "https://x.example/cb#frag"],
+            "fragment",
+        ),
+        (
+            vec![
+                "--redirect-uri",
+                "https://x.example/cb",
+                "--token-binding",
+                "browser",
+            ],
+            "token_binding",
+        ),
+        (
+            vec![
+                "--public",
+                "--redirect-uri",
+                "https://x.example/cb",
+                "--backchannel-logout-uri",
+                "http://x.example/bc",
+            ],
+            "https",
+        ),
+        (
+            vec![
+                "--redirect-uri",
+                "https://x.example/cb",
+                "--frontchannel-logout-uri",
+                "https://other.example/fc",
+            ],
+            "frontchannel_logout_uri",
+        ),
+        (vec![], "redirect_uris"),
+        (
+            vec!["--redirect-uri", "https://x.example/cb", "--scope", "admin"],
+            "unknown scope",
+        ),
+        (
+            vec![
+                "--redirect-uri",
+                "https://x.example/cb",
+                "--grant-type",
+                "password",
+            ],
+            "grant type",
+        ),
+    ] {
+        let mut w = vec!["client", "create", "--name", "Bad"];
+        w.extend(words);
+        let e = cli(&store, &w).await.unwrap_err();
+        assert!(e.contains(want), "{want}: {e}");
+    }
+    let e = cli(
+        &store,
+        &[
+            "client",
+            "create",
+            "--name",
+            "Dup",
+            "--client-id",
+            "shop",
+            "--redirect-uri",
+            "https://x.example/cb",
+        ],
+    )
+    .await
+    .unwrap_err();
+    assert!(e.contains("exists"), "{e}");
+
+    // Update: given flags change, others stay; the secret is kept (not re-issued).
+    let out = cli(
+        &store,
+        &[
+            "client",
+            "update",
+            "--client-id",
+            "shop",
+            "--name",
+            "Shop 2",
+            "--token-binding",
+            "cookie",
+            "--backchannel-logout-session-required=false",
+            "--frontchannel-logout-uri",
+            "",
+        ],
+    )
+    .await
+    .unwrap();
+    let u = &out[0];
+    assert_eq!(u["name"], "Shop 2");
+    assert_eq!(u["token_binding"], "cookie");
+    assert_eq!(u["backchannel_logout_session_required"], false);
+    assert_eq!(u["frontchannel_logout_uri"], Value::Null);
+    assert_eq!(u["redirect_uris"].as_array().unwrap().len(), 2);
+    assert!(u.get("client_secret").is_none());
+    let after = store.get_client("shop").await.unwrap().unwrap();
+    assert_eq!(after.secret_hash, stored.secret_hash);
+    assert_eq!(after.created_ms, stored.created_ms);
+    let e = cli(
+        &store,
+        &[
+            "client",
+            "update",
+            "--client-id",
+            "shop",
+            "--token-binding",
+            "x",
+        ],
+    )
+    .await
+    .unwrap_err();
+    assert!(e.contains("token_binding"), "{e}");
+    let e = cli(&store, &["client", "update", "--client-id", "nope"])
+        .await
+        .unwrap_err();
+    assert!(e.contains("no client"), "{e}");
+    // A public client made confidential gets a secret, printed once.
+    let out = cli(
+        &store,
+        &["client", "update", "--client-id", &spa_id, "--confidential"],
+    )
+    .await
+    .unwrap();
+    assert!(out[0]["client_secret"].as_str().is_some());
+    assert_eq!(out[0]["public"], false);
+
+    let list = cli(&store, &["client", "list"]).await.unwrap();
+    assert_eq!(list.len(), 2);
+    for c in &list {
+        assert!(c.get("client_secret").is_none() && c.get("secret_hash").is_none());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_rotate_and_list_without_private_material() {
+    let (store, _engine) = dynoxide_store().await;
+    assert!(cli(&store, &["keys", "list"]).await.unwrap().is_empty());
+    let first = cli(&store, &["keys", "rotate"]).await.unwrap();
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0]["status"], "active");
+    let second = cli(&store, &["keys", "rotate"]).await.unwrap();
+    assert_eq!(second.len(), 2);
+    assert_eq!(second[0]["status"], "active");
+    assert_eq!(second[1]["status"], "previous");
+    assert_eq!(second[1]["kid"], first[0]["kid"]);
+    cli(&store, &["keys", "rotate"]).await.unwrap();
+    let all = cli(&store, &["keys", "list"]).await.unwrap();
+    let statuses: Vec<&str> = all.iter().filter_map(|k| k["status"].as_str()).collect();
+    assert_eq!(statuses, vec!["active", "previous", "retired"]);
+    let text = serde_json::to_string(&all).unwrap();
+    for secret in ["private", "pkcs8", "\"d\""] {
+        assert!(!text.contains(secret), "{secret} printed");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn works_against_a_running_stack() {
+    let s = spawn().await;
+    let ep = s.running.dynamodb_endpoint.clone();
+    let go = |words: Vec<&str>| {
+        let mut args = vec![
+            "warden-admin",
+            "--dynamodb-endpoint",
+            ep.as_str(),
+            "--table",
+            "warden",
+        ];
+        args.extend(words);
+        let parsed = parse_from(args).expect("flags parse");
+        async move {
+            let mut none = std::io::Cursor::new(Vec::new());
+            run(parsed, &mut none).await.expect("command runs")
+        }
+    };
+    go(vec![
+        "user",
+        "create",
+        "--username",
+        "dave",
+        "--password",
+        "dave-password",
+    ])
+    .await;
+    let cookie = login(&s, "dave", "dave-password").await;
+    let sid = warden_tests::flow::cookie_value(&cookie, "warden_session")
+        .unwrap()
+        .split_once('.')
+        .unwrap()
+        .0
+        .to_string();
+    // Disabling ends the user's sessions and refuses new logins.
+    let out = go(vec!["user", "disable", "--username", "dave"]).await;
+    assert_eq!(out[0]["sessions_ended"], 1);
+    let sess = s.store().get_session(&sid).await.unwrap().unwrap();
+    assert_eq!(sess.status, "ended");
+    let r = post_login(&s, "dave", "dave-password", &[]).await;
+    assert_eq!(r.status(), 200);
+    assert!(warden_tests::flow::set_cookie_value(r.headers(), "warden_session").is_none());
+    // A rotated key is published next to the previous one.
+    let before: Value = s
+        .http
+        .get(s.url("/oauth2/jwks"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let rotated = go(vec!["keys", "rotate"]).await;
+    s.app().invalidate_keys();
+    let after: Value = s
+        .http
+        .get(s.url("/oauth2/jwks"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let kids: Vec<&str> = after["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|k| k["kid"].as_str())
+        .collect();
+    assert_eq!(kids[0], rotated[0]["kid"].as_str().unwrap());
+    assert_eq!(kids[1], before["keys"][0]["kid"].as_str().unwrap());
+    // Clients registered by the CLI are usable at once.
+    go(vec![
+        "client",
+        "create",
+        "--name",
+        "CLI app",
+        "--client-id",
+        "cli-app",
+        "--redirect-uri",
+        "https://cli.example/cb",
+    ])
+    .await;
+    go(vec![
+        "user",
+        "create",
+        "--username",
+        "erin",
+        "--password",
+        "erin-password",
+    ])
+    .await;
+    let cookie = login(&s, "erin", "erin-password").await;
+    let (code, _, _) =
+        warden_tests::flow::authorize_code(&s, &cookie, "cli-app", "https://cli.example/cb", &[])
+            .await;
+    assert_eq!(code.len(), 43);
+}
