@@ -16,6 +16,7 @@ pub mod lambda;
 pub mod logout;
 pub mod oidc;
 pub mod queue;
+pub mod rp_logout;
 pub mod schema;
 pub mod session;
 pub mod signing;
