@@ -305,3 +305,32 @@ async fn expired_session_is_ended_by_the_relay_and_apps_hear_of_it() {
     assert_eq!(d.reason, "expired");
     verify_all(&s, "idle", &user.user_id, &sess.sid, &rp.logout_tokens()).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relay_rechecks_expiry_before_ending_a_session() {
+    let s = spawn_with(fast()).await;
+    let rp = TestRp::start().await;
+    let c = rp_client(&s, &rp, "stale").await;
+    let (_, mut sess) = signed_in(&s, &[&c]).await;
+    // The due index says "expired" (as a lagging GSI might after a touch), the item does not.
+    let now = warden_core::time::now_s();
+    sess.gsi2sk = Some(warden_core::schema::keys::due_sort(now - 10, &sess.sid));
+    let ddb =
+        warden_core::store::dynamodb_client(Some(&s.running.dynamodb_endpoint), None).await;
+    ddb.put_item()
+        .table_name(&s.app().config.table)
+        .set_item(Some(warden_core::schema::to_item(&sess).unwrap()))
+        .send()
+        .await
+        .unwrap();
+    let r = warden_core::logout::relay(s.app(), now).await.unwrap();
+    assert_eq!(r.expired, 0);
+    let cur = s.store().get_session(&sess.sid).await.unwrap().unwrap();
+    assert_eq!(cur.status, "active");
+    // Once it really is past its expiry, the relay ends it.
+    let r = warden_core::logout::relay(s.app(), sess.idle_expires_at + 1)
+        .await
+        .unwrap();
+    assert_eq!(r.expired, 1);
+    assert_eq!(rp.wait_for(1, WAIT).await, 1);
+}
