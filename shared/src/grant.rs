@@ -41,6 +41,7 @@ pub enum GrantError {
     Store(#[from] StoreError),
 }
 
+#[allow(clippy::too_many_arguments)]
 fn new_token(
     kind: &str,
     hash: &str,

@@ -109,12 +109,18 @@ pub struct Validated {
 
 /// Verify an `id_token_hint`: our signature (RS256, published key), our issuer; expiry is
 /// not checked (RPIL §2: an expired hint is fine). Logout tokens are not ID tokens.
-pub fn verify_hint(app_keys: &crate::signing::KeySet, issuer: &str, hint: &str) -> Result<Hint, LogoutError> {
+pub fn verify_hint(
+    app_keys: &crate::signing::KeySet,
+    issuer: &str,
+    hint: &str,
+) -> Result<Hint, LogoutError> {
     let claims = app_keys
         .verify(hint, issuer, false)
         .map_err(|e| LogoutError::InvalidHint(e.to_string()))?;
     if claims.get("events").is_some() {
-        return Err(LogoutError::InvalidHint("a logout token is not an ID token".into()));
+        return Err(LogoutError::InvalidHint(
+            "a logout token is not an ID token".into(),
+        ));
     }
     let sub = claims
         .get("sub")
@@ -124,13 +130,19 @@ pub fn verify_hint(app_keys: &crate::signing::KeySet, issuer: &str, hint: &str) 
         .to_string();
     let aud: Vec<String> = match claims.get("aud") {
         Some(Value::String(a)) => vec![a.clone()],
-        Some(Value::Array(a)) => a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect(),
         _ => Vec::new(),
     };
     if aud.is_empty() {
         return Err(LogoutError::InvalidHint("no aud".into()));
     }
-    let sid = claims.get("sid").and_then(Value::as_str).map(str::to_string);
+    let sid = claims
+        .get("sid")
+        .and_then(Value::as_str)
+        .map(str::to_string);
     Ok(Hint { sub, sid, aud })
 }
 
@@ -280,7 +292,13 @@ pub fn page(title: &str, body: &str) -> String {
 pub fn hidden_fields(pairs: &[(&str, &str)]) -> String {
     pairs
         .iter()
-        .map(|(k, v)| format!("<input type=\"hidden\" name=\"{}\" value=\"{}\">", esc(k), esc(v)))
+        .map(|(k, v)| {
+            format!(
+                "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
+                esc(k),
+                esc(v)
+            )
+        })
         .collect()
 }
 

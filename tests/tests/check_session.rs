@@ -11,7 +11,9 @@ use warden_tests::spawn;
 /// A bare RP web server (every path serves an empty page) on its own port = its own origin.
 async fn rp_server() -> SocketAddr {
     let app = axum::Router::new().fallback(|| async {
-        axum::response::Html("<!doctype html><html><head><title>RP</title></head><body></body></html>")
+        axum::response::Html(
+            "<!doctype html><html><head><title>RP</title></head><body></body></html>",
+        )
     });
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();
@@ -52,9 +54,15 @@ async fn the_iframe_page_is_frameable_and_embeds_only_the_clients_origins() {
         assert!(r.headers().get("x-frame-options").is_none(), "frameable");
         assert!(r.headers().get("content-security-policy").is_none());
         let html = r.text().await.unwrap();
-        assert!(html.contains(r#"["http://localhost:8081","https://app.example"]"#), "{html}");
+        assert!(
+            html.contains(r#"["http://localhost:8081","https://app.example"]"#),
+            "{html}"
+        );
         assert!(html.contains("crypto.subtle.digest(\"SHA-256\""));
-        assert!(!html.contains("secret-partner"), "no other client's origins");
+        assert!(
+            !html.contains("secret-partner"),
+            "no other client's origins"
+        );
     }
     for q in ["", "?client_id=nope", "?client_id=a&client_id=b"] {
         let r = s
@@ -129,7 +137,10 @@ async fn check_session_in_chromium() {
         ],
     )
     .await;
-    assert!(out.contains("after logout the same message → changed"), "{out}");
+    assert!(
+        out.contains("after logout the same message → changed"),
+        "{out}"
+    );
     let ended = s.store().get_session(&sess.sid).await.unwrap().unwrap();
     assert_eq!(ended.status, "ended");
     assert_eq!(ended.ended_reason.as_deref(), Some("rp_logout"));

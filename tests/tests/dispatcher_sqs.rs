@@ -7,7 +7,7 @@
 
 mod logout_common;
 
-use aws_sdk_sqs::types::{QueueAttributeName, Message};
+use aws_sdk_sqs::types::{Message, QueueAttributeName};
 use logout_common::{verify_all, wait_status};
 use std::time::Duration;
 use warden_core::admin::ClientSpec;
@@ -77,12 +77,7 @@ async fn queue_depth(sqs: &aws_sdk_sqs::Client, url: &str) -> (i64, i64) {
         .await
         .unwrap();
     let attrs = a.attributes().cloned().unwrap_or_default();
-    let get = |k: QueueAttributeName| {
-        attrs
-            .get(&k)
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(-1)
-    };
+    let get = |k: QueueAttributeName| attrs.get(&k).and_then(|v| v.parse().ok()).unwrap_or(-1);
     (
         get(QueueAttributeName::ApproximateNumberOfMessages),
         get(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
@@ -129,7 +124,14 @@ async fn delivered_through_sqs_and_the_message_is_deleted() {
         .await
         .unwrap();
     assert_eq!(rp.wait_for(1, Duration::from_secs(15)).await, 1);
-    let d = wait_status(&s, &sess.sid, "sqs-rp", "delivered", Duration::from_secs(10)).await;
+    let d = wait_status(
+        &s,
+        &sess.sid,
+        "sqs-rp",
+        "delivered",
+        Duration::from_secs(10),
+    )
+    .await;
     assert_eq!(d.attempts, 1);
     verify_all(&s, "sqs-rp", &user.user_id, &sess.sid, &rp.logout_tokens()).await;
     // The poller deleted the message after the handler reported success.
@@ -138,7 +140,10 @@ async fn delivered_through_sqs_and_the_message_is_deleted() {
         if queue_depth(&sqs, &url).await == (0, 0) {
             break;
         }
-        assert!(start.elapsed() < Duration::from_secs(10), "message not deleted");
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "message not deleted"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(queue_depth(&sqs, &dlq).await, (0, 0));

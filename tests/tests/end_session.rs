@@ -77,7 +77,13 @@ impl Fixture {
         r.send().await.unwrap()
     }
     async fn live(&self) -> bool {
-        let s = self.s.store().get_session(&self.sess.sid).await.unwrap().unwrap();
+        let s = self
+            .s
+            .store()
+            .get_session(&self.sess.sid)
+            .await
+            .unwrap()
+            .unwrap();
         s.is_live(warden_core::time::now_s())
     }
 }
@@ -159,7 +165,10 @@ async fn valid_hint_logs_out_and_redirects_with_state() {
     let r = f
         .get(
             "/oidc/logout",
-            &[("id_token_hint", &f.hint), ("post_logout_redirect_uri", BYE)],
+            &[
+                ("id_token_hint", &f.hint),
+                ("post_logout_redirect_uri", BYE),
+            ],
             Some(&f.cookie),
         )
         .await;
@@ -242,7 +251,13 @@ async fn bad_hints_and_bad_redirects_are_refused_without_redirect() {
     // Ours, but for another issuer.
     let mut other_iss = claims_of(&f);
     other_iss["iss"] = json!("https://evil.example");
-    let other_iss = f.s.app().keys().await.unwrap().sign("JWT", &other_iss).unwrap();
+    let other_iss =
+        f.s.app()
+            .keys()
+            .await
+            .unwrap()
+            .sign("JWT", &other_iss)
+            .unwrap();
 
     for (name, hint) in [
         ("modified", modified.as_str()),
@@ -255,7 +270,11 @@ async fn bad_hints_and_bad_redirects_are_refused_without_redirect() {
         let r = f
             .get(
                 "/oidc/logout",
-                &[("id_token_hint", hint), ("post_logout_redirect_uri", BYE), ("state", "x")],
+                &[
+                    ("id_token_hint", hint),
+                    ("post_logout_redirect_uri", BYE),
+                    ("state", "x"),
+                ],
                 Some(&f.cookie),
             )
             .await;
@@ -264,23 +283,42 @@ async fn bad_hints_and_bad_redirects_are_refused_without_redirect() {
     let cases: Vec<(&str, Vec<(&str, &str)>)> = vec![
         (
             "query added to the redirect URI",
-            vec![("id_token_hint", &f.hint), ("post_logout_redirect_uri", "https://rp.example/bye?x=1")],
+            vec![
+                ("id_token_hint", &f.hint),
+                ("post_logout_redirect_uri", "https://rp.example/bye?x=1"),
+            ],
         ),
         (
             "unregistered redirect URI",
-            vec![("id_token_hint", &f.hint), ("post_logout_redirect_uri", "https://rp.example/other")],
+            vec![
+                ("id_token_hint", &f.hint),
+                ("post_logout_redirect_uri", "https://rp.example/other"),
+            ],
         ),
         (
             "look-alike host",
-            vec![("id_token_hint", &f.hint), ("post_logout_redirect_uri", "https://rp.example.evil.com/bye")],
+            vec![
+                ("id_token_hint", &f.hint),
+                (
+                    "post_logout_redirect_uri",
+                    "https://rp.example.evil.com/bye",
+                ),
+            ],
         ),
         (
             "trailing slash",
-            vec![("id_token_hint", &f.hint), ("post_logout_redirect_uri", "https://rp.example/bye/")],
+            vec![
+                ("id_token_hint", &f.hint),
+                ("post_logout_redirect_uri", "https://rp.example/bye/"),
+            ],
         ),
         (
             "client_id is not the hint's aud",
-            vec![("id_token_hint", &f.hint), ("client_id", "other"), ("post_logout_redirect_uri", BYE)],
+            vec![
+                ("id_token_hint", &f.hint),
+                ("client_id", "other"),
+                ("post_logout_redirect_uri", BYE),
+            ],
         ),
         (
             "redirect without hint or client_id",
@@ -321,8 +359,20 @@ fn claims_of(f: &Fixture) -> Value {
 fn form_fields(html: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for part in html.split("<input type=\"hidden\" ").skip(1) {
-        let name = part.split("name=\"").nth(1).unwrap().split('"').next().unwrap();
-        let value = part.split("value=\"").nth(1).unwrap().split('"').next().unwrap();
+        let name = part
+            .split("name=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap();
+        let value = part
+            .split("value=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap();
         let unesc = |s: &str| {
             s.replace("&quot;", "\"")
                 .replace("&#39;", "'")
@@ -341,7 +391,11 @@ async fn without_a_hint_the_user_confirms_through_a_csrf_protected_form() {
     let r = f
         .get(
             "/oidc/logout",
-            &[("client_id", "rp"), ("post_logout_redirect_uri", BYE), ("state", "st")],
+            &[
+                ("client_id", "rp"),
+                ("post_logout_redirect_uri", BYE),
+                ("state", "st"),
+            ],
             Some(&f.cookie),
         )
         .await;
@@ -356,7 +410,10 @@ async fn without_a_hint_the_user_confirms_through_a_csrf_protected_form() {
     assert!(csrf_cookie.contains("SameSite=Strict") && csrf_cookie.contains("HttpOnly"));
     let csrf = cookie_value(&set, "warden_logout_csrf").unwrap();
     let html = r.text().await.unwrap();
-    assert!(html.contains("<form method=\"post\" action=\"/oidc/logout\">"), "{html}");
+    assert!(
+        html.contains("<form method=\"post\" action=\"/oidc/logout\">"),
+        "{html}"
+    );
     assert!(html.contains("Relying Party"));
     let fields = form_fields(&html);
     assert!(fields.contains(&("logout_csrf".into(), csrf.clone())));
@@ -440,7 +497,11 @@ async fn without_a_session_the_user_is_told_they_are_signed_out() {
     let r = f
         .get(
             "/oidc/logout",
-            &[("id_token_hint", &f.hint), ("post_logout_redirect_uri", BYE), ("state", "a")],
+            &[
+                ("id_token_hint", &f.hint),
+                ("post_logout_redirect_uri", BYE),
+                ("state", "a"),
+            ],
             None,
         )
         .await;
@@ -450,7 +511,9 @@ async fn without_a_session_the_user_is_told_they_are_signed_out() {
     let stale = format!("warden_session={}.wrongsecret", f.sess.sid);
     let r = f.get("/oidc/logout", &[], Some(&stale)).await;
     assert_eq!(r.status(), 200);
-    assert!(cookies(&r).iter().any(|c| c.starts_with("warden_session=;")));
+    assert!(cookies(&r)
+        .iter()
+        .any(|c| c.starts_with("warden_session=;")));
     assert!(f.live().await, "a wrong secret ends nothing");
 }
 
@@ -460,7 +523,10 @@ async fn a_cross_site_post_without_the_lax_cookie_is_resubmitted_from_our_origin
     let r = f
         .post(
             "/oidc/logout",
-            &[("id_token_hint", &f.hint), ("post_logout_redirect_uri", BYE)],
+            &[
+                ("id_token_hint", &f.hint),
+                ("post_logout_redirect_uri", BYE),
+            ],
             None,
         )
         .await;
@@ -470,7 +536,10 @@ async fn a_cross_site_post_without_the_lax_cookie_is_resubmitted_from_our_origin
     assert!(fields.contains(&("logout_resubmit".into(), "1".into())));
     assert!(fields.contains(&("id_token_hint".into(), f.hint.clone())));
     // The browser re-posts it from our origin, now with the session cookie.
-    let form: Vec<(&str, &str)> = fields.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    let form: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
     let r = f.post("/oidc/logout", &form, Some(&f.cookie)).await;
     assert_eq!(r.status(), 302);
     assert!(!f.live().await);
@@ -482,9 +551,8 @@ async fn a_cross_site_post_without_the_lax_cookie_is_resubmitted_from_our_origin
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn front_channel_iframes_for_every_app_then_the_redirect() {
     let f = fixture().await;
-    let with_sid = f
-        .s
-        .client(ClientSpec {
+    let with_sid =
+        f.s.client(ClientSpec {
             client_id: Some("fc-sid".into()),
             name: "FC with sid".into(),
             redirect_uris: vec!["https://fc1.example/cb".into()],
@@ -494,9 +562,8 @@ async fn front_channel_iframes_for_every_app_then_the_redirect() {
         })
         .await
         .0;
-    let without_sid = f
-        .s
-        .client(ClientSpec {
+    let without_sid =
+        f.s.client(ClientSpec {
             client_id: Some("fc-plain".into()),
             name: "FC plain".into(),
             redirect_uris: vec!["https://fc2.example/cb".into()],
@@ -510,12 +577,18 @@ async fn front_channel_iframes_for_every_app_then_the_redirect() {
     let r = f
         .get(
             "/oidc/logout",
-            &[("id_token_hint", &f.hint), ("post_logout_redirect_uri", BYE), ("state", "z")],
+            &[
+                ("id_token_hint", &f.hint),
+                ("post_logout_redirect_uri", BYE),
+                ("state", "z"),
+            ],
             Some(&f.cookie),
         )
         .await;
     assert_eq!(r.status(), 200);
-    assert!(cookies(&r).iter().any(|c| c.starts_with("warden_session=;")));
+    assert!(cookies(&r)
+        .iter()
+        .any(|c| c.starts_with("warden_session=;")));
     let html = r.text().await.unwrap();
     let srcs: Vec<String> = html
         .split("<iframe src=\"")
@@ -529,10 +602,16 @@ async fn front_channel_iframes_for_every_app_then_the_redirect() {
         "https://fc1.example/fc?tenant=a&iss={iss}&sid={}",
         f.sess.sid
     )));
-    assert!(srcs.contains(&"https://fc2.example/fc".to_string()), "neither iss nor sid");
+    assert!(
+        srcs.contains(&"https://fc2.example/fc".to_string()),
+        "neither iss nor sid"
+    );
     // Then the browser continues to the registered URI with state.
     assert!(html.contains(&format!("href=\"{BYE}?state=z\"")));
-    assert!(html.contains(&format!("\"{BYE}?state=z\"")), "script target");
+    assert!(
+        html.contains(&format!("\"{BYE}?state=z\"")),
+        "script target"
+    );
     assert!(!f.live().await);
     assert_eq!(f.rp.wait_for(1, Duration::from_secs(10)).await, 1);
 }

@@ -224,7 +224,12 @@ async fn slow_rp_times_out_and_is_retried() {
     // The first attempt times out and is recorded as a retry.
     let start = std::time::Instant::now();
     loop {
-        let d = s.store().get_delivery(&sess.sid, "slow").await.unwrap().unwrap();
+        let d = s
+            .store()
+            .get_delivery(&sess.sid, "slow")
+            .await
+            .unwrap()
+            .unwrap();
         if d.attempts >= 1 {
             assert_eq!(d.status, "pending");
             assert_eq!(d.last_error.as_deref(), Some("timeout"));
@@ -260,7 +265,12 @@ async fn relay_delivers_when_the_queue_send_failed_after_the_commit() {
     assert_eq!(ended.status, "ended");
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(rp.received().len(), 0);
-    let d = s.store().get_delivery(&sess.sid, "outage").await.unwrap().unwrap();
+    let d = s
+        .store()
+        .get_delivery(&sess.sid, "outage")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((d.status.as_str(), d.attempts), ("pending", 0));
 
     // Not due yet: the relay leaves it alone.
@@ -315,8 +325,7 @@ async fn relay_rechecks_expiry_before_ending_a_session() {
     // The due index says "expired" (as a lagging GSI might after a touch), the item does not.
     let now = warden_core::time::now_s();
     sess.gsi2sk = Some(warden_core::schema::keys::due_sort(now - 10, &sess.sid));
-    let ddb =
-        warden_core::store::dynamodb_client(Some(&s.running.dynamodb_endpoint), None).await;
+    let ddb = warden_core::store::dynamodb_client(Some(&s.running.dynamodb_endpoint), None).await;
     ddb.put_item()
         .table_name(&s.app().config.table)
         .set_item(Some(warden_core::schema::to_item(&sess).unwrap()))

@@ -173,7 +173,12 @@ fn still_signed_in(v: &Validated) -> Resp {
     let link = v
         .redirect
         .as_deref()
-        .map(|u| format!("<p><a href=\"{}\">Return to the application</a></p>", esc(u)))
+        .map(|u| {
+            format!(
+                "<p><a href=\"{}\">Return to the application</a></p>",
+                esc(u)
+            )
+        })
         .unwrap_or_default();
     html_response(
         StatusCode::OK,
@@ -194,7 +199,11 @@ fn resubmit_page(action: &str, er: &EndSessionRequest) -> Resp {
         esc(action),
         rp_logout::hidden_fields(&fields)
     );
-    html_response(StatusCode::OK, rp_logout::page("Signing out…", &body), false)
+    html_response(
+        StatusCode::OK,
+        rp_logout::page("Signing out…", &body),
+        false,
+    )
 }
 
 fn error_page(status: StatusCode, message: &str) -> Resp {
