@@ -18,6 +18,7 @@ pub mod login;
 pub mod logout;
 pub mod oidc;
 pub mod queue;
+pub mod rp_logout;
 pub mod schema;
 pub mod session;
 pub mod signing;

@@ -150,6 +150,10 @@ pub struct RelayReport {
 /// The relay: re-send deliveries pending past their due time (a lost SendMessage after a
 /// committed termination), and end sessions whose idle or absolute expiry passed (reason
 /// `expired`). Run every minute.
+///
+/// Round trips: 1 Query per due shard for deliveries (+1 SQS batch per 10, +1 UpdateItem
+/// each), 1 Query per due shard for sessions, then per expired session 1 GetItem (re-check)
+/// + those of [`session::terminate`].
 pub async fn relay(app: &App, now_s: i64) -> Result<RelayReport, StoreError> {
     let mut report = RelayReport::default();
     let due = app.store.due_deliveries(now_s, 500).await?;
@@ -179,6 +183,12 @@ pub async fn relay(app: &App, now_s: i64) -> Result<RelayReport, StoreError> {
         }
     }
     for s in app.store.due_sessions(now_s, 500).await? {
+        // The index is eventually consistent: a session used a moment ago may still show
+        // its old idle expiry there. Re-read it (strongly consistent) before ending it.
+        match app.store.get_session(&s.sid).await? {
+            Some(cur) if cur.status == "active" && cur.effective_expiry() <= now_s => {}
+            _ => continue,
+        }
         if let Terminated::Ended { .. } = session::terminate(app, &s.sid, None, "expired").await? {
             report.expired += 1;
         }

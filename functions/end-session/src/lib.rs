@@ -1,16 +1,234 @@
-//! `end-session`: not implemented yet.
+//! `end-session`: RP-Initiated Logout 1.0 (`GET|POST /oidc/logout`, alias
+//! `/oauth2/connect/endSession`), with the confirmation form, Front-Channel Logout iframes
+//! and back-channel deliveries queued (by `session::terminate`) before the response.
+//!
+//! Parse → `warden_core::rp_logout::validate` → decide → `session::terminate` → render.
+//! Every validation error is an HTML error page (400) and never a redirect.
 
+use lambda_http::http::{Method, StatusCode};
 use lambda_http::Request;
-use warden_core::http::Resp;
-use warden_core::{ApiError, App};
+use warden_core::http::{self as h, esc, html_response, redirect, set_cookie, Resp};
+use warden_core::rp_logout::{
+    self, EndSessionRequest, LogoutError, Validated, CONFIRM_FIELD, CSRF_COOKIE, CSRF_FIELD,
+    RESUBMIT_FIELD,
+};
+use warden_core::schema::SessionItem;
+use warden_core::session::{self, SESSION_COOKIE};
+use warden_core::{App, StoreError};
 
-pub async fn handle(_app: &App, req: Request) -> Resp {
-    let mut e = ApiError::new(
-        lambda_http::http::StatusCode::NOT_IMPLEMENTED,
-        "SES-50101",
-        "Not implemented.",
-        "This endpoint is not implemented yet.",
+pub async fn handle(app: &App, req: Request) -> Resp {
+    let params = match h::params(&req) {
+        Ok(p) => p,
+        Err(h::ParamsError::Duplicate(k)) => {
+            return error_page(
+                StatusCode::BAD_REQUEST,
+                &format!("The parameter {k} was sent more than once."),
+            )
+        }
+        Err(h::ParamsError::Malformed) => {
+            return error_page(StatusCode::BAD_REQUEST, "The request could not be read.")
+        }
+    };
+    let er = EndSessionRequest::from_params(&params);
+    let v = match rp_logout::validate(app, &er).await {
+        Ok(v) => v,
+        Err(LogoutError::Store(e)) => return store_failure(e),
+        Err(e) => {
+            tracing::info!(reason = %e, "end_session request refused");
+            return error_page(StatusCode::BAD_REQUEST, &e.to_string());
+        }
+    };
+    let headers = req.headers();
+    let is_post = req.method() == Method::POST;
+    let has_cookie = h::cookie(headers, SESSION_COOKIE).is_some();
+    let session = match session::from_cookie(app, headers).await {
+        Ok(s) => s,
+        Err(e) => return store_failure(e),
+    };
+    let confirm = if is_post {
+        params.get(CONFIRM_FIELD)
+    } else {
+        None
+    };
+    let Some(s) = session else {
+        // A cross-site POST does not carry the SameSite=Lax session cookie: re-submit the
+        // same form from our own origin once, so a signed-in user is really signed out.
+        if is_post && !has_cookie && confirm.is_none() && params.get(RESUBMIT_FIELD).is_none() {
+            return resubmit_page(req.uri().path(), &er);
+        }
+        let mut resp = finish(&v, &[]);
+        if has_cookie {
+            // A stale or ended session's cookie: drop it.
+            for c in session::logout_cookies(app) {
+                set_cookie(&mut resp, &c);
+            }
+        }
+        return resp;
+    };
+    match confirm {
+        Some(answer) => {
+            if !rp_logout::csrf_ok(h::cookie(headers, CSRF_COOKIE), params.get(CSRF_FIELD)) {
+                return error_page(
+                    StatusCode::BAD_REQUEST,
+                    "The sign-out form expired or was not sent from this site. Start again from the application.",
+                );
+            }
+            if answer != "yes" {
+                let mut resp = still_signed_in(&v);
+                set_cookie(&mut resp, &rp_logout::clear_csrf_cookie(app));
+                return resp;
+            }
+        }
+        None if rp_logout::needs_confirmation(v.hint.as_ref(), &s) => {
+            return confirmation_page(app, req.uri().path(), &er, &v);
+        }
+        None => {}
+    }
+    logout(app, &s, &v).await
+}
+
+/// End the session (back-channel deliveries committed and queued), clear the cookies, then
+/// front-channel iframes (if any app registered one) and the redirect or signed-out page.
+async fn logout(app: &App, s: &SessionItem, v: &Validated) -> Resp {
+    let iframes = match rp_logout::frontchannel_iframes(app, s).await {
+        Ok(i) => i,
+        Err(e) => {
+            tracing::warn!(error = %e, "front-channel clients could not be read");
+            Vec::new()
+        }
+    };
+    if let Err(e) = session::terminate(app, &s.sid, None, "rp_logout").await {
+        return store_failure(e);
+    }
+    let mut resp = finish(v, &iframes);
+    for c in session::logout_cookies(app) {
+        set_cookie(&mut resp, &c);
+    }
+    set_cookie(&mut resp, &rp_logout::clear_csrf_cookie(app));
+    resp
+}
+
+/// After a logout (or with nothing to end): front-channel page, redirect, or signed-out page.
+fn finish(v: &Validated, iframes: &[String]) -> Resp {
+    if iframes.is_empty() {
+        return match &v.redirect {
+            Some(u) => redirect(u),
+            None => html_response(
+                StatusCode::OK,
+                rp_logout::page("Signed out", "<p>You are signed out.</p>"),
+                false,
+            ),
+        };
+    }
+    let next = v.redirect.as_deref();
+    let frames: String = iframes
+        .iter()
+        .map(|u| {
+            format!(
+                "<iframe src=\"{}\" title=\"logout\" onload=\"wardenFrameDone()\" onerror=\"wardenFrameDone()\"></iframe>",
+                esc(u)
+            )
+        })
+        .collect();
+    let next_json = json_for_script(&serde_json::json!(next));
+    let link = next
+        .map(|u| format!("<p><a id=\"continue\" href=\"{}\">Continue</a></p>", esc(u)))
+        .unwrap_or_default();
+    let body = format!(
+        "<p>You are signed out.</p>{link}\
+         <script>var wardenNext={next_json},wardenLeft={n},wardenDone=false;\
+         function wardenGo(){{if(wardenDone)return;wardenDone=true;if(wardenNext)location.replace(wardenNext);}}\
+         function wardenFrameDone(){{wardenLeft-=1;if(wardenLeft<=0)wardenGo();}}\
+         setTimeout(wardenGo,5000);</script>{frames}",
+        n = iframes.len()
     );
-    e.description = format!("{} is not implemented yet.", req.uri().path());
-    e.into_response(&warden_core::http::request_id(&req))
+    html_response(StatusCode::OK, rp_logout::page("Signed out", &body), false)
+}
+
+fn confirmation_page(app: &App, action: &str, er: &EndSessionRequest, v: &Validated) -> Resp {
+    let token = warden_core::crypto::random_token();
+    let app_name = v
+        .client
+        .as_ref()
+        .map(|c| format!(" requested by <strong>{}</strong>", esc(&c.name)))
+        .unwrap_or_default();
+    let mut fields = er.pairs();
+    fields.push((CSRF_FIELD, &token));
+    let body = format!(
+        "<p>Do you want to sign out{app_name}? You will be signed out of every application \
+         that uses this sign-in.</p>\
+         <form method=\"post\" action=\"{action}\">{hidden}\
+         <button type=\"submit\" name=\"{cf}\" value=\"yes\">Sign out</button>\
+         <button type=\"submit\" name=\"{cf}\" value=\"no\">Stay signed in</button></form>",
+        action = esc(action),
+        hidden = rp_logout::hidden_fields(&fields),
+        cf = CONFIRM_FIELD,
+    );
+    let mut resp = html_response(StatusCode::OK, rp_logout::page("Sign out?", &body), false);
+    set_cookie(&mut resp, &rp_logout::csrf_cookie(app, &token));
+    resp
+}
+
+fn still_signed_in(v: &Validated) -> Resp {
+    let link = v
+        .redirect
+        .as_deref()
+        .map(|u| {
+            format!(
+                "<p><a href=\"{}\">Return to the application</a></p>",
+                esc(u)
+            )
+        })
+        .unwrap_or_default();
+    html_response(
+        StatusCode::OK,
+        rp_logout::page(
+            "Still signed in",
+            &format!("<p>You are still signed in.</p>{link}"),
+        ),
+        false,
+    )
+}
+
+fn resubmit_page(action: &str, er: &EndSessionRequest) -> Resp {
+    let mut fields = er.pairs();
+    fields.push((RESUBMIT_FIELD, "1"));
+    let body = format!(
+        "<form method=\"post\" action=\"{}\">{}<noscript><button type=\"submit\">Continue</button></noscript></form>\
+         <script>document.forms[0].submit();</script>",
+        esc(action),
+        rp_logout::hidden_fields(&fields)
+    );
+    html_response(
+        StatusCode::OK,
+        rp_logout::page("Signing out…", &body),
+        false,
+    )
+}
+
+fn error_page(status: StatusCode, message: &str) -> Resp {
+    html_response(
+        status,
+        rp_logout::page(
+            "Sign-out request rejected",
+            &format!("<p>{}</p>", esc(message)),
+        ),
+        false,
+    )
+}
+
+fn store_failure(e: StoreError) -> Resp {
+    tracing::error!(error = %e, "end_session store failure");
+    error_page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Signing out is temporarily unavailable. Try again in a moment.",
+    )
+}
+
+/// JSON safe inside a `<script>` element.
+fn json_for_script(v: &serde_json::Value) -> String {
+    v.to_string()
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
 }

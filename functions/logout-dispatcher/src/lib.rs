@@ -38,26 +38,38 @@ pub async fn handle(d: &Dispatcher, event: SqsEvent) -> SqsBatchResponse {
             return None;
         };
         let count = receive_count(&m);
-        match deliver(&d.app, &msg, count).await {
-            Ok(DeliveryOutcome::Retry { .. }) => {
-                if let (Some(sqs), Some(url), Some(handle)) =
-                    (&d.sqs, &d.queue_url, m.receipt_handle.as_deref())
-                {
-                    let _ = sqs
-                        .change_message_visibility()
-                        .queue_url(url)
-                        .receipt_handle(handle)
-                        .visibility_timeout(retry_backoff(count).as_secs() as i32)
-                        .send()
-                        .await;
-                }
-                Some(id)
-            }
+        // Retryable failures stay in the queue with an exponential backoff. A `dead` outcome
+        // (the last allowed attempt failed) stays too, visible at once, so that the next
+        // receive exceeds maxReceiveCount and SQS moves the message to the DLQ, where
+        // operators see it; the delivery record already says `dead` (replayable).
+        let visibility = match deliver(&d.app, &msg, count).await {
+            Ok(DeliveryOutcome::Retry { .. }) => Some(retry_backoff(count).as_secs() as i32),
+            Ok(DeliveryOutcome::Dead { .. }) => Some(0),
             Ok(_) => None,
             Err(e) => {
                 tracing::error!(message_id = %id, error = %e, "delivery bookkeeping failed; retrying");
+                return Some(id);
+            }
+        };
+        match visibility {
+            Some(secs) => {
+                if let (Some(sqs), Some(url), Some(handle)) =
+                    (&d.sqs, &d.queue_url, m.receipt_handle.as_deref())
+                {
+                    if let Err(e) = sqs
+                        .change_message_visibility()
+                        .queue_url(url)
+                        .receipt_handle(handle)
+                        .visibility_timeout(secs)
+                        .send()
+                        .await
+                    {
+                        tracing::warn!(message_id = %id, error = %aws_sdk_sqs::error::DisplayErrorContext(&e), "visibility change failed");
+                    }
+                }
                 Some(id)
             }
+            None => None,
         }
     }))
     .buffer_unordered(d.concurrency.max(1))

@@ -1,0 +1,353 @@
+//! RP-Initiated Logout 1.0 (end_session) and Front-Channel Logout 1.0 rules.
+//!
+//! The handler in `functions/end-session` parses the request, calls [`validate`], decides
+//! with [`needs_confirmation`] whether the user must confirm (CSRF-protected form, see
+//! [`CSRF_COOKIE`]), ends the session through [`crate::session::terminate`] and renders the
+//! front-channel iframes from [`frontchannel_iframes`].
+//!
+//! Rules (checklist items 11–18):
+//! * `id_token_hint` must be an RS256 JWT signed by one of our published keys with our
+//!   issuer; an expired hint is accepted; `alg: none`, a foreign signature or a modified
+//!   token is an error (no redirect).
+//! * `client_id`, when sent with a hint, must be one of the hint's audiences.
+//! * `post_logout_redirect_uri` must equal (byte for byte) one of the client's registered
+//!   `post_logout_redirect_uris`; it needs a valid hint or `client_id`. `state` is returned
+//!   unchanged.
+//! * `ui_locales` and `logout_hint` are accepted; unknown locales are not an error.
+
+use crate::error::StoreError;
+use crate::http::{esc, with_query, CookieSpec, Params};
+use crate::schema::{ClientItem, SessionItem};
+use crate::App;
+use serde_json::Value;
+use std::sync::Arc;
+
+/// The double-submit cookie of the logout confirmation form (HttpOnly, SameSite=Strict).
+pub const CSRF_COOKIE: &str = "warden_logout_csrf";
+/// Form field carrying the CSRF token back.
+pub const CSRF_FIELD: &str = "logout_csrf";
+/// Form field set by the confirmation form's buttons: `yes` (sign out) or `no` (stay).
+pub const CONFIRM_FIELD: &str = "logout_confirm";
+/// Form field set when Warden re-submits a cross-site POST from its own origin, so that
+/// the SameSite=Lax session cookie is sent (a cross-site POST does not carry it).
+pub const RESUBMIT_FIELD: &str = "logout_resubmit";
+
+/// The end_session request parameters (RPIL §2).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EndSessionRequest {
+    pub id_token_hint: Option<String>,
+    pub logout_hint: Option<String>,
+    pub client_id: Option<String>,
+    pub post_logout_redirect_uri: Option<String>,
+    pub state: Option<String>,
+    pub ui_locales: Option<String>,
+}
+
+impl EndSessionRequest {
+    pub fn from_params(p: &Params) -> Self {
+        let g = |k: &str| p.get(k).map(str::to_string);
+        EndSessionRequest {
+            id_token_hint: g("id_token_hint"),
+            logout_hint: g("logout_hint"),
+            client_id: g("client_id"),
+            post_logout_redirect_uri: g("post_logout_redirect_uri"),
+            state: g("state"),
+            ui_locales: g("ui_locales"),
+        }
+    }
+
+    /// The parameters as `(name, value)` pairs, for hidden form fields.
+    pub fn pairs(&self) -> Vec<(&'static str, &str)> {
+        [
+            ("id_token_hint", &self.id_token_hint),
+            ("logout_hint", &self.logout_hint),
+            ("client_id", &self.client_id),
+            ("post_logout_redirect_uri", &self.post_logout_redirect_uri),
+            ("state", &self.state),
+            ("ui_locales", &self.ui_locales),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.as_deref().map(|v| (k, v)))
+        .collect()
+    }
+}
+
+/// What a verified `id_token_hint` says.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hint {
+    pub sub: String,
+    pub sid: Option<String>,
+    pub aud: Vec<String>,
+}
+
+/// Why an end_session request is refused. Every variant means: error page, no redirect.
+#[derive(Debug, thiserror::Error)]
+pub enum LogoutError {
+    #[error("The id_token_hint is not a valid ID token issued by this server ({0}).")]
+    InvalidHint(String),
+    #[error("The client_id does not match the audience of the id_token_hint.")]
+    ClientMismatch,
+    #[error("The client_id does not name a registered application.")]
+    UnknownClient,
+    #[error("A post_logout_redirect_uri needs an id_token_hint or a client_id.")]
+    RedirectWithoutClient,
+    #[error("The post_logout_redirect_uri is not registered for this application.")]
+    UnregisteredRedirect,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A request that passed validation.
+#[derive(Debug, Clone, Default)]
+pub struct Validated {
+    /// The application named by `client_id` or the hint's audience.
+    pub client: Option<Arc<ClientItem>>,
+    pub hint: Option<Hint>,
+    /// Where to send the browser afterwards: the registered URI with `state` appended.
+    pub redirect: Option<String>,
+}
+
+/// Verify an `id_token_hint`: our signature (RS256, published key), our issuer; expiry is
+/// not checked (RPIL §2: an expired hint is fine). Logout tokens are not ID tokens.
+pub fn verify_hint(
+    app_keys: &crate::signing::KeySet,
+    issuer: &str,
+    hint: &str,
+) -> Result<Hint, LogoutError> {
+    let claims = app_keys
+        .verify(hint, issuer, false)
+        .map_err(|e| LogoutError::InvalidHint(e.to_string()))?;
+    if claims.get("events").is_some() {
+        return Err(LogoutError::InvalidHint(
+            "a logout token is not an ID token".into(),
+        ));
+    }
+    let sub = claims
+        .get("sub")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| LogoutError::InvalidHint("no sub".into()))?
+        .to_string();
+    let aud: Vec<String> = match claims.get("aud") {
+        Some(Value::String(a)) => vec![a.clone()],
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect(),
+        _ => Vec::new(),
+    };
+    if aud.is_empty() {
+        return Err(LogoutError::InvalidHint("no aud".into()));
+    }
+    let sid = claims
+        .get("sid")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    Ok(Hint { sub, sid, aud })
+}
+
+/// True if `uri` is exactly one of the client's registered post-logout redirect URIs (no
+/// normalisation: an added query string, a trailing slash or a different case is not a
+/// match).
+pub fn redirect_registered(client: &ClientItem, uri: &str) -> bool {
+    client.post_logout_redirect_uris.iter().any(|u| u == uri)
+}
+
+/// Validate an end_session request (checklist items 12–14). Round trips: 0–2 (cached
+/// signing keys and client).
+pub async fn validate(app: &App, req: &EndSessionRequest) -> Result<Validated, LogoutError> {
+    let hint = match &req.id_token_hint {
+        Some(h) => Some(verify_hint(&*app.keys().await?, &app.config.issuer, h)?),
+        None => None,
+    };
+    let client_id: Option<String> = match (&req.client_id, &hint) {
+        (Some(c), Some(h)) => {
+            if !h.aud.iter().any(|a| a == c) {
+                return Err(LogoutError::ClientMismatch);
+            }
+            Some(c.clone())
+        }
+        (Some(c), None) => Some(c.clone()),
+        // A hint for exactly one audience names the client; several need client_id.
+        (None, Some(h)) if h.aud.len() == 1 => Some(h.aud[0].clone()),
+        _ => None,
+    };
+    let client = match &client_id {
+        Some(id) => match app.client(id).await? {
+            Some(c) if !c.disabled => Some(c),
+            _ => return Err(LogoutError::UnknownClient),
+        },
+        None => None,
+    };
+    let redirect = match (&req.post_logout_redirect_uri, &client) {
+        (None, _) => None,
+        (Some(_), None) => return Err(LogoutError::RedirectWithoutClient),
+        (Some(u), Some(c)) => {
+            if !redirect_registered(c, u) {
+                return Err(LogoutError::UnregisteredRedirect);
+            }
+            Some(match &req.state {
+                Some(st) => with_query(u, &[("state", st)]),
+                None => u.clone(),
+            })
+        }
+    };
+    Ok(Validated {
+        client,
+        hint,
+        redirect,
+    })
+}
+
+/// The user must confirm unless a valid hint names this very session (its `sid`, or with a
+/// hint without `sid`, its user). RPIL §2 and §4: without a hint, or with a hint for
+/// another session or user, ask.
+pub fn needs_confirmation(hint: Option<&Hint>, session: &SessionItem) -> bool {
+    match hint {
+        None => true,
+        Some(h) => {
+            h.sub != session.user_id || h.sid.as_deref().is_some_and(|sid| sid != session.sid)
+        }
+    }
+}
+
+/// The front-channel logout URL of one client for a session (Front-Channel Logout §2):
+/// `iss` and `sid` are added together when the client requires them, never one alone.
+pub fn frontchannel_url(issuer: &str, client: &ClientItem, sid: &str) -> Option<String> {
+    let uri = client.frontchannel_logout_uri.as_deref()?;
+    Some(if client.frontchannel_logout_session_required {
+        with_query(uri, &[("iss", issuer), ("sid", sid)])
+    } else {
+        uri.to_string()
+    })
+}
+
+/// One iframe URL per app in the session that registered a `frontchannel_logout_uri`.
+/// Round trips: 1 GetItem per app not in the client cache.
+pub async fn frontchannel_iframes(
+    app: &App,
+    session: &SessionItem,
+) -> Result<Vec<String>, StoreError> {
+    let mut out = Vec::new();
+    for cid in session.apps.keys() {
+        if let Some(c) = app.client(cid).await? {
+            if let Some(u) = frontchannel_url(&app.config.issuer, &c, &session.sid) {
+                out.push(u);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The CSRF cookie for the confirmation form (HttpOnly, SameSite=Strict, 10 minutes).
+pub fn csrf_cookie(app: &App, value: &str) -> String {
+    CookieSpec {
+        name: CSRF_COOKIE,
+        value,
+        http_only: true,
+        secure: app.config.cookie_secure,
+        same_site: "Strict",
+        max_age: Some(600),
+    }
+    .render()
+}
+
+/// Delete the CSRF cookie.
+pub fn clear_csrf_cookie(app: &App) -> String {
+    CookieSpec {
+        name: CSRF_COOKIE,
+        value: "",
+        http_only: true,
+        secure: app.config.cookie_secure,
+        same_site: "Strict",
+        max_age: Some(0),
+    }
+    .render()
+}
+
+/// Double-submit check: the form's token equals the cookie's (constant time, non-empty).
+pub fn csrf_ok(cookie_value: Option<&str>, form_value: Option<&str>) -> bool {
+    match (cookie_value, form_value) {
+        (Some(c), Some(f)) if !c.is_empty() && c.len() <= 128 => {
+            crate::crypto::ct_eq(c.as_bytes(), f.as_bytes())
+        }
+        _ => false,
+    }
+}
+
+/// A page frame shared by the end_session pages.
+pub fn page(title: &str, body: &str) -> String {
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{t}</title><style>body{{font-family:system-ui,sans-serif;max-width:32rem;\
+         margin:4rem auto;padding:0 1rem;color:#222}}button{{font-size:1rem;padding:.5rem 1rem;\
+         margin-right:.5rem}}iframe{{display:none}}</style></head><body><h1>{t}</h1>{body}\
+         </body></html>",
+        t = esc(title)
+    )
+}
+
+/// Hidden inputs for `(name, value)` pairs.
+pub fn hidden_fields(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
+                esc(k),
+                esc(v)
+            )
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client() -> ClientItem {
+        let spec = crate::admin::ClientSpec {
+            client_id: Some("rp".into()),
+            name: "RP".into(),
+            redirect_uris: vec!["https://rp.example/cb".into()],
+            post_logout_redirect_uris: vec!["https://rp.example/bye".into()],
+            frontchannel_logout_uri: Some("https://rp.example/fc?x=1".into()),
+            frontchannel_logout_session_required: true,
+            ..Default::default()
+        };
+        crate::admin::build_client(&spec, None).unwrap().0
+    }
+
+    #[test]
+    fn exact_redirect_match() {
+        let c = client();
+        assert!(redirect_registered(&c, "https://rp.example/bye"));
+        assert!(!redirect_registered(&c, "https://rp.example/bye?x=1"));
+        assert!(!redirect_registered(&c, "https://rp.example/bye/"));
+        assert!(!redirect_registered(&c, "https://RP.example/bye"));
+        assert!(!redirect_registered(&c, "https://rp.example.evil/bye"));
+    }
+
+    #[test]
+    fn frontchannel_params_together() {
+        let mut c = client();
+        assert_eq!(
+            frontchannel_url("https://op", &c, "s1").unwrap(),
+            "https://rp.example/fc?x=1&iss=https%3A%2F%2Fop&sid=s1"
+        );
+        c.frontchannel_logout_session_required = false;
+        assert_eq!(
+            frontchannel_url("https://op", &c, "s1").unwrap(),
+            "https://rp.example/fc?x=1"
+        );
+    }
+
+    #[test]
+    fn csrf() {
+        assert!(csrf_ok(Some("abc"), Some("abc")));
+        assert!(!csrf_ok(Some("abc"), Some("abd")));
+        assert!(!csrf_ok(None, Some("abc")));
+        assert!(!csrf_ok(Some(""), Some("")));
+    }
+}
