@@ -15,7 +15,8 @@ pub fn init() {
         let _ = tracing_subscriber::fmt()
             .json()
             .with_env_filter(filter)
-            .with_current_span(false)
+            .with_current_span(true)
+            .with_span_list(false)
             .with_target(false)
             .without_time()
             .try_init();

@@ -13,7 +13,9 @@ use warden_tests::{flow, spawn, Stack};
 const RP: &str = "https://rp.example.org/callback";
 
 /// openidconnect's HTTP client trait, served by the workspace's reqwest (no redirects).
-async fn http(req: openidconnect::HttpRequest) -> Result<openidconnect::HttpResponse, reqwest::Error> {
+async fn http(
+    req: openidconnect::HttpRequest,
+) -> Result<openidconnect::HttpResponse, reqwest::Error> {
     let client = warden_tests::no_redirect_client();
     let (parts, body) = req.into_parts();
     let mut rb = client.request(parts.method, parts.uri.to_string());
@@ -30,11 +32,19 @@ async fn http(req: openidconnect::HttpRequest) -> Result<openidconnect::HttpResp
 }
 
 /// Follow the browser part: authorize → login page → authorize → redirect to the RP.
-async fn browser(s: &Stack, auth_url: &str, user: &str, password: &str) -> (String, String, String) {
+async fn browser(
+    s: &Stack,
+    auth_url: &str,
+    user: &str,
+    password: &str,
+) -> (String, String, String) {
     let r = s.http.get(auth_url).send().await.unwrap();
     assert_eq!(r.status(), 302);
     let loc = r.headers()["location"].to_str().unwrap().to_string();
-    assert!(loc.contains("/login?"), "unauthenticated → login page: {loc}");
+    assert!(
+        loc.contains("/login?"),
+        "unauthenticated → login page: {loc}"
+    );
     let return_to = url::Url::parse(&s.url("/"))
         .unwrap()
         .join(&loc)
@@ -48,12 +58,22 @@ async fn browser(s: &Stack, auth_url: &str, user: &str, password: &str) -> (Stri
     let cookie = flow::cookie_header_from(r.headers());
     let back = r.headers()["location"].to_str().unwrap().to_string();
     let back = url::Url::parse(&s.url("/")).unwrap().join(&back).unwrap();
-    let r = s.http.get(back).header("cookie", &cookie).send().await.unwrap();
+    let r = s
+        .http
+        .get(back)
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 302);
     let cb = url::Url::parse(r.headers()["location"].to_str().unwrap()).unwrap();
     assert!(cb.as_str().starts_with(RP));
     let q: std::collections::HashMap<String, String> = cb.query_pairs().into_owned().collect();
-    (q["code"].clone(), q["state"].clone(), q["session_state"].clone())
+    (
+        q["code"].clone(),
+        q["state"].clone(),
+        q["session_state"].clone(),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -70,16 +90,25 @@ async fn openidconnect_rp_completes_the_code_flow() {
     let meta = CoreProviderMetadata::discover_async(IssuerUrl::new(s.base.clone()).unwrap(), &http)
         .await
         .expect("discovery");
-    let client = CoreClient::from_provider_metadata(meta, ClientId::new(c.client_id.clone()), secret.map(ClientSecret::new))
-        .set_redirect_uri(RedirectUrl::new(RP.into()).unwrap());
+    let client = CoreClient::from_provider_metadata(
+        meta,
+        ClientId::new(c.client_id.clone()),
+        secret.map(ClientSecret::new),
+    )
+    .set_redirect_uri(RedirectUrl::new(RP.into()).unwrap());
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (auth_url, csrf, nonce) = client
-        .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
         .add_scope(Scope::new("profile".into()))
         .add_scope(Scope::new("offline_access".into()))
         .set_pkce_challenge(challenge)
         .url();
-    let (code, state, session_state) = browser(&s, auth_url.as_str(), "oidc-user", "correct horse battery").await;
+    let (code, state, session_state) =
+        browser(&s, auth_url.as_str(), "oidc-user", "correct horse battery").await;
     assert_eq!(&state, csrf.secret());
     assert!(session_state.contains('.') && !session_state.contains(' '));
     let tokens = client
@@ -90,17 +119,28 @@ async fn openidconnect_rp_completes_the_code_flow() {
         .await
         .expect("code exchange");
     let id_token = tokens.id_token().expect("id_token");
-    let claims = id_token.claims(&client.id_token_verifier(), &nonce).expect("ID token verifies");
+    let claims = id_token
+        .claims(&client.id_token_verifier(), &nonce)
+        .expect("ID token verifies");
     assert_eq!(claims.subject().as_str(), user.user_id);
     assert!(claims.auth_time().is_some());
     // `sid` is not a typed claim of the library: read it from the verified token's payload.
     let payload = id_token.to_string();
     let body = payload.split('.').nth(1).unwrap();
-    let json: serde_json::Value = serde_json::from_slice(&warden_core::crypto::b64_decode(body).unwrap()).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_slice(&warden_core::crypto::b64_decode(body).unwrap()).unwrap();
     let sid = json["sid"].as_str().expect("sid").to_string();
-    let sess = s.store().get_session(&sid).await.unwrap().expect("sid names a session");
+    let sess = s
+        .store()
+        .get_session(&sid)
+        .await
+        .unwrap()
+        .expect("sid names a session");
     assert_eq!(sess.user_id, user.user_id);
-    assert!(sess.apps.contains_key(&c.client_id), "the client joined the session's app list");
+    assert!(
+        sess.apps.contains_key(&c.client_id),
+        "the client joined the session's app list"
+    );
     // Refresh through the library: rotated, still carries sid.
     let rt = tokens.refresh_token().expect("refresh token").clone();
     let refreshed = client
@@ -112,7 +152,10 @@ async fn openidconnect_rp_completes_the_code_flow() {
     assert_ne!(refreshed.refresh_token().unwrap().secret(), rt.secret());
     let id2 = refreshed.id_token().expect("id_token on refresh");
     let body = id2.to_string();
-    let json: serde_json::Value = serde_json::from_slice(&warden_core::crypto::b64_decode(body.split('.').nth(1).unwrap()).unwrap()).unwrap();
+    let json: serde_json::Value = serde_json::from_slice(
+        &warden_core::crypto::b64_decode(body.split('.').nth(1).unwrap()).unwrap(),
+    )
+    .unwrap();
     assert_eq!(json["sid"], sid.as_str());
     // Userinfo through the library.
     let info: openidconnect::core::CoreUserInfoClaims = client
@@ -122,4 +165,44 @@ async fn openidconnect_rp_completes_the_code_flow() {
         .await
         .expect("userinfo");
     assert_eq!(info.subject().as_str(), user.user_id);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prompt_none_after_logout_is_login_required() {
+    let s = spawn().await;
+    s.user("pn-user", "correct horse battery", &[]).await;
+    let (c, _) = s
+        .client(ClientSpec {
+            name: "RP".into(),
+            redirect_uris: vec![RP.into()],
+            ..Default::default()
+        })
+        .await;
+    let cookie = flow::login(&s, "pn-user", "correct horse battery").await;
+    let params = [("prompt", "none"), ("state", "st-1")];
+    let (code, _, _) = flow::authorize_code(&s, &cookie, &c.client_id, RP, &params).await;
+    assert!(!code.is_empty(), "a live session gets a code silently");
+    let sid = flow::cookie_value(&cookie, "warden_session").unwrap();
+    let sid = sid.split('.').next().unwrap();
+    warden_core::session::terminate(s.app(), sid, None, "user")
+        .await
+        .unwrap();
+    let r = flow::authorize(
+        &s,
+        &cookie,
+        &[
+            ("client_id", &c.client_id),
+            ("redirect_uri", RP),
+            ("response_type", "code"),
+            ("scope", "openid"),
+            ("prompt", "none"),
+            ("state", "st-2"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, 302);
+    assert_eq!(r.param("error"), Some("login_required"));
+    assert_eq!(r.param("state"), Some("st-2"));
+    assert!(r.param("session_state").is_some());
+    assert!(r.param("code").is_none());
 }
