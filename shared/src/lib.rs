@@ -18,6 +18,7 @@ pub mod oidc;
 pub mod queue;
 pub mod schema;
 pub mod session;
+pub mod sessions_api;
 pub mod signing;
 pub mod store;
 pub mod telemetry;
