@@ -32,7 +32,7 @@ pub const MAX_ID_LEN: usize = 128;
 /// Query parameters of one request: unknown names, repeated names and malformed encoding are
 /// a 400. An empty value counts as absent (as everywhere in Warden).
 #[derive(Debug, Default, Clone)]
-pub struct Query(BTreeMap<String, String>);
+pub struct Query(BTreeMap<String, String>, std::collections::BTreeSet<String>);
 
 impl Query {
     /// Parse `raw` allowing only the names in `allowed`.
@@ -65,11 +65,16 @@ impl Query {
                 map.insert(k, v);
             }
         }
-        Ok(Query(map))
+        Ok(Query(map, seen))
     }
 
     pub fn get(&self, k: &str) -> Option<&str> {
         self.0.get(k).map(String::as_str)
+    }
+
+    /// Whether the parameter was sent at all (even with an empty value).
+    pub fn has(&self, k: &str) -> bool {
+        self.1.contains(k)
     }
 
     /// `limit`: an integer 1..=100, default 20.

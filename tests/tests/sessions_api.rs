@@ -293,8 +293,15 @@ async fn me_ends_all_or_all_others() {
     let tok3 = s.tokens_for(&a3, &app, "openid internal_login").await;
     let t = Some(tok.access_token.as_str());
 
-    let r = call(&s, Method::DELETE, &format!("{ME}?exclude=nope"), t).await;
-    assert_error(r, 400).await;
+    for bad in [
+        "?exclude=nope",
+        "?exclude=",
+        "?exclude=current&exclude=current",
+        "?all=1",
+    ] {
+        let r = call(&s, Method::DELETE, &format!("{ME}{bad}"), t).await;
+        assert_error(r, 400).await;
+    }
     let r = call(&s, Method::DELETE, &format!("{ME}?exclude=current"), t).await;
     assert_eq!(r.status(), 204);
     let r = call(&s, Method::GET, ME, t).await;

@@ -60,6 +60,12 @@ async fn route(app: &App, req: &Request) -> Result<Resp, ApiError> {
         (&Method::DELETE, None) => {
             let q = Query::parse(raw_query(req), &["exclude"])?;
             let keep: Vec<String> = match q.get("exclude") {
+                // `?exclude=` must not silently mean "end everything, mine included".
+                None if q.has("exclude") => {
+                    return Err(ApiError::bad_request(
+                        "`exclude` accepts only `current` (keep the caller's own session).",
+                    ))
+                }
                 None => Vec::new(),
                 Some("current") => token.sessions.clone(),
                 Some(_) => {
