@@ -329,8 +329,9 @@ pub fn device(user_agent: &str) -> Value {
             let os = match (unknown(r.os).as_str(), r.os_version.as_ref()) {
                 ("Unknown", _) => "Unknown".to_string(),
                 (os, v) if !v.is_empty() && v != woothee::woothee::VALUE_UNKNOWN => {
-                    // woothee puts the version into the name for some (e.g. "Windows 10").
-                    if os.contains(v) {
+                    // woothee names Windows by release ("Windows 10") and gives the NT kernel
+                    // version separately; the name alone is what people recognise.
+                    if os.contains(v) || os.starts_with("Windows") {
                         os.to_string()
                     } else {
                         format!("{os} {v}")
@@ -515,10 +516,18 @@ mod tests {
         let d = device("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36");
         assert_eq!(d["browser"], "Chrome");
         assert_eq!(d["type"], "desktop");
-        assert!(d["os"].as_str().unwrap().starts_with("Windows"));
+        assert_eq!(d["os"], "Windows 10");
         let d = device("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1");
         assert_eq!(d["type"], "mobile");
         assert_eq!(d["browser"], "Safari");
+        let d = device("Mozilla/5.0 (iPad; CPU OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1");
+        assert_eq!(d["type"], "tablet");
+        assert_eq!(d["os"], "iPad 17.0");
+        let d = device("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Mobile Safari/537.36");
+        assert_eq!(d["os"], "Android 14");
+        assert_eq!(d["type"], "mobile");
+        let d = device("Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)");
+        assert_eq!(d["type"], "bot");
         let d = device("");
         assert_eq!(d["browser"], "Unknown");
         assert_eq!(d["type"], "unknown");

@@ -260,7 +260,7 @@ async fn schemathesis_finds_no_server_errors_or_schema_violations() {
          \"path.user-id\" = {{ dictionary = \"users\", probability = 0.6 }}\n\
          \"path.session-id\" = {{ dictionary = \"sessions\", probability = 0.6 }}\n\
          \"path.client-id\" = {{ dictionary = \"clients\", probability = 0.6 }}\n",
-        q(&[alice.user_id.clone()]),
+        q(std::slice::from_ref(&alice.user_id)),
         q(&alice_sids),
     );
     // Reads: every phase, and values seen in responses feed later requests.

@@ -229,7 +229,7 @@ async fn route(app: &App, req: &Request) -> Result<Resp, ApiError> {
                 return Err(no_delivery());
             }
             let part = app.store.session_partition(&sid).await?;
-            if !part.session.as_ref().is_some_and(|s| s.user_id == uid) {
+            if part.session.as_ref().is_none_or(|s| s.user_id != uid) {
                 return Err(no_delivery());
             }
             let Some(d) = part.deliveries.iter().find(|d| d.client_id == cid) else {
