@@ -21,6 +21,7 @@ pub mod queue;
 pub mod rp_logout;
 pub mod schema;
 pub mod session;
+pub mod sessions_api;
 pub mod signing;
 pub mod store;
 pub mod telemetry;

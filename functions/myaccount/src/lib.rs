@@ -1,16 +1,82 @@
-//! `myaccount`: not implemented yet.
+//! `myaccount`: the My Account page (`GET /myaccount`), plain HTML/CSS/JS with no build step.
+//!
+//! The page signs in to Warden as the seeded first-party public client `myaccount`
+//! (redirect URI `<issuer>/myaccount`, code + PKCE S256), uses the Me session API, and signs
+//! in again on any 401. The same URL receives the authorization response (`?code&state` or
+//! `?error`); the script handles it, so any query is accepted here.
+//!
+//! Security headers: a strict Content-Security-Policy with no `unsafe-inline` — the inline
+//! script and style are allowed by their SHA-256 hashes (computed here from the exact text
+//! served); `connect-src 'self'` (token endpoint and Me API only); no framing; no referrer.
 
+use base64::Engine;
+use lambda_http::http::{header, HeaderValue, StatusCode};
 use lambda_http::Request;
-use warden_core::http::Resp;
-use warden_core::{ApiError, App};
+use std::sync::OnceLock;
+use warden_core::http::{esc, html_response, Resp};
+use warden_core::App;
 
-pub async fn handle(_app: &App, req: Request) -> Resp {
-    let mut e = ApiError::new(
-        lambda_http::http::StatusCode::NOT_IMPLEMENTED,
-        "SES-50101",
-        "Not implemented.",
-        "This endpoint is not implemented yet.",
-    );
-    e.description = format!("{} is not implemented yet.", req.uri().path());
-    e.into_response(&warden_core::http::request_id(&req))
+const TEMPLATE: &str = include_str!("page/page.html");
+/// The page's script, inlined verbatim (its hash is in the CSP).
+pub const SCRIPT: &str = include_str!("page/page.js");
+/// The page's style sheet, inlined verbatim (its hash is in the CSP).
+pub const STYLE: &str = include_str!("page/page.css");
+
+fn csp_hash(text: &str) -> String {
+    format!(
+        "'sha256-{}'",
+        base64::engine::general_purpose::STANDARD
+            .encode(warden_core::crypto::sha256(text.as_bytes()))
+    )
+}
+
+/// The Content-Security-Policy of the page.
+pub fn csp() -> &'static str {
+    static CSP: OnceLock<String> = OnceLock::new();
+    CSP.get_or_init(|| {
+        format!(
+            "default-src 'none'; script-src {}; style-src {}; connect-src 'self'; img-src 'self' data:; \
+             base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+            csp_hash(SCRIPT),
+            csp_hash(STYLE)
+        )
+    })
+}
+
+/// The page for an issuer.
+pub fn page(issuer: &str) -> String {
+    // The issuer goes into an attribute (escaped); the script and style are constant.
+    TEMPLATE
+        .replacen("{{ISSUER}}", &esc(issuer), 1)
+        .replacen("{{STYLE}}", STYLE, 1)
+        .replacen("{{SCRIPT}}", SCRIPT, 1)
+}
+
+pub async fn handle(app: &App, _req: Request) -> Resp {
+    let mut r = html_response(StatusCode::OK, page(&app.config.issuer), false);
+    if let Ok(v) = HeaderValue::from_str(csp()) {
+        r.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_inlines_exactly_what_the_csp_hashes() {
+        let p = page("https://id.example.com");
+        assert!(p.contains(&format!("<script>{SCRIPT}</script>")));
+        assert!(p.contains(&format!("<style>{STYLE}</style>")));
+        assert!(p.contains("data-issuer=\"https://id.example.com\""));
+        assert!(!csp().contains("unsafe-inline"));
+        assert!(csp().contains(&csp_hash(SCRIPT)));
+        // The templates carry no other script or style.
+        assert_eq!(p.matches("<script").count(), 1);
+        assert_eq!(p.matches("<style").count(), 1);
+        assert!(!SCRIPT.contains("{{") && !STYLE.contains("{{"));
+        let evil = page("https://x\"><script>alert(1)</script>");
+        assert_eq!(evil.matches("<script").count(), 1);
+    }
 }
