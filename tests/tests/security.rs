@@ -1356,6 +1356,11 @@ async fn no_secret_or_token_reaches_the_logs() {
     );
     assert!(after_banner.contains("session ended"), "{after_banner}");
     assert!(after_banner.contains("DEBUG"), "debug level was on");
+    let sid = session_value.split('.').next().unwrap();
+    assert!(
+        after_banner.contains(sid),
+        "the session id (not a secret) is logged, so this run's request logs were captured"
+    );
     let mut secrets: Vec<(&str, String)> = vec![
         ("password", password.to_string()),
         ("password (form-encoded)", password.replace('&', "%26")),
