@@ -215,4 +215,30 @@ mod tests {
         assert!(ks.derivation_key(&item.kid).is_some());
         assert_eq!(ks.derivation_key(&item.kid), ks.derivation_key(&item.kid));
     }
+
+    #[test]
+    fn tokens_signed_before_a_rotation_still_verify() {
+        let mut old = generate_key_item(1).unwrap();
+        let before = KeySet::from_items(std::slice::from_ref(&old)).unwrap();
+        let t = before
+            .sign("JWT", &json!({"iss": "https://i", "sub": "u"}))
+            .unwrap();
+        old.status = "previous".into();
+        let new = generate_key_item(2).unwrap();
+        let after = KeySet::from_items(&[old.clone(), new.clone()]).unwrap();
+        assert_eq!(after.signer_kid(), new.kid);
+        assert!(after.verify(&t, "https://i", false).is_ok());
+        let jwks = after.jwks();
+        let kids: Vec<&str> = jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap())
+            .collect();
+        assert_eq!(kids, vec![new.kid.as_str(), old.kid.as_str()]);
+        // A retired key no longer verifies.
+        old.status = "retired".into();
+        let later = KeySet::from_items(&[old, new]).unwrap();
+        assert!(later.verify(&t, "https://i", false).is_err());
+    }
 }

@@ -1,0 +1,227 @@
+//! DynamoDB round trips per operation, counted by an SDK interceptor on the stack's client.
+//! The documented numbers live in docs/round-trips.md; this test fails if any count rises
+//! above them. Caches are warm (client and signing keys read once per cold start).
+
+use serde_json::Value;
+use std::sync::atomic::Ordering;
+use warden_core::admin::ClientSpec;
+use warden_core::store::RoundTrips;
+use warden_tests::{flow, spawn_with, Options, Stack};
+
+const RP: &str = "https://rp.example/cb";
+
+/// Documented maximum round trips (keep in sync with docs/round-trips.md).
+const LOGIN: u64 = 4;
+const AUTHORIZE: u64 = 4;
+const TOKEN: u64 = 3;
+const REFRESH: u64 = 3;
+const INTROSPECT: u64 = 1;
+const USERINFO: u64 = 2;
+const LIST_SESSIONS: u64 = 2;
+/// End one session (k tokens ≤ 90, m apps): bearer check + Query + TransactWriteItems.
+const END_ONE: u64 = 3;
+/// End all of n sessions: bearer check + list Query + n × (Query + TransactWriteItems).
+fn end_all(n: u64) -> u64 {
+    2 + 2 * n
+}
+
+async fn measure<F, Fut, T>(rt: &RoundTrips, f: F) -> (u64, T)
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = T>,
+{
+    rt.reset();
+    let out = f().await;
+    (rt.get(), out)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn round_trips_stay_at_the_documented_floor() {
+    let rt = RoundTrips::default();
+    let s: Stack = spawn_with(Options {
+        round_trips: Some(rt.clone()),
+        ..Default::default()
+    })
+    .await;
+    // Deliveries stay in the outbox during the measurement (no background dispatcher writes).
+    s.running
+        .queue
+        .as_ref()
+        .unwrap()
+        .fail_sends
+        .store(true, Ordering::SeqCst);
+    s.user(
+        "rt-user",
+        "correct horse battery",
+        &["internal_session_view", "internal_session_delete"],
+    )
+    .await;
+    let (c, secret) = s
+        .client(ClientSpec {
+            name: "RT".into(),
+            redirect_uris: vec![RP.into()],
+            backchannel_logout_uri: Some("http://127.0.0.1:9/bc".into()),
+            scopes: vec![
+                "openid".into(),
+                "profile".into(),
+                "offline_access".into(),
+                "internal_login".into(),
+            ],
+            ..Default::default()
+        })
+        .await;
+    let secret = secret.unwrap();
+    // Warm the caches (client, keys) with one full round.
+    let cookie = flow::login(&s, "rt-user", "correct horse battery").await;
+    flow::authorize_code(&s, &cookie, &c.client_id, RP, &[]).await;
+
+    let mut report = Vec::new();
+    let (n, cookie) = measure(&rt, || flow::login(&s, "rt-user", "correct horse battery")).await;
+    report.push(("login", n, LOGIN));
+    let scope = [("scope", "openid profile offline_access internal_login")];
+    let (n, (code, _, _)) = measure(&rt, || {
+        flow::authorize_code(&s, &cookie, &c.client_id, RP, &scope)
+    })
+    .await;
+    report.push(("authorize (first time for this app)", n, AUTHORIZE));
+    let (n, r) = measure(&rt, || async {
+        s.http
+            .post(s.url("/oauth2/token"))
+            .basic_auth(&c.client_id, Some(&secret))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("redirect_uri", RP),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()
+    })
+    .await;
+    report.push(("token (code exchange)", n, TOKEN));
+    let rtok = r["refresh_token"].as_str().unwrap().to_string();
+    let (n, r) = measure(&rt, || async {
+        s.http
+            .post(s.url("/oauth2/token"))
+            .basic_auth(&c.client_id, Some(&secret))
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", rtok.as_str()),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()
+    })
+    .await;
+    report.push(("token (refresh)", n, REFRESH));
+    let at = r["access_token"].as_str().unwrap().to_string();
+    let (n, _) = measure(&rt, || async {
+        s.http
+            .post(s.url("/oauth2/introspect"))
+            .basic_auth(&c.client_id, Some(&secret))
+            .form(&[("token", at.as_str())])
+            .send()
+            .await
+            .unwrap()
+    })
+    .await;
+    report.push(("introspect", n, INTROSPECT));
+    let (n, _) = measure(&rt, || async {
+        s.http
+            .get(s.url("/oauth2/userinfo"))
+            .bearer_auth(&at)
+            .send()
+            .await
+            .unwrap()
+    })
+    .await;
+    report.push(("userinfo", n, USERINFO));
+    let (n, r) = measure(&rt, || async {
+        s.http
+            .get(s.url("/api/users/v1/me/sessions"))
+            .bearer_auth(&at)
+            .send()
+            .await
+            .unwrap()
+    })
+    .await;
+    assert_eq!(r.status(), 200);
+    report.push(("list my sessions", n, LIST_SESSIONS));
+
+    // End one session holding k = 6 tokens and m = 2 apps (one with a back-channel URI).
+    let u = s
+        .store()
+        .user_by_username("rt-user")
+        .await
+        .unwrap()
+        .unwrap();
+    let (victim, _) = s.session_for(&u, "victim").await;
+    let (other, _) = s
+        .client(ClientSpec {
+            name: "Other".into(),
+            redirect_uris: vec![RP.into()],
+            ..Default::default()
+        })
+        .await;
+    for _ in 0..2 {
+        s.tokens_for(&victim, &c, "openid").await;
+        s.tokens_for(&victim, &other, "openid").await;
+    }
+    let k = s
+        .store()
+        .session_partition(&victim.sid)
+        .await
+        .unwrap()
+        .links
+        .len();
+    let path = format!("/api/users/v1/me/sessions/{}", victim.sid);
+    let (n, r) = measure(&rt, || async {
+        s.http
+            .delete(s.url(&path))
+            .bearer_auth(&at)
+            .send()
+            .await
+            .unwrap()
+    })
+    .await;
+    assert_eq!(r.status(), 204);
+    report.push(("end one session (k tokens, m = 2 apps)", n, END_ONE));
+    assert_eq!(k, 8);
+
+    // End all of n = 5 other sessions (keeping the caller's).
+    for i in 0..5 {
+        let (x, _) = s.session_for(&u, &format!("ua{i}")).await;
+        s.tokens_for(&x, &c, "openid").await;
+    }
+    let (n, r) = measure(&rt, || async {
+        s.http
+            .delete(s.url("/api/users/v1/me/sessions?exclude=current"))
+            .bearer_auth(&at)
+            .send()
+            .await
+            .unwrap()
+    })
+    .await;
+    assert_eq!(r.status(), 204);
+    // The caller's earlier login session (from the warm-up) is one more "other" session.
+    let others = 6;
+    report.push(("end all of n = 6 sessions", n, end_all(others)));
+
+    let mut failed = Vec::new();
+    for (op, got, max) in &report {
+        println!("{op:45} {got:>3} (documented ≤ {max})");
+        if got > max {
+            failed.push(format!("{op}: {got} > {max}"));
+        }
+    }
+    assert!(
+        failed.is_empty(),
+        "round trips above the documented floor: {failed:?}"
+    );
+}
