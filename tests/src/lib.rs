@@ -14,6 +14,7 @@ use warden_core::{App, Store};
 pub use warden_local::{Options, Running};
 
 pub mod browser;
+pub mod faults;
 pub mod flow;
 pub mod rp;
 
