@@ -17,6 +17,9 @@ fn root() -> PathBuf {
         .to_path_buf()
 }
 
+/// (index name, key schema, projection).
+type Gsi = (String, Vec<(String, String)>, String);
+
 fn template() -> Value {
     let text = std::fs::read_to_string(root().join("template.yaml")).expect("read template.yaml");
     serde_yaml::from_str(&text).expect("template.yaml is valid YAML")
@@ -220,7 +223,7 @@ fn table_matches_schema() {
     }
     assert_eq!(attrs, want, "AttributeDefinitions");
 
-    let gsis: Vec<(String, Vec<(String, String)>, String)> = at(p, &["GlobalSecondaryIndexes"])
+    let gsis: Vec<Gsi> = at(p, &["GlobalSecondaryIndexes"])
         .as_sequence()
         .expect("GlobalSecondaryIndexes")
         .iter()
@@ -232,7 +235,7 @@ fn table_matches_schema() {
             )
         })
         .collect();
-    let want_gsis: Vec<(String, Vec<(String, String)>, String)> = def
+    let want_gsis: Vec<Gsi> = def
         .gsis
         .iter()
         .map(|g| (g.name.into(), pair(g.pk, g.sk), g.projection.into()))
@@ -348,7 +351,9 @@ fn routes_match_the_local_stack() {
     let permitted: BTreeSet<String> = of_type(&t, "AWS::Lambda::Permission")
         .into_iter()
         .filter(|(_, p)| s(at(p, &["Properties", "Principal"])) == "apigateway.amazonaws.com")
-        .filter(|(_, p)| s(at(p, &["Properties", "SourceArn", "Fn::Sub"])).contains(&format!("${{{api}}}")))
+        .filter(|(_, p)| {
+            s(at(p, &["Properties", "SourceArn", "Fn::Sub"])).contains(&format!("${{{api}}}"))
+        })
         .filter_map(|(_, p)| {
             at(p, &["Properties", "FunctionName", "Ref"])
                 .as_str()
@@ -357,7 +362,10 @@ fn routes_match_the_local_stack() {
         .collect();
     for f in tpl.values().collect::<BTreeSet<_>>() {
         let id = function_id(&t, f);
-        assert!(permitted.contains(&id), "{id} lacks an API Gateway permission");
+        assert!(
+            permitted.contains(&id),
+            "{id} lacks an API Gateway permission"
+        );
     }
     // The stage serves the routes without a deployment step.
     let stages = of_type(&t, "AWS::ApiGatewayV2::Stage");
@@ -377,7 +385,11 @@ fn every_function_crate_is_deployed() {
     let tpl = template_functions(&t);
     let tpl_bins: BTreeSet<&String> = tpl.values().collect();
     for (dir, bin) in &crates {
-        assert_eq!(bin, &format!("warden-{dir}"), "functions/{dir}: [[bin]] name");
+        assert_eq!(
+            bin,
+            &format!("warden-{dir}"),
+            "functions/{dir}: [[bin]] name"
+        );
         assert!(
             tpl_bins.contains(bin),
             "functions/{dir} ({bin}) has no template function"
@@ -435,7 +447,10 @@ fn environment_covers_the_configuration() {
         "WARDEN_REMEMBER_ME_SECONDS",
         "WARDEN_DELIVERY_MAX_ATTEMPTS",
     ] {
-        assert!(!at(env, &[var]).is_null(), "Globals environment lacks {var}");
+        assert!(
+            !at(env, &[var]).is_null(),
+            "Globals environment lacks {var}"
+        );
     }
     assert!(is_ref(at(env, &["WARDEN_TABLE"]), "Table"));
     assert!(is_ref(at(env, &["WARDEN_QUEUE_URL"]), "LogoutQueue"));
