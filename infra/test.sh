@@ -24,6 +24,24 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; 
 fi
 [ -x "$VENV/bin/moto_server" ] || die "moto_server missing from .venv"
 
+# 1b. Lint the SAM template: cfn-lint (in .venv), then `sam validate --lint` (AWS SAM CLI,
+# which also runs the SAM transform) in its own venv .venv/sam, as its pinned dependencies
+# differ from moto's. Both work offline; no AWS credentials are needed.
+say "cfn-lint template.yaml"
+"$VENV/bin/cfn-lint" template.yaml || die "cfn-lint found problems in template.yaml"
+SAM_VENV="$VENV/sam"
+SAM_REQ="$ROOT/infra/requirements-sam.txt"
+want_sam=$(sha256sum "$SAM_REQ" | cut -d' ' -f1)
+if [ ! -x "$SAM_VENV/bin/sam" ] || [ "$(cat "$SAM_VENV/.requirements.sha" 2>/dev/null)" != "$want_sam" ]; then
+  say "installing the AWS SAM CLI into .venv/sam"
+  python3 -m venv "$SAM_VENV" || die "python3 -m venv failed for .venv/sam"
+  "$SAM_VENV/bin/pip" install -q --disable-pip-version-check -r "$SAM_REQ" || die "pip install aws-sam-cli failed"
+  echo "$want_sam" > "$SAM_VENV/.requirements.sha"
+fi
+say "sam validate --lint"
+SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-us-east-1}" \
+  "$SAM_VENV/bin/sam" validate --lint -t template.yaml || die "sam validate --lint failed"
+
 # 2. Headless Chromium (Debian) and playwright-core for the browser tests.
 if [ ! -x /usr/bin/chromium ]; then
   say "installing Debian chromium"
