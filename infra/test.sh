@@ -73,7 +73,16 @@ export WARDEN_METRICS=off
 export WARDEN_VENV="$VENV"
 say "moto server at $MOTO_ENDPOINT"
 
-# 4. The Rust tests (unit, store and queue against dynoxide and moto, end-to-end HTTP).
+# 4. Fuzzing: every cargo-fuzz target for a bounded time on the committed corpora
+# (FUZZ_SECONDS per target, default 20; FUZZ_SECONDS=0 skips it, and says so).
+if [ "${FUZZ_SECONDS:-20}" = "0" ]; then
+  say "FUZZ_SECONDS=0: fuzzing NOT run"
+else
+  say "fuzzing (infra/fuzz.sh)"
+  "$ROOT/infra/fuzz.sh" || die "fuzzing found a crash (see fuzz/artifacts/)"
+fi
+
+# 5. The Rust tests (unit, store and queue against dynoxide and moto, end-to-end HTTP).
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast --retries 0
 else
