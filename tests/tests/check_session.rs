@@ -1,5 +1,5 @@
 //! The check_session iframe (Session Management 1.0 §3.2, checklist items 8–10): over HTTP
-//! (frameable, client_id required, only that client's origins embedded) and in headless
+//! (frameable; with client_id only that client's origins embedded; without, as published) and in headless
 //! Chromium (`tests/browser/checksession.mjs`): `unchanged`, `error` for garbage, no answer
 //! to an unregistered origin, `changed` after a real RP-initiated logout.
 
@@ -64,7 +64,37 @@ async fn the_iframe_page_is_frameable_and_embeds_only_the_clients_origins() {
             "no other client's origins"
         );
     }
-    for q in ["", "?client_id=nope", "?client_id=a&client_id=b"] {
+    // As discovery publishes it (no query): the generic page, which asks for the origins of
+    // the client named in each message.
+    let r = s
+        .http
+        .get(s.url("/oidc/checksession"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers().get("x-frame-options").is_none());
+    let o: serde_json::Value = s
+        .http
+        .get(s.url("/oidc/checksession?origins_for=cs"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(o["origins"].as_array().is_some_and(|a| !a.is_empty()));
+    let o: serde_json::Value = s
+        .http
+        .get(s.url("/oidc/checksession?origins_for=nope"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(o["origins"], serde_json::json!([]));
+    for q in ["?client_id=nope", "?client_id=a&client_id=b"] {
         let r = s
             .http
             .get(s.url(&format!("/oidc/checksession{q}")))
@@ -78,6 +108,15 @@ async fn the_iframe_page_is_frameable_and_embeds_only_the_clients_origins() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_session_in_chromium() {
+    chromium_case(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_session_in_chromium_as_discovery_publishes_it() {
+    chromium_case(false).await;
+}
+
+async fn chromium_case(with_client_id: bool) {
     let s = spawn().await;
     let rp = rp_server().await;
     let foreign = rp_server().await;
@@ -125,7 +164,15 @@ async fn check_session_in_chromium() {
         "checksession.mjs",
         &[
             ("OP_BASE", s.base.clone()),
-            ("CHECK_URL", s.url("/oidc/checksession?client_id=cs-rp")),
+            (
+                "CHECK_URL",
+                s.url(if with_client_id {
+                    "/oidc/checksession?client_id=cs-rp"
+                } else {
+                    "/oidc/checksession"
+                }),
+            ),
+            ("GENERIC", if with_client_id { "0" } else { "1" }.into()),
             ("RP_URL", format!("http://{rp}/app")),
             ("FOREIGN_URL", format!("http://{foreign}/app")),
             ("CLIENT_ID", "cs-rp".into()),

@@ -1,9 +1,12 @@
 //! `check-session`: the OP iframe of OpenID Connect Session Management 1.0 §3.2
 //! (`GET /oidc/checksession?client_id=<id>`, alias `/oauth2/connect/checkSession`).
 //!
-//! The RP loads the iframe with its `client_id` in the query. The page embeds only that
-//! client's registered redirect-URI origins (never other clients' origins, nothing secret)
-//! and answers `postMessage("<client_id> <session_state>")` from those origins with
+//! The RP may load the iframe as published in discovery (no query) or with its
+//! `client_id` in the query. With `client_id` the page embeds that client's registered
+//! redirect-URI origins; without it, the page learns the origins of the client named in the
+//! first message from `GET /oidc/checksession?origins_for=<client_id>` (same origin, JSON,
+//! cached by the page). Either way it only answers the frame's parent origin, and only
+//! when that origin is registered for the client, with `postMessage("<client_id> <session_state>")` from those origins with
 //! `unchanged`, `changed` or `error`, recomputing the session_state from the `warden_bs`
 //! cookie exactly as `warden_core::oidc::session_state` does:
 //! `base64url(SHA-256(client_id + " " + origin + " " + browser_state + " " + salt)) + "." + salt`.
@@ -20,11 +23,11 @@ pub async fn handle(app: &App, req: Request) -> Resp {
         Ok(p) => p,
         Err(_) => return problem(StatusCode::BAD_REQUEST, "Malformed query string."),
     };
+    if let Some(cid) = params.get("origins_for") {
+        return origins_json(app, cid).await;
+    }
     let Some(client_id) = params.get("client_id") else {
-        return problem(
-            StatusCode::BAD_REQUEST,
-            "Load this iframe with ?client_id=<your client_id>.",
-        );
+        return html_response(StatusCode::OK, page(None, &[]), true);
     };
     let client = match app.client(client_id).await {
         Ok(Some(c)) if !c.disabled => c,
@@ -41,7 +44,39 @@ pub async fn handle(app: &App, req: Request) -> Resp {
         .collect();
     origins.sort();
     origins.dedup();
-    html_response(StatusCode::OK, page(&client.client_id, &origins), true)
+    html_response(
+        StatusCode::OK,
+        page(Some(&client.client_id), &origins),
+        true,
+    )
+}
+
+/// The registered origins of one client, for the generic iframe page. Unknown clients get an
+/// empty list (no existence oracle beyond what the authorize endpoint already shows).
+async fn origins_json(app: &App, client_id: &str) -> Resp {
+    let origins: Vec<String> = match app.client(client_id).await {
+        Ok(Some(c)) if !c.disabled => {
+            let mut o: Vec<String> = c
+                .redirect_uris
+                .iter()
+                .filter_map(|u| h::origin_of(u))
+                .collect();
+            o.sort();
+            o.dedup();
+            o
+        }
+        Ok(_) => Vec::new(),
+        Err(e) => {
+            tracing::error!(error = %e, "check_session client lookup failed");
+            return problem(StatusCode::SERVICE_UNAVAILABLE, "Temporarily unavailable.");
+        }
+    };
+    let mut r = h::json_response(StatusCode::OK, &serde_json::json!({ "origins": origins }));
+    if let Ok(v) = lambda_http::http::HeaderValue::from_str("private, max-age=60") {
+        r.headers_mut()
+            .insert(lambda_http::http::header::CACHE_CONTROL, v);
+    }
+    r
 }
 
 /// JSON safe inside a `<script>` element.
@@ -52,7 +87,7 @@ fn js(v: &serde_json::Value) -> String {
         .replace('&', "\\u0026")
 }
 
-fn page(client_id: &str, origins: &[String]) -> String {
+fn page(client_id: Option<&str>, origins: &[String]) -> String {
     format!(
         r#"<!doctype html><html><head><meta charset="utf-8"><title>check_session</title></head><body><script>
 (function () {{
@@ -73,16 +108,27 @@ fn page(client_id: &str, origins: &[String]) -> String {
     for (var i = 0; i < b.length; i++) s += String.fromCharCode(b[i]);
     return btoa(s).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
   }}
-  window.addEventListener("message", function (e) {{
-    if (ORIGINS.indexOf(e.origin) < 0 || !e.source) return;
-    var reply = function (r) {{ e.source.postMessage(r, e.origin); }};
-    var data = e.data;
-    if (typeof data !== "string" || data.length > 4096) return reply("error");
-    var sp = data.lastIndexOf(" ");
-    if (sp <= 0) return reply("error");
-    var clientId = data.slice(0, sp), sessionState = data.slice(sp + 1);
+  var KNOWN = {{}};
+  if (CLIENT_ID) KNOWN[CLIENT_ID] = Promise.resolve(ORIGINS);
+  function originsFor(cid) {{
+    if (!KNOWN[cid]) {{
+      KNOWN[cid] = fetch("?origins_for=" + encodeURIComponent(cid), {{ credentials: "omit" }})
+        .then(function (r) {{ return r.ok ? r.json() : {{ origins: [] }}; }})
+        .then(function (j) {{ return Array.isArray(j.origins) ? j.origins : []; }}, function () {{ delete KNOWN[cid]; return []; }});
+    }}
+    return KNOWN[cid];
+  }}
+  function parentOrigin() {{
+    try {{
+      if (location.ancestorOrigins && location.ancestorOrigins.length) return location.ancestorOrigins[0];
+      if (document.referrer) return new URL(document.referrer).origin;
+    }} catch (x) {{}}
+    return null;
+  }}
+  var PARENT = parentOrigin();
+  function check(e, clientId, sessionState, reply) {{
     var dot = sessionState.lastIndexOf(".");
-    if (clientId !== CLIENT_ID || dot <= 0 || dot === sessionState.length - 1) return reply("error");
+    if (dot <= 0 || dot === sessionState.length - 1) return reply("error");
     var salt = sessionState.slice(dot + 1);
     var bs = browserState();
     if (!bs) return reply("changed");
@@ -91,6 +137,24 @@ fn page(client_id: &str, origins: &[String]) -> String {
     window.crypto.subtle.digest("SHA-256", input).then(function (d) {{
       reply(b64url(d) + "." + salt === sessionState ? "unchanged" : "changed");
     }}, function () {{ reply("error"); }});
+  }}
+  window.addEventListener("message", function (e) {{
+    if (!e.source) return;
+    // Session Management §3.2: only the parent frame's origin may ask.
+    if (PARENT && e.origin !== PARENT) return;
+    if (CLIENT_ID && ORIGINS.indexOf(e.origin) < 0) return;
+    var reply = function (r) {{ e.source.postMessage(r, e.origin); }};
+    var data = e.data;
+    if (typeof data !== "string" || data.length > 4096) return reply("error");
+    var sp = data.lastIndexOf(" ");
+    if (sp <= 0) return reply("error");
+    var clientId = data.slice(0, sp), sessionState = data.slice(sp + 1);
+    if (CLIENT_ID && clientId !== CLIENT_ID) return reply("error");
+    originsFor(clientId).then(function (origins) {{
+      // Origins not registered for the client get no answer at all.
+      if (origins.indexOf(e.origin) < 0) return;
+      check(e, clientId, sessionState, reply);
+    }});
   }}, false);
 }})();
 </script></body></html>"#,
