@@ -83,6 +83,8 @@ else
 fi
 
 # 5. The Rust tests (unit, store and queue against dynoxide and moto, end-to-end HTTP).
+# The log-capture security test runs the warden-local binary itself: build it fresh first.
+cargo build -p warden-local --bin warden-local
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast --retries 0
 else
