@@ -47,6 +47,12 @@ const provider = new Provider(issuer, {
     introspection: { enabled: true },
     revocation: { enabled: true },
   },
+  // Its SSRF guard refuses loopback addresses; the bench sink RP is on loopback, so the
+  // back-channel POSTs use the plain global fetch (same as Warden's dispatcher here).
+  fetch: (url, options) => {
+    const { dispatcher, ...rest } = options;
+    return globalThis.fetch(url, rest);
+  },
   interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}` },
 });
 
@@ -66,7 +72,7 @@ provider.use(async (ctx, next) => {
   ctx.redirect(to);
 });
 
-provider.on('backchannel.error', (err) => { console.error('backchannel.error', err.message); });
+provider.on('backchannel.error', (ctx, err, client) => { console.error('backchannel.error', client?.clientId, err?.message); });
 provider.on('server_error', (ctx, err) => { console.error('server_error', err); });
 
 provider.listen(port, '127.0.0.1', () => {

@@ -188,7 +188,10 @@ async fn one_start(
         done: Mutex::new(Some(tx)),
     });
     let router = axum::Router::new()
-        .route("/2018-06-01/runtime/invocation/next", axum::routing::get(next))
+        .route(
+            "/2018-06-01/runtime/invocation/next",
+            axum::routing::get(next),
+        )
         .route(
             "/2018-06-01/runtime/invocation/{id}/response",
             axum::routing::post(response),
@@ -197,7 +200,10 @@ async fn one_start(
             "/2018-06-01/runtime/invocation/{id}/error",
             axum::routing::post(error),
         )
-        .route("/2018-06-01/runtime/init/error", axum::routing::post(init_error))
+        .route(
+            "/2018-06-01/runtime/init/error",
+            axum::routing::post(init_error),
+        )
         .with_state(emu);
     let l = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -216,7 +222,10 @@ async fn one_start(
         .env("AWS_LAMBDA_FUNCTION_NAME", format!("warden-{function}"))
         .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
         .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-        .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/warden-{function}"))
+        .env(
+            "AWS_LAMBDA_LOG_GROUP_NAME",
+            format!("/aws/lambda/warden-{function}"),
+        )
         .env("AWS_LAMBDA_LOG_STREAM_NAME", "2026/01/01/[$LATEST]bench")
         .env("AWS_REGION", "us-east-1")
         .env("AWS_ACCESS_KEY_ID", "local")
@@ -315,8 +324,11 @@ pub async fn run(a: Args) -> Result<(), String> {
     if let Some(p) = a.out.parent() {
         let _ = std::fs::create_dir_all(p);
     }
-    std::fs::write(&a.out, serde_json::to_string_pretty(&doc).unwrap_or_default())
-        .map_err(|e| format!("write: {e}"))?;
+    std::fs::write(
+        &a.out,
+        serde_json::to_string_pretty(&doc).unwrap_or_default(),
+    )
+    .map_err(|e| format!("write: {e}"))?;
     running.shutdown().await;
     Ok(())
 }

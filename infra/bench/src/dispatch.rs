@@ -106,22 +106,20 @@ pub async fn run(a: Args) -> Result<(), String> {
     .await
     .map_err(|e| format!("user: {e}"))?;
 
-    eprintln!("dispatch: preparing {} sessions × {} apps", a.sessions, a.apps);
-    let sids = Arc::new(Mutex::new(Vec::new()));
-    let (app2, user2, clients2, sids2) = (
-        app.clone(),
-        Arc::new(user),
-        Arc::new(clients),
-        sids.clone(),
+    eprintln!(
+        "dispatch: preparing {} sessions × {} apps",
+        a.sessions, a.apps
     );
+    let sids = Arc::new(Mutex::new(Vec::new()));
+    let (app2, user2, clients2, sids2) =
+        (app.clone(), Arc::new(user), Arc::new(clients), sids.clone());
     let (_, errs, _, first) = util::drive((0..a.sessions).collect(), 16, move |_| {
         let (app, user, clients, sids) =
             (app2.clone(), user2.clone(), clients2.clone(), sids2.clone());
         async move {
-            let (mut s, _) =
-                warden_core::session::create(&app, &user, false, "bench", "127.0.0.1")
-                    .await
-                    .map_err(|e| e.to_string())?;
+            let (mut s, _) = warden_core::session::create(&app, &user, false, "bench", "127.0.0.1")
+                .await
+                .map_err(|e| e.to_string())?;
             for c in clients.iter() {
                 s = warden_core::session::touch(&app, &s, Some((&c.client_id, &c.name, true)))
                     .await
@@ -202,8 +200,11 @@ pub async fn run(a: Args) -> Result<(), String> {
     if let Some(p) = a.out.parent() {
         let _ = std::fs::create_dir_all(p);
     }
-    std::fs::write(&a.out, serde_json::to_string_pretty(&doc).unwrap_or_default())
-        .map_err(|e| format!("write: {e}"))?;
+    std::fs::write(
+        &a.out,
+        serde_json::to_string_pretty(&doc).unwrap_or_default(),
+    )
+    .map_err(|e| format!("write: {e}"))?;
     running.shutdown().await;
     Ok(())
 }

@@ -26,14 +26,24 @@ fn date(secs: i64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = if m <= 2 { y + 1 } else { y };
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02} UTC", rem / 3600, (rem % 3600) / 60)
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
+        rem / 3600,
+        (rem % 3600) / 60
+    )
 }
 
 const OPS: &[(&str, &str)] = &[
-    ("discovery", "Discovery (`/.well-known/openid-configuration`)"),
+    (
+        "discovery",
+        "Discovery (`/.well-known/openid-configuration`)",
+    ),
     ("jwks", "JWKS"),
     ("introspect", "Introspection of an active token"),
-    ("authorize", "`prompt=none` authorization with a valid session cookie"),
+    (
+        "authorize",
+        "`prompt=none` authorization with a valid session cookie",
+    ),
     ("token", "Code → token exchange"),
     ("end_session", "end_session, two apps to notify"),
 ];
@@ -137,10 +147,16 @@ pub fn run(dir: &Path, out: &Path) -> Result<(), String> {
             }
         }
         let _ = writeln!(md, "\nPer-operation notes:\n");
-        for m in ms.iter().filter(|m| !m.note.is_empty() && m.op == "end_session") {
+        for m in ms
+            .iter()
+            .filter(|m| !m.note.is_empty() && m.op == "end_session")
+        {
             let _ = writeln!(md, "- end_session, {}: {}", m.target, m.note);
         }
-        let _ = writeln!(md, "\n### Warden-only operations (node-oidc-provider has none)\n");
+        let _ = writeln!(
+            md,
+            "\n### Warden-only operations (node-oidc-provider has none)\n"
+        );
         let _ = writeln!(
             md,
             "| operation | tool | concurrency | requests | req/s | p50 ms | p99 ms | notes |\n|---|---|---:|---:|---:|---:|---:|---|"

@@ -342,12 +342,14 @@ fn wrk(
     let line = stdout
         .lines()
         .find_map(|l| l.strip_prefix("BENCH_RESULT "))
-        .ok_or(format!("wrk gave no result: {stdout} {}", String::from_utf8_lossy(&out.stderr)))?;
+        .ok_or(format!(
+            "wrk gave no result: {stdout} {}",
+            String::from_utf8_lossy(&out.stderr)
+        ))?;
     let v: Value = serde_json::from_str(line).map_err(e("wrk result"))?;
     let n = |k: &str| v[k].as_f64().unwrap_or(0.0);
     let secs = n("duration_us") / 1e6;
-    let errors =
-        (n("non2xx3xx") + n("connect") + n("read") + n("write") + n("timeout")) as u64;
+    let errors = (n("non2xx3xx") + n("connect") + n("read") + n("write") + n("timeout")) as u64;
     let requests = n("requests") as u64;
     Ok(Measure {
         op: op.into(),
@@ -490,13 +492,39 @@ pub async fn run(a: Args) -> Result<(), String> {
         )?);
     }
     if want("jwks") {
-        out.push(wrk(&a, "jwks", "warden", &format!("{}/oauth2/jwks", w.base), "GET", "", &[])?);
-        out.push(wrk(&a, "jwks", NODE, &format!("{}/jwks", n.base), "GET", "", &[])?);
+        out.push(wrk(
+            &a,
+            "jwks",
+            "warden",
+            &format!("{}/oauth2/jwks", w.base),
+            "GET",
+            "",
+            &[],
+        )?);
+        out.push(wrk(
+            &a,
+            "jwks",
+            NODE,
+            &format!("{}/jwks", n.base),
+            "GET",
+            "",
+            &[],
+        )?);
     }
     if want("introspect") {
         for (target, url, basic, token) in [
-            ("warden", format!("{}/oauth2/introspect", w.base), &w.basic, &w.token),
-            (NODE, format!("{}/token/introspection", n.base), &n.basic, &n.token),
+            (
+                "warden",
+                format!("{}/oauth2/introspect", w.base),
+                &w.basic,
+                &w.token,
+            ),
+            (
+                NODE,
+                format!("{}/token/introspection", n.base),
+                &n.basic,
+                &n.token,
+            ),
         ] {
             let r = http
                 .post(&url)
@@ -533,10 +561,26 @@ pub async fn run(a: Args) -> Result<(), String> {
         if query_param(&loc, "code").is_none() {
             return Err(format!("warden prompt=none gave no code: {loc}"));
         }
-        out.push(wrk(&a, "authorize", "warden", &wurl, "GET", "", &[("cookie", &w.cookie)])?);
+        out.push(wrk(
+            &a,
+            "authorize",
+            "warden",
+            &wurl,
+            "GET",
+            "",
+            &[("cookie", &w.cookie)],
+        )?);
         let nurl = authz_url(&n.base, "/auth", "bench-a", "openid", true);
         let ncookie = n.jar.header();
-        out.push(wrk(&a, "authorize", NODE, &nurl, "GET", "", &[("cookie", &ncookie)])?);
+        out.push(wrk(
+            &a,
+            "authorize",
+            NODE,
+            &nurl,
+            "GET",
+            "",
+            &[("cookie", &ncookie)],
+        )?);
     }
     if want("token") {
         // Mint fresh codes (untimed), then time the exchanges.
@@ -562,7 +606,12 @@ pub async fn run(a: Args) -> Result<(), String> {
             let (_, errs, _, first) = drive((0..a.n_token).collect(), c, move |_| {
                 let (h, cs, u, ck) = (h.clone(), cs.clone(), u.clone(), ck.clone());
                 async move {
-                    let r = h.get(&u).header("cookie", ck).send().await.map_err(|x| x.to_string())?;
+                    let r = h
+                        .get(&u)
+                        .header("cookie", ck)
+                        .send()
+                        .await
+                        .map_err(|x| x.to_string())?;
                     let loc = location(&r).unwrap_or_default();
                     let code = query_param(&loc, "code").ok_or(format!("no code: {loc}"))?;
                     if let Ok(mut v) = cs.lock() {
@@ -590,7 +639,11 @@ pub async fn run(a: Args) -> Result<(), String> {
                 }
             })
             .await;
-            let note = if errs > 0 { format!("errors e.g. {first:?}") } else { String::new() };
+            let note = if errs > 0 {
+                format!("errors e.g. {first:?}")
+            } else {
+                String::new()
+            };
             out.push(measure("token", target, c, &lat, errs, wall, &note));
         }
     }
@@ -634,7 +687,12 @@ pub async fn run(a: Args) -> Result<(), String> {
                         ("state", "s"),
                     ],
                 );
-                let r = h.get(&url).header("cookie", cookie).send().await.map_err(|x| x.to_string())?;
+                let r = h
+                    .get(&url)
+                    .header("cookie", cookie)
+                    .send()
+                    .await
+                    .map_err(|x| x.to_string())?;
                 let loc = location(&r).unwrap_or_default();
                 if r.status().is_redirection() && loc.starts_with(POST_LOGOUT) {
                     Ok(())
@@ -667,7 +725,13 @@ pub async fn run(a: Args) -> Result<(), String> {
                 let mut jar = Jar::default();
                 let code = node_code(&h, &base, &mut jar, "bench-a", false).await?;
                 node_code(&h, &base, &mut jar, "bench-b", false).await?;
-                let v = exchange(&h, &format!("{base}/token"), &basic("bench-a", "secret-bench-a"), &code).await?;
+                let v = exchange(
+                    &h,
+                    &format!("{base}/token"),
+                    &basic("bench-a", "secret-bench-a"),
+                    &code,
+                )
+                .await?;
                 let idt = v["id_token"].as_str().unwrap_or_default().to_string();
                 if let Ok(mut p) = p2.lock() {
                     p.push((jar, idt));
@@ -693,10 +757,16 @@ pub async fn run(a: Args) -> Result<(), String> {
                         ("state", "s"),
                     ],
                 );
-                let r = h.get(&url).header("cookie", jar.header()).send().await.map_err(|x| x.to_string())?;
+                let r = h
+                    .get(&url)
+                    .header("cookie", jar.header())
+                    .send()
+                    .await
+                    .map_err(|x| x.to_string())?;
                 jar.update(r.headers());
                 let html = r.text().await.map_err(|x| x.to_string())?;
-                let xsrf = util::hidden_input(&html, "xsrf").ok_or("no xsrf in the confirmation form")?;
+                let xsrf =
+                    util::hidden_input(&html, "xsrf").ok_or("no xsrf in the confirmation form")?;
                 let r = h
                     .post(format!("{base}/session/end/confirm"))
                     .header("cookie", jar.header())
@@ -860,7 +930,15 @@ pub async fn run(a: Args) -> Result<(), String> {
         if errs > 0 {
             note.push_str(&format!("; errors e.g. {first:?}"));
         }
-        out.push(measure("end_all_50", "warden", conc, &lat, errs, wall, &note));
+        out.push(measure(
+            "end_all_50",
+            "warden",
+            conc,
+            &lat,
+            errs,
+            wall,
+            &note,
+        ));
     }
 
     let node_version = std::process::Command::new("node")
@@ -868,11 +946,12 @@ pub async fn run(a: Args) -> Result<(), String> {
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_default();
-    let provider_version = std::fs::read_to_string("infra/bench/node/node_modules/oidc-provider/package.json")
-        .ok()
-        .and_then(|s| serde_json::from_str::<Value>(&s).ok())
-        .and_then(|v| v["version"].as_str().map(str::to_string))
-        .unwrap_or_default();
+    let provider_version =
+        std::fs::read_to_string("infra/bench/node/node_modules/oidc-provider/package.json")
+            .ok()
+            .and_then(|s| serde_json::from_str::<Value>(&s).ok())
+            .and_then(|v| v["version"].as_str().map(str::to_string))
+            .unwrap_or_default();
     let doc = json!({
         "date": warden_core::time::now_s(),
         "load_before": load_before,

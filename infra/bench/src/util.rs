@@ -54,8 +54,9 @@ impl Jar {
                 continue;
             };
             let lower = v.to_ascii_lowercase();
-            let expired =
-                val.is_empty() || lower.contains("max-age=0") || lower.contains("expires=thu, 01 jan 1970");
+            let expired = val.is_empty()
+                || lower.contains("max-age=0")
+                || lower.contains("expires=thu, 01 jan 1970");
             if expired {
                 self.0.remove(n.trim());
             } else {
