@@ -2,7 +2,7 @@
 // (client_secret_basic) with back-channel logout URIs, one user found by findAccount, and
 // the backchannelLogout, rpInitiatedLogout, introspection and revocation features. The
 // interaction route signs the bench user in and grants consent at once (the benchmark
-// measures the protocol endpoints, not a login page). Loopback only; in-memory adapter.
+// measures the protocol endpoints, not a login page). Loopback only; in-memory storage.
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import Provider from 'oidc-provider';
 
@@ -30,7 +30,44 @@ const clients = ['bench-a', 'bench-b'].map((id) => ({
   backchannel_logout_session_required: true,
 }));
 
+// An unbounded in-memory adapter. The package's own development adapter is an LRU of 1,000
+// entries, which drops codes and sessions under a benchmark's volume (codes then fail with
+// invalid_grant and logouts find no session); this keeps everything until it expires.
+const storage = new Map();
+const GRANTABLE = new Set(['AccessToken', 'AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest']);
+class MapAdapter {
+  constructor(name) { this.name = name; }
+  key(id) { return `${this.name}:${id}`; }
+  async upsert(id, payload, expiresIn) {
+    const key = this.key(id);
+    if (this.name === 'Session') storage.set(`sessionUid:${payload.uid}`, id);
+    if (GRANTABLE.has(this.name) && payload.grantId) {
+      const gk = `grant:${payload.grantId}`;
+      const list = storage.get(gk);
+      if (list) list.push(key); else storage.set(gk, [key]);
+    }
+    if (payload.userCode) storage.set(`userCode:${payload.userCode}`, id);
+    storage.set(key, { payload, exp: expiresIn ? Date.now() + expiresIn * 1000 : 0 });
+  }
+  async find(id) {
+    const e = storage.get(this.key(id));
+    if (!e) return undefined;
+    if (e.exp && e.exp < Date.now()) { storage.delete(this.key(id)); return undefined; }
+    return e.payload;
+  }
+  async findByUid(uid) { const id = storage.get(`sessionUid:${uid}`); return id ? this.find(id) : undefined; }
+  async findByUserCode(code) { const id = storage.get(`userCode:${code}`); return id ? this.find(id) : undefined; }
+  async consume(id) { const e = storage.get(this.key(id)); if (e) e.payload.consumed = Math.floor(Date.now() / 1000); }
+  async destroy(id) { storage.delete(this.key(id)); }
+  async revokeByGrantId(grantId) {
+    const gk = `grant:${grantId}`;
+    for (const k of storage.get(gk) || []) storage.delete(k);
+    storage.delete(gk);
+  }
+}
+
 const provider = new Provider(issuer, {
+  adapter: MapAdapter,
   clients,
   jwks: { keys: [key] },
   cookies: { keys: ['bench-cookie-signing-key-0123456789'] },
