@@ -213,6 +213,22 @@ pub fn params(req: &Request) -> Result<Params, ParamsError> {
     Ok(p)
 }
 
+/// The form body of an OAuth endpoint (token, introspection, revocation): the Content-Type
+/// must be form-urlencoded and no parameter may repeat (RFC 6749 §3.2, RFC 7009, RFC 7662).
+pub fn oauth_form(req: &Request) -> Result<Params, crate::OAuthError> {
+    if !is_form(req) {
+        return Err(crate::OAuthError::invalid_request(
+            "The body must be application/x-www-form-urlencoded.",
+        ));
+    }
+    Params::parse(body_text(req)).map_err(|e| match e {
+        ParamsError::Duplicate(p) => {
+            crate::OAuthError::invalid_request(format!("Parameter {p} repeated."))
+        }
+        ParamsError::Malformed => crate::OAuthError::invalid_request("Malformed form body."),
+    })
+}
+
 /// A path parameter set by API Gateway (or the local stack).
 pub fn path_param(req: &Request, name: &str) -> Option<String> {
     req.path_parameters_ref()

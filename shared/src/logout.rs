@@ -157,14 +157,7 @@ pub struct RelayReport {
 pub async fn relay(app: &App, now_s: i64) -> Result<RelayReport, StoreError> {
     let mut report = RelayReport::default();
     let due = app.store.due_deliveries(now_s, 500).await?;
-    let msgs: Vec<DeliveryMessage> = due
-        .iter()
-        .map(|d| DeliveryMessage {
-            sid: d.sid.clone(),
-            client_id: d.client_id.clone(),
-            user_id: d.user_id.clone(),
-        })
-        .collect();
+    let msgs: Vec<DeliveryMessage> = due.iter().map(DeliveryMessage::for_delivery).collect();
     if !msgs.is_empty() {
         let sent = app.queue.send(&msgs).await;
         for m in &msgs {

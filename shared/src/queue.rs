@@ -13,6 +13,17 @@ pub struct DeliveryMessage {
     pub user_id: String,
 }
 
+impl DeliveryMessage {
+    /// The message that asks the dispatcher to deliver this outbox record.
+    pub fn for_delivery(d: &crate::schema::DeliveryItem) -> Self {
+        DeliveryMessage {
+            sid: d.sid.clone(),
+            client_id: d.client_id.clone(),
+            user_id: d.user_id.clone(),
+        }
+    }
+}
+
 /// Which messages could not be sent (the outbox keeps them pending for the relay).
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct SendReport {

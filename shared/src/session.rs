@@ -300,11 +300,7 @@ pub async fn terminate(
         tracing::info!(sid = %sid, reason = %reason, tokens = hashes.len(), deliveries = deliveries.len(), "session ended");
         let msgs: Vec<DeliveryMessage> = deliveries
             .iter()
-            .map(|d| DeliveryMessage {
-                sid: d.sid.clone(),
-                client_id: d.client_id.clone(),
-                user_id: d.user_id.clone(),
-            })
+            .map(DeliveryMessage::for_delivery)
             .collect();
         if !msgs.is_empty() {
             let report = app.queue.send(&msgs).await;

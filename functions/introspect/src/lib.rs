@@ -2,7 +2,7 @@
 //! confidential client; inactive tokens yield exactly `{"active": false}`.
 
 use lambda_http::Request;
-use warden_core::http::{body_text, is_form, json_response, Params, Resp};
+use warden_core::http::{json_response, oauth_form, Resp};
 use warden_core::{client_auth, grant, App, OAuthError};
 
 pub async fn handle(app: &App, req: Request) -> Resp {
@@ -14,13 +14,7 @@ pub async fn handle(app: &App, req: Request) -> Resp {
 
 /// Round trips: client lookup (cached) + 1 GetItem.
 async fn run(app: &App, req: &Request) -> Result<Resp, OAuthError> {
-    if !is_form(req) {
-        return Err(OAuthError::invalid_request(
-            "The body must be application/x-www-form-urlencoded.",
-        ));
-    }
-    let params = Params::parse(body_text(req))
-        .map_err(|_| OAuthError::invalid_request("Malformed or repeated parameters."))?;
+    let params = oauth_form(req)?;
     client_auth::authenticate(app, req.headers(), &params, false).await?;
     let token = params
         .get("token")

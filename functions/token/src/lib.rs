@@ -4,7 +4,7 @@ use lambda_http::Request;
 use serde_json::json;
 use warden_core::client_auth;
 use warden_core::grant::{self, GrantError, Issued};
-use warden_core::http::{body_text, is_form, json_response, Params, ParamsError, Resp};
+use warden_core::http::{json_response, oauth_form, Params, Resp};
 use warden_core::schema::ClientItem;
 use warden_core::store::CodeRedemption;
 use warden_core::{crypto, App, OAuthError};
@@ -24,17 +24,7 @@ fn map_grant(e: GrantError) -> OAuthError {
 }
 
 async fn exchange(app: &App, req: &Request) -> Result<Resp, OAuthError> {
-    if !is_form(req) {
-        return Err(OAuthError::invalid_request(
-            "The body must be application/x-www-form-urlencoded.",
-        ));
-    }
-    let params = Params::parse(body_text(req)).map_err(|e| match e {
-        ParamsError::Duplicate(p) => {
-            OAuthError::invalid_request(format!("Parameter {p} repeated."))
-        }
-        ParamsError::Malformed => OAuthError::invalid_request("Malformed form body."),
-    })?;
+    let params = oauth_form(req)?;
     let (client, _) = client_auth::authenticate(app, req.headers(), &params, true).await?;
     let grant_type = params
         .get("grant_type")
