@@ -317,13 +317,13 @@ pub async fn terminate(
     ))
 }
 
-/// End every live session of a user, except `keep` (the caller's own browser session for
+/// End every live session of a user, except those in `keep` (the caller's own sessions for
 /// "sign out everywhere else"). Returns how many ended. Round trips: 1 Query for the list,
 /// then per session those of [`terminate`], run concurrently (8 at a time).
 pub async fn terminate_all(
     app: &App,
     user_id: &str,
-    keep: Option<&str>,
+    keep: &[String],
     reason: &str,
 ) -> Result<usize, StoreError> {
     use futures::stream::{self, StreamExt, TryStreamExt};
@@ -331,7 +331,7 @@ pub async fn terminate_all(
     let ended: Vec<Terminated> = stream::iter(
         sessions
             .into_iter()
-            .filter(|s| keep != Some(s.sid.as_str()))
+            .filter(|s| !keep.contains(&s.sid))
             .map(|s| async move { terminate(app, &s.sid, Some(user_id), reason).await }),
     )
     .buffer_unordered(8)

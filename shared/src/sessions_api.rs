@@ -15,7 +15,6 @@
 
 use crate::error::{ApiError, StoreError};
 use crate::schema::{keys, DeliveryItem, SessionItem, LIVE_SHARDS};
-use crate::session::{self, Terminated};
 use crate::store::{Cursor, SessionFilter};
 use crate::time::now_s;
 use crate::App;
@@ -431,32 +430,6 @@ fn user_list_position(s: &SessionItem) -> Option<String> {
     let mut c = Cursor::default();
     c.set("u", &k);
     Some(c.encode())
-}
-
-/// End every live session of a user except those in `keep` (the caller's own sessions for
-/// "sign out everywhere else"), each through [`session::terminate`]. Returns how many ended.
-/// Round trips: 1 Query for the list, then per session those of `terminate`, 8 at a time.
-pub async fn end_all(
-    app: &App,
-    user_id: &str,
-    keep: &[String],
-    reason: &str,
-) -> Result<usize, StoreError> {
-    use futures::stream::{self, StreamExt, TryStreamExt};
-    let sessions = app.store.all_user_sessions(user_id, now_s()).await?;
-    let ended: Vec<Terminated> = stream::iter(
-        sessions
-            .into_iter()
-            .filter(|s| !keep.contains(&s.sid))
-            .map(|s| async move { session::terminate(app, &s.sid, Some(user_id), reason).await }),
-    )
-    .buffer_unordered(8)
-    .try_collect()
-    .await?;
-    Ok(ended
-        .iter()
-        .filter(|t| matches!(t, Terminated::Ended { .. }))
-        .count())
 }
 
 #[cfg(test)]

@@ -169,7 +169,7 @@ async fn route(app: &App, req: &Request) -> Result<Resp, ApiError> {
             if !api::valid_id(&uid) || app.store.get_user(&uid).await?.is_none() {
                 return Err(no_user());
             }
-            api::end_all(app, &uid, &[], "admin").await?;
+            warden_core::session::terminate_all(app, &uid, &[], "admin").await?;
             Ok(empty(StatusCode::NO_CONTENT))
         }
         Op::GetOne => {

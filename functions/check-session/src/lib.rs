@@ -37,13 +37,7 @@ pub async fn handle(app: &App, req: Request) -> Resp {
             return problem(StatusCode::SERVICE_UNAVAILABLE, "Temporarily unavailable.");
         }
     };
-    let mut origins: Vec<String> = client
-        .redirect_uris
-        .iter()
-        .filter_map(|u| h::origin_of(u))
-        .collect();
-    origins.sort();
-    origins.dedup();
+    let origins = registered_origins(&client);
     html_response(
         StatusCode::OK,
         page(Some(&client.client_id), &origins),
@@ -51,20 +45,23 @@ pub async fn handle(app: &App, req: Request) -> Resp {
     )
 }
 
+/// The RFC 6454 origins of a client's redirect URIs, sorted, without repeats.
+fn registered_origins(client: &warden_core::schema::ClientItem) -> Vec<String> {
+    let mut o: Vec<String> = client
+        .redirect_uris
+        .iter()
+        .filter_map(|u| h::origin_of(u))
+        .collect();
+    o.sort();
+    o.dedup();
+    o
+}
+
 /// The registered origins of one client, for the generic iframe page. Unknown clients get an
 /// empty list (no existence oracle beyond what the authorize endpoint already shows).
 async fn origins_json(app: &App, client_id: &str) -> Resp {
     let origins: Vec<String> = match app.client(client_id).await {
-        Ok(Some(c)) if !c.disabled => {
-            let mut o: Vec<String> = c
-                .redirect_uris
-                .iter()
-                .filter_map(|u| h::origin_of(u))
-                .collect();
-            o.sort();
-            o.dedup();
-            o
-        }
+        Ok(Some(c)) if !c.disabled => registered_origins(&c),
         Ok(_) => Vec::new(),
         Err(e) => {
             tracing::error!(error = %e, "check_session client lookup failed");

@@ -74,7 +74,7 @@ async fn route(app: &App, req: &Request) -> Result<Resp, ApiError> {
                     ))
                 }
             };
-            api::end_all(app, user_id, &keep, "user").await?;
+            warden_core::session::terminate_all(app, user_id, &keep, "user").await?;
             Ok(empty(StatusCode::NO_CONTENT))
         }
         (&Method::DELETE, Some(sid)) => {

@@ -281,8 +281,7 @@ async fn user(
             u.disabled = true;
             store.update_user(&u).await?;
             let app = cli_app(store).await?;
-            let ended =
-                warden_core::session::terminate_all(&app, &u.user_id, None, "admin").await?;
+            let ended = warden_core::session::terminate_all(&app, &u.user_id, &[], "admin").await?;
             let mut v = user_json(&u);
             v["sessions_ended"] = json!(ended);
             Ok(vec![v])
