@@ -2,9 +2,10 @@
 # Warden benchmarks, run by hand from anywhere:   infra/bench/run.sh [all|side|dispatch|coldstart|report]
 # Loopback only, bounded runs. Writes infra/bench/results/*.json and docs/benchmarks.md.
 #
-# Environment: PROFILE=release|debug (default release; the release build is slow, built
-# once with nice), DURATION (s per wrk run, default 10), CONCURRENCY (default 32),
-# ONLY (comma-separated side-by-side operations), SIDE_ARGS (extra `warden-bench side` flags).
+# Environment: PROFILE=release|profiling|debug (default release; the release build is slow,
+# built once with nice; `profiling` is release code with symbols and thin LTO, for perf), DURATION (s per wrk run, default 10), CONCURRENCY (default 32),
+# ONLY (comma-separated side-by-side operations), SIDE_ARGS (extra `warden-bench side` flags),
+# SKIP_BUILD=1 (use the binaries already built).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -20,10 +21,12 @@ need() { command -v "$1" >/dev/null || { echo "run.sh: $1 is missing ($2)"; exit
 need wrk "apt-get install -y wrk"
 need node "Node.js 20+"
 
-flag=""; [ "$PROFILE" = release ] && flag="--release"
+flag=""; [ "$PROFILE" != debug ] && flag="--profile $PROFILE"
 FN_PKGS=$(for f in functions/*/; do printf -- '-p warden-fn-%s ' "$(basename "$f")"; done)
-echo "== building ($PROFILE; nice)"
-nice -n 10 cargo build $flag -p warden-local -p warden-bench $FN_PKGS
+if [ -z "${SKIP_BUILD:-}" ]; then
+  echo "== building ($PROFILE; nice)"
+  nice -n 10 cargo build $flag -p warden-local -p warden-bench $FN_PKGS
+fi
 
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; }

@@ -8,7 +8,7 @@ use crate::schema::ClientItem;
 use crate::signing::{generate_key_item, KeySet};
 use crate::store::{dynamodb_client, Store};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 const KEY_CACHE: Duration = Duration::from_secs(300);
@@ -24,6 +24,8 @@ pub struct App {
     pub http: reqwest::Client,
     keys: RwLock<Option<(Instant, Arc<KeySet>)>>,
     clients: Mutex<ClientCache>,
+    /// The discovery document, serialised on first use (it depends on the config only).
+    discovery: OnceLock<String>,
 }
 
 impl std::fmt::Debug for App {
@@ -85,6 +87,7 @@ impl App {
             http: delivery_http_client(Duration::from_secs(5)),
             keys: RwLock::new(None),
             clients: Mutex::new(HashMap::new()),
+            discovery: OnceLock::new(),
         }
     }
 
@@ -106,6 +109,12 @@ impl App {
             None => Arc::new(NoQueue),
         };
         Ok(App::new(config, store, queue))
+    }
+
+    /// The discovery document as served: built and serialised once per process.
+    pub fn discovery_json(&self) -> &str {
+        self.discovery
+            .get_or_init(|| crate::oidc::discovery(&self.config).to_string())
     }
 
     /// The signing keys, cached for five minutes; creates the first key if there is none.

@@ -16,7 +16,7 @@
 use crate::crypto;
 use crate::error::OAuthError;
 use crate::http::{self, cookie, CookieSpec, Params, ParamsError};
-use crate::schema::{keys, ClientItem, CodeItem, SessionItem};
+use crate::schema::{keys, ClientItem, CodeItem, IdClaims};
 use crate::session::{self, BROWSER_STATE_COOKIE};
 use crate::time::now_s;
 use crate::App;
@@ -423,17 +423,11 @@ pub async fn authorize(app: &App, req: &lambda_http::Request) -> Outcome {
     let login_required = |target: &Target, why: &str| -> Outcome {
         target.error(OAuthError::new("login_required", why))
     };
-    // The session, its user, and whether they satisfy the request.
-    let session: Option<SessionItem> = match session::from_cookie(app, headers).await {
-        Ok(s) => s,
+    // The session, its user, and whether they satisfy the request: 1 BatchGetItem.
+    let (session, user) = match session::with_user_from_cookie(app, headers).await {
+        Ok(Some((s, u))) => (Some(s), u),
+        Ok(None) => (None, None),
         Err(e) => return target.error(e.into()),
-    };
-    let user = match &session {
-        Some(s) => match app.store.get_user(&s.user_id).await {
-            Ok(u) => u.filter(|u| !u.disabled),
-            Err(e) => return target.error(e.into()),
-        },
-        None => None,
     };
     let (s, user) = match (session, user) {
         (Some(s), Some(u)) => (s, u),
@@ -551,6 +545,7 @@ pub async fn authorize(app: &App, req: &lambda_http::Request) -> Outcome {
         valid_until: now + CODE_VALID_SECS,
         consumed: false,
         family: None,
+        claims: Some(IdClaims::for_scope(&user, &granted.join(" "))),
         expires_at: now + CODE_RETENTION_SECS,
     };
     if let Err(e) = app.store.put_code(&item).await {

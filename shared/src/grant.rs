@@ -13,7 +13,7 @@
 
 use crate::crypto::{self, hash_secret};
 use crate::error::StoreError;
-use crate::schema::{keys, ClientItem, CodeItem, SharedGrantItem, TokenItem, UserItem};
+use crate::schema::{keys, ClientItem, CodeItem, IdClaims, SharedGrantItem, TokenItem, UserItem};
 use crate::store::Issue;
 use crate::time::now_s;
 use crate::App;
@@ -380,6 +380,20 @@ pub async fn id_token(
     issued: &Issued,
     nonce: Option<&str>,
 ) -> Result<String, StoreError> {
+    let claims = user
+        .map(|u| IdClaims::for_scope(u, &issued.scope))
+        .unwrap_or_default();
+    id_token_with(app, client_id, &claims, issued, nonce).await
+}
+
+/// [`id_token`] with the user's claims already chosen (the code carries them).
+pub async fn id_token_with(
+    app: &App,
+    client_id: &str,
+    user_claims: &IdClaims,
+    issued: &Issued,
+    nonce: Option<&str>,
+) -> Result<String, StoreError> {
     let now = now_s();
     let mut claims = json!({
         "iss": app.config.issuer,
@@ -394,15 +408,14 @@ pub async fn id_token(
     if let Some(n) = nonce {
         claims["nonce"] = json!(n);
     }
-    if let Some(u) = user {
-        let scopes: Vec<&str> = issued.scope.split(' ').collect();
-        if scopes.contains(&"profile") {
-            claims["name"] = json!(u.name);
-            claims["preferred_username"] = json!(u.username);
-        }
-        if scopes.contains(&"email") && !u.email.is_empty() {
-            claims["email"] = json!(u.email);
-        }
+    if let Some(v) = &user_claims.name {
+        claims["name"] = json!(v);
+    }
+    if let Some(v) = &user_claims.preferred_username {
+        claims["preferred_username"] = json!(v);
+    }
+    if let Some(v) = &user_claims.email {
+        claims["email"] = json!(v);
     }
     let keys = app.keys().await?;
     keys.sign("JWT", &claims)

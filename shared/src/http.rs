@@ -25,14 +25,21 @@ pub fn json_response(status: StatusCode, value: &serde_json::Value) -> Resp {
 
 /// A public, cacheable JSON document (discovery, JWKS).
 pub fn public_json(value: &serde_json::Value, max_age: u32) -> Resp {
-    let mut r = build(
-        StatusCode::OK,
-        "application/json",
-        Body::Text(value.to_string()),
-    );
-    if let Ok(v) = HeaderValue::from_str(&format!("public, max-age={max_age}")) {
-        r.headers_mut().insert(header::CACHE_CONTROL, v);
-    }
+    public_json_text(value.to_string(), max_age)
+}
+
+/// [`public_json`] for a body serialised beforehand (discovery and JWKS cache theirs).
+pub fn public_json_text(body: String, max_age: u32) -> Resp {
+    let mut r = build(StatusCode::OK, "application/json", Body::Text(body));
+    let cache = match max_age {
+        300 => HeaderValue::from_static("public, max-age=300"),
+        3600 => HeaderValue::from_static("public, max-age=3600"),
+        _ => match HeaderValue::from_str(&format!("public, max-age={max_age}")) {
+            Ok(v) => v,
+            Err(_) => HeaderValue::from_static("no-cache"),
+        },
+    };
+    r.headers_mut().insert(header::CACHE_CONTROL, cache);
     r.headers_mut().insert(
         header::ACCESS_CONTROL_ALLOW_ORIGIN,
         HeaderValue::from_static("*"),

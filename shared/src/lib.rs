@@ -3,6 +3,11 @@
 //! Handlers in `functions/` parse a request, call into this crate, and render the answer;
 //! the business rules (sessions, tokens, termination, logout tokens) live here.
 
+/// Every binary linking warden-core allocates with mimalloc (see the `mimalloc` feature).
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 pub mod admin;
 pub mod app;
 pub mod authorize;

@@ -87,6 +87,82 @@ pub async fn deliver(
     msg: &DeliveryMessage,
     receive_count: u32,
 ) -> Result<DeliveryOutcome, StoreError> {
+    deliver_batch(app, &[(msg, receive_count)], 1)
+        .await
+        .pop()
+        .unwrap_or(Err(StoreError::Backend("no outcome".into())))
+}
+
+/// [`deliver`] for a batch of messages (an SQS batch): the POSTs run concurrently (at
+/// most `concurrency` at once), then every outcome is recorded in 1 round trip
+/// ([`crate::store::Store::record_deliveries`]: one TransactWriteItems, or UpdateItems one
+/// by one for a batch of one or when a duplicate message makes the transaction fail).
+/// Returns one result per message, in order.
+pub async fn deliver_batch(
+    app: &App,
+    msgs: &[(&DeliveryMessage, u32)],
+    concurrency: usize,
+) -> Vec<Result<DeliveryOutcome, StoreError>> {
+    use futures::stream::{self, StreamExt};
+    let futs: Vec<_> = msgs
+        .iter()
+        .map(|&(msg, count)| attempt(app, msg, count))
+        .collect();
+    let attempts: Vec<Result<DeliveryOutcome, StoreError>> = stream::iter(futs)
+        .buffered(concurrency.max(1))
+        .collect()
+        .await;
+    let now = now_ms();
+    let mut records = Vec::new();
+    let mut which = Vec::new();
+    for (i, (a, (msg, count))) in attempts.iter().zip(msgs).enumerate() {
+        if let Ok(outcome) = a {
+            records.push(crate::store::DeliveryRecord {
+                sid: &msg.sid,
+                client_id: &msg.client_id,
+                outcome,
+                retry_due_s: now / 1000 + retry_backoff(*count).as_secs() as i64 + RELAY_AFTER_SECS,
+            });
+            which.push(i);
+        }
+    }
+    let recorded = app.store.record_deliveries(&records, now).await;
+    let mut failed: Vec<Option<StoreError>> = msgs.iter().map(|_| None).collect();
+    for (i, r) in which.into_iter().zip(recorded) {
+        match r {
+            // Already final (a duplicate message): nothing to record.
+            Ok(()) | Err(StoreError::ConditionFailed) => {}
+            Err(e) => failed[i] = Some(e),
+        }
+    }
+    attempts
+        .into_iter()
+        .zip(failed)
+        .zip(msgs)
+        .map(|((a, f), (msg, count))| {
+            let outcome = a?;
+            if let Some(e) = f {
+                return Err(e);
+            }
+            let label = match &outcome {
+                DeliveryOutcome::Delivered(_) => "delivered",
+                DeliveryOutcome::Rejected(_) => "rejected",
+                DeliveryOutcome::Retry { .. } => "retried",
+                DeliveryOutcome::Dead { .. } => "dead",
+            };
+            crate::telemetry::metric("Deliveries", ("Outcome", label), 1.0);
+            tracing::info!(sid = %msg.sid, client_id = %msg.client_id, outcome = label, attempt = count, "back-channel logout");
+            Ok(outcome)
+        })
+        .collect()
+}
+
+/// Sign and POST one logout token; a retryable failure at the last attempt is `dead`.
+async fn attempt(
+    app: &App,
+    msg: &DeliveryMessage,
+    receive_count: u32,
+) -> Result<DeliveryOutcome, StoreError> {
     let client: Option<std::sync::Arc<ClientItem>> = app.client(&msg.client_id).await?;
     let outcome = match client
         .as_ref()
@@ -111,33 +187,14 @@ pub async fn deliver(
             }
         }
     };
-    let outcome = match outcome {
+    Ok(match outcome {
         DeliveryOutcome::Retry { http_status, error }
             if receive_count >= app.config.delivery_max_attempts =>
         {
             DeliveryOutcome::Dead { http_status, error }
         }
         o => o,
-    };
-    let due = now_s() + retry_backoff(receive_count).as_secs() as i64 + RELAY_AFTER_SECS;
-    match app
-        .store
-        .record_delivery(&msg.sid, &msg.client_id, &outcome, now_ms(), due)
-        .await
-    {
-        // Already final (a duplicate message): nothing to record.
-        Ok(()) | Err(StoreError::ConditionFailed) => {}
-        Err(e) => return Err(e),
-    }
-    let label = match &outcome {
-        DeliveryOutcome::Delivered(_) => "delivered",
-        DeliveryOutcome::Rejected(_) => "rejected",
-        DeliveryOutcome::Retry { .. } => "retried",
-        DeliveryOutcome::Dead { .. } => "dead",
-    };
-    crate::telemetry::metric("Deliveries", ("Outcome", label), 1.0);
-    tracing::info!(sid = %msg.sid, client_id = %msg.client_id, outcome = label, attempt = receive_count, "back-channel logout");
-    Ok(outcome)
+    })
 }
 
 /// What one relay run did.

@@ -305,7 +305,39 @@ pub struct CodeItem {
     /// The family the exchange created (set on consumption, for replay revocation).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub family: Option<String>,
+    /// The user's ID-token claims released by the granted scopes, copied at authorize so
+    /// the exchange needs no user read. Absent in codes written before this field existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claims: Option<IdClaims>,
     pub expires_at: i64,
+}
+
+/// User claims an ID token carries when the scopes release them (`profile`: name and
+/// preferred_username; `email`: email).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct IdClaims {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preferred_username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+}
+
+impl IdClaims {
+    /// The claims of `user` that a space-separated `scope` releases.
+    pub fn for_scope(user: &UserItem, scope: &str) -> Self {
+        let has = |s: &str| scope.split(' ').any(|x| x == s);
+        let mut c = IdClaims::default();
+        if has("profile") {
+            c.name = Some(user.name.clone());
+            c.preferred_username = Some(user.username.clone());
+        }
+        if has("email") && !user.email.is_empty() {
+            c.email = Some(user.email.clone());
+        }
+        c
+    }
 }
 
 /// `CLIENT#<id>` / `CLIENT`: a registered relying party.

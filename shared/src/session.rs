@@ -12,7 +12,10 @@ use crate::App;
 use http::HeaderMap;
 use std::collections::BTreeMap;
 
-/// `warden_session` = `<sid>.<secret>`: HttpOnly, SameSite=Lax.
+/// `warden_session` = `<sid>.<secret>.<user id>`: HttpOnly, SameSite=Lax. The user id lets
+/// authorize read the session and its user in one BatchGetItem; it is checked against the
+/// session item, and the secret (only its hash is stored) is what proves the session.
+/// Cookies of the older `<sid>.<secret>` form are still accepted.
 pub const SESSION_COOKIE: &str = "warden_session";
 /// `warden_bs`: the OP browser state for check_session (not HttpOnly, SameSite=None).
 pub const BROWSER_STATE_COOKIE: &str = "warden_bs";
@@ -80,7 +83,12 @@ pub async fn create(
     };
     app.store.put_session(&s).await?;
     crate::telemetry::metric("Logins", ("Outcome", "success"), 1.0);
-    Ok((s, format!("{sid}.{secret}")))
+    let value = if cookie_safe(&user.user_id) {
+        format!("{sid}.{secret}.{}", user.user_id)
+    } else {
+        format!("{sid}.{secret}")
+    };
+    Ok((s, value))
 }
 
 /// The `Set-Cookie` values after a login: the session cookie and a fresh browser state.
@@ -139,16 +147,49 @@ pub fn logout_cookies(app: &App) -> Vec<String> {
     ]
 }
 
-/// Split a `warden_session` cookie value into `(sid, secret)`.
-pub fn parse_cookie_value(v: &str) -> Option<(&str, &str)> {
-    let (sid, secret) = v.split_once('.')?;
-    let ok = |s: &str| {
-        !s.is_empty()
-            && s.len() <= 64
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    };
-    (ok(sid) && ok(secret)).then_some((sid, secret))
+/// The parts of a `warden_session` cookie value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionCookie<'a> {
+    pub sid: &'a str,
+    pub secret: &'a str,
+    /// Absent in cookies of the older two-part form.
+    pub user_id: Option<&'a str>,
+}
+
+fn cookie_safe(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Split a `warden_session` cookie value: `<sid>.<secret>` or `<sid>.<secret>.<user id>`.
+pub fn parse_cookie_value(v: &str) -> Option<SessionCookie<'_>> {
+    let mut parts = v.split('.');
+    let sid = parts.next()?;
+    let secret = parts.next()?;
+    let user_id = parts.next();
+    if parts.next().is_some() || !cookie_safe(sid) || !cookie_safe(secret) {
+        return None;
+    }
+    if user_id.is_some_and(|u| !cookie_safe(u)) {
+        return None;
+    }
+    Some(SessionCookie {
+        sid,
+        secret,
+        user_id,
+    })
+}
+
+/// Does the stored session answer this cookie: the secret matches and it is live?
+fn answers(s: SessionItem, c: &SessionCookie<'_>) -> Option<SessionItem> {
+    let secret_ok = crypto::ct_eq(
+        s.secret_hash.as_bytes(),
+        crypto::hash_secret(c.secret).as_bytes(),
+    );
+    let user_ok = c.user_id.is_none_or(|u| u == s.user_id);
+    (secret_ok && user_ok && s.is_live(now_s())).then_some(s)
 }
 
 /// The live session named by the request's cookie, if its secret matches. 1 round trip
@@ -157,19 +198,41 @@ pub async fn from_cookie(
     app: &App,
     headers: &HeaderMap,
 ) -> Result<Option<SessionItem>, StoreError> {
-    let Some((sid, secret)) = cookie(headers, SESSION_COOKIE).and_then(parse_cookie_value) else {
+    let Some(c) = cookie(headers, SESSION_COOKIE).and_then(parse_cookie_value) else {
         return Ok(None);
     };
-    let Some(s) = app.store.get_session(sid).await? else {
+    Ok(app
+        .store
+        .get_session(c.sid)
+        .await?
+        .and_then(|s| answers(s, &c)))
+}
+
+/// The live session named by the cookie and its user (`None` for a disabled or deleted
+/// user). 1 round trip (BatchGetItem) for a cookie that carries the user id, 2 (GetItem
+/// session → GetItem user) for an older cookie, 0 without a well-formed cookie.
+pub async fn with_user_from_cookie(
+    app: &App,
+    headers: &HeaderMap,
+) -> Result<Option<(SessionItem, Option<UserItem>)>, StoreError> {
+    let Some(c) = cookie(headers, SESSION_COOKIE).and_then(parse_cookie_value) else {
         return Ok(None);
     };
-    if !crypto::ct_eq(
-        s.secret_hash.as_bytes(),
-        crypto::hash_secret(secret).as_bytes(),
-    ) {
+    let (session, user) = match c.user_id {
+        Some(uid) => app.store.get_session_and_user(c.sid, uid).await?,
+        None => match app.store.get_session(c.sid).await? {
+            Some(s) => {
+                let u = app.store.get_user(&s.user_id).await?;
+                (Some(s), u)
+            }
+            None => (None, None),
+        },
+    };
+    let Some(s) = session.and_then(|s| answers(s, &c)) else {
         return Ok(None);
-    }
-    Ok(s.is_live(now_s()).then_some(s))
+    };
+    let user = user.filter(|u| u.user_id == s.user_id && !u.disabled);
+    Ok(Some((s, user)))
 }
 
 /// Record use of the session (and the app joining it). Writes at most once a minute unless
@@ -360,10 +423,18 @@ mod tests {
 
     #[test]
     fn cookie_value_parsing() {
-        assert_eq!(parse_cookie_value("abc.def"), Some(("abc", "def")));
+        let two = parse_cookie_value("abc.def").unwrap();
+        assert_eq!((two.sid, two.secret, two.user_id), ("abc", "def", None));
+        let three = parse_cookie_value("a.b.u-1").unwrap();
+        assert_eq!(
+            (three.sid, three.secret, three.user_id),
+            ("a", "b", Some("u-1"))
+        );
         assert_eq!(parse_cookie_value("abc"), None);
         assert_eq!(parse_cookie_value(".def"), None);
         assert_eq!(parse_cookie_value("a b.c"), None);
-        assert_eq!(parse_cookie_value("a.b.c"), None);
+        assert_eq!(parse_cookie_value("a.b."), None);
+        assert_eq!(parse_cookie_value("a.b.c.d"), None);
+        assert_eq!(parse_cookie_value("a.b.c d"), None);
     }
 }

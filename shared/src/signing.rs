@@ -17,6 +17,10 @@ pub struct KeySet {
     signer: RsaKeyPair,
     published: Vec<(String, String, String)>,
     decoding: HashMap<String, DecodingKey>,
+    /// The JWKS document, serialised once per key set (served as is).
+    jwks_json: String,
+    /// The shared-grant HMAC key of the signer, derived once per key set.
+    derivation: Option<Vec<u8>>,
 }
 
 impl std::fmt::Debug for KeySet {
@@ -93,12 +97,22 @@ impl KeySet {
                 published.push((k.kid.clone(), k.n.clone(), k.e.clone()));
             }
         }
-        Ok(KeySet {
+        let mut ks = KeySet {
             signer_kid: signer_item.kid.clone(),
             signer,
             published,
             decoding,
-        })
+            jwks_json: String::new(),
+            derivation: None,
+        };
+        ks.jwks_json = ks.jwks().to_string();
+        ks.derivation = ks.derive_key();
+        Ok(ks)
+    }
+
+    /// The JWKS document as served (serialised once, when the key set is loaded).
+    pub fn jwks_json(&self) -> &str {
+        &self.jwks_json
     }
 
     pub fn signer_kid(&self) -> &str {
@@ -107,11 +121,15 @@ impl KeySet {
 
     /// Secret material for deriving values (HMAC key), bound to the signer.
     pub fn derivation_key(&self, kid: &str) -> Option<Vec<u8>> {
-        // Derived from the public modulus + a private-only signature: sign a fixed label.
-        // RSA PKCS#1 v1.5 signatures are deterministic, so this is stable per key.
         if kid != self.signer_kid {
             return None;
         }
+        self.derivation.clone()
+    }
+
+    fn derive_key(&self) -> Option<Vec<u8>> {
+        // Derived from the public modulus + a private-only signature: sign a fixed label.
+        // RSA PKCS#1 v1.5 signatures are deterministic, so this is stable per key.
         let mut sig = vec![0u8; self.signer.public_modulus_len()];
         let rng = aws_lc_rs::rand::SystemRandom::new();
         self.signer

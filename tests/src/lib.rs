@@ -133,6 +133,7 @@ impl Stack {
             valid_until: now + 60,
             consumed: true,
             family: None,
+            claims: None,
             expires_at: now + 600,
         };
         warden_core::grant::issue_for_code(

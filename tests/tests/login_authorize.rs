@@ -144,10 +144,12 @@ async fn login_creates_a_session_with_the_designed_cookies() {
     assert!(raw_set_cookie(&r, "warden_csrf").contains("Max-Age=0"));
     let cookie = flow::cookie_header_from(r.headers());
     let v = cookie_value(&cookie, "warden_session").unwrap();
-    let (sid, secret) = v.split_once('.').unwrap();
-    let sess = s.store().get_session(sid).await.unwrap().unwrap();
+    // `<sid>.<secret>.<user id>`: only the secret's hash is stored.
+    let parts = warden_core::session::parse_cookie_value(&v).unwrap();
+    assert_eq!(parts.user_id, Some(alice.user_id.as_str()));
+    let sess = s.store().get_session(parts.sid).await.unwrap().unwrap();
     assert_eq!(sess.user_id, alice.user_id);
-    assert_eq!(sess.secret_hash, hash_secret(secret));
+    assert_eq!(sess.secret_hash, hash_secret(parts.secret));
     assert!(!sess.remember_me);
     assert_eq!(sess.ip, "127.0.0.1");
     let cfg = &s.app().config;
@@ -656,6 +658,28 @@ async fn prompt_none_never_shows_ui() {
     let r = authorize(&s, &cookie, &p).await;
     assert!(r.param("code").is_some(), "{r:?}");
     assert_eq!(r.param("state"), Some("abc"));
+    // The session cookie is `<sid>.<secret>.<user id>`: another user's id in it is no
+    // session; the older `<sid>.<secret>` form still is one.
+    let v = cookie_value(&cookie, "warden_session").unwrap();
+    let parts = warden_core::session::parse_cookie_value(&v).unwrap();
+    let bob = s.user("bob", PW, &[]).await;
+    let swapped = format!(
+        "warden_session={}.{}.{}",
+        parts.sid, parts.secret, bob.user_id
+    );
+    let r = authorize(&s, &swapped, &p).await;
+    assert_eq!(r.param("error"), Some("login_required"), "{r:?}");
+    let legacy = format!("warden_session={}.{}", parts.sid, parts.secret);
+    let r = authorize(&s, &legacy, &p).await;
+    assert!(r.param("code").is_some(), "{r:?}");
+    let wrong_secret = format!(
+        "warden_session={}.x{}.{}",
+        parts.sid,
+        parts.secret,
+        parts.user_id.unwrap()
+    );
+    let r = authorize(&s, &wrong_secret, &p).await;
+    assert_eq!(r.param("error"), Some("login_required"), "{r:?}");
     // After the session ends, prompt=none fails (checklist 16).
     let sid = cookie_value(&cookie, "warden_session")
         .unwrap()

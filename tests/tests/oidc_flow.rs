@@ -130,6 +130,13 @@ async fn openidconnect_rp_completes_the_code_flow() {
     let json: serde_json::Value =
         serde_json::from_slice(&warden_core::crypto::b64_decode(body).unwrap()).unwrap();
     let sid = json["sid"].as_str().expect("sid").to_string();
+    // `profile` releases the user's names (copied into the code at authorize); `email` was
+    // not asked for.
+    assert_eq!(json["preferred_username"], "oidc-user");
+    assert!(
+        json.get("name").is_some() && json.get("email").is_none(),
+        "{json}"
+    );
     let sess = s
         .store()
         .get_session(&sid)
@@ -157,6 +164,7 @@ async fn openidconnect_rp_completes_the_code_flow() {
     )
     .unwrap();
     assert_eq!(json["sid"], sid.as_str());
+    assert_eq!(json["preferred_username"], "oidc-user");
     // Userinfo through the library.
     let info: openidconnect::core::CoreUserInfoClaims = client
         .user_info(refreshed.access_token().clone(), None)

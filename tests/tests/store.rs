@@ -239,6 +239,7 @@ async fn codes_are_single_use(store: &Store) {
         valid_until: now_s() + 60,
         consumed: false,
         family: None,
+        claims: None,
         expires_at: now_s() + 600,
     };
     store.put_code(&code).await.unwrap();
@@ -373,6 +374,87 @@ async fn termination_revokes_and_writes_deliveries(store: &Store) {
     );
 }
 both_engines!(termination, termination_revokes_and_writes_deliveries);
+
+/// A dispatcher batch is recorded in one transaction; when one delivery is already final
+/// (a duplicate message) the others are still recorded, one by one, and the final one is
+/// left as it was.
+async fn delivery_batches_record_together(store: &Store) {
+    use warden_core::store::{DeliveryOutcome, DeliveryRecord};
+    let now = now_s();
+    let s = session_item("u", "b1", now_ms(), now + 600);
+    store.put_session(&s).await.unwrap();
+    let delivery = |cid: &str| warden_core::schema::DeliveryItem {
+        pk: keys::session_pk("b1"),
+        sk: keys::delivery_sk(cid),
+        sid: "b1".into(),
+        client_id: cid.into(),
+        user_id: "u".into(),
+        status: "pending".into(),
+        attempts: 0,
+        last_http_status: None,
+        last_error: None,
+        created_ms: now_ms(),
+        updated_ms: now_ms(),
+        delivered_ms: None,
+        reason: "user".into(),
+        gsi2pk: Some(keys::due_logout_gsi(keys::due_shard("b1"))),
+        gsi2sk: Some(keys::due_sort(now - 1, &format!("b1#{cid}"))),
+        expires_at: now + 1000,
+    };
+    let ds: Vec<_> = ["a", "b", "c", "d"].iter().map(|c| delivery(c)).collect();
+    store
+        .commit_termination(&s, &[], &ds, "user", now_ms())
+        .await
+        .unwrap();
+    let ok = DeliveryOutcome::Delivered(200);
+    let retry = DeliveryOutcome::Retry {
+        http_status: Some(503),
+        error: "HTTP 503".into(),
+    };
+    fn rec<'a>(cid: &'a str, outcome: &'a DeliveryOutcome) -> DeliveryRecord<'a> {
+        DeliveryRecord {
+            sid: "b1",
+            client_id: cid,
+            outcome,
+            retry_due_s: now_s() + 300,
+        }
+    }
+    let (ok, retry) = (&ok, &retry);
+    // All pending: one transaction.
+    let r = store
+        .record_deliveries(&[rec("a", ok), rec("b", retry)], now_ms())
+        .await;
+    assert!(r.iter().all(|x| x.is_ok()), "{r:?}");
+    let a = store.get_delivery("b1", "a").await.unwrap().unwrap();
+    let b = store.get_delivery("b1", "b").await.unwrap().unwrap();
+    assert_eq!((a.status.as_str(), a.attempts), ("delivered", 1));
+    assert_eq!(
+        (b.status.as_str(), b.attempts, b.last_http_status),
+        ("pending", 1, Some(503))
+    );
+    // "a" is final: the transaction is refused, the others are recorded one by one.
+    let r = store
+        .record_deliveries(&[rec("a", retry), rec("b", ok), rec("c", ok)], now_ms())
+        .await;
+    assert!(matches!(r[0], Err(StoreError::ConditionFailed)), "{r:?}");
+    assert!(r[1].is_ok() && r[2].is_ok(), "{r:?}");
+    let a = store.get_delivery("b1", "a").await.unwrap().unwrap();
+    assert_eq!((a.status.as_str(), a.attempts), ("delivered", 1));
+    for cid in ["b", "c"] {
+        let d = store.get_delivery("b1", cid).await.unwrap().unwrap();
+        assert_eq!(d.status, "delivered", "{cid}");
+    }
+    // The same delivery twice in one batch never reaches a transaction (DynamoDB refuses
+    // those): the first is recorded, the second finds it final.
+    let r = store
+        .record_deliveries(&[rec("d", ok), rec("d", ok)], now_ms())
+        .await;
+    assert_eq!(r.iter().filter(|x| x.is_ok()).count(), 1, "{r:?}");
+    let d = store.get_delivery("b1", "d").await.unwrap().unwrap();
+    assert_eq!((d.status.as_str(), d.attempts), ("delivered", 1));
+    assert!(store.due_deliveries(now, 10).await.unwrap().is_empty());
+}
+both_engines!(delivery_batches, delivery_batches_record_together);
 
 async fn large_sessions_terminate_in_chunks(store: &Store) {
     let now = now_s();

@@ -46,6 +46,7 @@ async fn put_code(
             valid_until: now_s() + 60,
             consumed: false,
             family: None,
+            claims: None,
             expires_at: now_s() + 600,
         })
         .await

@@ -1,10 +1,11 @@
-//! `logout-dispatcher`: SQS-triggered. For each message, one back-channel logout attempt;
+//! `logout-dispatcher`: SQS-triggered. For each message, one back-channel logout attempt
+//! (the batch's outcomes are recorded in one round trip);
 //! failures that should be retried are reported as partial batch failures, with the
 //! message's visibility pushed out for an exponential backoff.
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::stream::{self, StreamExt};
-use warden_core::logout::{deliver, retry_backoff};
+use warden_core::logout::{deliver_batch, retry_backoff};
 use warden_core::queue::DeliveryMessage;
 use warden_core::store::DeliveryOutcome;
 use warden_core::App;
@@ -24,57 +25,36 @@ fn receive_count(m: &SqsMessage) -> u32 {
         .unwrap_or(1)
 }
 
-/// Handle one SQS batch. Messages that cannot be parsed are dropped (logged): they can
-/// never succeed, and the outbox keeps the delivery visible for the relay.
+/// Handle one SQS batch: every message's POST runs concurrently, and the outcomes are
+/// recorded together (1 round trip, [`deliver_batch`]). Messages that cannot be parsed are
+/// dropped (logged): they can never succeed, and the outbox keeps the delivery visible for
+/// the relay.
 pub async fn handle(d: &Dispatcher, event: SqsEvent) -> SqsBatchResponse {
-    let results = stream::iter(event.records.into_iter().map(|m| async move {
-        let id = m.message_id.clone().unwrap_or_default();
-        let Some(msg) = m
+    let mut parsed: Vec<(DeliveryMessage, u32, &SqsMessage)> = Vec::new();
+    for m in &event.records {
+        match m
             .body
             .as_deref()
             .and_then(|b| serde_json::from_str::<DeliveryMessage>(b).ok())
-        else {
-            tracing::error!(message_id = %id, "unparseable logout message dropped");
-            return None;
-        };
-        let count = receive_count(&m);
-        // Retryable failures stay in the queue with an exponential backoff. A `dead` outcome
-        // (the last allowed attempt failed) stays too, visible at once, so that the next
-        // receive exceeds maxReceiveCount and SQS moves the message to the DLQ, where
-        // operators see it; the delivery record already says `dead` (replayable).
-        let visibility = match deliver(&d.app, &msg, count).await {
-            Ok(DeliveryOutcome::Retry { .. }) => Some(retry_backoff(count).as_secs() as i32),
-            Ok(DeliveryOutcome::Dead { .. }) => Some(0),
-            Ok(_) => None,
-            Err(e) => {
-                tracing::error!(message_id = %id, error = %e, "delivery bookkeeping failed; retrying");
-                return Some(id);
+        {
+            Some(msg) => parsed.push((msg, receive_count(m), m)),
+            None => {
+                let id = m.message_id.as_deref().unwrap_or_default();
+                tracing::error!(message_id = %id, "unparseable logout message dropped");
             }
-        };
-        match visibility {
-            Some(secs) => {
-                if let (Some(sqs), Some(url), Some(handle)) =
-                    (&d.sqs, &d.queue_url, m.receipt_handle.as_deref())
-                {
-                    if let Err(e) = sqs
-                        .change_message_visibility()
-                        .queue_url(url)
-                        .receipt_handle(handle)
-                        .visibility_timeout(secs)
-                        .send()
-                        .await
-                    {
-                        tracing::warn!(message_id = %id, error = %aws_sdk_sqs::error::DisplayErrorContext(&e), "visibility change failed");
-                    }
-                }
-                Some(id)
-            }
-            None => None,
         }
-    }))
-    .buffer_unordered(d.concurrency.max(1))
-    .collect::<Vec<Option<String>>>()
-    .await;
+    }
+    let batch: Vec<(&DeliveryMessage, u32)> = parsed.iter().map(|(m, c, _)| (m, *c)).collect();
+    let outcomes = deliver_batch(&d.app, &batch, d.concurrency).await;
+    let settles: Vec<_> = outcomes
+        .into_iter()
+        .zip(&parsed)
+        .map(|(outcome, (_, count, m))| settle(d, outcome, *count, m))
+        .collect();
+    let results = stream::iter(settles)
+        .buffer_unordered(d.concurrency.max(1))
+        .collect::<Vec<Option<String>>>()
+        .await;
     let mut resp = SqsBatchResponse::default();
     for id in results.into_iter().flatten() {
         let mut f = BatchItemFailure::default();
@@ -82,6 +62,45 @@ pub async fn handle(d: &Dispatcher, event: SqsEvent) -> SqsBatchResponse {
         resp.batch_item_failures.push(f);
     }
     resp
+}
+
+/// What SQS should do with one message after its attempt: `Some(id)` keeps it (a batch
+/// item failure), with its visibility pushed out for the backoff.
+async fn settle(
+    d: &Dispatcher,
+    outcome: Result<DeliveryOutcome, warden_core::StoreError>,
+    count: u32,
+    m: &SqsMessage,
+) -> Option<String> {
+    let id = m.message_id.clone().unwrap_or_default();
+    // Retryable failures stay in the queue with an exponential backoff. A `dead` outcome (the
+    // last allowed attempt failed) stays too, visible at once, so that the next receive
+    // exceeds maxReceiveCount and SQS moves the message to the DLQ, where operators see it;
+    // the delivery record already says `dead` (replayable).
+    let secs = match outcome {
+        Ok(DeliveryOutcome::Retry { .. }) => retry_backoff(count).as_secs() as i32,
+        Ok(DeliveryOutcome::Dead { .. }) => 0,
+        Ok(_) => return None,
+        Err(e) => {
+            tracing::error!(message_id = %id, error = %e, "delivery bookkeeping failed; retrying");
+            return Some(id);
+        }
+    };
+    if let (Some(sqs), Some(url), Some(handle)) =
+        (&d.sqs, &d.queue_url, m.receipt_handle.as_deref())
+    {
+        if let Err(e) = sqs
+            .change_message_visibility()
+            .queue_url(url)
+            .receipt_handle(handle)
+            .visibility_timeout(secs)
+            .send()
+            .await
+        {
+            tracing::warn!(message_id = %id, error = %aws_sdk_sqs::error::DisplayErrorContext(&e), "visibility change failed");
+        }
+    }
+    Some(id)
 }
 
 /// Build the Lambda SQS event for received messages (used by the local stack's poller and

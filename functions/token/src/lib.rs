@@ -5,7 +5,7 @@ use serde_json::json;
 use warden_core::client_auth;
 use warden_core::grant::{self, GrantError, Issued};
 use warden_core::http::{json_response, oauth_form, Params, Resp};
-use warden_core::schema::ClientItem;
+use warden_core::schema::{ClientItem, IdClaims};
 use warden_core::store::CodeRedemption;
 use warden_core::{crypto, App, OAuthError};
 
@@ -41,7 +41,7 @@ async fn exchange(app: &App, req: &Request) -> Result<Resp, OAuthError> {
             "The client may not use this grant type.",
         ));
     }
-    let (issued, nonce) = if grant_type == "authorization_code" {
+    let (issued, nonce, claims) = if grant_type == "authorization_code" {
         code_grant(app, &client, &params).await?
     } else {
         let rt = params
@@ -50,17 +50,18 @@ async fn exchange(app: &App, req: &Request) -> Result<Resp, OAuthError> {
         let issued = grant::refresh(app, &client, rt, params.get("scope"))
             .await
             .map_err(map_grant)?;
-        (issued, None)
+        (issued, None, None)
     };
-    render(app, &client, &issued, nonce.as_deref()).await
+    render(app, &client, &issued, nonce.as_deref(), claims).await
 }
 
-/// 1 UpdateItem (redeem) + grant::issue_for_code + 1 GetItem (user, for the ID token).
+/// 1 UpdateItem (redeem) + grant::issue_for_code. The code carries the user's ID-token
+/// claims (older codes without them cost 1 GetItem of the user in [`render`]).
 async fn code_grant(
     app: &App,
     client: &ClientItem,
     params: &Params,
-) -> Result<(Issued, Option<String>), OAuthError> {
+) -> Result<(Issued, Option<String>, Option<IdClaims>), OAuthError> {
     let code = params
         .get("code")
         .ok_or_else(|| OAuthError::invalid_request("code is required."))?;
@@ -126,7 +127,7 @@ async fn code_grant(
     let issued = grant::issue_for_code(app, client, &c, &family)
         .await
         .map_err(map_grant)?;
-    Ok((issued, c.nonce))
+    Ok((issued, c.nonce, c.claims))
 }
 
 async fn render(
@@ -134,6 +135,7 @@ async fn render(
     client: &ClientItem,
     issued: &Issued,
     nonce: Option<&str>,
+    claims: Option<IdClaims>,
 ) -> Result<Resp, OAuthError> {
     let mut body = json!({
         "access_token": issued.access_token,
@@ -145,8 +147,15 @@ async fn render(
         body["refresh_token"] = json!(rt);
     }
     if issued.scope.split(' ').any(|s| s == "openid") {
-        let user = app.store.get_user(&issued.user_id).await?;
-        let idt = grant::id_token(app, &client.client_id, user.as_ref(), issued, nonce).await?;
+        let claims = match claims {
+            Some(c) => c,
+            // Refresh (and codes written before claims were copied): 1 GetItem.
+            None => match app.store.get_user(&issued.user_id).await? {
+                Some(u) => IdClaims::for_scope(&u, &issued.scope),
+                None => IdClaims::default(),
+            },
+        };
+        let idt = grant::id_token_with(app, &client.client_id, &claims, issued, nonce).await?;
         body["id_token"] = json!(idt);
     }
     Ok(json_response(http_ok(), &body))

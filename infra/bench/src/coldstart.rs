@@ -153,17 +153,18 @@ fn event_for(function: &str, client_id: &str) -> Option<Value> {
             http::HeaderValue::from_static("application/x-www-form-urlencoded"),
         );
     }
-    Some(warden_local::apigw::event(
-        route.method,
-        &path,
-        &query,
-        &headers,
+    let method: http::Method = route.method.parse().ok()?;
+    Some(warden_local::apigw::event(&warden_local::apigw::Incoming {
+        method: &method,
+        path: &path,
+        raw_query: &query,
+        headers: &headers,
         body,
-        &format!("{} {}", route.method, route.path),
-        &params,
-        "127.0.0.1:40000".parse().ok()?,
-        "cold-start-1",
-    ))
+        route_key: &format!("{} {}", route.method, route.path),
+        path_params: &params,
+        peer: "127.0.0.1:40000".parse().ok()?,
+        request_id: "cold-start-1",
+    }))
 }
 
 fn vm_hwm_kb(pid: u32) -> Option<u64> {

@@ -388,6 +388,7 @@ fn code_item(s: &SessionItem, client: &ClientItem, scope: &str) -> CodeItem {
         valid_until: now + 60,
         consumed: true,
         family: None,
+        claims: None,
         expires_at: now + 600,
     }
 }

@@ -12,9 +12,11 @@ pub mod seed;
 use axum::body::Body as AxBody;
 use axum::extract::{ConnectInfo, Request as AxRequest};
 use axum::response::Response as AxResponse;
+use futures::FutureExt;
 use http::StatusCode;
 use lambda_http::Body;
 use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -238,6 +240,9 @@ pub async fn start(opts: Options) -> Result<Running, String> {
 
     let router = axum::Router::new().fallback(serve).with_state(app.clone());
     let server_stop = stop_rx.clone();
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     tokio::spawn(async move {
         let _ = axum::serve(
             listener,
@@ -268,7 +273,7 @@ async fn serve(
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_string();
     let raw_query = parts.uri.query().unwrap_or("").to_string();
-    let method = parts.method.as_str().to_string();
+    let method = parts.method.as_str();
     let request_id = format!(
         "local-{}-{}",
         warden_core::time::now_ms(),
@@ -280,7 +285,7 @@ async fn serve(
             &serde_json::json!({"status": "ok"}),
         ));
     }
-    let (route, params) = match routes::find(&method, &path) {
+    let (route, params) = match routes::find(method, &path) {
         routes::Match::Found(r, p) => (r, p),
         routes::Match::WrongMethod => {
             return to_axum(ApiError::method_not_allowed().into_response(&request_id))
@@ -292,6 +297,15 @@ async fn serve(
             )
         }
     };
+    // Discovery and JWKS read nothing of the request: they are answered from the documents
+    // their functions cache, without building an API Gateway event first.
+    if method == "GET" {
+        match route.function {
+            "discovery" => return to_axum(warden_fn_discovery::document(&app)),
+            "jwks" => return to_axum(warden_fn_jwks::document(&app, &request_id).await),
+            _ => {}
+        }
+    }
     let bytes = match axum::body::to_bytes(body, 1024 * 1024).await {
         Ok(b) => b,
         Err(_) => {
@@ -300,29 +314,22 @@ async fn serve(
             return to_axum(e.into_response(&request_id));
         }
     };
-    let route_key = format!("{} {}", route.method, route.path);
-    let ev = apigw::event(
-        &method,
-        &path,
-        &raw_query,
-        &parts.headers,
-        &bytes,
-        &route_key,
-        &params,
+    let lreq = apigw::request(apigw::gateway_event(&apigw::Incoming {
+        method: &parts.method,
+        path: &path,
+        raw_query: &raw_query,
+        headers: &parts.headers,
+        body: &bytes,
+        route_key: route.key,
+        path_params: &params,
         peer,
-        &request_id,
-    );
-    let lreq = match lambda_http::request::from_str(&ev.to_string()) {
-        Ok(r) => r,
-        Err(_) => {
-            return to_axum(ApiError::bad_request("Malformed request.").into_response(&request_id))
-        }
-    };
+        request_id: &request_id,
+    }));
     let Some(h) = routes::handler(route.function) else {
         return to_axum(ApiError::internal().into_response(&request_id));
     };
     // A panic in a handler is a 500 (as Lambda would report), never a dead listener.
-    match tokio::spawn(h(app, lreq)).await {
+    match AssertUnwindSafe(h(app, lreq)).catch_unwind().await {
         Ok(resp) => to_axum(resp),
         Err(_) => to_axum(ApiError::internal().into_response(&request_id)),
     }
@@ -339,7 +346,9 @@ fn to_axum(resp: warden_core::http::Resp) -> AxResponse {
     AxResponse::from_parts(parts, AxBody::from(bytes))
 }
 
-/// The local stand-in for SQS + the dispatcher Lambda: each message is delivered; retryable
+/// The local stand-in for SQS + the dispatcher Lambda: messages are taken in batches of up
+/// to 10 (what is waiting, as an SQS receive would give them) and delivered with
+/// [`warden_core::logout::deliver_batch`], at most 64 deliveries in flight. Retryable
 /// failures are retried with exponential backoff until the attempts run out (`dead`).
 async fn local_dispatcher(
     app: Arc<App>,
@@ -349,29 +358,51 @@ async fn local_dispatcher(
 ) {
     let sem = Arc::new(tokio::sync::Semaphore::new(64));
     loop {
-        let msg = tokio::select! {
+        let first = tokio::select! {
             m = rx.recv() => match m { Some(m) => m, None => return },
             _ = stopped(stop.clone()) => return,
         };
-        let app = app.clone();
-        let Ok(permit) = sem.clone().acquire_owned().await else {
+        let mut batch = vec![first];
+        while batch.len() < 10 {
+            match rx.try_recv() {
+                Ok(m) => batch.push(m),
+                Err(_) => break,
+            }
+        }
+        let Ok(permits) = sem.clone().acquire_many_owned(batch.len() as u32).await else {
             return;
         };
+        let app = app.clone();
         tokio::spawn(async move {
-            let _permit = permit;
-            let mut attempt = 1u32;
-            loop {
-                match warden_core::logout::deliver(&app, &msg, attempt).await {
+            let items: Vec<(&DeliveryMessage, u32)> = batch.iter().map(|m| (m, 1)).collect();
+            let outcomes = warden_core::logout::deliver_batch(&app, &items, 10).await;
+            drop(permits);
+            for (msg, outcome) in batch.into_iter().zip(outcomes) {
+                if matches!(
+                    outcome,
                     Ok(warden_core::store::DeliveryOutcome::Retry { .. }) | Err(_)
-                        if attempt < app.config.delivery_max_attempts =>
-                    {
-                        tokio::time::sleep(retry_base * 2u32.saturating_pow(attempt - 1)).await;
-                        attempt += 1;
-                    }
-                    _ => return,
+                ) && app.config.delivery_max_attempts > 1
+                {
+                    tokio::spawn(retry(app.clone(), msg, retry_base));
                 }
             }
         });
+    }
+}
+
+/// Attempts 2.. of one delivery, with exponential backoff.
+async fn retry(app: Arc<App>, msg: DeliveryMessage, retry_base: Duration) {
+    let mut attempt = 2u32;
+    loop {
+        tokio::time::sleep(retry_base * 2u32.saturating_pow(attempt - 2)).await;
+        match warden_core::logout::deliver(&app, &msg, attempt).await {
+            Ok(warden_core::store::DeliveryOutcome::Retry { .. }) | Err(_)
+                if attempt < app.config.delivery_max_attempts =>
+            {
+                attempt += 1;
+            }
+            _ => return,
+        }
     }
 }
 

@@ -3,7 +3,7 @@
 
 use futures::future::BoxFuture;
 use lambda_http::Request;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use warden_core::http::Resp;
 use warden_core::App;
 
@@ -18,6 +18,8 @@ pub struct Route {
     pub path: &'static str,
     /// The function (its folder under `functions/`).
     pub function: &'static str,
+    /// API Gateway's route key, `"<method> <path>"`.
+    pub key: &'static str,
 }
 
 macro_rules! r {
@@ -26,6 +28,7 @@ macro_rules! r {
             method: $m,
             path: $p,
             function: $f,
+            key: concat!($m, " ", $p),
         }
     };
 }
@@ -127,54 +130,75 @@ pub enum Match {
     NotFound,
 }
 
-/// Match like API Gateway: literal segments win over `{param}` segments.
+/// The routes' path templates split into segments once (`None` marks a `{param}`).
+static TEMPLATES: LazyLock<Vec<Vec<Option<&'static str>>>> = LazyLock::new(|| {
+    ROUTES
+        .iter()
+        .map(|r| {
+            r.path
+                .trim_start_matches('/')
+                .split('/')
+                .map(|t| (!(t.starts_with('{') && t.ends_with('}'))).then_some(t))
+                .collect()
+        })
+        .collect()
+});
+
+/// Match like API Gateway: literal segments win over `{param}` segments. Allocates only
+/// for the path parameters of the route found.
 pub fn find(method: &str, path: &str) -> Match {
-    let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    let mut best: Option<(usize, &'static Route, Params)> = None;
+    let path = path.trim_start_matches('/');
+    let n_segs = path.split('/').count();
+    let mut best: Option<(usize, usize)> = None;
     let mut path_exists = false;
-    for r in ROUTES {
-        let rs: Vec<&str> = r.path.trim_start_matches('/').split('/').collect();
-        if rs.len() != segs.len() {
+    for (i, tpl) in TEMPLATES.iter().enumerate() {
+        if tpl.len() != n_segs {
             continue;
         }
-        let mut params = Vec::new();
         let mut literals = 0;
-        let mut ok = true;
-        for (t, s) in rs.iter().zip(&segs) {
-            if t.starts_with('{') && t.ends_with('}') {
-                if s.is_empty() {
-                    ok = false;
-                    break;
-                }
-                let decoded =
-                    url::form_urlencoded::parse(format!("v={}", s.replace('+', "%2B")).as_bytes())
-                        .next()
-                        .map(|(_, v)| v.into_owned())
-                        .unwrap_or_default();
-                params.push((t[1..t.len() - 1].to_string(), decoded));
-            } else if t == s {
+        let ok = tpl.iter().zip(path.split('/')).all(|(t, s)| match t {
+            None => !s.is_empty(),
+            Some(lit) => {
                 literals += 1;
-            } else {
-                ok = false;
-                break;
+                *lit == s
             }
-        }
+        });
         if !ok {
             continue;
         }
         path_exists = true;
-        if r.method != method {
+        if ROUTES[i].method != method {
             continue;
         }
-        if best.as_ref().is_none_or(|b| literals > b.0) {
-            best = Some((literals, r, params));
+        if best.is_none_or(|(l, _)| literals > l) {
+            best = Some((literals, i));
         }
     }
-    match best {
-        Some((_, r, p)) => Match::Found(r, p),
-        None if path_exists => Match::WrongMethod,
-        None => Match::NotFound,
-    }
+    let Some((_, i)) = best else {
+        return if path_exists {
+            Match::WrongMethod
+        } else {
+            Match::NotFound
+        };
+    };
+    let route = &ROUTES[i];
+    let names = route
+        .path
+        .trim_start_matches('/')
+        .split('/')
+        .filter_map(|t| t.strip_prefix('{').and_then(|t| t.strip_suffix('}')));
+    let values = TEMPLATES[i]
+        .iter()
+        .zip(path.split('/'))
+        .filter(|(t, _)| t.is_none())
+        .map(|(_, s)| {
+            url::form_urlencoded::parse(format!("v={}", s.replace('+', "%2B")).as_bytes())
+                .next()
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default()
+        });
+    let params = names.map(str::to_string).zip(values).collect();
+    Match::Found(route, params)
 }
 
 #[cfg(test)]
@@ -199,6 +223,14 @@ mod tests {
         }
         assert!(matches!(find("PUT", "/oauth2/token"), Match::WrongMethod));
         assert!(matches!(find("GET", "/nope"), Match::NotFound));
+        assert!(matches!(
+            find("GET", "/api/users/v1//sessions"),
+            Match::NotFound
+        ));
+        match find("GET", "/.well-known/openid-configuration") {
+            Match::Found(r, _) => assert_eq!(r.key, "GET /.well-known/openid-configuration"),
+            _ => panic!("no match"),
+        }
         for r in ROUTES {
             assert!(handler(r.function).is_some(), "{}", r.function);
         }

@@ -3,7 +3,8 @@
 use super::{n, s, Store};
 use crate::error::StoreError;
 use crate::schema::{self, from_item, keys, to_item, DeliveryItem, SessionItem};
-use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
+use std::collections::HashMap;
 
 /// Items per TransactWriteItems request (DynamoDB's limit).
 pub const TX_LIMIT: usize = 100;
@@ -25,6 +26,59 @@ pub enum DeliveryOutcome {
         http_status: Option<u16>,
         error: String,
     },
+}
+
+/// One delivery outcome to record (see [`Store::record_deliveries`]).
+#[derive(Debug, Clone, Copy)]
+pub struct DeliveryRecord<'a> {
+    pub sid: &'a str,
+    pub client_id: &'a str,
+    pub outcome: &'a DeliveryOutcome,
+    /// When a retried delivery becomes due for the relay again (epoch s).
+    pub retry_due_s: i64,
+}
+
+impl DeliveryRecord<'_> {
+    /// The update expression and its values (condition: still `pending`, as `#st`).
+    fn update(&self, now_ms: i64) -> (String, HashMap<String, AttributeValue>) {
+        let mut values: HashMap<String, AttributeValue> = HashMap::new();
+        values.insert(":pending".into(), s("pending"));
+        values.insert(":now".into(), n(now_ms));
+        values.insert(":one".into(), n(1));
+        let (status, http, err) = match self.outcome {
+            DeliveryOutcome::Delivered(c) => ("delivered", Some(*c), None),
+            DeliveryOutcome::Rejected(c) => ("rejected", Some(*c), None),
+            DeliveryOutcome::Retry { http_status, error } => ("pending", *http_status, Some(error)),
+            DeliveryOutcome::Dead { http_status, error } => ("dead", *http_status, Some(error)),
+        };
+        let mut expr =
+            String::from("SET #st = :status, attempts = attempts + :one, updated_ms = :now");
+        values.insert(":status".into(), s(status));
+        if let Some(h) = http {
+            expr.push_str(", last_http_status = :http");
+            values.insert(":http".into(), n(h as i64));
+        }
+        if let Some(e) = err {
+            expr.push_str(", last_error = :err");
+            values.insert(":err".into(), s(truncate(e, 300)));
+        }
+        if status == "delivered" {
+            expr.push_str(", delivered_ms = :now");
+        }
+        if status == "pending" {
+            expr.push_str(", gsi2sk = :due");
+            values.insert(
+                ":due".into(),
+                s(keys::due_sort(
+                    self.retry_due_s,
+                    &format!("{}#{}", self.sid, self.client_id),
+                )),
+            );
+        } else {
+            expr.push_str(" REMOVE gsi2pk, gsi2sk");
+        }
+        (expr, values)
+    }
 }
 
 fn bld<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, StoreError> {
@@ -154,55 +208,91 @@ impl Store {
         now_ms: i64,
         retry_due_s: i64,
     ) -> Result<(), StoreError> {
-        let mut u = self
-            .client
+        let r = DeliveryRecord {
+            sid,
+            client_id,
+            outcome,
+            retry_due_s,
+        };
+        let (expr, values) = r.update(now_ms);
+        self.client
             .update_item()
             .table_name(&self.table)
             .key("pk", s(keys::session_pk(sid)))
             .key("sk", s(keys::delivery_sk(client_id)))
             .condition_expression("#st = :pending")
             .expression_attribute_names("#st", "status")
-            .expression_attribute_values(":pending", s("pending"))
-            .expression_attribute_values(":now", n(now_ms))
-            .expression_attribute_values(":one", n(1));
-        let (status, http, err) = match outcome {
-            DeliveryOutcome::Delivered(c) => ("delivered", Some(*c), None),
-            DeliveryOutcome::Rejected(c) => ("rejected", Some(*c), None),
-            DeliveryOutcome::Retry { http_status, error } => {
-                ("pending", *http_status, Some(error.clone()))
-            }
-            DeliveryOutcome::Dead { http_status, error } => {
-                ("dead", *http_status, Some(error.clone()))
-            }
-        };
-        let mut expr =
-            String::from("SET #st = :status, attempts = attempts + :one, updated_ms = :now");
-        u = u.expression_attribute_values(":status", s(status));
-        if let Some(h) = http {
-            expr.push_str(", last_http_status = :http");
-            u = u.expression_attribute_values(":http", n(h as i64));
-        }
-        if let Some(e) = err {
-            expr.push_str(", last_error = :err");
-            u = u.expression_attribute_values(":err", s(truncate(&e, 300)));
-        }
-        if status == "delivered" {
-            expr.push_str(", delivered_ms = :now");
-        }
-        if status == "pending" {
-            expr.push_str(", gsi2sk = :due");
-            u = u.expression_attribute_values(
-                ":due",
-                s(keys::due_sort(retry_due_s, &format!("{sid}#{client_id}"))),
-            );
-        } else {
-            expr.push_str(" REMOVE gsi2pk, gsi2sk");
-        }
-        u.update_expression(expr)
+            .set_expression_attribute_values(Some(values))
+            .update_expression(expr)
             .send()
             .await
             .map_err(StoreError::from_sdk)?;
         Ok(())
+    }
+
+    /// Record several outcomes (a dispatcher batch) in 1 round trip: one TransactWriteItems
+    /// of conditional updates (at most [`TX_LIMIT`]). If the transaction is refused (a
+    /// delivery already final: a duplicate message) each is recorded on its own, so only
+    /// that one is refused; a batch of one, or one naming a delivery twice, goes that way
+    /// at once. Returns one result per record, in order.
+    pub async fn record_deliveries(
+        &self,
+        records: &[DeliveryRecord<'_>],
+        now_ms: i64,
+    ) -> Vec<Result<(), StoreError>> {
+        let distinct = records.iter().enumerate().all(|(i, a)| {
+            records[..i]
+                .iter()
+                .all(|b| (a.sid, a.client_id) != (b.sid, b.client_id))
+        });
+        if records.len() > 1 && records.len() <= TX_LIMIT && distinct {
+            let mut items = Vec::with_capacity(records.len());
+            for r in records {
+                let (expr, values) = r.update(now_ms);
+                let u = Update::builder()
+                    .table_name(&self.table)
+                    .key("pk", s(keys::session_pk(r.sid)))
+                    .key("sk", s(keys::delivery_sk(r.client_id)))
+                    .condition_expression("#st = :pending")
+                    .expression_attribute_names("#st", "status")
+                    .set_expression_attribute_values(Some(values))
+                    .update_expression(expr)
+                    .build();
+                match u {
+                    Ok(u) => items.push(TransactWriteItem::builder().update(u).build()),
+                    Err(e) => {
+                        let msg = e.to_string();
+                        return records
+                            .iter()
+                            .map(|_| Err(StoreError::Backend(msg.clone())))
+                            .collect();
+                    }
+                }
+            }
+            match self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items))
+                .send()
+                .await
+                .map_err(super::transact_error)
+            {
+                Ok(_) => return records.iter().map(|_| Ok(())).collect(),
+                // Refused as a whole (an already-final delivery, a conflict): one by one.
+                Err(StoreError::TransactionCancelled(_)) | Err(StoreError::ConditionFailed) => {}
+                Err(e) => {
+                    let msg = e.to_string();
+                    return records
+                        .iter()
+                        .map(|_| Err(StoreError::Backend(msg.clone())))
+                        .collect();
+                }
+            }
+        }
+        let futs = records
+            .iter()
+            .map(|r| self.record_delivery(r.sid, r.client_id, r.outcome, now_ms, r.retry_due_s));
+        futures::future::join_all(futs).await
     }
 
     /// Pending deliveries due at `now_s` (for the relay). 1 Query per due shard.

@@ -12,8 +12,8 @@ mod tokens;
 mod users;
 
 pub use cursor::{Cursor, Page};
-pub use deliveries::DeliveryOutcome;
 pub use deliveries::TX_LIMIT;
+pub use deliveries::{DeliveryOutcome, DeliveryRecord};
 pub use sessions::{token_link, SessionFilter, SessionPartition};
 pub use table::{create_table, describe_matches};
 pub use tokens::{CodeRedemption, Issue};
@@ -100,6 +100,63 @@ impl Store {
             .await
             .map_err(StoreError::from_sdk)?;
         Ok(out.item)
+    }
+
+    /// Several items by key in 1 round trip (BatchGetItem, strongly consistent; at most
+    /// 100 keys). Keys DynamoDB leaves unprocessed (throttling) are asked for again, which
+    /// costs a further round trip only then. The answer is in the order of `keys`.
+    pub(crate) async fn get_many(
+        &self,
+        keys: &[(String, String)],
+    ) -> Result<Vec<Option<Item>>, StoreError> {
+        use aws_sdk_dynamodb::types::KeysAndAttributes;
+        let mut found: Vec<Item> = Vec::with_capacity(keys.len());
+        let mut pending: Vec<HashMap<String, AttributeValue>> = keys
+            .iter()
+            .map(|(pk, sk)| HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))]))
+            .collect();
+        for attempt in 0..4u32 {
+            if pending.is_empty() {
+                break;
+            }
+            if attempt > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(20 << attempt)).await;
+            }
+            let ka = KeysAndAttributes::builder()
+                .consistent_read(true)
+                .set_keys(Some(std::mem::take(&mut pending)))
+                .build()
+                .map_err(|e| StoreError::Backend(e.to_string()))?;
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, ka)
+                .send()
+                .await
+                .map_err(StoreError::from_sdk)?;
+            found.extend(
+                out.responses
+                    .and_then(|mut r| r.remove(&self.table))
+                    .unwrap_or_default(),
+            );
+            pending = out
+                .unprocessed_keys
+                .and_then(|mut u| u.remove(&self.table))
+                .map(|k| k.keys)
+                .unwrap_or_default();
+        }
+        if !pending.is_empty() {
+            return Err(StoreError::Throttled);
+        }
+        Ok(keys
+            .iter()
+            .map(|(pk, sk)| {
+                let i = found.iter().position(|it| {
+                    matches!(it.get("pk"), Some(AttributeValue::S(v)) if v == pk) && sk_of(it) == sk
+                })?;
+                Some(found.swap_remove(i))
+            })
+            .collect())
     }
 
     /// 1 round trip: PutItem, optionally conditional.

@@ -4,7 +4,7 @@ use super::{n, s, sk_of, Cursor, Item, Page, Store};
 use crate::error::StoreError;
 use crate::schema::{
     self, from_item, keys, to_item, DeliveryItem, SessionApp, SessionItem, SessionTokenLink,
-    GSI_DUE, GSI_LIVE, GSI_USER,
+    UserItem, GSI_DUE, GSI_LIVE, GSI_USER,
 };
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use std::collections::HashMap;
@@ -44,6 +44,23 @@ impl Store {
             .await?
             .map(from_item)
             .transpose()
+    }
+
+    /// A session and a user in 1 round trip (BatchGetItem), for callers that know both ids
+    /// (the session cookie carries the user id). Each is `None` if absent.
+    pub async fn get_session_and_user(
+        &self,
+        sid: &str,
+        user_id: &str,
+    ) -> Result<(Option<SessionItem>, Option<UserItem>), StoreError> {
+        let wanted = [
+            (keys::session_pk(sid), keys::SESSION_SK.to_string()),
+            keys::user(user_id),
+        ];
+        let mut got = self.get_many(&wanted).await?.into_iter();
+        let session = got.next().flatten().map(from_item).transpose()?;
+        let user = got.next().flatten().map(from_item).transpose()?;
+        Ok((session, user))
     }
 
     /// The whole session partition. 1 round trip (Query) for any realistic session.
