@@ -9,11 +9,13 @@ pub mod apigw;
 pub mod routes;
 pub mod seed;
 
-use axum::body::Body as AxBody;
-use axum::extract::{ConnectInfo, Request as AxRequest};
-use axum::response::Response as AxResponse;
+use bytes::Bytes;
 use futures::FutureExt;
 use http::StatusCode;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
 use lambda_http::Body;
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
@@ -238,19 +240,7 @@ pub async fn start(opts: Options) -> Result<Running, String> {
     }
     tokio::spawn(relay_loop(app.clone(), opts.relay_every, stop_rx.clone()));
 
-    let router = axum::Router::new().fallback(serve).with_state(app.clone());
-    let server_stop = stop_rx.clone();
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    tokio::spawn(async move {
-        let _ = axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(stopped(server_stop))
-        .await;
-    });
+    tokio::spawn(accept_loop(listener, app.clone(), stop_rx.clone()));
     Ok(Running {
         addr,
         base_url: format!("http://{addr}"),
@@ -265,11 +255,54 @@ pub async fn start(opts: Options) -> Result<Running, String> {
 
 static REQUEST_SEQ: AtomicU64 = AtomicU64::new(0);
 
+type HttpResponse = http::Response<Full<Bytes>>;
+
+/// Accept connections and serve HTTP/1.1 on each (hyper directly: the stack does its own
+/// routing, like API Gateway). On stop, open connections finish their request and close.
+async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    app: Arc<App>,
+    stop: watch::Receiver<bool>,
+) {
+    loop {
+        let (stream, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(c) => c,
+                Err(_) => {
+                    // Out of file descriptors and the like: back off, keep serving.
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    continue;
+                }
+            },
+            _ = stopped(stop.clone()) => return,
+        };
+        let _ = stream.set_nodelay(true);
+        let (app, stop) = (app.clone(), stop.clone());
+        tokio::spawn(async move {
+            let svc = service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                let app = app.clone();
+                async move { Ok::<_, std::convert::Infallible>(serve(app, peer, req).await) }
+            });
+            let conn = http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .serve_connection(TokioIo::new(stream), svc);
+            let mut conn = std::pin::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                _ = stopped(stop) => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
+        });
+    }
+}
+
 async fn serve(
-    axum::extract::State(app): axum::extract::State<Arc<App>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    req: AxRequest,
-) -> AxResponse {
+    app: Arc<App>,
+    peer: SocketAddr,
+    req: http::Request<hyper::body::Incoming>,
+) -> HttpResponse {
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_string();
     let raw_query = parts.uri.query().unwrap_or("").to_string();
@@ -280,7 +313,7 @@ async fn serve(
         REQUEST_SEQ.fetch_add(1, Ordering::Relaxed)
     );
     if path == "/health" && method == "GET" {
-        return to_axum(warden_core::http::json_response(
+        return to_http(warden_core::http::json_response(
             StatusCode::OK,
             &serde_json::json!({"status": "ok"}),
         ));
@@ -288,10 +321,10 @@ async fn serve(
     let (route, params) = match routes::find(method, &path) {
         routes::Match::Found(r, p) => (r, p),
         routes::Match::WrongMethod => {
-            return to_axum(ApiError::method_not_allowed().into_response(&request_id))
+            return to_http(ApiError::method_not_allowed().into_response(&request_id))
         }
         routes::Match::NotFound => {
-            return to_axum(
+            return to_http(
                 ApiError::not_found("No route matches the request's path.")
                     .into_response(&request_id),
             )
@@ -301,17 +334,18 @@ async fn serve(
     // their functions cache, without building an API Gateway event first.
     if method == "GET" {
         match route.function {
-            "discovery" => return to_axum(warden_fn_discovery::document(&app)),
-            "jwks" => return to_axum(warden_fn_jwks::document(&app, &request_id).await),
+            "discovery" => return to_http(warden_fn_discovery::document(&app)),
+            "jwks" => return to_http(warden_fn_jwks::document(&app, &request_id).await),
             _ => {}
         }
     }
-    let bytes = match axum::body::to_bytes(body, 1024 * 1024).await {
-        Ok(b) => b,
+    // API Gateway's payload limit is 10 MB; nothing Warden accepts comes near 1 MB.
+    let bytes = match Limited::new(body, 1024 * 1024).collect().await {
+        Ok(b) => b.to_bytes(),
         Err(_) => {
-            let mut e = ApiError::bad_request("The request body is too large.");
+            let mut e = ApiError::bad_request("The request body is too large or was cut off.");
             e.status = StatusCode::PAYLOAD_TOO_LARGE;
-            return to_axum(e.into_response(&request_id));
+            return to_http(e.into_response(&request_id));
         }
     };
     let lreq = apigw::request(apigw::gateway_event(&apigw::Incoming {
@@ -326,24 +360,24 @@ async fn serve(
         request_id: &request_id,
     }));
     let Some(h) = routes::handler(route.function) else {
-        return to_axum(ApiError::internal().into_response(&request_id));
+        return to_http(ApiError::internal().into_response(&request_id));
     };
     // A panic in a handler is a 500 (as Lambda would report), never a dead listener.
     match AssertUnwindSafe(h(app, lreq)).catch_unwind().await {
-        Ok(resp) => to_axum(resp),
-        Err(_) => to_axum(ApiError::internal().into_response(&request_id)),
+        Ok(resp) => to_http(resp),
+        Err(_) => to_http(ApiError::internal().into_response(&request_id)),
     }
 }
 
-fn to_axum(resp: warden_core::http::Resp) -> AxResponse {
+fn to_http(resp: warden_core::http::Resp) -> HttpResponse {
     let (parts, body) = resp.into_parts();
-    let bytes: Vec<u8> = match body {
-        Body::Empty => Vec::new(),
-        Body::Text(s) => s.into_bytes(),
-        Body::Binary(b) => b,
-        _ => Vec::new(),
+    let bytes: Bytes = match body {
+        Body::Empty => Bytes::new(),
+        Body::Text(s) => Bytes::from(s),
+        Body::Binary(b) => Bytes::from(b),
+        _ => Bytes::new(),
     };
-    AxResponse::from_parts(parts, AxBody::from(bytes))
+    http::Response::from_parts(parts, Full::new(bytes))
 }
 
 /// The local stand-in for SQS + the dispatcher Lambda: messages are taken in batches of up
