@@ -14,6 +14,7 @@ DURATION=${DURATION:-10}
 CONCURRENCY=${CONCURRENCY:-32}
 WHAT=${1:-all}
 BIN=$ROOT/target/$PROFILE
+export WARDEN_BENCH_PROFILE=$PROFILE
 WPORT=${WPORT:-18080}; NPORT=${NPORT:-13001}; CPORT=${CPORT:-19098}; SPORT=${SPORT:-19099}
 LOG=$ROOT/target/bench-logs; mkdir -p "$LOG" infra/bench/results
 
@@ -54,10 +55,10 @@ side() {
 
 case $WHAT in
   side) side ;;
-  dispatch) "$BIN/warden-bench" dispatch ;;
+  dispatch) "$BIN/warden-bench" dispatch >"$LOG/dispatch.log" ;;
   coldstart) "$BIN/warden-bench" coldstart --bin-dir "target/$PROFILE" ;;
   report) ;;
-  all) side; "$BIN/warden-bench" dispatch; "$BIN/warden-bench" coldstart --bin-dir "target/$PROFILE" ;;
+  all) side; "$BIN/warden-bench" dispatch >"$LOG/dispatch.log"; "$BIN/warden-bench" coldstart --bin-dir "target/$PROFILE" ;;
   *) echo "usage: $0 [all|side|dispatch|coldstart|report]"; exit 2 ;;
 esac
 "$BIN/warden-bench" report

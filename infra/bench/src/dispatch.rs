@@ -1,9 +1,12 @@
 //! Dispatcher throughput: the local stack in-process (memory engine, in-process queue and
-//! the local dispatcher with its concurrency of 64), a sink RP (axum) that records when each
-//! logout token arrives, N sessions each joined by M apps with back-channel URIs. The
-//! sessions are ended through `session::terminate` (the path every termination takes) with
-//! a number of concurrent terminators; each delivery's latency runs from the start of its
-//! session's terminate call to the RP receiving the POST.
+//! the local dispatcher: batches of up to 10, 64 deliveries in flight), a sink RP (axum)
+//! that records when each logout token arrives, sessions each joined by M apps with
+//! back-channel URIs, ended through `session::terminate` (the path every termination takes).
+//! Three phases: *capacity* (sessions ended with the queue paused, then every message
+//! released at once: the dispatcher alone), *steady load* (terminations started at a fixed
+//! pace; each delivery's latency runs from the start of its session's terminate call to the
+//! RP receiving the POST) and *all at once* (terminations as fast as possible while the
+//! dispatcher delivers).
 
 use crate::util::{self, pct};
 use serde_json::json;
@@ -23,6 +26,12 @@ pub struct Args {
     /// Concurrent terminate calls.
     #[arg(long, default_value_t = 16)]
     terminators: usize,
+    /// Sessions ended at a steady pace for the latency phase.
+    #[arg(long, default_value_t = 1000)]
+    paced_sessions: usize,
+    /// Terminations per second in the latency phase (× apps = deliveries offered per second).
+    #[arg(long, default_value_t = 250)]
+    paced_rate: u64,
     #[arg(long, default_value = "infra/bench/results/dispatch.json")]
     out: PathBuf,
 }
@@ -40,6 +49,96 @@ fn sid_of(body: &str) -> Option<String> {
         .ok()?;
     let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
     v["sid"].as_str().map(str::to_string)
+}
+
+/// What a phase's deliveries looked like at the sink.
+struct Collected {
+    delivered: usize,
+    /// The last arrival (or `since` if none).
+    last: Instant,
+    /// Per delivery, from its session's start in `starts` to its arrival (sorted).
+    latencies: Vec<Duration>,
+}
+
+/// Wait (bounded) until `expected` deliveries arrived, then take them out of `arrivals`.
+async fn collect(
+    arrivals: &Arrivals,
+    expected: usize,
+    starts: &HashMap<String, Instant>,
+    since: Instant,
+) -> Collected {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let n = arrivals.lock().map(|v| v.len()).unwrap_or(0);
+        if n >= expected || Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let got: Vec<(Instant, String)> = arrivals
+        .lock()
+        .map(|mut v| std::mem::take(&mut *v))
+        .unwrap_or_default();
+    let mut latencies: Vec<Duration> = got
+        .iter()
+        .filter_map(|(t, sid)| starts.get(sid).map(|s| t.saturating_duration_since(*s)))
+        .collect();
+    latencies.sort();
+    Collected {
+        delivered: got.len(),
+        last: got.iter().map(|(t, _)| *t).max().unwrap_or(since),
+        latencies,
+    }
+}
+
+/// The user and apps sessions are made for.
+struct Setup {
+    app: Arc<warden_core::App>,
+    user: Arc<warden_core::schema::UserItem>,
+    clients: Arc<Vec<warden_core::schema::ClientItem>>,
+}
+
+impl Setup {
+    /// `n` live sessions, each joined by every app (untimed).
+    async fn sessions(&self, n: usize) -> Result<Vec<String>, String> {
+        eprintln!(
+            "dispatch: preparing {n} sessions × {} apps",
+            self.clients.len()
+        );
+        let sids = Arc::new(Mutex::new(Vec::new()));
+        let (app2, user2, clients2, sids2) = (
+            self.app.clone(),
+            self.user.clone(),
+            self.clients.clone(),
+            sids.clone(),
+        );
+        let (_, errs, _, first) = util::drive((0..n).collect(), 16, move |_| {
+            let (app, user, clients, sids) =
+                (app2.clone(), user2.clone(), clients2.clone(), sids2.clone());
+            async move {
+                let (mut s, _) =
+                    warden_core::session::create(&app, &user, false, "bench", "127.0.0.1")
+                        .await
+                        .map_err(|e| e.to_string())?;
+                for c in clients.iter() {
+                    s = warden_core::session::touch(&app, &s, Some((&c.client_id, &c.name, true)))
+                        .await
+                        .map_err(|e| e.to_string())?
+                        .ok_or("ended")?;
+                }
+                if let Ok(mut v) = sids.lock() {
+                    v.push(s.sid);
+                }
+                Ok(())
+            }
+        })
+        .await;
+        if errs > 0 {
+            return Err(format!("setup failed: {first:?}"));
+        }
+        let v = sids.lock().map(|v| v.clone()).unwrap_or_default();
+        Ok(v)
+    }
 }
 
 pub async fn run(a: Args) -> Result<(), String> {
@@ -106,83 +205,142 @@ pub async fn run(a: Args) -> Result<(), String> {
     .await
     .map_err(|e| format!("user: {e}"))?;
 
-    eprintln!(
-        "dispatch: preparing {} sessions × {} apps",
-        a.sessions, a.apps
-    );
-    let sids = Arc::new(Mutex::new(Vec::new()));
-    let (app2, user2, clients2, sids2) =
-        (app.clone(), Arc::new(user), Arc::new(clients), sids.clone());
-    let (_, errs, _, first) = util::drive((0..a.sessions).collect(), 16, move |_| {
-        let (app, user, clients, sids) =
-            (app2.clone(), user2.clone(), clients2.clone(), sids2.clone());
+    let setup = Setup {
+        app: app.clone(),
+        user: Arc::new(user),
+        clients: Arc::new(clients),
+    };
+    let queue = running
+        .queue
+        .clone()
+        .ok_or("the in-process queue is missing")?;
+
+    // Phase 1, capacity: the sessions are ended with the queue paused (their deliveries wait
+    // in the outbox), then every message is released at once; the dispatcher alone drains
+    // them.
+    let sids = setup.sessions(a.sessions).await?;
+    eprintln!("dispatch: capacity phase (load {})", util::loadavg());
+    queue
+        .fail_sends
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let app2 = app.clone();
+    let (_, errs, _, first) = util::drive(sids.clone(), a.terminators, move |sid| {
+        let app = app2.clone();
         async move {
-            let (mut s, _) = warden_core::session::create(&app, &user, false, "bench", "127.0.0.1")
+            warden_core::session::terminate(&app, &sid, None, "bench")
                 .await
-                .map_err(|e| e.to_string())?;
-            for c in clients.iter() {
-                s = warden_core::session::touch(&app, &s, Some((&c.client_id, &c.name, true)))
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .ok_or("ended")?;
-            }
-            if let Ok(mut v) = sids.lock() {
-                v.push(s.sid);
-            }
-            Ok(())
+                .map(|_| ())
+                .map_err(|e| e.to_string())
         }
     })
     .await;
     if errs > 0 {
-        return Err(format!("setup failed: {first:?}"));
+        return Err(format!("terminate failed: {first:?}"));
     }
-    let sids: Vec<String> = sids.lock().map(|v| v.clone()).unwrap_or_default();
-    let expected = sids.len() * a.apps;
+    queue
+        .fail_sends
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    let msgs: Vec<warden_core::queue::DeliveryMessage> = sids
+        .iter()
+        .flat_map(|sid| {
+            setup
+                .clients
+                .iter()
+                .map(|c| warden_core::queue::DeliveryMessage {
+                    sid: sid.clone(),
+                    client_id: c.client_id.clone(),
+                    user_id: setup.user.user_id.clone(),
+                })
+        })
+        .collect();
+    let cap_expected = msgs.len();
+    let released = Instant::now();
+    let _ = warden_core::queue::LogoutQueue::send(queue.as_ref(), &msgs).await;
+    let cap = collect(&arrivals, cap_expected, &HashMap::new(), released).await;
+    let cap_span = cap.last.saturating_duration_since(released).as_secs_f64();
 
-    eprintln!("dispatch: terminating (load {})", util::loadavg());
+    // Phase 2, latency at a steady load: terminations started at a fixed pace, each
+    // delivery timed from the start of its session's terminate call.
+    let sids = setup.sessions(a.paced_sessions).await?;
+    eprintln!("dispatch: paced phase (load {})", util::loadavg());
     let starts: Arc<Mutex<HashMap<String, Instant>>> = Arc::new(Mutex::new(HashMap::new()));
-    let (app2, st2) = (app.clone(), starts.clone());
-    let t0 = Instant::now();
-    let (term_lat, term_errs, term_wall, first) = util::drive(sids, a.terminators, move |sid| {
-        let (app, st) = (app2.clone(), st2.clone());
-        async move {
+    let every = Duration::from_secs_f64(1.0 / a.paced_rate.max(1) as f64);
+    let mut tick = tokio::time::interval(every);
+    let mut tasks = Vec::new();
+    for sid in sids.iter().cloned() {
+        tick.tick().await;
+        let (app, st) = (app.clone(), starts.clone());
+        tasks.push(tokio::spawn(async move {
             if let Ok(mut m) = st.lock() {
                 m.insert(sid.clone(), Instant::now());
             }
-            match warden_core::session::terminate(&app, &sid, None, "bench").await {
-                Ok(_) => Ok(()),
-                Err(e) => Err(e.to_string()),
-            }
-        }
-    })
-    .await;
-    // Wait for every delivery (bounded).
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let n = arrivals.lock().map(|v| v.len()).unwrap_or(0);
-        if n >= expected || Instant::now() > deadline {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
+            warden_core::session::terminate(&app, &sid, None, "bench").await
+        }));
     }
-    let arrivals: Vec<(Instant, String)> = arrivals.lock().map(|v| v.clone()).unwrap_or_default();
-    let starts = starts.lock().map(|m| m.clone()).unwrap_or_default();
-    let mut lat: Vec<Duration> = arrivals
-        .iter()
-        .filter_map(|(t, sid)| starts.get(sid).map(|s| t.saturating_duration_since(*s)))
-        .collect();
-    lat.sort();
-    let last = arrivals.iter().map(|(t, _)| *t).max().unwrap_or(t0);
-    let span = last.saturating_duration_since(t0).as_secs_f64();
-    let delivered = arrivals.len();
+    for t in tasks {
+        let _ = t.await;
+    }
+    let paced_starts = starts.lock().map(|m| m.clone()).unwrap_or_default();
+    let paced = collect(
+        &arrivals,
+        sids.len() * a.apps,
+        &paced_starts,
+        Instant::now(),
+    )
+    .await;
+
+    // Phase 3, everything at once: terminations as fast as the terminators go, the
+    // dispatcher delivering meanwhile (both share the two cores).
+    let sids = setup.sessions(a.sessions).await?;
+    eprintln!("dispatch: all-at-once phase (load {})", util::loadavg());
+    let starts: Arc<Mutex<HashMap<String, Instant>>> = Arc::new(Mutex::new(HashMap::new()));
+    let (app2, st2) = (app.clone(), starts.clone());
+    let t0 = Instant::now();
+    let (term_lat, term_errs, term_wall, first) =
+        util::drive(sids.clone(), a.terminators, move |sid| {
+            let (app, st) = (app2.clone(), st2.clone());
+            async move {
+                if let Ok(mut m) = st.lock() {
+                    m.insert(sid.clone(), Instant::now());
+                }
+                match warden_core::session::terminate(&app, &sid, None, "bench").await {
+                    Ok(_) => Ok(()),
+                    Err(e) => Err(e.to_string()),
+                }
+            }
+        })
+        .await;
+    let all_starts = starts.lock().map(|m| m.clone()).unwrap_or_default();
+    let all = collect(&arrivals, sids.len() * a.apps, &all_starts, t0).await;
+    let span = all.last.saturating_duration_since(t0).as_secs_f64();
+    let expected = sids.len() * a.apps;
+    let delivered = all.delivered;
+    let lat = all.latencies;
     let doc = json!({
         "date": warden_core::time::now_s(),
         "load_before": load_before,
+        "build_profile": std::env::var("WARDEN_BENCH_PROFILE").unwrap_or_else(|_| "?".into()),
         "load_after": util::loadavg(),
         "sessions": a.sessions,
         "apps_per_session": a.apps,
         "terminators": a.terminators,
         "dispatcher_concurrency": 64,
+        "capacity": {
+            "expected": cap_expected,
+            "delivered": cap.delivered,
+            "span_s": cap_span,
+            "deliveries_per_s": if cap_span > 0.0 { cap.delivered as f64 / cap_span } else { 0.0 },
+        },
+        "paced": {
+            "sessions": a.paced_sessions,
+            "terminations_per_s": a.paced_rate,
+            "offered_deliveries_per_s": a.paced_rate as usize * a.apps,
+            "expected": a.paced_sessions * a.apps,
+            "delivered": paced.delivered,
+            "latency_p50_ms": pct(&paced.latencies, 50.0),
+            "latency_p99_ms": pct(&paced.latencies, 99.0),
+            "latency_max_ms": pct(&paced.latencies, 100.0),
+        },
         "expected": expected,
         "delivered": delivered,
         "terminate_errors": term_errs,

@@ -57,6 +57,9 @@ pub struct Args {
     /// Users with 50 sessions each prepared for "end all of a user's sessions".
     #[arg(long, default_value_t = 40)]
     n_end_all: usize,
+    /// Back-to-back (ceiling, Warden) pairs for discovery and JWKS against the ceiling.
+    #[arg(long, default_value_t = 3)]
+    ceiling_rounds: usize,
     /// Only these operations (comma-separated); default all.
     #[arg(long)]
     only: Option<String>,
@@ -942,6 +945,42 @@ pub async fn run(a: Args) -> Result<(), String> {
         ));
     }
 
+    // Against the ceiling: back-to-back pairs (ceiling, then Warden), so both see the same
+    // machine; the median of the pairs' ratios is reported.
+    let mut ceiling_pairs = Vec::new();
+    if want("ceiling") {
+        for (op, path) in [
+            ("discovery", "/.well-known/openid-configuration"),
+            ("jwks", "/oauth2/jwks"),
+        ] {
+            if !want(op) {
+                continue;
+            }
+            let mut ratios = Vec::new();
+            for _ in 0..a.ceiling_rounds {
+                let c = wrk(&a, "ceiling", "ceiling", &a.ceiling, "GET", "", &[])?;
+                let w = wrk(
+                    &a,
+                    op,
+                    "warden",
+                    &format!("{}{path}", w.base),
+                    "GET",
+                    "",
+                    &[],
+                )?;
+                ratios.push(json!({
+                    "ceiling_rps": c.rps,
+                    "warden_rps": w.rps,
+                    "ratio": w.rps / c.rps.max(1e-9),
+                }));
+            }
+            let mut rs: Vec<f64> = ratios.iter().filter_map(|r| r["ratio"].as_f64()).collect();
+            rs.sort_by(|x, y| x.total_cmp(y));
+            let median = rs.get(rs.len() / 2).copied().unwrap_or(0.0);
+            ceiling_pairs.push(json!({"op": op, "pairs": ratios, "median_ratio": median}));
+        }
+    }
+
     let node_version = std::process::Command::new("node")
         .arg("--version")
         .output()
@@ -956,6 +995,7 @@ pub async fn run(a: Args) -> Result<(), String> {
     let doc = json!({
         "date": warden_core::time::now_s(),
         "load_before": load_before,
+        "build_profile": std::env::var("WARDEN_BENCH_PROFILE").unwrap_or_else(|_| "?".into()),
         "load_after": util::loadavg(),
         "concurrency": c,
         "wrk_threads": a.wrk_threads,
@@ -963,6 +1003,7 @@ pub async fn run(a: Args) -> Result<(), String> {
         "node": node_version,
         "oidc_provider": provider_version,
         "measures": out,
+        "ceiling_pairs": ceiling_pairs,
     });
     if let Some(p) = a.out.parent() {
         let _ = std::fs::create_dir_all(p);
