@@ -1,14 +1,16 @@
 //! Random values, hashes and MACs. Tokens and codes are stored only as [`hash_secret`] output.
 
-use aws_lc_rs::{digest, hmac, rand};
+use aws_lc_rs::{digest, hmac};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
-/// `n` random bytes from the OS CSPRNG.
+/// `n` random bytes from the OS CSPRNG (`getrandom(2)`). Not aws-lc's generator: its first
+/// use costs ~40 ms of entropy gathering, which a cold `login` or `authorize` would pay on
+/// its first request (docs/benchmarks.md); keys and signatures still use aws-lc.
 pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut buf = [0u8; N];
-    // aws-lc's RNG only fails if the OS has no entropy source at all; that is fatal.
-    rand::fill(&mut buf).expect("system RNG unavailable");
+    // Fails only if the OS has no entropy source at all; that is fatal.
+    getrandom::getrandom(&mut buf).expect("system RNG unavailable");
     buf
 }
 

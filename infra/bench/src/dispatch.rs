@@ -254,6 +254,7 @@ pub async fn run(a: Args) -> Result<(), String> {
         })
         .collect();
     let cap_expected = msgs.len();
+    eprintln!("dispatch: releasing {cap_expected} messages");
     let released = Instant::now();
     let _ = warden_core::queue::LogoutQueue::send(queue.as_ref(), &msgs).await;
     let cap = collect(&arrivals, cap_expected, &HashMap::new(), released).await;

@@ -138,10 +138,10 @@ pub fn run(dir: &Path, out: &Path) -> Result<(), String> {
                             v.iter()
                                 .map(|x| {
                                     format!(
-                                        "{} / {} req/s = {:.0} %",
+                                        "Warden {} · ceiling {} · same-size ceiling {} req/s",
                                         f0(x["warden_rps"].as_f64().unwrap_or(0.0)),
                                         f0(x["ceiling_rps"].as_f64().unwrap_or(0.0)),
-                                        100.0 * x["ratio"].as_f64().unwrap_or(0.0)
+                                        f0(x["ceiling_same_size_rps"].as_f64().unwrap_or(0.0)),
                                     )
                                 })
                                 .collect()
@@ -149,8 +149,10 @@ pub fn run(dir: &Path, out: &Path) -> Result<(), String> {
                         .unwrap_or_default();
                     let _ = writeln!(
                         md,
-                        "- Warden {op}: **{:.0} %** of the ceiling, median of {} back-to-back (ceiling, Warden) pairs: {} (goal ≥ 80 %).",
+                        "- Warden {op} ({} bytes): **{:.0} %** of the ceiling's fixed 95-byte answer, **{:.0} %** of the ceiling answering the same number of bytes (goal ≥ 80 %); medians of {} back-to-back rounds: {}.",
+                        p["bytes"],
                         100.0 * p["median_ratio"].as_f64().unwrap_or(0.0),
+                        100.0 * p["median_ratio_same_size"].as_f64().unwrap_or(0.0),
                         each.len(),
                         each.join("; ")
                     );

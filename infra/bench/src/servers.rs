@@ -8,10 +8,31 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-/// The fixed body: the size of a small OIDC JSON answer.
+/// The fixed body (95 bytes): the size of a small OIDC JSON answer.
 const BODY: &str = r#"{"issuer":"http://127.0.0.1:9098","jwks_uri":"http://127.0.0.1:9098/oauth2/jwks","status":"ok"}"#;
 
-/// A minimal hyper HTTP/1.1 server answering every request with the same JSON.
+/// A fixed JSON body of exactly `n` bytes (at least the size of [`BODY`]).
+fn body_of(n: usize) -> String {
+    let pad = n.saturating_sub(BODY.len() + 9);
+    format!(r#"{{"pad":"{}",{}"#, "x".repeat(pad), &BODY[1..])
+}
+
+/// The body of `n` bytes, built once per size.
+fn sized(n: usize) -> bytes::Bytes {
+    static CACHE: std::sync::Mutex<Vec<(usize, bytes::Bytes)>> = std::sync::Mutex::new(Vec::new());
+    let Ok(mut c) = CACHE.lock() else {
+        return bytes::Bytes::from(body_of(n));
+    };
+    if let Some((_, b)) = c.iter().find(|(m, _)| *m == n) {
+        return b.clone();
+    }
+    let b = bytes::Bytes::from(body_of(n));
+    c.push((n, b.clone()));
+    b
+}
+
+/// A minimal hyper HTTP/1.1 server answering every request with the same JSON; a request
+/// with `?bytes=N` gets a fixed JSON body of N bytes instead (built once per size).
 pub async fn ceiling(addr: SocketAddr) -> Result<(), String> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -23,13 +44,24 @@ pub async fn ceiling(addr: SocketAddr) -> Result<(), String> {
         };
         let _ = stream.set_nodelay(true);
         tokio::spawn(async move {
-            let svc = service_fn(|_req| async {
-                Ok::<_, Infallible>(
-                    hyper::Response::builder()
-                        .header("content-type", "application/json")
-                        .body(BODY.to_string())
-                        .unwrap_or_default(),
-                )
+            let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                let want = req
+                    .uri()
+                    .query()
+                    .and_then(|q| q.strip_prefix("bytes="))
+                    .and_then(|n| n.parse::<usize>().ok());
+                let body = match want {
+                    None => bytes::Bytes::from_static(BODY.as_bytes()),
+                    Some(n) => sized(n.min(1 << 20)),
+                };
+                async move {
+                    Ok::<_, Infallible>(
+                        hyper::Response::builder()
+                            .header("content-type", "application/json")
+                            .body(http_body_util::Full::new(body))
+                            .unwrap_or_default(),
+                    )
+                }
             });
             let _ = http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), svc)

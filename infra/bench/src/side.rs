@@ -956,9 +956,29 @@ pub async fn run(a: Args) -> Result<(), String> {
             if !want(op) {
                 continue;
             }
+            // The same number of bytes from the ceiling, to tell server overhead from payload.
+            let size = http
+                .get(format!("{}{path}", w.base))
+                .send()
+                .await
+                .map_err(e("document size"))?
+                .bytes()
+                .await
+                .map_err(e("document size"))?
+                .len();
+            let sized_url = format!("{}?bytes={size}", a.ceiling.trim_end_matches('/'));
             let mut ratios = Vec::new();
             for _ in 0..a.ceiling_rounds {
                 let c = wrk(&a, "ceiling", "ceiling", &a.ceiling, "GET", "", &[])?;
+                let cs = wrk(
+                    &a,
+                    "ceiling",
+                    "ceiling (same size)",
+                    &sized_url,
+                    "GET",
+                    "",
+                    &[],
+                )?;
                 let w = wrk(
                     &a,
                     op,
@@ -970,14 +990,26 @@ pub async fn run(a: Args) -> Result<(), String> {
                 )?;
                 ratios.push(json!({
                     "ceiling_rps": c.rps,
+                    "ceiling_same_size_rps": cs.rps,
                     "warden_rps": w.rps,
                     "ratio": w.rps / c.rps.max(1e-9),
+                    "ratio_same_size": w.rps / cs.rps.max(1e-9),
                 }));
             }
-            let mut rs: Vec<f64> = ratios.iter().filter_map(|r| r["ratio"].as_f64()).collect();
-            rs.sort_by(|x, y| x.total_cmp(y));
-            let median = rs.get(rs.len() / 2).copied().unwrap_or(0.0);
-            ceiling_pairs.push(json!({"op": op, "pairs": ratios, "median_ratio": median}));
+            let median_of = |k: &str| {
+                let mut rs: Vec<f64> = ratios.iter().filter_map(|r| r[k].as_f64()).collect();
+                rs.sort_by(|x, y| x.total_cmp(y));
+                rs.get(rs.len() / 2).copied().unwrap_or(0.0)
+            };
+            let median = median_of("ratio");
+            let median_same = median_of("ratio_same_size");
+            ceiling_pairs.push(json!({
+                "op": op,
+                "bytes": size,
+                "pairs": ratios,
+                "median_ratio": median,
+                "median_ratio_same_size": median_same,
+            }));
         }
     }
 
