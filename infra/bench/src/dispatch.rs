@@ -268,7 +268,7 @@ pub async fn run(a: Args) -> Result<(), String> {
     let every = Duration::from_secs_f64(1.0 / a.paced_rate.max(1) as f64);
     let mut tick = tokio::time::interval(every);
     let mut tasks = Vec::new();
-    for sid in sids.iter().cloned() {
+    for sid in sids.clone() {
         tick.tick().await;
         let (app, st) = (app.clone(), starts.clone());
         tasks.push(tokio::spawn(async move {
