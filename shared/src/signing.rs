@@ -72,6 +72,16 @@ pub fn generate_key_item(now_ms: i64) -> Result<SigningKeyItem, KeyError> {
     })
 }
 
+/// The secret for derived values (shared-grant tokens, re-authentication markers) bound to
+/// a signing key: HMAC-SHA256 keyed with the key's private PKCS#8 bytes over a fixed label.
+/// No signature and no random value are needed, so loading keys stays cheap on a cold start.
+fn derive_key(private_pkcs8: &[u8]) -> Vec<u8> {
+    let k = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, private_pkcs8);
+    aws_lc_rs::hmac::sign(&k, b"warden derived-values key v2")
+        .as_ref()
+        .to_vec()
+}
+
 impl KeySet {
     /// Build from the stored keys: the newest `active` key signs; `active` and `previous`
     /// keys are published and verify.
@@ -106,7 +116,7 @@ impl KeySet {
             derivation: None,
         };
         ks.jwks_json = ks.jwks().to_string();
-        ks.derivation = ks.derive_key();
+        ks.derivation = Some(derive_key(&der));
         Ok(ks)
     }
 
@@ -125,22 +135,6 @@ impl KeySet {
             return None;
         }
         self.derivation.clone()
-    }
-
-    fn derive_key(&self) -> Option<Vec<u8>> {
-        // Derived from the public modulus + a private-only signature: sign a fixed label.
-        // RSA PKCS#1 v1.5 signatures are deterministic, so this is stable per key.
-        let mut sig = vec![0u8; self.signer.public_modulus_len()];
-        let rng = aws_lc_rs::rand::SystemRandom::new();
-        self.signer
-            .sign(
-                &RSA_PKCS1_SHA256,
-                &rng,
-                b"warden shared-grant key v1",
-                &mut sig,
-            )
-            .ok()?;
-        Some(crate::crypto::sha256(&sig).to_vec())
     }
 
     /// The JWKS document.
