@@ -258,6 +258,28 @@ async fn codes_are_single_use(store: &Store) {
 }
 both_engines!(codes, codes_are_single_use);
 
+/// A `pending` delivery of session `sid` to `cid`, due a second ago.
+fn pending_delivery(sid: &str, cid: &str, now: i64) -> warden_core::schema::DeliveryItem {
+    warden_core::schema::DeliveryItem {
+        pk: keys::session_pk(sid),
+        sk: keys::delivery_sk(cid),
+        sid: sid.into(),
+        client_id: cid.into(),
+        user_id: "u".into(),
+        status: "pending".into(),
+        attempts: 0,
+        last_http_status: None,
+        last_error: None,
+        created_ms: now_ms(),
+        updated_ms: now_ms(),
+        delivered_ms: None,
+        reason: "user".into(),
+        gsi2pk: Some(keys::due_logout_gsi(keys::due_shard(sid))),
+        gsi2sk: Some(keys::due_sort(now - 1, &format!("{sid}#{cid}"))),
+        expires_at: now + 1000,
+    }
+}
+
 async fn termination_revokes_and_writes_deliveries(store: &Store) {
     let now = now_s();
     let mut s = session_item("u", "t1", now_ms(), now + 600);
@@ -296,24 +318,7 @@ async fn termination_revokes_and_writes_deliveries(store: &Store) {
             .await,
         Err(StoreError::ConditionFailed)
     ));
-    let d = warden_core::schema::DeliveryItem {
-        pk: keys::session_pk("t1"),
-        sk: keys::delivery_sk("rp"),
-        sid: "t1".into(),
-        client_id: "rp".into(),
-        user_id: "u".into(),
-        status: "pending".into(),
-        attempts: 0,
-        last_http_status: None,
-        last_error: None,
-        created_ms: now_ms(),
-        updated_ms: now_ms(),
-        delivered_ms: None,
-        reason: "user".into(),
-        gsi2pk: Some(keys::due_logout_gsi(keys::due_shard("t1"))),
-        gsi2sk: Some(keys::due_sort(now - 1, "t1#rp")),
-        expires_at: now + 1000,
-    };
+    let d = pending_delivery("t1", "rp", now);
     store
         .commit_termination(
             &s,
@@ -383,25 +388,10 @@ async fn delivery_batches_record_together(store: &Store) {
     let now = now_s();
     let s = session_item("u", "b1", now_ms(), now + 600);
     store.put_session(&s).await.unwrap();
-    let delivery = |cid: &str| warden_core::schema::DeliveryItem {
-        pk: keys::session_pk("b1"),
-        sk: keys::delivery_sk(cid),
-        sid: "b1".into(),
-        client_id: cid.into(),
-        user_id: "u".into(),
-        status: "pending".into(),
-        attempts: 0,
-        last_http_status: None,
-        last_error: None,
-        created_ms: now_ms(),
-        updated_ms: now_ms(),
-        delivered_ms: None,
-        reason: "user".into(),
-        gsi2pk: Some(keys::due_logout_gsi(keys::due_shard("b1"))),
-        gsi2sk: Some(keys::due_sort(now - 1, &format!("b1#{cid}"))),
-        expires_at: now + 1000,
-    };
-    let ds: Vec<_> = ["a", "b", "c", "d"].iter().map(|c| delivery(c)).collect();
+    let ds: Vec<_> = ["a", "b", "c", "d"]
+        .iter()
+        .map(|c| pending_delivery("b1", c, now))
+        .collect();
     store
         .commit_termination(&s, &[], &ds, "user", now_ms())
         .await

@@ -28,6 +28,13 @@ pub enum DeliveryOutcome {
     },
 }
 
+/// The same failure for each of `n` records.
+fn fail_all(n: usize, msg: &str) -> Vec<Result<(), StoreError>> {
+    (0..n)
+        .map(|_| Err(StoreError::Backend(msg.to_string())))
+        .collect()
+}
+
 /// One delivery outcome to record (see [`Store::record_deliveries`]).
 #[derive(Debug, Clone, Copy)]
 pub struct DeliveryRecord<'a> {
@@ -260,13 +267,7 @@ impl Store {
                     .build();
                 match u {
                     Ok(u) => items.push(TransactWriteItem::builder().update(u).build()),
-                    Err(e) => {
-                        let msg = e.to_string();
-                        return records
-                            .iter()
-                            .map(|_| Err(StoreError::Backend(msg.clone())))
-                            .collect();
-                    }
+                    Err(e) => return fail_all(records.len(), &e.to_string()),
                 }
             }
             match self
@@ -280,13 +281,8 @@ impl Store {
                 Ok(_) => return records.iter().map(|_| Ok(())).collect(),
                 // Refused as a whole (an already-final delivery, a conflict): one by one.
                 Err(StoreError::TransactionCancelled(_)) | Err(StoreError::ConditionFailed) => {}
-                Err(e) => {
-                    let msg = e.to_string();
-                    return records
-                        .iter()
-                        .map(|_| Err(StoreError::Backend(msg.clone())))
-                        .collect();
-                }
+                // Throttling or an outage: every message stays in the queue for a retry.
+                Err(e) => return fail_all(records.len(), &e.to_string()),
             }
         }
         let futs = records
