@@ -613,6 +613,7 @@ fn policies_are_least_privilege() {
             "jwks" => &["Query", "TransactWriteItems"],
             "login" => &["BatchGetItem", "GetItem", "PutItem", "UpdateItem"],
             "authorize" => &[
+                "BatchGetItem",
                 "GetItem",
                 "PutItem",
                 "UpdateItem",
