@@ -322,14 +322,10 @@ pub async fn run(a: Args) -> Result<(), String> {
         "bin_dir": a.bin_dir,
         "functions": rows,
     });
-    if let Some(p) = a.out.parent() {
-        let _ = std::fs::create_dir_all(p);
-    }
-    std::fs::write(
+    util::write_out(
         &a.out,
-        serde_json::to_string_pretty(&doc).unwrap_or_default(),
-    )
-    .map_err(|e| format!("write: {e}"))?;
+        &serde_json::to_string_pretty(&doc).unwrap_or_default(),
+    )?;
     running.shutdown().await;
     Ok(())
 }

@@ -356,14 +356,10 @@ pub async fn run(a: Args) -> Result<(), String> {
         "latency_max_ms": pct(&lat, 100.0),
     });
     eprintln!("{doc:#}");
-    if let Some(p) = a.out.parent() {
-        let _ = std::fs::create_dir_all(p);
-    }
-    std::fs::write(
+    util::write_out(
         &a.out,
-        serde_json::to_string_pretty(&doc).unwrap_or_default(),
-    )
-    .map_err(|e| format!("write: {e}"))?;
+        &serde_json::to_string_pretty(&doc).unwrap_or_default(),
+    )?;
     running.shutdown().await;
     Ok(())
 }

@@ -325,10 +325,6 @@ pub fn run(dir: &Path, out: &Path) -> Result<(), String> {
             md.push('\n');
         }
     }
-    if let Some(p) = out.parent() {
-        let _ = std::fs::create_dir_all(p);
-    }
-    std::fs::write(out, md).map_err(|e| format!("write {}: {e}", out.display()))?;
-    eprintln!("wrote {}", out.display());
+    crate::util::write_out(out, &md)?;
     Ok(())
 }

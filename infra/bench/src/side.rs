@@ -697,12 +697,7 @@ pub async fn run(a: Args) -> Result<(), String> {
                     .send()
                     .await
                     .map_err(|x| x.to_string())?;
-                let loc = location(&r).unwrap_or_default();
-                if r.status().is_redirection() && loc.starts_with(POST_LOGOUT) {
-                    Ok(())
-                } else {
-                    Err(format!("{} {loc}", r.status()))
-                }
+                util::redirected_to(&r, POST_LOGOUT)
             }
         })
         .await;
@@ -778,12 +773,7 @@ pub async fn run(a: Args) -> Result<(), String> {
                     .send()
                     .await
                     .map_err(|x| x.to_string())?;
-                let loc = location(&r).unwrap_or_default();
-                if r.status().is_redirection() && loc.starts_with(POST_LOGOUT) {
-                    Ok(())
-                } else {
-                    Err(format!("{} {loc}", r.status()))
-                }
+                util::redirected_to(&r, POST_LOGOUT)
             }
         })
         .await;
@@ -1037,11 +1027,7 @@ pub async fn run(a: Args) -> Result<(), String> {
         "measures": out,
         "ceiling_pairs": ceiling_pairs,
     });
-    if let Some(p) = a.out.parent() {
-        let _ = std::fs::create_dir_all(p);
-    }
     let text = serde_json::to_string_pretty(&doc).map_err(e("json"))?;
-    std::fs::write(&a.out, text).map_err(e("write results"))?;
-    eprintln!("wrote {}", a.out.display());
+    util::write_out(&a.out, &text)?;
     Ok(())
 }

@@ -82,6 +82,26 @@ pub fn client(pool: usize) -> reqwest::Client {
         .unwrap_or_default()
 }
 
+/// Write a results or report file, creating its folder; says where it wrote.
+pub fn write_out(path: &std::path::Path, text: &str) -> Result<(), String> {
+    if let Some(p) = path.parent() {
+        let _ = std::fs::create_dir_all(p);
+    }
+    std::fs::write(path, text).map_err(|e| format!("write {}: {e}", path.display()))?;
+    eprintln!("wrote {}", path.display());
+    Ok(())
+}
+
+/// `Ok` if the response redirects to a URL starting with `prefix`, else what it did.
+pub fn redirected_to(r: &reqwest::Response, prefix: &str) -> Result<(), String> {
+    let loc = location(r).unwrap_or_default();
+    if r.status().is_redirection() && loc.starts_with(prefix) {
+        Ok(())
+    } else {
+        Err(format!("{} {loc}", r.status()))
+    }
+}
+
 /// `Location` header of a response.
 pub fn location(r: &reqwest::Response) -> Option<String> {
     r.headers()
