@@ -19,8 +19,8 @@ pub struct KeySet {
     decoding: HashMap<String, DecodingKey>,
     /// The JWKS document, serialised once per key set (served as is).
     jwks_json: String,
-    /// The shared-grant HMAC key of the signer, derived once per key set.
-    derivation: Option<Vec<u8>>,
+    /// The signer's key for derived values, computed once per key set.
+    derivation: Vec<u8>,
 }
 
 impl std::fmt::Debug for KeySet {
@@ -82,6 +82,17 @@ fn derive_key(private_pkcs8: &[u8]) -> Vec<u8> {
         .to_vec()
 }
 
+/// The JWKS document of the published `(kid, n, e)` keys.
+fn jwks_doc(published: &[(String, String, String)]) -> Value {
+    let keys: Vec<Value> = published
+        .iter()
+        .map(|(kid, n, e)| {
+            json!({"kty": "RSA", "use": "sig", "alg": "RS256", "kid": kid, "n": n, "e": e})
+        })
+        .collect();
+    json!({ "keys": keys })
+}
+
 impl KeySet {
     /// Build from the stored keys: the newest `active` key signs; `active` and `previous`
     /// keys are published and verify.
@@ -107,17 +118,14 @@ impl KeySet {
                 published.push((k.kid.clone(), k.n.clone(), k.e.clone()));
             }
         }
-        let mut ks = KeySet {
+        Ok(KeySet {
             signer_kid: signer_item.kid.clone(),
             signer,
+            jwks_json: jwks_doc(&published).to_string(),
             published,
             decoding,
-            jwks_json: String::new(),
-            derivation: None,
-        };
-        ks.jwks_json = ks.jwks().to_string();
-        ks.derivation = Some(derive_key(&der));
-        Ok(ks)
+            derivation: derive_key(&der),
+        })
     }
 
     /// The JWKS document as served (serialised once, when the key set is loaded).
@@ -134,19 +142,12 @@ impl KeySet {
         if kid != self.signer_kid {
             return None;
         }
-        self.derivation.clone()
+        Some(self.derivation.clone())
     }
 
     /// The JWKS document.
     pub fn jwks(&self) -> Value {
-        let keys: Vec<Value> = self
-            .published
-            .iter()
-            .map(|(kid, n, e)| {
-                json!({"kty": "RSA", "use": "sig", "alg": "RS256", "kid": kid, "n": n, "e": e})
-            })
-            .collect();
-        json!({ "keys": keys })
+        jwks_doc(&self.published)
     }
 
     /// Sign claims as a compact JWS with RS256 and the signer's `kid`. `typ` is `JWT` for
