@@ -74,25 +74,19 @@ async fn the_iframe_page_is_frameable_and_embeds_only_the_clients_origins() {
         .unwrap();
     assert_eq!(r.status(), 200);
     assert!(r.headers().get("x-frame-options").is_none());
-    let o: serde_json::Value = s
-        .http
-        .get(s.url("/oidc/checksession?origins_for=cs"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let origins_for = |client: &'static str| {
+        let (http, url) = (
+            s.http.clone(),
+            s.url(&format!("/oidc/checksession?origins_for={client}")),
+        );
+        async move {
+            let v: serde_json::Value = http.get(url).send().await.unwrap().json().await.unwrap();
+            v
+        }
+    };
+    let o = origins_for("cs").await;
     assert!(o["origins"].as_array().is_some_and(|a| !a.is_empty()));
-    let o: serde_json::Value = s
-        .http
-        .get(s.url("/oidc/checksession?origins_for=nope"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let o = origins_for("nope").await;
     assert_eq!(o["origins"], serde_json::json!([]));
     for q in ["?client_id=nope", "?client_id=a&client_id=b"] {
         let r = s
