@@ -13,10 +13,11 @@
 //!   session authenticated after it satisfies `prompt=login` and `max_age`, so coming back
 //!   from the login page never loops.
 
+use crate::code;
 use crate::crypto;
 use crate::error::OAuthError;
 use crate::http::{self, cookie, CookieSpec, Params, ParamsError};
-use crate::schema::{keys, ClientItem, CodeItem, IdClaims};
+use crate::schema::{ClientItem, CodeGrant, IdClaims};
 use crate::session::{self, BROWSER_STATE_COOKIE};
 use crate::time::now_s;
 use crate::App;
@@ -33,7 +34,7 @@ pub const REAUTH_PARAM: &str = "warden_reauth";
 pub const REAUTH_MARKER_SECS: i64 = 600;
 /// A code can be redeemed this long.
 pub const CODE_VALID_SECS: i64 = 60;
-/// The code item is kept this long (replay detection after redemption).
+/// A code's use marker is kept this long after the exchange (replay detection).
 pub const CODE_RETENTION_SECS: i64 = 600;
 /// Scopes granted only to users whose `roles` contain them.
 pub const ROLE_SCOPES: &[&str] = &["internal_session_view", "internal_session_delete"];
@@ -528,29 +529,27 @@ pub async fn authorize(app: &App, req: &lambda_http::Request) -> Outcome {
     } else {
         None
     };
-    let code = crypto::random_token();
-    let (pk, sk) = keys::code(&crypto::hash_secret(&code));
-    let item = CodeItem {
-        pk,
-        sk,
-        client_id: client.client_id.clone(),
-        redirect_uri,
-        user_id: s.user_id.clone(),
-        sid: s.sid.clone(),
-        scope: granted.join(" "),
-        nonce: c.nonce.take(),
-        code_challenge: c.code_challenge.take(),
-        auth_time: s.auth_time,
-        browser_binding,
-        valid_until: now + CODE_VALID_SECS,
-        consumed: false,
-        family: None,
-        claims: Some(IdClaims::for_scope(&user, &granted.join(" "))),
-        expires_at: now + CODE_RETENTION_SECS,
+    // The grant is sealed into the code: nothing is written for it (see `code`).
+    let scope = granted.join(" ");
+    let mut grant = CodeGrant::for_session(
+        &s,
+        &client.client_id,
+        &redirect_uri,
+        &scope,
+        IdClaims::for_scope(&user, &scope),
+        now + CODE_VALID_SECS,
+    );
+    grant.nonce = c.nonce.take();
+    grant.code_challenge = c.code_challenge.take();
+    grant.browser_binding = browser_binding;
+    let code = match app.keys().await.map(|k| code::seal(&k, &grant)) {
+        Ok(Ok(code)) => code,
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "cannot seal a code");
+            return target.error(OAuthError::server_error());
+        }
+        Err(e) => return target.error(e.into()),
     };
-    if let Err(e) = app.store.put_code(&item).await {
-        return target.error(e.into());
-    }
     target
         .respond(vec![("code", code)], cookies)
         .unwrap_or(Outcome::NoContent)

@@ -18,6 +18,9 @@ pub enum StoreError {
     /// A transaction was cancelled; the reasons are DynamoDB's codes per item.
     #[error("transaction cancelled: {0:?}")]
     TransactionCancelled(Vec<String>),
+    /// A single-use item (an authorization code's marker) already exists.
+    #[error("already used")]
+    AlreadyUsed,
     /// The engine throttled us; retrying later is safe.
     #[error("throttled")]
     Throttled,

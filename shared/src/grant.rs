@@ -13,7 +13,9 @@
 
 use crate::crypto::{self, hash_secret};
 use crate::error::StoreError;
-use crate::schema::{keys, ClientItem, CodeItem, IdClaims, SharedGrantItem, TokenItem, UserItem};
+use crate::schema::{
+    keys, ClientItem, CodeGrant, CodeMarker, IdClaims, SharedGrantItem, TokenItem, UserItem,
+};
 use crate::store::Issue;
 use crate::time::now_s;
 use crate::App;
@@ -37,6 +39,9 @@ pub enum GrantError {
     /// RFC 6749 `invalid_grant` with a description.
     #[error("invalid_grant: {0}")]
     InvalidGrant(&'static str),
+    /// The code was exchanged before (its use marker exists); nothing was written.
+    #[error("code already used")]
+    CodeUsed,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -77,12 +82,14 @@ fn wants_refresh(client: &ClientItem) -> bool {
     client.grant_types.iter().any(|g| g == "refresh_token")
 }
 
-/// Issue tokens for a redeemed code. 1 TransactWriteItems for `sso-session`; `none` and
-/// `cookie` add 1 GetItem (the shared-grant pointer).
+/// Issue tokens for a code's grant. 1 TransactWriteItems for `sso-session`, which also
+/// puts `used` (the code's use marker) so the code issues at most once; `none` and
+/// `cookie` add 1 GetItem (the shared-grant pointer). `family` is the new grant family.
 pub async fn issue_for_code(
     app: &App,
     client: &ClientItem,
-    code: &CodeItem,
+    code: &CodeGrant,
+    used: Option<CodeMarker>,
     family: &str,
 ) -> Result<Issued, GrantError> {
     let cfg = &app.config;
@@ -97,6 +104,7 @@ pub async fn issue_for_code(
     };
     let mut issue = Issue {
         sessions: vec![code.sid.clone()],
+        code_marker: used,
         ..Default::default()
     };
     let refresh_token = if wants_refresh(client) {
@@ -133,6 +141,7 @@ pub async fn issue_for_code(
                     let mut reuse = Issue {
                         sessions: issue.sessions.clone(),
                         new_tokens: issue.new_tokens.clone(),
+                        code_marker: issue.code_marker.clone(),
                         ..Default::default()
                     };
                     reuse
@@ -153,6 +162,7 @@ pub async fn issue_for_code(
                         // The shared token was revoked or expired meanwhile, or the session
                         // ended: fall through to a fresh token (which re-checks the session).
                         Err(StoreError::ConditionFailed) => {}
+                        Err(StoreError::AlreadyUsed) => return Err(GrantError::CodeUsed),
                         Err(e) => return Err(e.into()),
                     }
                 }
@@ -192,6 +202,7 @@ pub async fn issue_for_code(
         Err(StoreError::ConditionFailed) => {
             return Err(GrantError::InvalidGrant("The session has ended."))
         }
+        Err(StoreError::AlreadyUsed) => return Err(GrantError::CodeUsed),
         Err(e) => return Err(e.into()),
     }
     Ok(Issued {

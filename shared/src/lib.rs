@@ -13,6 +13,7 @@ pub mod app;
 pub mod authorize;
 pub mod bearer;
 pub mod client_auth;
+pub mod code;
 pub mod config;
 pub mod crypto;
 pub mod error;

@@ -159,10 +159,6 @@ pub mod keys {
     }
 }
 
-fn is_false(b: &bool) -> bool {
-    !*b
-}
-
 /// A browser session (`SESSION#<sid>` / `SESSION`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct SessionItem {
@@ -280,35 +276,74 @@ pub struct TokenItem {
     pub expires_at: i64,
 }
 
-/// `CODE#<hash>` / `CODE`: an authorization code (single use).
+/// What an authorization code grants. Not stored: `authorize` seals it into the code
+/// itself ([`crate::code`]), so the code is opaque to the client and the table holds
+/// nothing readable for it; single use is enforced by a [`CodeMarker`].
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct CodeItem {
-    pub pk: String,
-    pub sk: String,
+pub struct CodeGrant {
+    #[serde(rename = "c")]
     pub client_id: String,
+    #[serde(rename = "r")]
     pub redirect_uri: String,
+    #[serde(rename = "u")]
     pub user_id: String,
+    #[serde(rename = "s")]
     pub sid: String,
+    #[serde(rename = "sc")]
     pub scope: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "n", default, skip_serializing_if = "Option::is_none")]
     pub nonce: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "pc", default, skip_serializing_if = "Option::is_none")]
     pub code_challenge: Option<String>,
+    #[serde(rename = "at")]
     pub auth_time: i64,
     /// Browser binding value for `cookie` binding (hash of `warden_atbv`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "bb", default, skip_serializing_if = "Option::is_none")]
     pub browser_binding: Option<String>,
-    /// Code lifetime end (epoch s); the item lives longer for replay detection.
+    /// Code lifetime end (epoch s).
+    #[serde(rename = "v")]
     pub valid_until: i64,
-    #[serde(default, skip_serializing_if = "is_false")]
-    pub consumed: bool,
-    /// The family the exchange created (set on consumption, for replay revocation).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub family: Option<String>,
-    /// The user's ID-token claims released by the granted scopes, copied at authorize so
-    /// the exchange needs no user read. Absent in codes written before this field existed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub claims: Option<IdClaims>,
+    /// The user's ID-token claims released by the granted scopes, taken at authorize so
+    /// the exchange needs no user read.
+    #[serde(rename = "cl", default)]
+    pub claims: IdClaims,
+}
+
+impl CodeGrant {
+    /// A grant for `session` with no nonce, PKCE challenge or browser binding.
+    pub fn for_session(
+        session: &SessionItem,
+        client_id: &str,
+        redirect_uri: &str,
+        scope: &str,
+        claims: IdClaims,
+        valid_until: i64,
+    ) -> Self {
+        CodeGrant {
+            client_id: client_id.into(),
+            redirect_uri: redirect_uri.into(),
+            user_id: session.user_id.clone(),
+            sid: session.sid.clone(),
+            scope: scope.into(),
+            nonce: None,
+            code_challenge: None,
+            auth_time: session.auth_time,
+            browser_binding: None,
+            valid_until,
+            claims,
+        }
+    }
+}
+
+/// `CODE#<hash>` / `CODE`: an authorization code was exchanged. Written in the issuing
+/// transaction with `attribute_not_exists`, so a code issues tokens at most once; kept past
+/// the code's lifetime so a replay can revoke the family it created (RFC 6749 §4.1.2).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CodeMarker {
+    pub pk: String,
+    pub sk: String,
+    /// The family the exchange created.
+    pub family: String,
     pub expires_at: i64,
 }
 

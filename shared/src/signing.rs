@@ -4,6 +4,7 @@
 
 use crate::crypto::{b64, b64_decode};
 use crate::schema::{keys, SigningKeyItem};
+use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rsa::KeySize;
 use aws_lc_rs::signature::{KeyPair, RsaKeyPair, RSA_PKCS1_SHA256};
@@ -21,6 +22,9 @@ pub struct KeySet {
     jwks_json: String,
     /// The signer's key for derived values, computed once per key set.
     derivation: Vec<u8>,
+    /// AES-256-GCM keys sealing authorization codes, one per live key with its private
+    /// part (the signer seals; a code sealed just before a rotation still opens).
+    seal_keys: HashMap<String, LessSafeKey>,
 }
 
 impl std::fmt::Debug for KeySet {
@@ -82,6 +86,16 @@ fn derive_key(private_pkcs8: &[u8]) -> Vec<u8> {
         .to_vec()
 }
 
+/// The AES-256-GCM key that seals authorization codes, derived like [`derive_key`] under
+/// its own label.
+fn seal_key(private_pkcs8: &[u8]) -> Option<LessSafeKey> {
+    let k = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, private_pkcs8);
+    let bytes = aws_lc_rs::hmac::sign(&k, b"warden code-sealing key v1");
+    UnboundKey::new(&AES_256_GCM, bytes.as_ref())
+        .ok()
+        .map(LessSafeKey::new)
+}
+
 /// The JWKS document of the published `(kid, n, e)` keys.
 fn jwks_doc(published: &[(String, String, String)]) -> Value {
     let keys: Vec<Value> = published
@@ -112,7 +126,11 @@ impl KeySet {
             .filter(|k| k.status == "active" || k.status == "previous")
             .collect();
         live.sort_by_key(|k| std::cmp::Reverse(k.created_ms));
+        let mut seal_keys = HashMap::new();
         for k in live {
+            if let Some(key) = b64_decode(&k.private_pkcs8).and_then(|der| seal_key(&der)) {
+                seal_keys.insert(k.kid.clone(), key);
+            }
             if let Ok(d) = DecodingKey::from_rsa_components(&k.n, &k.e) {
                 decoding.insert(k.kid.clone(), d);
                 published.push((k.kid.clone(), k.n.clone(), k.e.clone()));
@@ -125,7 +143,49 @@ impl KeySet {
             published,
             decoding,
             derivation: derive_key(&der),
+            seal_keys,
         })
+    }
+
+    /// Encrypt and authenticate `plaintext` under the signer's sealing key:
+    /// `<kid>.<base64url(nonce ‖ ciphertext ‖ tag)>` (AES-256-GCM, random 96-bit nonce, the
+    /// kid as associated data). For values that must round-trip through a client unread
+    /// and unaltered (authorization codes).
+    pub fn seal(&self, plaintext: &[u8]) -> Result<String, KeyError> {
+        let key = self
+            .seal_keys
+            .get(&self.signer_kid)
+            .ok_or_else(|| KeyError::Rejected("no sealing key".into()))?;
+        let nonce_bytes = crate::crypto::random_bytes::<NONCE_LEN>();
+        let mut buf = Vec::with_capacity(NONCE_LEN + plaintext.len() + AES_256_GCM.tag_len());
+        buf.extend_from_slice(&nonce_bytes);
+        let mut body = plaintext.to_vec();
+        key.seal_in_place_append_tag(
+            Nonce::assume_unique_for_key(nonce_bytes),
+            Aad::from(self.signer_kid.as_bytes()),
+            &mut body,
+        )
+        .map_err(|_| KeyError::Rejected("seal failed".into()))?;
+        buf.extend_from_slice(&body);
+        Ok(format!("{}.{}", self.signer_kid, b64(&buf)))
+    }
+
+    /// Open a value made by [`KeySet::seal`] with any live key. `None` if it is malformed,
+    /// sealed under an unknown key, or altered.
+    pub fn open(&self, sealed: &str) -> Option<Vec<u8>> {
+        let (kid, body) = sealed.split_once('.')?;
+        let key = self.seal_keys.get(kid)?;
+        let raw = b64_decode(body)?;
+        if raw.len() < NONCE_LEN + AES_256_GCM.tag_len() {
+            return None;
+        }
+        let (nonce, rest) = raw.split_at(NONCE_LEN);
+        let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
+        let mut rest = rest.to_vec();
+        let plain = key
+            .open_in_place(nonce, Aad::from(kid.as_bytes()), &mut rest)
+            .ok()?;
+        Some(plain.to_vec())
     }
 
     /// The JWKS document as served (serialised once, when the key set is loaded).
@@ -253,5 +313,53 @@ mod tests {
         old.status = "retired".into();
         let later = KeySet::from_items(&[old, new]).unwrap();
         assert!(later.verify(&t, "https://i", false).is_err());
+    }
+
+    #[test]
+    fn sealed_values_open_across_a_rotation_and_refuse_tampering() {
+        let mut old = generate_key_item(1).unwrap();
+        let before = KeySet::from_items(std::slice::from_ref(&old)).unwrap();
+        let sealed = before.seal(b"grant").unwrap();
+        assert!(sealed.starts_with(&format!("{}.", old.kid)));
+        assert_ne!(
+            before.seal(b"grant").unwrap(),
+            sealed,
+            "a fresh nonce each time"
+        );
+        assert_eq!(before.open(&sealed).as_deref(), Some(&b"grant"[..]));
+        // Every altered byte, a wrong kid, truncation and junk are refused.
+        let (kid, body) = sealed.split_once('.').unwrap();
+        let mut raw = b64_decode(body).unwrap();
+        for i in 0..raw.len() {
+            raw[i] ^= 1;
+            assert!(before.open(&format!("{kid}.{}", b64(&raw))).is_none());
+            raw[i] ^= 1;
+        }
+        assert!(before.open(&format!("x{sealed}")).is_none());
+        assert!(before.open(&sealed[..sealed.len() - 2]).is_none());
+        for junk in [
+            "",
+            ".",
+            "a.b",
+            "no-dot",
+            &format!("{kid}."),
+            &format!("{kid}.!!"),
+        ] {
+            assert!(before.open(junk).is_none(), "{junk}");
+        }
+        // Sealed before a rotation: still opens while the key is `previous`, not after.
+        old.status = "previous".into();
+        let new = generate_key_item(2).unwrap();
+        let after = KeySet::from_items(&[old.clone(), new.clone()]).unwrap();
+        assert!(after
+            .seal(b"x")
+            .unwrap()
+            .starts_with(&format!("{}.", new.kid)));
+        assert_eq!(after.open(&sealed).as_deref(), Some(&b"grant"[..]));
+        old.status = "retired".into();
+        assert!(KeySet::from_items(&[old, new])
+            .unwrap()
+            .open(&sealed)
+            .is_none());
     }
 }

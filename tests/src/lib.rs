@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use warden_core::admin::{self, ClientSpec};
 use warden_core::grant::Issued;
-use warden_core::schema::{ClientItem, CodeItem, SessionItem, UserItem};
+use warden_core::schema::{ClientItem, CodeGrant, IdClaims, SessionItem, UserItem};
 use warden_core::store::dynamodb_client;
 use warden_core::{App, Store};
 pub use warden_local::{Options, Running};
@@ -116,30 +116,19 @@ impl Stack {
         .await
         .expect("touch")
         .expect("session live");
-        let now = warden_core::time::now_s();
-        let (pk, sk) = warden_core::schema::keys::code("unused");
-        let code = CodeItem {
-            pk,
-            sk,
-            client_id: client.client_id.clone(),
-            redirect_uri: client.redirect_uris[0].clone(),
-            user_id: s.user_id.clone(),
-            sid: s.sid.clone(),
-            scope: scope.to_string(),
-            nonce: None,
-            code_challenge: None,
-            auth_time: s.auth_time,
-            browser_binding: None,
-            valid_until: now + 60,
-            consumed: true,
-            family: None,
-            claims: None,
-            expires_at: now + 600,
-        };
+        let code = CodeGrant::for_session(
+            &s,
+            &client.client_id,
+            &client.redirect_uris[0],
+            scope,
+            IdClaims::default(),
+            warden_core::time::now_s() + 60,
+        );
         warden_core::grant::issue_for_code(
             self.app(),
             client,
             &code,
+            None,
             &warden_core::crypto::random_id(),
         )
         .await

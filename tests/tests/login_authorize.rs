@@ -3,8 +3,7 @@
 use serde_json::{json, Value};
 use warden_core::admin::ClientSpec;
 use warden_core::crypto::{b64, hash_secret};
-use warden_core::schema::CodeItem;
-use warden_core::store::CodeRedemption;
+use warden_core::schema::CodeGrant;
 use warden_tests::flow::{
     self, authorize, authorize_code, cookie_value, hidden_input, login, pkce, post_login,
     set_cookie_value,
@@ -32,21 +31,10 @@ fn conf(id: &str) -> ClientSpec {
     }
 }
 
-/// Redeem a code straight from the store to see what authorize recorded.
-async fn code_item(s: &Stack, code: &str) -> CodeItem {
-    match s
-        .store()
-        .redeem_code(
-            &hash_secret(code),
-            "test-family",
-            warden_core::time::now_s(),
-        )
-        .await
-        .unwrap()
-    {
-        CodeRedemption::Redeemed(c) => c,
-        other => panic!("code not redeemable: {other:?}"),
-    }
+/// Open a code with the stack's keys to see what authorize sealed into it.
+async fn code_item(s: &Stack, code: &str) -> CodeGrant {
+    let keys = s.app().keys().await.unwrap();
+    warden_core::code::open(&keys, code).expect("a code this stack sealed")
 }
 
 fn header<'a>(r: &'a reqwest::Response, name: &str) -> &'a str {
@@ -405,7 +393,12 @@ async fn unauthenticated_browser_goes_to_login_and_comes_back_with_a_code() {
     assert!(r.location.as_deref().unwrap().starts_with(RP));
     assert_eq!(r.param("state"), Some("st&ate 1"));
     let code = r.param("code").unwrap().to_string();
-    assert_eq!(code.len(), 43);
+    // Sealed: URL-safe and opaque (nothing of the grant readable in it).
+    assert!(code.len() < 600, "{}", code.len());
+    assert!(code
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)));
+    assert!(!code.contains("example"), "{code}");
     // session_state = hash.salt over client_id, the RP origin, the browser state, the salt.
     let ss = r.param("session_state").unwrap();
     assert!(!ss.contains(' '));
@@ -436,7 +429,18 @@ async fn unauthenticated_browser_goes_to_login_and_comes_back_with_a_code() {
     assert!(item.browser_binding.is_none());
     let now = warden_core::time::now_s();
     assert!(item.valid_until > now && item.valid_until <= now + 60);
-    assert!(item.expires_at >= now + 590);
+    assert_eq!(
+        item.claims.email.as_deref(),
+        Some(alice.email.as_str()),
+        "the scope's claims travel in the code"
+    );
+    // Nothing is stored for a code until it is exchanged.
+    let marker = s
+        .store()
+        .get_code_marker(&hash_secret(&code))
+        .await
+        .unwrap();
+    assert!(marker.is_none());
     let sess = s.store().get_session(&sid).await.unwrap().unwrap();
     assert_eq!(item.auth_time, sess.auth_time);
     // The client joined the session's app list (with its back-channel flag).

@@ -12,12 +12,12 @@ const RP: &str = "https://rp.example/cb";
 
 /// Documented maximum round trips (keep in sync with docs/round-trips.md).
 const LOGIN: u64 = 4;
-/// BatchGetItem (session + user) · UpdateItem (the app joins) · PutItem code.
-const AUTHORIZE: u64 = 3;
-/// The app is already in the session, touched < 60 s ago: BatchGetItem · PutItem code.
-const AUTHORIZE_AGAIN: u64 = 2;
-/// UpdateItem (redeem the code) · TransactWriteItems (tokens); the code carries the claims.
-const TOKEN: u64 = 2;
+/// BatchGetItem (session + user) · UpdateItem (the app joins); the code is sealed, not stored.
+const AUTHORIZE: u64 = 2;
+/// The app is already in the session, touched < 60 s ago: BatchGetItem.
+const AUTHORIZE_AGAIN: u64 = 1;
+/// TransactWriteItems (the code's use marker, tokens, links); the code carries the grant.
+const TOKEN: u64 = 1;
 const REFRESH: u64 = 3;
 const INTROSPECT: u64 = 1;
 const USERINFO: u64 = 2;

@@ -2,9 +2,9 @@
 //! dynoxide engine and against moto server.
 
 use std::collections::BTreeMap;
-use warden_core::schema::{keys, table_def, CodeItem, SessionApp, SessionItem, TokenItem};
+use warden_core::schema::{keys, table_def, SessionApp, SessionItem, TokenItem};
 use warden_core::session;
-use warden_core::store::{CodeRedemption, Cursor, Issue, SessionFilter};
+use warden_core::store::{Cursor, Issue, SessionFilter};
 use warden_core::time::{now_ms, now_s};
 use warden_core::{Store, StoreError};
 use warden_tests::{dynoxide_store, moto_store};
@@ -223,38 +223,39 @@ async fn global_search_pages_across_shards(store: &Store) {
 both_engines!(global_search, global_search_pages_across_shards);
 
 async fn codes_are_single_use(store: &Store) {
-    let (pk, sk) = keys::code("codehash");
-    let code = CodeItem {
-        pk,
-        sk,
-        client_id: "c".into(),
-        redirect_uri: "https://rp/cb".into(),
-        user_id: "u".into(),
-        sid: "s".into(),
-        scope: "openid".into(),
-        nonce: None,
-        code_challenge: None,
-        auth_time: 1,
-        browser_binding: None,
-        valid_until: now_s() + 60,
-        consumed: false,
-        family: None,
-        claims: None,
-        expires_at: now_s() + 600,
+    let now = now_s();
+    store
+        .put_session(&session_item("u", "c1", now_ms(), now + 600))
+        .await
+        .unwrap();
+    let exchange = |family: &str| {
+        let t = token("access", family, "c1");
+        Issue {
+            new_tokens: vec![(t.pk.trim_start_matches("TOKEN#").to_string(), t)],
+            sessions: vec!["c1".into()],
+            code_marker: Some(warden_core::code::marker("the-code", family, now + 600)),
+            ..Default::default()
+        }
     };
-    store.put_code(&code).await.unwrap();
+    let first = exchange("f1");
+    store.issue(&first).await.unwrap();
+    // The second exchange of the same code is refused as a whole: no token, no link.
+    let second = exchange("f2");
     assert!(matches!(
-        store.redeem_code("codehash", "f1", now_s()).await.unwrap(),
-        CodeRedemption::Redeemed(_)
+        store.issue(&second).await,
+        Err(StoreError::AlreadyUsed)
     ));
-    match store.redeem_code("codehash", "f2", now_s()).await.unwrap() {
-        CodeRedemption::Replayed(c) => assert_eq!(c.family.as_deref(), Some("f1")),
-        other => panic!("{other:?}"),
-    }
-    assert!(matches!(
-        store.redeem_code("nope", "f", now_s()).await.unwrap(),
-        CodeRedemption::Invalid
-    ));
+    assert!(store
+        .get_token(&second.new_tokens[0].0)
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(store.session_partition("c1").await.unwrap().links.len(), 1);
+    // The marker names the family the first exchange created; only the hash is stored.
+    let hash = warden_core::crypto::hash_secret("the-code");
+    let m = store.get_code_marker(&hash).await.unwrap().unwrap();
+    assert_eq!((m.pk, m.family), (keys::code(&hash).0, "f1".to_string()));
+    assert!(store.get_code_marker("nope").await.unwrap().is_none());
 }
 both_engines!(codes, codes_are_single_use);
 

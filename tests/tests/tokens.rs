@@ -1,15 +1,15 @@
 //! /oauth2/token, /oauth2/userinfo, /oauth2/introspect, /oauth2/revoke over HTTP, with codes
-//! put in the store as /oauth2/authorize would (the full browser flow is in oidc_flow.rs).
+//! sealed as /oauth2/authorize would (the full browser flow is in oidc_flow.rs).
 
 use serde_json::Value;
 use warden_core::admin::ClientSpec;
-use warden_core::schema::{keys, ClientItem, CodeItem, SessionItem};
+use warden_core::schema::{ClientItem, CodeGrant, IdClaims, SessionItem};
 use warden_core::time::now_s;
 use warden_tests::{spawn, Stack};
 
 const RP: &str = "https://rp.example/cb";
 
-async fn put_code(
+async fn seal_code(
     s: &Stack,
     session: &SessionItem,
     client: &ClientItem,
@@ -28,30 +28,20 @@ async fn put_code(
     )
     .await
     .unwrap();
-    let code = warden_core::crypto::random_token();
-    let (pk, sk) = keys::code(&warden_core::crypto::hash_secret(&code));
-    s.store()
-        .put_code(&CodeItem {
-            pk,
-            sk,
-            client_id: client.client_id.clone(),
-            redirect_uri: RP.into(),
-            user_id: session.user_id.clone(),
-            sid: session.sid.clone(),
-            scope: scope.into(),
-            nonce: Some("n-0S6_WzA2Mj".into()),
-            code_challenge: challenge.map(str::to_string),
-            auth_time: session.auth_time,
-            browser_binding: binding.map(warden_core::crypto::hash_secret),
-            valid_until: now_s() + 60,
-            consumed: false,
-            family: None,
-            claims: None,
-            expires_at: now_s() + 600,
-        })
-        .await
-        .unwrap();
-    code
+    let user = s.store().get_user(&session.user_id).await.unwrap().unwrap();
+    let mut grant = CodeGrant::for_session(
+        session,
+        &client.client_id,
+        RP,
+        scope,
+        IdClaims::for_scope(&user, scope),
+        now_s() + 60,
+    );
+    grant.nonce = Some("n-0S6_WzA2Mj".into());
+    grant.code_challenge = challenge.map(str::to_string);
+    grant.browser_binding = binding.map(warden_core::crypto::hash_secret);
+    let keys = s.app().keys().await.unwrap();
+    warden_core::code::seal(&keys, &grant).unwrap()
 }
 
 async fn confidential(s: &Stack, binding: &str) -> (ClientItem, String) {
@@ -110,7 +100,7 @@ async fn code_exchange_issues_bound_tokens_and_id_token() {
     let u = s.user("alice", "correct horse", &[]).await;
     let (c, secret) = confidential(&s, "sso-session").await;
     let (sess, _) = s.session_for(&u, "Firefox").await;
-    let code = put_code(
+    let code = seal_code(
         &s,
         &sess,
         &c,
@@ -183,18 +173,52 @@ async fn pkce_and_client_authentication() {
     let (sess, _) = s.session_for(&u, "ua").await;
     let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
     let challenge = warden_core::crypto::pkce_s256(verifier);
-    let code = put_code(&s, &sess, &c, "openid", Some(&challenge), None).await;
+    let code = seal_code(&s, &sess, &c, "openid", Some(&challenge), None).await;
     let r = exchange(&s, &c, &secret, &code, Some("x".repeat(43).as_str())).await;
     assert_eq!(r.status(), 400, "PKCE mismatch");
-    let code = put_code(&s, &sess, &c, "openid", Some(&challenge), None).await;
-    assert_eq!(
-        exchange(&s, &c, &secret, &code, Some(verifier))
-            .await
-            .status(),
-        200
-    );
+    // A failed attempt does not use the code up: the holder of the verifier still can.
+    let r = exchange(&s, &c, &secret, &code, Some(verifier)).await;
+    assert_eq!(r.status(), 200);
+    let at = r.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(introspect(&s, &c, &secret, &at).await["active"], true);
+    // Presented again, even without the verifier, it is a replay: its tokens are revoked.
+    let r = exchange(&s, &c, &secret, &code, None).await;
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_grant");
+    assert_eq!(introspect(&s, &c, &secret, &at).await["active"], false);
+    // Altered, truncated, expired or another client's codes are refused.
+    let code = seal_code(&s, &sess, &c, "openid", None, None).await;
+    let mut altered = code.clone().into_bytes();
+    let last = altered.len() - 5;
+    altered[last] = if altered[last] == b'A' { b'B' } else { b'A' };
+    let altered = String::from_utf8(altered).unwrap();
+    for bad in [
+        altered.as_str(),
+        &code[..code.len() - 3],
+        "x.y",
+        &"a".repeat(5000),
+    ] {
+        let r = exchange(&s, &c, &secret, bad, None).await;
+        assert_eq!(r.status(), 400, "{bad}");
+        assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_grant");
+    }
+    let keys = s.app().keys().await.unwrap();
+    let mut expired = keys
+        .open(&code)
+        .map(|b| serde_json::from_slice::<CodeGrant>(&b).unwrap())
+        .unwrap();
+    expired.valid_until = now_s() - 1;
+    let expired = warden_core::code::seal(&keys, &expired).unwrap();
+    let r = exchange(&s, &c, &secret, &expired, None).await;
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_grant");
+    let (other, other_secret) = confidential(&s, "sso-session").await;
+    let r = exchange(&s, &other, &other_secret, &code, None).await;
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_grant");
+    assert_eq!(exchange(&s, &c, &secret, &code, None).await.status(), 200);
     // Bad secret: 401 invalid_client with a challenge.
-    let code = put_code(&s, &sess, &c, "openid", None, None).await;
+    let code = seal_code(&s, &sess, &c, "openid", None, None).await;
     let r = exchange(&s, &c, "wrong", &code, None).await;
     assert_eq!(r.status(), 401);
     assert!(r.headers().contains_key("www-authenticate"));
@@ -223,7 +247,7 @@ async fn pkce_and_client_authentication() {
             ..Default::default()
         })
         .await;
-    let code = put_code(&s, &sess, &p, "openid", None, None).await;
+    let code = seal_code(&s, &sess, &p, "openid", None, None).await;
     let r = s
         .http
         .post(s.url("/oauth2/token"))
@@ -238,7 +262,7 @@ async fn pkce_and_client_authentication() {
         .unwrap();
     assert_eq!(r.status(), 400);
     // Wrong redirect_uri, unsupported grant, repeated parameter, JSON body.
-    let code = put_code(&s, &sess, &c, "openid", None, None).await;
+    let code = seal_code(&s, &sess, &c, "openid", None, None).await;
     let r = s
         .http
         .post(s.url("/oauth2/token"))
@@ -291,7 +315,7 @@ async fn refresh_rotation_and_reuse_detection() {
     let u = s.user("carol", "correct horse", &[]).await;
     let (c, secret) = confidential(&s, "sso-session").await;
     let (sess, _) = s.session_for(&u, "ua").await;
-    let code = put_code(&s, &sess, &c, "openid offline_access", None, None).await;
+    let code = seal_code(&s, &sess, &c, "openid offline_access", None, None).await;
     let t: Value = exchange(&s, &c, &secret, &code, None)
         .await
         .json()
@@ -348,7 +372,7 @@ async fn binding_types_map_tokens_to_sessions() {
         &s,
         &c,
         &secret,
-        &put_code(&s, &s1, &c, "openid", None, None).await,
+        &seal_code(&s, &s1, &c, "openid", None, None).await,
         None,
     )
     .await
@@ -359,7 +383,7 @@ async fn binding_types_map_tokens_to_sessions() {
         &s,
         &c,
         &secret,
-        &put_code(&s, &s2, &c, "openid", None, None).await,
+        &seal_code(&s, &s2, &c, "openid", None, None).await,
         None,
     )
     .await
@@ -373,7 +397,7 @@ async fn binding_types_map_tokens_to_sessions() {
         &s,
         &n,
         &nsecret,
-        &put_code(&s, &s1, &n, "openid", None, None).await,
+        &seal_code(&s, &s1, &n, "openid", None, None).await,
         None,
     )
     .await
@@ -384,7 +408,7 @@ async fn binding_types_map_tokens_to_sessions() {
         &s,
         &n,
         &nsecret,
-        &put_code(&s, &s2, &n, "openid", None, None).await,
+        &seal_code(&s, &s2, &n, "openid", None, None).await,
         None,
     )
     .await
@@ -428,7 +452,7 @@ async fn binding_types_map_tokens_to_sessions() {
         &s,
         &k,
         &ksecret,
-        &put_code(&s, &s1, &k, "openid", None, Some("browser-A")).await,
+        &seal_code(&s, &s1, &k, "openid", None, Some("browser-A")).await,
         None,
     )
     .await
@@ -439,7 +463,7 @@ async fn binding_types_map_tokens_to_sessions() {
         &s,
         &k,
         &ksecret,
-        &put_code(&s, &s3, &k, "openid", None, Some("browser-A")).await,
+        &seal_code(&s, &s3, &k, "openid", None, Some("browser-A")).await,
         None,
     )
     .await
@@ -450,7 +474,7 @@ async fn binding_types_map_tokens_to_sessions() {
         &s,
         &k,
         &ksecret,
-        &put_code(&s, &s3, &k, "openid", None, Some("browser-B")).await,
+        &seal_code(&s, &s3, &k, "openid", None, Some("browser-B")).await,
         None,
     )
     .await
@@ -467,7 +491,7 @@ async fn ended_or_expired_sessions_get_no_tokens() {
     let u = s.user("erin", "correct horse", &[]).await;
     let (c, secret) = confidential(&s, "sso-session").await;
     let (sess, _) = s.session_for(&u, "ua").await;
-    let code = put_code(&s, &sess, &c, "openid", None, None).await;
+    let code = seal_code(&s, &sess, &c, "openid", None, None).await;
     warden_core::session::terminate(s.app(), &sess.sid, None, "user")
         .await
         .unwrap();
@@ -486,7 +510,7 @@ async fn revocation_and_resource_errors() {
         &s,
         &c,
         &secret,
-        &put_code(&s, &sess, &c, "openid profile", None, None).await,
+        &seal_code(&s, &sess, &c, "openid profile", None, None).await,
         None,
     )
     .await
@@ -565,7 +589,7 @@ async fn revocation_and_resource_errors() {
         &s,
         &c,
         &secret,
-        &put_code(&s, &sess2, &c, "profile", None, None).await,
+        &seal_code(&s, &sess2, &c, "profile", None, None).await,
         None,
     )
     .await

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use warden_core::schema::{ClientItem, CodeItem, SessionItem, UserItem};
+use warden_core::schema::{ClientItem, CodeGrant, IdClaims, SessionItem, UserItem};
 use warden_core::{App, Config, Store};
 
 pub const REDIRECT: &str = "http://localhost:9000/callback";
@@ -373,29 +373,6 @@ fn wrk(
     })
 }
 
-fn code_item(s: &SessionItem, client: &ClientItem, scope: &str) -> CodeItem {
-    let now = warden_core::time::now_s();
-    let (pk, sk) = warden_core::schema::keys::code("unused");
-    CodeItem {
-        pk,
-        sk,
-        client_id: client.client_id.clone(),
-        redirect_uri: REDIRECT.into(),
-        user_id: s.user_id.clone(),
-        sid: s.sid.clone(),
-        scope: scope.into(),
-        nonce: None,
-        code_challenge: None,
-        auth_time: s.auth_time,
-        browser_binding: None,
-        valid_until: now + 60,
-        consumed: true,
-        family: None,
-        claims: None,
-        expires_at: now + 600,
-    }
-}
-
 /// A session for `user` that `apps` joined (back-channel URIs set), and tokens for the
 /// first app (as a code exchange would issue them). Returns (session, cookie, id_token).
 async fn warden_session(
@@ -419,7 +396,15 @@ async fn warden_session(
             let issued = warden_core::grant::issue_for_code(
                 app,
                 first,
-                &code_item(&s, first, "openid"),
+                &CodeGrant::for_session(
+                    &s,
+                    &first.client_id,
+                    REDIRECT,
+                    "openid",
+                    IdClaims::default(),
+                    warden_core::time::now_s() + 60,
+                ),
+                None,
                 &warden_core::crypto::random_id(),
             )
             .await

@@ -3,22 +3,8 @@
 
 use super::{n, s, Store};
 use crate::error::StoreError;
-use crate::schema::{from_item, keys, to_item, CodeItem, FamilyLink, SharedGrantItem, TokenItem};
-use aws_sdk_dynamodb::types::{
-    AttributeValue, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
-    Update,
-};
-
-/// What redeeming a code found.
-#[derive(Debug)]
-pub enum CodeRedemption {
-    /// First use: the code's grant, now consumed.
-    Redeemed(CodeItem),
-    /// Already consumed: the family it created must be revoked (RFC 6749 §4.1.2).
-    Replayed(CodeItem),
-    /// Unknown or expired.
-    Invalid,
-}
+use crate::schema::{from_item, keys, to_item, CodeMarker, FamilyLink, SharedGrantItem, TokenItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 
 /// One token-issuing write: new tokens, existing shared tokens to map to more sessions,
 /// the sessions they map to, and an optional refresh token being rotated.
@@ -30,6 +16,8 @@ pub struct Issue {
     pub sessions: Vec<String>,
     pub rotate_refresh: Option<String>,
     pub shared_grant: Option<SharedGrantItem>,
+    /// A code exchange: the code's use marker, put first and only if absent.
+    pub code_marker: Option<CodeMarker>,
 }
 
 fn bld<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, StoreError> {
@@ -37,64 +25,10 @@ fn bld<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, StoreError> {
 }
 
 impl Store {
-    /// 1 round trip (PutItem).
-    pub async fn put_code(&self, code: &CodeItem) -> Result<(), StoreError> {
-        self.put(to_item(code)?, Some("attribute_not_exists(pk)"))
-            .await
-    }
-
-    /// Consume a code atomically. 1 round trip (UpdateItem with a condition; a failed
-    /// condition returns the old item, so replays are recognised without a second read).
-    pub async fn redeem_code(
-        &self,
-        code_hash: &str,
-        family: &str,
-        now_s: i64,
-    ) -> Result<CodeRedemption, StoreError> {
+    /// The use marker of an exchanged code, if any. 1 round trip (GetItem).
+    pub async fn get_code_marker(&self, code_hash: &str) -> Result<Option<CodeMarker>, StoreError> {
         let (pk, sk) = keys::code(code_hash);
-        let r = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(pk))
-            .key("sk", s(sk))
-            .update_expression("SET #c = :t, #f = :f")
-            .condition_expression(
-                "attribute_exists(pk) AND attribute_not_exists(#c) AND valid_until > :now",
-            )
-            .expression_attribute_names("#c", "consumed")
-            .expression_attribute_names("#f", "family")
-            .expression_attribute_values(":t", AttributeValue::Bool(true))
-            .expression_attribute_values(":f", s(family))
-            .expression_attribute_values(":now", n(now_s))
-            .return_values(ReturnValue::AllNew)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        match r {
-            Ok(out) => Ok(CodeRedemption::Redeemed(from_item(
-                out.attributes.unwrap_or_default(),
-            )?)),
-            Err(e) => {
-                use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-                if let aws_sdk_dynamodb::error::SdkError::ServiceError(se) = &e {
-                    if let UpdateItemError::ConditionalCheckFailedException(c) = se.err() {
-                        return match c.item() {
-                            Some(old) if !old.is_empty() => {
-                                let code: CodeItem = from_item(old.clone())?;
-                                if code.consumed {
-                                    Ok(CodeRedemption::Replayed(code))
-                                } else {
-                                    Ok(CodeRedemption::Invalid)
-                                }
-                            }
-                            _ => Ok(CodeRedemption::Invalid),
-                        };
-                    }
-                }
-                Err(StoreError::from_sdk(e))
-            }
-        }
+        self.get(&pk, &sk).await?.map(from_item).transpose()
     }
 
     /// 1 round trip (GetItem). Returns the item whatever its status or expiry.
@@ -112,13 +46,17 @@ impl Store {
         self.get(&pk, &sk).await?.map(from_item).transpose()
     }
 
-    /// Write an issuance in one transaction (1 round trip): token items, session links,
-    /// family links, the rotated refresh token, the shared-grant pointer, and a version bump
-    /// on every session, conditioned on the session being active (so no token is ever
-    /// mapped to an ended session). `ConditionFailed` = a session ended or the refresh token
-    /// was already rotated.
+    /// Write an issuance in one transaction (1 round trip): the code's use marker, token
+    /// items, session links, family links, the rotated refresh token, the shared-grant
+    /// pointer, and a version bump on every session, conditioned on the session being
+    /// active (so no token is ever mapped to an ended session). `AlreadyUsed` = the code was
+    /// exchanged before; `ConditionFailed` = a session ended or the refresh token was
+    /// already rotated.
     pub async fn issue(&self, issue: &Issue) -> Result<(), StoreError> {
         let mut tx: Vec<TransactWriteItem> = Vec::new();
+        if let Some(m) = &issue.code_marker {
+            tx.push(put_tx(&self.table, to_item(m)?, true)?);
+        }
         for sid in &issue.sessions {
             tx.push(
                 TransactWriteItem::builder()
@@ -200,6 +138,12 @@ impl Store {
             .await
             .map_err(super::transact_error)
             .map_err(|e| match e {
+                StoreError::TransactionCancelled(r)
+                    if issue.code_marker.is_some()
+                        && r.first().is_some_and(|c| c == "ConditionalCheckFailed") =>
+                {
+                    StoreError::AlreadyUsed
+                }
                 StoreError::TransactionCancelled(r)
                     if r.iter().any(|c| c == "ConditionalCheckFailed") =>
                 {

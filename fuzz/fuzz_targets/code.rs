@@ -1,0 +1,28 @@
+//! Authorization codes (`/oauth2/token`): arbitrary strings opened as sealed codes against a
+//! real key set. Nothing the fuzzer makes may open: a code is AES-256-GCM under a key it
+//! does not have.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+use std::sync::OnceLock;
+use warden_core::signing::{generate_key_item, KeySet};
+
+fn keys() -> &'static KeySet {
+    static K: OnceLock<KeySet> = OnceLock::new();
+    K.get_or_init(|| {
+        let item = generate_key_item(0).expect("key");
+        KeySet::from_items(&[item]).expect("keyset")
+    })
+}
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(s) = std::str::from_utf8(data) {
+        if let Some(g) = warden_core::code::open(keys(), s) {
+            panic!("forged code opened: {g:?}");
+        }
+        // With the signer's kid in front, the fuzzer's bytes reach the AEAD itself.
+        let with_kid = format!("{}.{s}", keys().signer_kid());
+        if let Some(g) = warden_core::code::open(keys(), &with_kid) {
+            panic!("forged code opened: {g:?}");
+        }
+    }
+});
