@@ -31,13 +31,15 @@ pub fn open(keys: &KeySet, code: &str) -> Option<CodeGrant> {
     serde_json::from_slice(&keys.open(code)?).ok()
 }
 
-/// The marker the exchange of `code` writes (kept `retention_s` for replay detection).
-pub fn marker(code: &str, family: &str, expires_at: i64) -> CodeMarker {
+/// The marker the exchange of `code` writes: the family it creates, linked to `sid`
+/// (kept until `expires_at` for replay detection).
+pub fn marker(code: &str, family: &str, sid: &str, expires_at: i64) -> CodeMarker {
     let (pk, sk) = keys::code(&hash_secret(code));
     CodeMarker {
         pk,
         sk,
         family: family.into(),
+        sessions: vec![sid.into()],
         expires_at,
     }
 }
@@ -74,7 +76,7 @@ pub async fn exchange(
         return Err(e);
     }
     let family = crypto::random_id();
-    let used = marker(p.code, &family, now + CODE_RETENTION_SECS);
+    let used = marker(p.code, &family, &grant.sid, now + CODE_RETENTION_SECS);
     match grant::issue_for_code(app, client, &grant, Some(used), &family).await {
         Ok(issued) => Ok((issued, grant.nonce, grant.claims)),
         Err(GrantError::CodeUsed) => {
@@ -128,7 +130,7 @@ fn check(client: &ClientItem, g: &CodeGrant, p: Presented<'_>) -> Result<(), Gra
 /// If `code` was exchanged before, revoke every token of the family it created.
 async fn revoke_if_replayed(app: &App, code: &str) -> Result<(), GrantError> {
     if let Some(m) = app.store.get_code_marker(&hash_secret(code)).await? {
-        grant::revoke_family(app, &m.family, "code_replay").await?;
+        grant::revoke_family(app, &m.sessions, &m.family, "code_replay").await?;
         tracing::warn!("authorization code replayed; its tokens were revoked");
     }
     Ok(())
@@ -169,7 +171,7 @@ mod tests {
         let other = KeySet::from_items(&[generate_key_item(1).unwrap()]).unwrap();
         assert_eq!(open(&other, &code), None);
         assert_eq!(open(&ks, &"a".repeat(MAX_CODE_LEN + 1)), None);
-        let m = marker(&code, "f", 9);
+        let m = marker(&code, "f", "s", 9);
         assert_eq!(
             (m.pk, m.family),
             (keys::code(&hash_secret(&code)).0, "f".into())

@@ -144,9 +144,12 @@ pub async fn issue_for_code(
                         code_marker: issue.code_marker.clone(),
                         ..Default::default()
                     };
-                    reuse
-                        .link_existing
-                        .push((g.access_hash.clone(), "access".into(), g.exp));
+                    reuse.link_existing.push((
+                        g.access_hash.clone(),
+                        "access".into(),
+                        g.family.clone(),
+                        g.exp,
+                    ));
                     match app.store.issue(&reuse).await {
                         Ok(()) => {
                             return Ok(Issued {
@@ -243,7 +246,7 @@ pub async fn refresh(
         return Err(GrantError::InvalidGrant("Unknown refresh token."));
     }
     if old.status == "rotated" {
-        revoke_family(app, &old.family, "refresh_reuse").await?;
+        revoke_family(app, &old.sessions, &old.family, "refresh_reuse").await?;
         tracing::warn!(client_id = %client.client_id, "refresh token reuse: family revoked");
         return Err(GrantError::InvalidGrant(
             "The refresh token was already used.",
@@ -322,9 +325,16 @@ pub async fn refresh(
     })
 }
 
-/// Revoke every token of a grant family. 1 Query + 1 TransactWriteItems per 100 tokens.
-pub async fn revoke_family(app: &App, family: &str, reason: &str) -> Result<(), StoreError> {
-    let hashes = app.store.family_tokens(family).await?;
+/// Revoke every token of a grant family, found among the links of the family's `sessions`.
+/// 1 Query per session (one, except with binding `none`/`cookie`) + 1 TransactWriteItems
+/// per 100 tokens.
+pub async fn revoke_family(
+    app: &App,
+    sessions: &[String],
+    family: &str,
+    reason: &str,
+) -> Result<(), StoreError> {
+    let hashes = app.store.family_tokens(sessions, family).await?;
     app.store.revoke_tokens(&hashes, reason).await
 }
 
@@ -349,7 +359,7 @@ pub async fn revoke(
         return Ok(());
     }
     if t.kind == "refresh" {
-        revoke_family(app, &t.family, "revoked").await
+        revoke_family(app, &t.sessions, &t.family, "revoked").await
     } else {
         app.store.revoke_tokens(&[h], "revoked").await
     }

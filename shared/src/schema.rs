@@ -91,9 +91,6 @@ pub mod keys {
     pub fn token(hash: &str) -> (String, String) {
         (format!("TOKEN#{hash}"), "TOKEN".into())
     }
-    pub fn family_pk(family: &str) -> String {
-        format!("FAMILY#{family}")
-    }
     pub fn code(hash: &str) -> (String, String) {
         (format!("CODE#{hash}"), "CODE".into())
     }
@@ -232,22 +229,18 @@ pub struct SessionApp {
     pub backchannel: bool,
 }
 
-/// `SESSION#<sid>` / `TOKEN#<hash>`: a token mapped to the session.
+/// `SESSION#<sid>` / `TOKEN#<hash>`: a token mapped to the session. Also the index of a
+/// grant family: every token of a family is linked to the family's sessions, so the
+/// family's tokens are that partition's links with its `family` (no separate family items).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct SessionTokenLink {
     pub pk: String,
     pub sk: String,
     pub token_hash: String,
     pub kind: String,
-    pub expires_at: i64,
-}
-
-/// `FAMILY#<fid>` / `TOKEN#<hash>`: every token of one grant (code exchange + refreshes).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct FamilyLink {
-    pub pk: String,
-    pub sk: String,
-    pub token_hash: String,
+    /// The token's grant family.
+    #[serde(default)]
+    pub family: String,
     pub expires_at: i64,
 }
 
@@ -342,8 +335,9 @@ impl CodeGrant {
 pub struct CodeMarker {
     pub pk: String,
     pub sk: String,
-    /// The family the exchange created.
+    /// The family the exchange created, and the sessions its tokens are linked to.
     pub family: String,
+    pub sessions: Vec<String>,
     pub expires_at: i64,
 }
 

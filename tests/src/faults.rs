@@ -26,6 +26,9 @@ pub enum Fault {
     ProvisionedThroughputExceeded,
     /// 500 `InternalServerError` (retryable transient error).
     InternalServerError,
+    /// 400 `TransactionCanceledException` with a `TransactionConflict` reason (another
+    /// transaction was writing one of the items; nothing was applied).
+    TransactionConflict,
 }
 
 impl Fault {
@@ -46,6 +49,20 @@ impl Fault {
                 "com.amazonaws.dynamodb.v20120810#InternalServerError",
                 "Internal server error",
             ),
+            Fault::TransactionConflict => {
+                return (
+                    StatusCode::BAD_REQUEST,
+                    serde_json::json!({
+                        "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+                        "message": "Transaction cancelled, please refer cancellation reasons for specific reasons [None, TransactionConflict]",
+                        "CancellationReasons": [
+                            {"Code": "None"},
+                            {"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"}
+                        ]
+                    })
+                    .to_string(),
+                )
+            }
         };
         (
             status,

@@ -286,6 +286,72 @@ async fn persistent_throttling_and_5xx_apply_nothing_and_a_retry_completes() {
     assert!(!assert_consistent(&f.direct, &caller.sid, &caller_tok, 1).await);
 }
 
+/// Two transactions writing one item at once: DynamoDB cancels one with
+/// `TransactionConflict` (two code exchanges for one session both bump its `version`).
+/// Warden sends it again; if the conflict persists the client is told to retry later and
+/// nothing was applied: the same code still works afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transaction_conflicts_on_a_code_exchange_are_retried_or_refused_whole() {
+    let f = fault_stack(Options::default()).await;
+    let s = &f.s;
+    let user = new_user(s).await;
+    let (c, secret) = s
+        .client(ClientSpec {
+            name: "conflicted".into(),
+            redirect_uris: vec!["https://rp.example/cb".into()],
+            ..Default::default()
+        })
+        .await;
+    let secret = secret.expect("confidential");
+    let (sess, _) = s.session_for(&user, "conflict-test").await;
+    let keys = s.app().keys().await.expect("keys");
+    let code = || {
+        let g = warden_core::schema::CodeGrant::for_session(
+            &sess,
+            &c.client_id,
+            "https://rp.example/cb",
+            "openid",
+            Default::default(),
+            warden_core::time::now_s() + 60,
+        );
+        warden_core::code::seal(&keys, &g).expect("sealed")
+    };
+    let exchange = |code: String| {
+        s.http
+            .post(s.url("/oauth2/token"))
+            .basic_auth(&c.client_id, Some(&secret))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("redirect_uri", "https://rp.example/cb"),
+            ])
+            .send()
+    };
+    // Two conflicts, then the transaction goes through.
+    f.proxy
+        .fail_next("TransactWriteItems", 2, Fault::TransactionConflict);
+    let r = exchange(code()).await.expect("token");
+    assert_eq!(r.status(), 200);
+    assert_eq!(f.proxy.injected(Some("TransactWriteItems")), 2);
+    // A conflict that does not clear: 503 temporarily_unavailable, nothing written.
+    f.proxy
+        .fail_always(Some("TransactWriteItems"), Fault::TransactionConflict);
+    let kept = code();
+    let r = exchange(kept.clone()).await.expect("token");
+    assert_eq!(r.status(), 503);
+    let e: serde_json::Value = r.json().await.expect("json");
+    assert_eq!(e["error"], "temporarily_unavailable");
+    assert!(f
+        .direct
+        .get_code_marker(&warden_core::crypto::hash_secret(&kept))
+        .await
+        .expect("read")
+        .is_none());
+    f.proxy.clear();
+    let r = exchange(kept).await.expect("token");
+    assert_eq!(r.status(), 200, "the refused exchange consumed nothing");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn end_session_under_a_failing_store_keeps_the_user_signed_in_until_it_works() {
     let f = fault_stack(Options::default()).await;

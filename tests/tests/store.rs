@@ -233,7 +233,12 @@ async fn codes_are_single_use(store: &Store) {
         Issue {
             new_tokens: vec![(t.pk.trim_start_matches("TOKEN#").to_string(), t)],
             sessions: vec!["c1".into()],
-            code_marker: Some(warden_core::code::marker("the-code", family, now + 600)),
+            code_marker: Some(warden_core::code::marker(
+                "the-code",
+                family,
+                "c1",
+                now + 600,
+            )),
             ..Default::default()
         }
     };
@@ -255,7 +260,18 @@ async fn codes_are_single_use(store: &Store) {
     let hash = warden_core::crypto::hash_secret("the-code");
     let m = store.get_code_marker(&hash).await.unwrap().unwrap();
     assert_eq!((m.pk, m.family), (keys::code(&hash).0, "f1".to_string()));
+    assert_eq!(m.sessions, vec!["c1".to_string()]);
     assert!(store.get_code_marker("nope").await.unwrap().is_none());
+    // The family's tokens are found through the session's links.
+    assert_eq!(
+        store.family_tokens(&m.sessions, "f1").await.unwrap(),
+        vec![first.new_tokens[0].0.clone()]
+    );
+    assert!(store
+        .family_tokens(&m.sessions, "f2")
+        .await
+        .unwrap()
+        .is_empty());
 }
 both_engines!(codes, codes_are_single_use);
 
@@ -462,7 +478,7 @@ async fn large_sessions_terminate_in_chunks(store: &Store) {
             hashes.push(h.clone());
             new_tokens.push((h, t));
         }
-        // 25 tokens * 3 items + 1 = 76 items per transaction.
+        // 25 tokens * 2 items (token, link) + 1 = 51 items per transaction.
         store
             .issue(&Issue {
                 new_tokens,

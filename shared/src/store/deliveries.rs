@@ -142,15 +142,8 @@ impl Store {
         for d in deliveries {
             tx.push(super::tokens::put_tx(&self.table, to_item(d)?, true)?);
         }
-        match self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(tx))
-            .send()
-            .await
-            .map_err(super::transact_error)
-        {
-            Ok(_) => Ok(()),
+        match self.transact(tx).await {
+            Ok(()) => Ok(()),
             Err(StoreError::TransactionCancelled(reasons)) => {
                 if reasons.first().map(String::as_str) == Some("ConditionalCheckFailed") {
                     return Err(StoreError::ConditionFailed);
@@ -270,15 +263,8 @@ impl Store {
                     Err(e) => return fail_all(records.len(), &e.to_string()),
                 }
             }
-            match self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(items))
-                .send()
-                .await
-                .map_err(super::transact_error)
-            {
-                Ok(_) => return records.iter().map(|_| Ok(())).collect(),
+            match self.transact(items).await {
+                Ok(()) => return records.iter().map(|_| Ok(())).collect(),
                 // Refused as a whole (an already-final delivery, a conflict): one by one.
                 Err(StoreError::TransactionCancelled(_)) | Err(StoreError::ConditionFailed) => {}
                 // Throttling or an outage: every message stays in the queue for a retry.

@@ -57,12 +57,7 @@ impl Store {
                     .build(),
             );
         }
-        self.client
-            .transact_write_items()
-            .set_transact_items(Some(tx))
-            .send()
-            .await
-            .map_err(super::transact_error)?;
+        self.transact(tx).await?;
         Ok(())
     }
 }

@@ -224,6 +224,53 @@ pub(crate) fn sk_of(item: &Item) -> &str {
     }
 }
 
+/// How often a transaction refused with `TransactionConflict` (another transaction held one
+/// of its items) is sent again before the caller is told to retry later.
+const CONFLICT_RETRIES: u32 = 3;
+
+impl Store {
+    /// One TransactWriteItems (1 round trip; more only on conflicts). DynamoDB cancels a
+    /// transaction with `TransactionConflict` when another one is writing one of its items
+    /// at that moment (two exchanges for one session bump the same `version`); nothing was
+    /// applied, so it is sent again after a short jittered pause, up to
+    /// [`CONFLICT_RETRIES`] times, then reported as `Throttled` (retry later). Other
+    /// cancellations are returned as they are.
+    pub(crate) async fn transact(
+        &self,
+        items: Vec<aws_sdk_dynamodb::types::TransactWriteItem>,
+    ) -> Result<(), StoreError> {
+        let mut attempt = 0;
+        loop {
+            let r = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .send()
+                .await
+                .map_err(transact_error);
+            match r {
+                Ok(_) => return Ok(()),
+                Err(StoreError::TransactionCancelled(reasons)) if only_conflicts(&reasons) => {
+                    if attempt == CONFLICT_RETRIES {
+                        return Err(StoreError::Throttled);
+                    }
+                    attempt += 1;
+                    let jitter = u64::from(crate::crypto::random_bytes::<1>()[0] % 10);
+                    tokio::time::sleep(std::time::Duration::from_millis((5 << attempt) + jitter))
+                        .await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+/// A cancellation caused only by concurrent transactions (no condition failed).
+fn only_conflicts(reasons: &[String]) -> bool {
+    reasons.iter().any(|r| r == "TransactionConflict")
+        && !reasons.iter().any(|r| r == "ConditionalCheckFailed")
+}
+
 /// Map a TransactWriteItems error: cancellation reasons become a typed error, a single
 /// conditional failure becomes `ConditionFailed`.
 pub(crate) fn transact_error(

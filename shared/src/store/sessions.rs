@@ -413,12 +413,19 @@ fn live_index_key(it: &Item) -> Item {
 }
 
 /// Build a token link item for a session.
-pub fn token_link(sid: &str, token_hash: &str, kind: &str, expires_at: i64) -> SessionTokenLink {
+pub fn token_link(
+    sid: &str,
+    token_hash: &str,
+    kind: &str,
+    family: &str,
+    expires_at: i64,
+) -> SessionTokenLink {
     SessionTokenLink {
         pk: keys::session_pk(sid),
         sk: keys::session_token_sk(token_hash),
         token_hash: token_hash.to_string(),
         kind: kind.to_string(),
+        family: family.to_string(),
         expires_at,
     }
 }

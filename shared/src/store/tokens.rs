@@ -3,7 +3,9 @@
 
 use super::{n, s, Store};
 use crate::error::StoreError;
-use crate::schema::{from_item, keys, to_item, CodeMarker, FamilyLink, SharedGrantItem, TokenItem};
+use crate::schema::{
+    from_item, keys, to_item, CodeMarker, SessionTokenLink, SharedGrantItem, TokenItem,
+};
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 
 /// One token-issuing write: new tokens, existing shared tokens to map to more sessions,
@@ -11,8 +13,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 #[derive(Debug, Default)]
 pub struct Issue {
     pub new_tokens: Vec<(String, TokenItem)>,
-    /// Existing (shared) tokens `(hash, kind, expires_at)` to map to `sessions` too.
-    pub link_existing: Vec<(String, String, i64)>,
+    /// Existing (shared) tokens `(hash, kind, family, expires_at)` to map to `sessions` too.
+    pub link_existing: Vec<(String, String, String, i64)>,
     pub sessions: Vec<String>,
     pub rotate_refresh: Option<String>,
     pub shared_grant: Option<SharedGrantItem>,
@@ -47,7 +49,7 @@ impl Store {
     }
 
     /// Write an issuance in one transaction (1 round trip): the code's use marker, token
-    /// items, session links, family links, the rotated refresh token, the shared-grant
+    /// items, session links (which carry each token's family), the rotated refresh token, the shared-grant
     /// pointer, and a version bump on every session, conditioned on the session being
     /// active (so no token is ever mapped to an ended session). `AlreadyUsed` = the code was
     /// exchanged before; `ConditionFailed` = a session ended or the refresh token was
@@ -76,19 +78,13 @@ impl Store {
         }
         for (hash, tok) in &issue.new_tokens {
             tx.push(put_tx(&self.table, to_item(tok)?, true)?);
-            let fl = FamilyLink {
-                pk: keys::family_pk(&tok.family),
-                sk: keys::session_token_sk(hash),
-                token_hash: hash.clone(),
-                expires_at: tok.expires_at,
-            };
-            tx.push(put_tx(&self.table, to_item(&fl)?, false)?);
             for sid in &issue.sessions {
-                let l = super::sessions::token_link(sid, hash, &tok.kind, tok.expires_at);
+                let l =
+                    super::sessions::token_link(sid, hash, &tok.kind, &tok.family, tok.expires_at);
                 tx.push(put_tx(&self.table, super::sessions::link_item(&l)?, false)?);
             }
         }
-        for (hash, kind, exp) in &issue.link_existing {
+        for (hash, kind, family, exp) in &issue.link_existing {
             let (pk, sk) = keys::token(hash);
             let sids: Vec<AttributeValue> = issue.sessions.iter().map(|x| s(x.clone())).collect();
             tx.push(
@@ -107,7 +103,7 @@ impl Store {
                     .build(),
             );
             for sid in &issue.sessions {
-                let l = super::sessions::token_link(sid, hash, kind, *exp);
+                let l = super::sessions::token_link(sid, hash, kind, family, *exp);
                 tx.push(put_tx(&self.table, super::sessions::link_item(&l)?, false)?);
             }
         }
@@ -131,38 +127,43 @@ impl Store {
         if let Some(g) = &issue.shared_grant {
             tx.push(put_tx(&self.table, to_item(g)?, false)?);
         }
-        self.client
-            .transact_write_items()
-            .set_transact_items(Some(tx))
-            .send()
-            .await
-            .map_err(super::transact_error)
-            .map_err(|e| match e {
-                StoreError::TransactionCancelled(r)
-                    if issue.code_marker.is_some()
-                        && r.first().is_some_and(|c| c == "ConditionalCheckFailed") =>
-                {
-                    StoreError::AlreadyUsed
-                }
-                StoreError::TransactionCancelled(r)
-                    if r.iter().any(|c| c == "ConditionalCheckFailed") =>
-                {
-                    StoreError::ConditionFailed
-                }
-                other => other,
-            })?;
+        self.transact(tx).await.map_err(|e| match e {
+            StoreError::TransactionCancelled(r)
+                if issue.code_marker.is_some()
+                    && r.first().is_some_and(|c| c == "ConditionalCheckFailed") =>
+            {
+                StoreError::AlreadyUsed
+            }
+            StoreError::TransactionCancelled(r)
+                if r.iter().any(|c| c == "ConditionalCheckFailed") =>
+            {
+                StoreError::ConditionFailed
+            }
+            other => other,
+        })?;
         Ok(())
     }
 
-    /// Hashes of every token of a grant family. 1 round trip (Query).
-    pub async fn family_tokens(&self, family: &str) -> Result<Vec<String>, StoreError> {
-        Ok(self
-            .query_partition(&keys::family_pk(family), Some("TOKEN#"))
-            .await?
-            .into_iter()
-            .filter_map(|it| from_item::<FamilyLink>(it).ok())
-            .map(|l| l.token_hash)
-            .collect())
+    /// Hashes of every token of a grant family: the links of the family's sessions that
+    /// name it. 1 round trip (Query of the token links) per session.
+    pub async fn family_tokens(
+        &self,
+        sessions: &[String],
+        family: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut out: Vec<String> = Vec::new();
+        for sid in sessions {
+            for it in self
+                .query_partition(&keys::session_pk(sid), Some(keys::TOKEN_LINK_PREFIX))
+                .await?
+            {
+                let l: SessionTokenLink = from_item(it)?;
+                if l.family == family && !out.contains(&l.token_hash) {
+                    out.push(l.token_hash);
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Mark tokens revoked, idempotently, in transactions of up to 100 items
@@ -178,15 +179,8 @@ impl Store {
                     .iter()
                     .map(|h| revoke_tx(&self.table, h, reason))
                     .collect::<Result<Vec<_>, _>>()?;
-                match self
-                    .client
-                    .transact_write_items()
-                    .set_transact_items(Some(tx))
-                    .send()
-                    .await
-                    .map_err(super::transact_error)
-                {
-                    Ok(_) => {
+                match self.transact(tx).await {
+                    Ok(()) => {
                         pending.clear();
                     }
                     Err(StoreError::TransactionCancelled(reasons)) => {
