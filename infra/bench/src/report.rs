@@ -286,11 +286,12 @@ pub fn run(dir: &Path, out: &Path) -> Result<(), String> {
         let _ = writeln!(md, "## Cold start (issue 6.5)\n");
         let _ = writeln!(
             md,
-            "Run {} · load average before {} / after {} · binaries from `{}` (release profile: LTO, codegen-units 1, stripped; x86_64 here, not the arm64 Lambda build). `warden-bench coldstart` starts each binary against a minimal Lambda Runtime API emulator (`/2018-06-01/runtime/invocation/next`, `…/response`, `…/error`), storage = the embedded engine of an in-process `warden-local --memory` stack. Time to first response = process spawn → the emulator receives the invocation's response (includes building the SDK clients and the DynamoDB round trips of the first request). Peak RSS = `VmHWM` at that moment.\n",
+            "Run {} · load average before {} / after {} · binaries from `{}` ({}; x86_64 here, not the arm64 Lambda build). `warden-bench coldstart` starts each binary against a minimal Lambda Runtime API emulator (`/2018-06-01/runtime/invocation/next`, `…/response`, `…/error`), storage = the embedded engine of an in-process `warden-local --memory` stack. Time to first response = process spawn → the emulator receives the invocation's response (includes building the SDK clients and the DynamoDB round trips of the first request). Peak RSS = `VmHWM` at that moment.\n",
             date(c["date"].as_i64().unwrap_or(0)),
             c["load_before"].as_str().unwrap_or("?"),
             c["load_after"].as_str().unwrap_or("?"),
             c["bin_dir"].as_str().unwrap_or("?"),
+            build_note(c["bin_dir"].as_str().unwrap_or("?")),
         );
         let _ = writeln!(
             md,
@@ -327,4 +328,19 @@ pub fn run(dir: &Path, out: &Path) -> Result<(), String> {
     }
     crate::util::write_out(out, &md)?;
     Ok(())
+}
+
+/// What the binaries in `bin_dir` (`target/<profile>`) are, by Cargo profile.
+fn build_note(bin_dir: &str) -> &'static str {
+    match bin_dir.rsplit('/').next() {
+        Some("release") => {
+            "`release` profile: fat LTO, codegen-units 1, stripped — what Lambda runs"
+        }
+        Some("profiling") => {
+            "`profiling` profile: release code with thin LTO, symbols and line tables, not \
+             stripped — binaries and peak RSS are larger than the `release` build's"
+        }
+        Some("debug") => "debug build: unoptimised",
+        _ => "unknown profile",
+    }
 }
