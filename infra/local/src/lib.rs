@@ -240,7 +240,13 @@ pub async fn start(opts: Options) -> Result<Running, String> {
     }
     tokio::spawn(relay_loop(app.clone(), opts.relay_every, stop_rx.clone()));
 
-    tokio::spawn(accept_loop(listener, app.clone(), stop_rx.clone()));
+    let discovery = Arc::new(CachedDocument::new(warden_fn_discovery::document(&app)));
+    tokio::spawn(accept_loop(
+        listener,
+        app.clone(),
+        discovery,
+        stop_rx.clone(),
+    ));
     Ok(Running {
         addr,
         base_url: format!("http://{addr}"),
@@ -257,11 +263,60 @@ static REQUEST_SEQ: AtomicU64 = AtomicU64::new(0);
 
 type HttpResponse = http::Response<Full<Bytes>>;
 
+/// A response that is the same for every request, kept as the function produced it (status,
+/// headers, body): each answer clones the headers and shares the body's bytes.
+struct CachedDocument {
+    path: Option<&'static str>,
+    status: StatusCode,
+    headers: http::HeaderMap,
+    body: Bytes,
+}
+
+impl CachedDocument {
+    /// The discovery document, answered at the discovery route's path.
+    fn new(resp: warden_core::http::Resp) -> Self {
+        let (parts, body) = to_http(resp).into_parts();
+        CachedDocument {
+            path: routes::ROUTES
+                .iter()
+                .find(|r| r.function == "discovery" && r.method == "GET")
+                .map(|r| r.path),
+            status: parts.status,
+            headers: parts.headers,
+            body: body_bytes(body),
+        }
+    }
+
+    fn answers(&self, method: &http::Method, path: &str) -> bool {
+        method == http::Method::GET && Some(path) == self.path
+    }
+
+    fn response(&self) -> HttpResponse {
+        let mut r = http::Response::new(Full::new(self.body.clone()));
+        *r.status_mut() = self.status;
+        *r.headers_mut() = self.headers.clone();
+        r
+    }
+}
+
+/// The bytes of a `Full` body (it yields them in one frame).
+fn body_bytes(body: Full<Bytes>) -> Bytes {
+    use hyper::body::Body as _;
+    let mut body = std::pin::pin!(body);
+    let waker = futures::task::noop_waker();
+    let mut cx = std::task::Context::from_waker(&waker);
+    match body.as_mut().poll_frame(&mut cx) {
+        std::task::Poll::Ready(Some(Ok(frame))) => frame.into_data().unwrap_or_default(),
+        _ => Bytes::new(),
+    }
+}
+
 /// Accept connections and serve HTTP/1.1 on each (hyper directly: the stack does its own
 /// routing, like API Gateway). On stop, open connections finish their request and close.
 async fn accept_loop(
     listener: tokio::net::TcpListener,
     app: Arc<App>,
+    discovery: Arc<CachedDocument>,
     stop: watch::Receiver<bool>,
 ) {
     loop {
@@ -277,11 +332,20 @@ async fn accept_loop(
             _ = stopped(stop.clone()) => return,
         };
         let _ = stream.set_nodelay(true);
-        let (app, stop) = (app.clone(), stop.clone());
+        let (app, discovery, stop) = (app.clone(), discovery.clone(), stop.clone());
         tokio::spawn(async move {
             let svc = service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                // Discovery reads nothing of the request: answered before anything else.
+                let cached = discovery
+                    .answers(req.method(), req.uri().path())
+                    .then(|| discovery.response());
                 let app = app.clone();
-                async move { Ok::<_, std::convert::Infallible>(serve(app, peer, req).await) }
+                async move {
+                    Ok::<_, std::convert::Infallible>(match cached {
+                        Some(r) => r,
+                        None => serve(app, peer, req).await,
+                    })
+                }
             });
             let conn = http1::Builder::new()
                 .timer(hyper_util::rt::TokioTimer::new())
@@ -511,6 +575,28 @@ async fn relay_loop(app: Arc<App>, every: Duration, stop: watch::Receiver<bool>)
                 }
             }
             _ = stopped(stop.clone()) => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cached_document_answers_exactly_what_the_function_returned() {
+        let body = r#"{"issuer":"http://x"}"#;
+        let resp = warden_core::http::public_json_text(body.into(), 3600);
+        let want_headers = resp.headers().clone();
+        let d = CachedDocument::new(resp);
+        assert!(d.answers(&http::Method::GET, "/.well-known/openid-configuration"));
+        assert!(!d.answers(&http::Method::POST, "/.well-known/openid-configuration"));
+        assert!(!d.answers(&http::Method::GET, "/oauth2/jwks"));
+        for _ in 0..2 {
+            let (parts, full) = d.response().into_parts();
+            assert_eq!(parts.status, StatusCode::OK);
+            assert_eq!(parts.headers, want_headers);
+            assert_eq!(body_bytes(full), Bytes::from_static(body.as_bytes()));
         }
     }
 }
