@@ -261,12 +261,23 @@ pub async fn start(opts: Options) -> Result<Running, String> {
 
 static REQUEST_SEQ: AtomicU64 = AtomicU64::new(0);
 
+/// A request id like API Gateway's (unique per process).
+fn request_id() -> String {
+    format!(
+        "local-{}-{}",
+        warden_core::time::now_ms(),
+        REQUEST_SEQ.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
 type HttpResponse = http::Response<Full<Bytes>>;
 
 /// A response that is the same for every request, kept as the function produced it (status,
 /// headers, body): each answer clones the headers and shares the body's bytes.
 struct CachedDocument {
     path: Option<&'static str>,
+    /// The JWKS route's path: answered early too (from the key set the app caches).
+    jwks_path: Option<&'static str>,
     status: StatusCode,
     headers: http::HeaderMap,
     body: Bytes,
@@ -277,10 +288,8 @@ impl CachedDocument {
     fn new(resp: warden_core::http::Resp) -> Self {
         let (parts, body) = to_http(resp).into_parts();
         CachedDocument {
-            path: routes::ROUTES
-                .iter()
-                .find(|r| r.function == "discovery" && r.method == "GET")
-                .map(|r| r.path),
+            path: get_path_of("discovery"),
+            jwks_path: get_path_of("jwks"),
             status: parts.status,
             headers: parts.headers,
             body: body_bytes(body),
@@ -291,12 +300,24 @@ impl CachedDocument {
         method == http::Method::GET && Some(path) == self.path
     }
 
+    fn is_jwks(&self, method: &http::Method, path: &str) -> bool {
+        method == http::Method::GET && Some(path) == self.jwks_path
+    }
+
     fn response(&self) -> HttpResponse {
         let mut r = http::Response::new(Full::new(self.body.clone()));
         *r.status_mut() = self.status;
         *r.headers_mut() = self.headers.clone();
         r
     }
+}
+
+/// The path of `function`'s GET route.
+fn get_path_of(function: &str) -> Option<&'static str> {
+    routes::ROUTES
+        .iter()
+        .find(|r| r.function == function && r.method == "GET")
+        .map(|r| r.path)
 }
 
 /// The bytes of a `Full` body (it yields them in one frame).
@@ -335,14 +356,19 @@ async fn accept_loop(
         let (app, discovery, stop) = (app.clone(), discovery.clone(), stop.clone());
         tokio::spawn(async move {
             let svc = service_fn(move |req: http::Request<hyper::body::Incoming>| {
-                // Discovery reads nothing of the request: answered before anything else.
+                // Discovery and JWKS read nothing of the request: answered before routing
+                // and before any event is built.
                 let cached = discovery
                     .answers(req.method(), req.uri().path())
                     .then(|| discovery.response());
+                let jwks = discovery.is_jwks(req.method(), req.uri().path());
                 let app = app.clone();
                 async move {
                     Ok::<_, std::convert::Infallible>(match cached {
                         Some(r) => r,
+                        None if jwks => {
+                            to_http(warden_fn_jwks::document(&app, &request_id()).await)
+                        }
                         None => serve(app, peer, req).await,
                     })
                 }
@@ -371,11 +397,7 @@ async fn serve(
     let path = parts.uri.path().to_string();
     let raw_query = parts.uri.query().unwrap_or("").to_string();
     let method = parts.method.as_str();
-    let request_id = format!(
-        "local-{}-{}",
-        warden_core::time::now_ms(),
-        REQUEST_SEQ.fetch_add(1, Ordering::Relaxed)
-    );
+    let request_id = request_id();
     if path == "/health" && method == "GET" {
         return to_http(warden_core::http::json_response(
             StatusCode::OK,
@@ -394,8 +416,8 @@ async fn serve(
             )
         }
     };
-    // Discovery and JWKS read nothing of the request: they are answered from the documents
-    // their functions cache, without building an API Gateway event first.
+    // Discovery and JWKS at a path the early answer does not match exactly (routing is more
+    // lenient, e.g. a trailing slash): still answered without building an event.
     if method == "GET" {
         match route.function {
             "discovery" => return to_http(warden_fn_discovery::document(&app)),
@@ -592,6 +614,8 @@ mod tests {
         assert!(d.answers(&http::Method::GET, "/.well-known/openid-configuration"));
         assert!(!d.answers(&http::Method::POST, "/.well-known/openid-configuration"));
         assert!(!d.answers(&http::Method::GET, "/oauth2/jwks"));
+        assert!(d.is_jwks(&http::Method::GET, "/oauth2/jwks"));
+        assert!(!d.is_jwks(&http::Method::GET, "/oauth2/jwks/x"));
         for _ in 0..2 {
             let (parts, full) = d.response().into_parts();
             assert_eq!(parts.status, StatusCode::OK);
