@@ -80,20 +80,23 @@ pub fn generate_key_item(now_ms: i64) -> Result<SigningKeyItem, KeyError> {
 /// a signing key: HMAC-SHA256 keyed with the key's private PKCS#8 bytes over a fixed label.
 /// No signature and no random value are needed, so loading keys stays cheap on a cold start.
 fn derive_key(private_pkcs8: &[u8]) -> Vec<u8> {
-    let k = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, private_pkcs8);
-    aws_lc_rs::hmac::sign(&k, b"warden derived-values key v2")
-        .as_ref()
-        .to_vec()
+    labelled_key(private_pkcs8, b"warden derived-values key v2")
 }
 
 /// The AES-256-GCM key that seals authorization codes, derived like [`derive_key`] under
 /// its own label.
 fn seal_key(private_pkcs8: &[u8]) -> Option<LessSafeKey> {
-    let k = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, private_pkcs8);
-    let bytes = aws_lc_rs::hmac::sign(&k, b"warden code-sealing key v1");
-    UnboundKey::new(&AES_256_GCM, bytes.as_ref())
+    let bytes = labelled_key(private_pkcs8, b"warden code-sealing key v1");
+    UnboundKey::new(&AES_256_GCM, &bytes)
         .ok()
         .map(LessSafeKey::new)
+}
+
+/// HMAC-SHA256 keyed with a private key's PKCS#8 bytes over `label`: one independent
+/// 256-bit secret per label and key.
+fn labelled_key(private_pkcs8: &[u8], label: &[u8]) -> Vec<u8> {
+    let k = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, private_pkcs8);
+    aws_lc_rs::hmac::sign(&k, label).as_ref().to_vec()
 }
 
 /// The JWKS document of the published `(kid, n, e)` keys.
@@ -159,14 +162,15 @@ impl KeySet {
         let nonce_bytes = crate::crypto::random_bytes::<NONCE_LEN>();
         let mut buf = Vec::with_capacity(NONCE_LEN + plaintext.len() + AES_256_GCM.tag_len());
         buf.extend_from_slice(&nonce_bytes);
-        let mut body = plaintext.to_vec();
-        key.seal_in_place_append_tag(
-            Nonce::assume_unique_for_key(nonce_bytes),
-            Aad::from(self.signer_kid.as_bytes()),
-            &mut body,
-        )
-        .map_err(|_| KeyError::Rejected("seal failed".into()))?;
-        buf.extend_from_slice(&body);
+        buf.extend_from_slice(plaintext);
+        let tag = key
+            .seal_in_place_separate_tag(
+                Nonce::assume_unique_for_key(nonce_bytes),
+                Aad::from(self.signer_kid.as_bytes()),
+                &mut buf[NONCE_LEN..],
+            )
+            .map_err(|_| KeyError::Rejected("seal failed".into()))?;
+        buf.extend_from_slice(tag.as_ref());
         Ok(format!("{}.{}", self.signer_kid, b64(&buf)))
     }
 
