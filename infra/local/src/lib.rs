@@ -356,22 +356,8 @@ async fn accept_loop(
         let (app, discovery, stop) = (app.clone(), discovery.clone(), stop.clone());
         tokio::spawn(async move {
             let svc = service_fn(move |req: http::Request<hyper::body::Incoming>| {
-                // Discovery and JWKS read nothing of the request: answered before routing
-                // and before any event is built.
-                let cached = discovery
-                    .answers(req.method(), req.uri().path())
-                    .then(|| discovery.response());
-                let jwks = discovery.is_jwks(req.method(), req.uri().path());
-                let app = app.clone();
-                async move {
-                    Ok::<_, std::convert::Infallible>(match cached {
-                        Some(r) => r,
-                        None if jwks => {
-                            to_http(warden_fn_jwks::document(&app, &request_id()).await)
-                        }
-                        None => serve(app, peer, req).await,
-                    })
-                }
+                let (app, discovery) = (app.clone(), discovery.clone());
+                async move { Ok::<_, std::convert::Infallible>(serve(app, &discovery, peer, req).await) }
             });
             let conn = http1::Builder::new()
                 .timer(hyper_util::rt::TokioTimer::new())
@@ -390,9 +376,18 @@ async fn accept_loop(
 
 async fn serve(
     app: Arc<App>,
+    discovery: &CachedDocument,
     peer: SocketAddr,
     req: http::Request<hyper::body::Incoming>,
 ) -> HttpResponse {
+    // Discovery and JWKS read nothing of the request: answered before routing and before
+    // any event is built.
+    if discovery.answers(req.method(), req.uri().path()) {
+        return discovery.response();
+    }
+    if discovery.is_jwks(req.method(), req.uri().path()) {
+        return to_http(warden_fn_jwks::document(&app, &request_id()).await);
+    }
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_string();
     let raw_query = parts.uri.query().unwrap_or("").to_string();
