@@ -3,16 +3,7 @@
 //! does not have.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use std::sync::OnceLock;
-use warden_core::signing::{generate_key_item, KeySet};
-
-fn keys() -> &'static KeySet {
-    static K: OnceLock<KeySet> = OnceLock::new();
-    K.get_or_init(|| {
-        let item = generate_key_item(0).expect("key");
-        KeySet::from_items(&[item]).expect("keyset")
-    })
-}
+use warden_fuzz::keys;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(s) = std::str::from_utf8(data) {
