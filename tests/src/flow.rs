@@ -214,3 +214,31 @@ pub async fn authorize_code(
         .to_string();
     (code, st, ss)
 }
+
+/// `POST /oauth2/token` with `grant_type=authorization_code`, the client authenticated with
+/// HTTP Basic (`client_secret_basic`); `code_verifier` is sent when given.
+pub async fn exchange_code(
+    stack: &Stack,
+    client_id: &str,
+    secret: &str,
+    code: &str,
+    redirect_uri: &str,
+    code_verifier: Option<&str>,
+) -> reqwest::Response {
+    let mut form = vec![
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", redirect_uri),
+    ];
+    if let Some(v) = code_verifier {
+        form.push(("code_verifier", v));
+    }
+    stack
+        .http
+        .post(stack.url("/oauth2/token"))
+        .basic_auth(client_id, Some(secret))
+        .form(&form)
+        .send()
+        .await
+        .expect("token request")
+}

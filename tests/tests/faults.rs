@@ -316,28 +316,22 @@ async fn transaction_conflicts_on_a_code_exchange_are_retried_or_refused_whole()
         );
         warden_core::code::seal(&keys, &g).expect("sealed")
     };
-    let exchange = |code: String| {
-        s.http
-            .post(s.url("/oauth2/token"))
-            .basic_auth(&c.client_id, Some(&secret))
-            .form(&[
-                ("grant_type", "authorization_code"),
-                ("code", code.as_str()),
-                ("redirect_uri", "https://rp.example/cb"),
-            ])
-            .send()
+    let (cid, secret) = (c.client_id.as_str(), secret.as_str());
+    let exchange = |code: String| async move {
+        warden_tests::flow::exchange_code(s, cid, secret, &code, "https://rp.example/cb", None)
+            .await
     };
     // Two conflicts, then the transaction goes through.
     f.proxy
         .fail_next("TransactWriteItems", 2, Fault::TransactionConflict);
-    let r = exchange(code()).await.expect("token");
+    let r = exchange(code()).await;
     assert_eq!(r.status(), 200);
     assert_eq!(f.proxy.injected(Some("TransactWriteItems")), 2);
     // A conflict that does not clear: 503 temporarily_unavailable, nothing written.
     f.proxy
         .fail_always(Some("TransactWriteItems"), Fault::TransactionConflict);
     let kept = code();
-    let r = exchange(kept.clone()).await.expect("token");
+    let r = exchange(kept.clone()).await;
     assert_eq!(r.status(), 503);
     let e: serde_json::Value = r.json().await.expect("json");
     assert_eq!(e["error"], "temporarily_unavailable");
@@ -348,7 +342,7 @@ async fn transaction_conflicts_on_a_code_exchange_are_retried_or_refused_whole()
         .expect("read")
         .is_none());
     f.proxy.clear();
-    let r = exchange(kept).await.expect("token");
+    let r = exchange(kept).await;
     assert_eq!(r.status(), 200, "the refused exchange consumed nothing");
 }
 

@@ -94,17 +94,8 @@ async fn round_trips_stay_at_the_documented_floor() {
     .await;
     report.push(("authorize (app already in the session)", n, AUTHORIZE_AGAIN));
     let (n, r) = measure(&rt, || async {
-        s.http
-            .post(s.url("/oauth2/token"))
-            .basic_auth(&c.client_id, Some(&secret))
-            .form(&[
-                ("grant_type", "authorization_code"),
-                ("code", code.as_str()),
-                ("redirect_uri", RP),
-            ])
-            .send()
+        flow::exchange_code(&s, &c.client_id, &secret, &code, RP, None)
             .await
-            .unwrap()
             .json::<Value>()
             .await
             .unwrap()

@@ -63,21 +63,7 @@ async fn exchange(
     code: &str,
     verifier: Option<&str>,
 ) -> reqwest::Response {
-    let mut form = vec![
-        ("grant_type", "authorization_code"),
-        ("code", code),
-        ("redirect_uri", RP),
-    ];
-    if let Some(v) = verifier {
-        form.push(("code_verifier", v));
-    }
-    s.http
-        .post(s.url("/oauth2/token"))
-        .basic_auth(&c.client_id, Some(secret))
-        .form(&form)
-        .send()
-        .await
-        .unwrap()
+    warden_tests::flow::exchange_code(s, &c.client_id, secret, code, RP, verifier).await
 }
 
 async fn introspect(s: &Stack, c: &ClientItem, secret: &str, token: &str) -> Value {
