@@ -34,7 +34,8 @@ pub const REAUTH_PARAM: &str = "warden_reauth";
 pub const REAUTH_MARKER_SECS: i64 = 600;
 /// A code can be redeemed this long.
 pub const CODE_VALID_SECS: i64 = 60;
-/// A code's use marker is kept this long after the exchange (replay detection).
+/// The link an exchange writes under the code's hash is kept at least this long (replay
+/// detection; longer than a code is valid).
 pub const CODE_RETENTION_SECS: i64 = 600;
 /// Scopes granted only to users whose `roles` contain them.
 pub const ROLE_SCOPES: &[&str] = &["internal_session_view", "internal_session_delete"];

@@ -1,14 +1,15 @@
 //! Authorization codes, sealed: `authorize` encrypts the [`CodeGrant`] into the code itself
 //! (AES-256-GCM under a key derived from the signing key, see [`KeySet::seal`]), so issuing
 //! a code writes nothing and the exchange reads nothing. The table only learns of a code
-//! when it is exchanged: the issuing transaction puts its [`CodeMarker`] with
-//! `attribute_not_exists`, which makes the code single use and lets a replay find (and
-//! revoke) the family it created. Only the code's hash is ever stored.
+//! when it is exchanged: the issuing transaction links the new tokens to the session under
+//! the code's hash (`SESSION#<sid>` / `TOKEN#<code hash>`), put with `attribute_not_exists`,
+//! which makes the code single use and lets a replay find (and revoke) the family it
+//! created. Only the code's hash is ever stored.
 
 use crate::authorize::CODE_RETENTION_SECS;
 use crate::crypto::{self, hash_secret};
 use crate::grant::{self, GrantError, Issued};
-use crate::schema::{keys, ClientItem, CodeGrant, CodeMarker, IdClaims};
+use crate::schema::{ClientItem, CodeGrant, IdClaims};
 use crate::signing::{KeyError, KeySet};
 use crate::App;
 
@@ -31,19 +32,6 @@ pub fn open(keys: &KeySet, code: &str) -> Option<CodeGrant> {
     serde_json::from_slice(&keys.open(code)?).ok()
 }
 
-/// The marker the exchange of `code` writes: the family it creates, linked to `sid`
-/// (kept until `expires_at` for replay detection).
-pub fn marker(code: &str, family: &str, sid: &str, expires_at: i64) -> CodeMarker {
-    let (pk, sk) = keys::code(&hash_secret(code));
-    CodeMarker {
-        pk,
-        sk,
-        family: family.into(),
-        sessions: vec![sid.into()],
-        expires_at,
-    }
-}
-
 /// What the client sent with a code (RFC 6749 §4.1.3, RFC 7636 §4.5).
 #[derive(Debug, Clone, Copy)]
 pub struct Presented<'a> {
@@ -53,7 +41,8 @@ pub struct Presented<'a> {
 }
 
 /// Exchange a code for tokens: open it, check it against the client, its redirect URI and
-/// the PKCE verifier, then issue, writing the code's use marker in the same transaction.
+/// the PKCE verifier, then issue; the issuing transaction links the tokens to the session
+/// under the code's hash, only if no such link exists.
 /// Returns the tokens, the authorization request's nonce and the ID-token claims.
 ///
 /// Round trips: 1 TransactWriteItems (`sso-session`; `none`/`cookie` add the shared-grant
@@ -70,17 +59,18 @@ pub async fn exchange(
         Some(g) if g.valid_until > now => g,
         _ => return Err(GrantError::InvalidGrant("The code is invalid or expired.")),
     };
+    let code_hash = hash_secret(p.code);
     if let Err(e) = check(client, &grant, p) {
         // A replayed code is a replay even when the replayer cannot pass the checks.
-        revoke_if_replayed(app, p.code).await?;
+        revoke_if_replayed(app, &grant.sid, &code_hash).await?;
         return Err(e);
     }
     let family = crypto::random_id();
-    let used = marker(p.code, &family, &grant.sid, now + CODE_RETENTION_SECS);
+    let used = (code_hash.clone(), now + CODE_RETENTION_SECS);
     match grant::issue_for_code(app, client, &grant, Some(used), &family).await {
         Ok(issued) => Ok((issued, grant.nonce, grant.claims)),
         Err(GrantError::CodeUsed) => {
-            revoke_if_replayed(app, p.code).await?;
+            revoke_if_replayed(app, &grant.sid, &code_hash).await?;
             Err(GrantError::InvalidGrant("The code was already used."))
         }
         Err(e) => Err(e),
@@ -127,10 +117,11 @@ fn check(client: &ClientItem, g: &CodeGrant, p: Presented<'_>) -> Result<(), Gra
     Ok(())
 }
 
-/// If `code` was exchanged before, revoke every token of the family it created.
-async fn revoke_if_replayed(app: &App, code: &str) -> Result<(), GrantError> {
-    if let Some(m) = app.store.get_code_marker(&hash_secret(code)).await? {
-        grant::revoke_family(app, &m.sessions, &m.family, "code_replay").await?;
+/// If the code with hash `code_hash` was exchanged before (its link is in session `sid`),
+/// revoke every token of the family it created.
+async fn revoke_if_replayed(app: &App, sid: &str, code_hash: &str) -> Result<(), GrantError> {
+    if let Some(l) = app.store.get_code_link(sid, code_hash).await? {
+        grant::revoke_family(app, &[sid.to_string()], &l.family, "code_replay").await?;
         tracing::warn!("authorization code replayed; its tokens were revoked");
     }
     Ok(())
@@ -171,10 +162,5 @@ mod tests {
         let other = KeySet::from_items(&[generate_key_item(1).unwrap()]).unwrap();
         assert_eq!(open(&other, &code), None);
         assert_eq!(open(&ks, &"a".repeat(MAX_CODE_LEN + 1)), None);
-        let m = marker(&code, "f", "s", 9);
-        assert_eq!(
-            (m.pk, m.family),
-            (keys::code(&hash_secret(&code)).0, "f".into())
-        );
     }
 }

@@ -13,9 +13,7 @@
 
 use crate::crypto::{self, hash_secret};
 use crate::error::StoreError;
-use crate::schema::{
-    keys, ClientItem, CodeGrant, CodeMarker, IdClaims, SharedGrantItem, TokenItem, UserItem,
-};
+use crate::schema::{keys, ClientItem, CodeGrant, IdClaims, SharedGrantItem, TokenItem, UserItem};
 use crate::store::Issue;
 use crate::time::now_s;
 use crate::App;
@@ -39,7 +37,7 @@ pub enum GrantError {
     /// RFC 6749 `invalid_grant` with a description.
     #[error("invalid_grant: {0}")]
     InvalidGrant(&'static str),
-    /// The code was exchanged before (its use marker exists); nothing was written.
+    /// The code was exchanged before (its link exists); nothing was written.
     #[error("code already used")]
     CodeUsed,
     #[error(transparent)]
@@ -82,14 +80,15 @@ fn wants_refresh(client: &ClientItem) -> bool {
     client.grant_types.iter().any(|g| g == "refresh_token")
 }
 
-/// Issue tokens for a code's grant. 1 TransactWriteItems for `sso-session`, which also
-/// puts `used` (the code's use marker) so the code issues at most once; `none` and
-/// `cookie` add 1 GetItem (the shared-grant pointer). `family` is the new grant family.
+/// Issue tokens for a code's grant. 1 TransactWriteItems for `sso-session`, whose link is
+/// keyed by `used` (the code's hash, and how long to keep the link) and put only if absent,
+/// so the code issues at most once; `none` and `cookie` add 1 GetItem (the shared-grant
+/// pointer). `family` is the new grant family.
 pub async fn issue_for_code(
     app: &App,
     client: &ClientItem,
     code: &CodeGrant,
-    used: Option<CodeMarker>,
+    used: Option<(String, i64)>,
     family: &str,
 ) -> Result<Issued, GrantError> {
     let cfg = &app.config;
@@ -104,7 +103,8 @@ pub async fn issue_for_code(
     };
     let mut issue = Issue {
         sessions: vec![code.sid.clone()],
-        code_marker: used,
+        family: family.into(),
+        code: used,
         ..Default::default()
     };
     let refresh_token = if wants_refresh(client) {
@@ -141,14 +141,14 @@ pub async fn issue_for_code(
                     let mut reuse = Issue {
                         sessions: issue.sessions.clone(),
                         new_tokens: issue.new_tokens.clone(),
-                        code_marker: issue.code_marker.clone(),
+                        family: issue.family.clone(),
+                        code: issue.code.clone(),
                         ..Default::default()
                     };
                     reuse.link_existing.push((
                         g.access_hash.clone(),
-                        "access".into(),
                         g.family.clone(),
-                        g.exp,
+                        g.expires_at,
                     ));
                     match app.store.issue(&reuse).await {
                         Ok(()) => {
@@ -300,6 +300,7 @@ pub async fn refresh(
     tr.expires_at = tr.exp;
     let issue = Issue {
         new_tokens: vec![(ha, ta), (hr, tr)],
+        family: old.family.clone(),
         sessions: old.sessions.clone(),
         rotate_refresh: Some(h),
         ..Default::default()

@@ -91,9 +91,6 @@ pub mod keys {
     pub fn token(hash: &str) -> (String, String) {
         (format!("TOKEN#{hash}"), "TOKEN".into())
     }
-    pub fn code(hash: &str) -> (String, String) {
-        (format!("CODE#{hash}"), "CODE".into())
-    }
     pub fn client(id: &str) -> (String, String) {
         (format!("CLIENT#{id}"), "CLIENT".into())
     }
@@ -229,18 +226,24 @@ pub struct SessionApp {
     pub backchannel: bool,
 }
 
-/// `SESSION#<sid>` / `TOKEN#<hash>`: a token mapped to the session. Also the index of a
-/// grant family: every token of a family is linked to the family's sessions, so the
-/// family's tokens are that partition's links with its `family` (no separate family items).
+/// `SESSION#<sid>` / `TOKEN#<key>`: the tokens one issuance mapped to the session (a code
+/// exchange's new tokens, a refresh's new pair, or an existing shared token). `key` is the
+/// exchanged code's hash for a code exchange (the link is then put only if absent, which
+/// makes the code single use, and a replayed code finds its family here), otherwise the
+/// hash of a token the link holds. Also the index of a grant family: every token of a
+/// family is linked to the family's sessions, so the family's tokens are that partition's
+/// links with its `family` (no separate family items).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct SessionTokenLink {
     pub pk: String,
     pub sk: String,
-    pub token_hash: String,
-    pub kind: String,
-    /// The token's grant family.
-    #[serde(default)]
+    /// Token hash → the token's expiry (epoch seconds).
+    #[serde(rename = "t")]
+    pub tokens: BTreeMap<String, i64>,
+    /// The tokens' grant family.
+    #[serde(rename = "f")]
     pub family: String,
+    /// The latest of the tokens' expiries (and, for a code's link, of the code's retention).
     pub expires_at: i64,
 }
 
@@ -271,7 +274,7 @@ pub struct TokenItem {
 
 /// What an authorization code grants. Not stored: `authorize` seals it into the code
 /// itself ([`crate::code`]), so the code is opaque to the client and the table holds
-/// nothing readable for it; single use is enforced by a [`CodeMarker`].
+/// nothing readable for it; single use is enforced by the exchange's [`SessionTokenLink`], keyed by the code's hash.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct CodeGrant {
     #[serde(rename = "c")]
@@ -326,19 +329,6 @@ impl CodeGrant {
             claims,
         }
     }
-}
-
-/// `CODE#<hash>` / `CODE`: an authorization code was exchanged. Written in the issuing
-/// transaction with `attribute_not_exists`, so a code issues tokens at most once; kept past
-/// the code's lifetime so a replay can revoke the family it created (RFC 6749 §4.1.2).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct CodeMarker {
-    pub pk: String,
-    pub sk: String,
-    /// The family the exchange created, and the sessions its tokens are linked to.
-    pub family: String,
-    pub sessions: Vec<String>,
-    pub expires_at: i64,
 }
 
 /// User claims an ID token carries when the scopes release them (`profile`: name and

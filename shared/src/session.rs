@@ -317,11 +317,15 @@ pub async fn terminate(
         let now = now_ms();
         let now_s = now / 1000;
         // Tokens whose expiry passed are inactive already (and may be gone through TTL).
+        // A shared token linked by several issuances is revoked once.
         let hashes: Vec<String> = part
             .links
             .iter()
-            .filter(|l| l.expires_at > now_s)
-            .map(|l| l.token_hash.clone())
+            .flat_map(|l| l.tokens.iter())
+            .filter(|(_, exp)| **exp > now_s)
+            .map(|(h, _)| h.clone())
+            .collect::<std::collections::BTreeSet<String>>()
+            .into_iter()
             .collect();
         let deliveries: Vec<DeliveryItem> = s
             .apps

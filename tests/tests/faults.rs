@@ -337,7 +337,7 @@ async fn transaction_conflicts_on_a_code_exchange_are_retried_or_refused_whole()
     assert_eq!(e["error"], "temporarily_unavailable");
     assert!(f
         .direct
-        .get_code_marker(&warden_core::crypto::hash_secret(&kept))
+        .get_code_link(&sess.sid, &warden_core::crypto::hash_secret(&kept))
         .await
         .expect("read")
         .is_none());

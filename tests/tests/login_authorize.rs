@@ -435,12 +435,12 @@ async fn unauthenticated_browser_goes_to_login_and_comes_back_with_a_code() {
         "the scope's claims travel in the code"
     );
     // Nothing is stored for a code until it is exchanged.
-    let marker = s
+    let link = s
         .store()
-        .get_code_marker(&hash_secret(&code))
+        .get_code_link(&sid, &hash_secret(&code))
         .await
         .unwrap();
-    assert!(marker.is_none());
+    assert!(link.is_none());
     let sess = s.store().get_session(&sid).await.unwrap().unwrap();
     assert_eq!(item.auth_time, sess.auth_time);
     // The client joined the session's app list (with its back-channel flag).

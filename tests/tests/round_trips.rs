@@ -16,7 +16,8 @@ const LOGIN: u64 = 4;
 const AUTHORIZE: u64 = 2;
 /// The app is already in the session, touched < 60 s ago: BatchGetItem.
 const AUTHORIZE_AGAIN: u64 = 1;
-/// TransactWriteItems (the code's use marker, tokens, links); the code carries the grant.
+/// TransactWriteItems (the link keyed by the code's hash, session, tokens); the code carries
+/// the grant.
 const TOKEN: u64 = 1;
 const REFRESH: u64 = 3;
 const INTROSPECT: u64 = 1;
@@ -179,7 +180,9 @@ async fn round_trips_stay_at_the_documented_floor() {
         .await
         .unwrap()
         .links
-        .len();
+        .iter()
+        .map(|l| l.tokens.len())
+        .sum::<usize>();
     let path = format!("/api/users/v1/me/sessions/{}", victim.sid);
     let (n, r) = measure(&rt, || async {
         s.http

@@ -228,17 +228,14 @@ async fn codes_are_single_use(store: &Store) {
         .put_session(&session_item("u", "c1", now_ms(), now + 600))
         .await
         .unwrap();
+    let hash = warden_core::crypto::hash_secret("the-code");
     let exchange = |family: &str| {
         let t = token("access", family, "c1");
         Issue {
             new_tokens: vec![(t.pk.trim_start_matches("TOKEN#").to_string(), t)],
+            family: family.into(),
             sessions: vec!["c1".into()],
-            code_marker: Some(warden_core::code::marker(
-                "the-code",
-                family,
-                "c1",
-                now + 600,
-            )),
+            code: Some((hash.clone(), now + 7200)),
             ..Default::default()
         }
     };
@@ -256,19 +253,29 @@ async fn codes_are_single_use(store: &Store) {
         .unwrap()
         .is_none());
     assert_eq!(store.session_partition("c1").await.unwrap().links.len(), 1);
-    // The marker names the family the first exchange created; only the hash is stored.
-    let hash = warden_core::crypto::hash_secret("the-code");
-    let m = store.get_code_marker(&hash).await.unwrap().unwrap();
-    assert_eq!((m.pk, m.family), (keys::code(&hash).0, "f1".to_string()));
-    assert_eq!(m.sessions, vec!["c1".to_string()]);
-    assert!(store.get_code_marker("nope").await.unwrap().is_none());
-    // The family's tokens are found through the session's links.
+    // The code's link names the family the first exchange created and its tokens, and is
+    // kept past the tokens' expiry for as long as the code could be replayed; only the
+    // code's hash is stored.
+    let l = store.get_code_link("c1", &hash).await.unwrap().unwrap();
     assert_eq!(
-        store.family_tokens(&m.sessions, "f1").await.unwrap(),
-        vec![first.new_tokens[0].0.clone()]
+        (l.sk, l.family),
+        (keys::session_token_sk(&hash), "f1".to_string())
+    );
+    let (h1, t1) = &first.new_tokens[0];
+    assert_eq!(
+        l.tokens,
+        std::collections::BTreeMap::from([(h1.clone(), t1.expires_at)])
+    );
+    assert_eq!(l.expires_at, now + 7200);
+    assert!(store.get_code_link("c1", "nope").await.unwrap().is_none());
+    // The family's tokens are found through the session's links.
+    let sessions = vec!["c1".to_string()];
+    assert_eq!(
+        store.family_tokens(&sessions, "f1").await.unwrap(),
+        vec![h1.clone()]
     );
     assert!(store
-        .family_tokens(&m.sessions, "f2")
+        .family_tokens(&sessions, "f2")
         .await
         .unwrap()
         .is_empty());
@@ -317,13 +324,16 @@ async fn termination_revokes_and_writes_deliveries(store: &Store) {
     store
         .issue(&Issue {
             new_tokens: vec![(ha.clone(), a), (hr.clone(), r)],
+            family: "fam".into(),
             sessions: vec!["t1".into()],
             ..Default::default()
         })
         .await
         .unwrap();
+    // One link maps both tokens of the issuance.
     let part = store.session_partition("t1").await.unwrap();
-    assert_eq!(part.links.len(), 2);
+    assert_eq!(part.links.len(), 1);
+    assert_eq!(part.links[0].tokens.len(), 2);
     let s = part.session.unwrap();
     assert_eq!(s.version, 1);
     // A stale version (a token mapped meanwhile) makes the commit fail, not half-apply.
@@ -478,10 +488,11 @@ async fn large_sessions_terminate_in_chunks(store: &Store) {
             hashes.push(h.clone());
             new_tokens.push((h, t));
         }
-        // 25 tokens * 2 items (token, link) + 1 = 51 items per transaction.
+        // 25 tokens + 1 link + 1 session = 27 items per transaction.
         store
             .issue(&Issue {
                 new_tokens,
+                family: format!("f{chunk}"),
                 sessions: vec!["big".into()],
                 ..Default::default()
             })
@@ -489,7 +500,11 @@ async fn large_sessions_terminate_in_chunks(store: &Store) {
             .unwrap();
     }
     let part = store.session_partition("big").await.unwrap();
-    assert_eq!(part.links.len(), 150);
+    assert_eq!(part.links.len(), 6);
+    assert_eq!(
+        part.links.iter().map(|l| l.tokens.len()).sum::<usize>(),
+        150
+    );
     let s = part.session.unwrap();
     store
         .commit_termination(&s, &hashes, &[], "admin", now_ms())

@@ -413,16 +413,20 @@ async fn binding_types_map_tokens_to_sessions() {
         .unwrap()
         .unwrap();
     assert_eq!(item.sessions, vec![s1.sid.clone(), s2.sid.clone()]);
+    let links = s.store().session_partition(&s2.sid).await.unwrap().links;
     assert_eq!(
-        s.store()
-            .session_partition(&s2.sid)
-            .await
-            .unwrap()
-            .links
-            .len(),
+        links.len(),
+        3,
+        "the sso-session exchange, the none exchange (its own refresh), the shared access token"
+    );
+    assert_eq!(
+        links.iter().map(|l| l.tokens.len()).sum::<usize>(),
         4,
         "sso-session pair + shared access + its own refresh"
     );
+    assert!(links.iter().any(
+        |l| l.tokens.contains_key(&warden_core::crypto::hash_secret(at)) && l.tokens.len() == 1
+    ));
     warden_core::session::terminate(s.app(), &s2.sid, None, "admin")
         .await
         .unwrap();

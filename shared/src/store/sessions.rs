@@ -412,24 +412,22 @@ fn live_index_key(it: &Item) -> Item {
         .collect()
 }
 
-/// Build a token link item for a session.
+/// Build the link mapping `tokens` (hash → expiry) of `family` to a session, keyed by `key`
+/// (an exchanged code's hash, or a hash of one of the tokens). Kept until the latest expiry
+/// and at least until `keep_until`.
 pub fn token_link(
     sid: &str,
-    token_hash: &str,
-    kind: &str,
+    key: &str,
+    tokens: std::collections::BTreeMap<String, i64>,
     family: &str,
-    expires_at: i64,
+    keep_until: i64,
 ) -> SessionTokenLink {
+    let expires_at = tokens.values().copied().fold(keep_until, i64::max);
     SessionTokenLink {
         pk: keys::session_pk(sid),
-        sk: keys::session_token_sk(token_hash),
-        token_hash: token_hash.to_string(),
-        kind: kind.to_string(),
+        sk: keys::session_token_sk(key),
+        tokens,
         family: family.to_string(),
         expires_at,
     }
-}
-
-pub(crate) fn link_item(l: &SessionTokenLink) -> Result<Item, StoreError> {
-    to_item(l)
 }

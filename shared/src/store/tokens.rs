@@ -1,25 +1,29 @@
 //! Codes and tokens. Only hashes are stored: the `pk` of a token or code is the
 //! base64url SHA-256 of the value the client holds.
 
+use super::sessions::token_link;
 use super::{n, s, Store};
 use crate::error::StoreError;
-use crate::schema::{
-    from_item, keys, to_item, CodeMarker, SessionTokenLink, SharedGrantItem, TokenItem,
-};
+use crate::schema::{from_item, keys, to_item, SessionTokenLink, SharedGrantItem, TokenItem};
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use std::collections::BTreeMap;
 
-/// One token-issuing write: new tokens, existing shared tokens to map to more sessions,
-/// the sessions they map to, and an optional refresh token being rotated.
+/// One token-issuing write: new tokens (all of `family`), existing shared tokens to map to
+/// more sessions, the sessions they map to, and an optional refresh token being rotated.
 #[derive(Debug, Default)]
 pub struct Issue {
     pub new_tokens: Vec<(String, TokenItem)>,
-    /// Existing (shared) tokens `(hash, kind, family, expires_at)` to map to `sessions` too.
-    pub link_existing: Vec<(String, String, String, i64)>,
+    /// The new tokens' grant family.
+    pub family: String,
+    /// Existing (shared) tokens `(hash, family, expires_at)` to map to `sessions` too.
+    pub link_existing: Vec<(String, String, i64)>,
     pub sessions: Vec<String>,
     pub rotate_refresh: Option<String>,
     pub shared_grant: Option<SharedGrantItem>,
-    /// A code exchange: the code's use marker, put first and only if absent.
-    pub code_marker: Option<CodeMarker>,
+    /// A code exchange: the code's hash and how long its link must outlive the code. The
+    /// new tokens' link is then keyed by the code's hash and put first, only if absent: the
+    /// code's single use.
+    pub code: Option<(String, i64)>,
 }
 
 fn bld<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, StoreError> {
@@ -27,10 +31,16 @@ fn bld<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, StoreError> {
 }
 
 impl Store {
-    /// The use marker of an exchanged code, if any. 1 round trip (GetItem).
-    pub async fn get_code_marker(&self, code_hash: &str) -> Result<Option<CodeMarker>, StoreError> {
-        let (pk, sk) = keys::code(code_hash);
-        self.get(&pk, &sk).await?.map(from_item).transpose()
+    /// The link an exchanged code left in its session, if any. 1 round trip (GetItem).
+    pub async fn get_code_link(
+        &self,
+        sid: &str,
+        code_hash: &str,
+    ) -> Result<Option<SessionTokenLink>, StoreError> {
+        self.get(&keys::session_pk(sid), &keys::session_token_sk(code_hash))
+            .await?
+            .map(from_item)
+            .transpose()
     }
 
     /// 1 round trip (GetItem). Returns the item whatever its status or expiry.
@@ -48,16 +58,31 @@ impl Store {
         self.get(&pk, &sk).await?.map(from_item).transpose()
     }
 
-    /// Write an issuance in one transaction (1 round trip): the code's use marker, token
-    /// items, session links (which carry each token's family), the rotated refresh token, the shared-grant
-    /// pointer, and a version bump on every session, conditioned on the session being
-    /// active (so no token is ever mapped to an ended session). `AlreadyUsed` = the code was
-    /// exchanged before; `ConditionFailed` = a session ended or the refresh token was
-    /// already rotated.
+    /// Write an issuance in one transaction (1 round trip): the new tokens' link in each
+    /// session (first, and only if absent for a code exchange), a version bump on every
+    /// session, conditioned on the session being active (so no token is ever mapped to an
+    /// ended session), the token items, links of existing shared tokens, the rotated
+    /// refresh token and the shared-grant pointer. A code exchange with binding
+    /// `sso-session` is 4 items: link, session, refresh and access token.
+    /// `AlreadyUsed` = the code was exchanged before; `ConditionFailed` = a session ended or
+    /// the refresh token was already rotated.
     pub async fn issue(&self, issue: &Issue) -> Result<(), StoreError> {
         let mut tx: Vec<TransactWriteItem> = Vec::new();
-        if let Some(m) = &issue.code_marker {
-            tx.push(put_tx(&self.table, to_item(m)?, true)?);
+        let (link_key, keep_until) = match (&issue.code, issue.new_tokens.first()) {
+            (Some((code_hash, keep)), _) => (Some(code_hash), *keep),
+            (None, Some((hash, _))) => (Some(hash), 0),
+            (None, None) => (None, 0),
+        };
+        if let Some(key) = link_key {
+            let tokens: BTreeMap<String, i64> = issue
+                .new_tokens
+                .iter()
+                .map(|(h, t)| (h.clone(), t.expires_at))
+                .collect();
+            for sid in &issue.sessions {
+                let l = token_link(sid, key, tokens.clone(), &issue.family, keep_until);
+                tx.push(put_tx(&self.table, to_item(&l)?, issue.code.is_some())?);
+            }
         }
         for sid in &issue.sessions {
             tx.push(
@@ -76,15 +101,10 @@ impl Store {
                     .build(),
             );
         }
-        for (hash, tok) in &issue.new_tokens {
+        for (_, tok) in &issue.new_tokens {
             tx.push(put_tx(&self.table, to_item(tok)?, true)?);
-            for sid in &issue.sessions {
-                let l =
-                    super::sessions::token_link(sid, hash, &tok.kind, &tok.family, tok.expires_at);
-                tx.push(put_tx(&self.table, super::sessions::link_item(&l)?, false)?);
-            }
         }
-        for (hash, kind, family, exp) in &issue.link_existing {
+        for (hash, family, exp) in &issue.link_existing {
             let (pk, sk) = keys::token(hash);
             let sids: Vec<AttributeValue> = issue.sessions.iter().map(|x| s(x.clone())).collect();
             tx.push(
@@ -102,9 +122,10 @@ impl Store {
                         .build())?)
                     .build(),
             );
+            let tokens = BTreeMap::from([(hash.clone(), *exp)]);
             for sid in &issue.sessions {
-                let l = super::sessions::token_link(sid, hash, kind, family, *exp);
-                tx.push(put_tx(&self.table, super::sessions::link_item(&l)?, false)?);
+                let l = token_link(sid, hash, tokens.clone(), family, 0);
+                tx.push(put_tx(&self.table, to_item(&l)?, false)?);
             }
         }
         if let Some(old) = &issue.rotate_refresh {
@@ -129,7 +150,7 @@ impl Store {
         }
         self.transact(tx).await.map_err(|e| match e {
             StoreError::TransactionCancelled(r)
-                if issue.code_marker.is_some()
+                if issue.code.is_some()
                     && r.first().is_some_and(|c| c == "ConditionalCheckFailed") =>
             {
                 StoreError::AlreadyUsed
@@ -158,8 +179,12 @@ impl Store {
                 .await?
             {
                 let l: SessionTokenLink = from_item(it)?;
-                if l.family == family && !out.contains(&l.token_hash) {
-                    out.push(l.token_hash);
+                if l.family == family {
+                    for h in l.tokens.into_keys() {
+                        if !out.contains(&h) {
+                            out.push(h);
+                        }
+                    }
                 }
             }
         }
