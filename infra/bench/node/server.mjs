@@ -76,6 +76,11 @@ const provider = new Provider(issuer, {
     : undefined),
   claims: { openid: ['sub'], profile: ['name'], email: ['email'] },
   pkce: { required: () => false },
+  // Warden issues a refresh token to every client allowed the refresh_token grant (online,
+  // session-bound refresh tokens, as Keycloak and WSO2 do); node-oidc-provider's default
+  // issues one only with `offline_access`. Same policy here, so both exchanges hand out an
+  // ID token, an access token and a refresh token (the bench checks each response).
+  issueRefreshToken: async (ctx, client) => client.grantTypeAllowed('refresh_token'),
   ttl: { Interaction: 600, Grant: 14 * 86400, Session: 14 * 86400, AuthorizationCode: 60, AccessToken: 3600, IdToken: 3600, RefreshToken: 14 * 86400 },
   features: {
     devInteractions: { enabled: false },

@@ -179,9 +179,9 @@ pub fn run(dir: &Path, out: &Path) -> Result<(), String> {
         let _ = writeln!(md, "\nPer-operation notes:\n");
         for m in ms
             .iter()
-            .filter(|m| !m.note.is_empty() && m.op == "end_session")
+            .filter(|m| !m.note.is_empty() && (m.op == "end_session" || m.op == "token"))
         {
-            let _ = writeln!(md, "- end_session, {}: {}", m.target, m.note);
+            let _ = writeln!(md, "- {}, {}: {}", m.op, m.target, m.note);
         }
         let _ = writeln!(
             md,

@@ -620,10 +620,14 @@ pub async fn run(a: Args) -> Result<(), String> {
                 let (h, tu, b) = (h.clone(), tok_url.clone(), basic.clone());
                 async move {
                     let v = exchange(&h, &tu, &b, &code).await?;
-                    if v["id_token"].is_string() {
+                    // Equal work on both sides: every answer carries all three tokens.
+                    if ["id_token", "access_token", "refresh_token"]
+                        .iter()
+                        .all(|k| v[*k].is_string())
+                    {
                         Ok(())
                     } else {
-                        Err(format!("no id_token: {v}"))
+                        Err(format!("an ID, access and refresh token expected: {v}"))
                     }
                 }
             })
@@ -631,7 +635,10 @@ pub async fn run(a: Args) -> Result<(), String> {
             let note = if errs > 0 {
                 format!("errors e.g. {first:?}")
             } else {
-                String::new()
+                format!(
+                    "{} codes, each answered with an ID token (RS256), an access token and a refresh token",
+                    a.n_token
+                )
             };
             out.push(measure("token", target, c, &lat, errs, wall, &note));
         }
