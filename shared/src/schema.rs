@@ -84,6 +84,8 @@ pub mod keys {
         format!("TOKEN#{hash}")
     }
     pub const TOKEN_LINK_PREFIX: &str = "TOKEN#";
+    /// The session's [`super::IssuedCounter`].
+    pub const ISSUED_SK: &str = "ISSUED";
     pub fn delivery_sk(client_id: &str) -> String {
         format!("LOGOUT#{client_id}")
     }
@@ -181,9 +183,11 @@ pub struct SessionItem {
     pub ended_reason: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended_at_ms: Option<i64>,
-    /// Bumped by every write that maps a token to the session; termination conditions on it,
-    /// so a token issued concurrently is never left active after the session ended.
-    #[serde(default)]
+    /// How many writes mapped tokens to the session: the `v` of its [`IssuedCounter`], filled
+    /// in by [`crate::Store::session_partition`] (not stored on the session item, whose GSI
+    /// copies would otherwise be rewritten by every issuance). Termination conditions on
+    /// it, so a token issued concurrently is never left active after the session ended.
+    #[serde(default, skip_serializing)]
     pub version: i64,
     /// Apps (clients) that authenticated through this session.
     #[serde(default)]
@@ -244,6 +248,18 @@ pub struct SessionTokenLink {
     #[serde(rename = "f")]
     pub family: String,
     /// The latest of the tokens' expiries (and, for a code's link, of the code's retention).
+    pub expires_at: i64,
+}
+
+/// `SESSION#<sid>` / `ISSUED`: counts the writes that mapped tokens to the session. Every
+/// issuance bumps it (and checks the session is active); termination conditions on the count
+/// it read with the session's links. A small item in no index, so an issuance does not
+/// rewrite the session item and its three index copies. Absent until the first issuance.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct IssuedCounter {
+    pub pk: String,
+    pub sk: String,
+    pub v: i64,
     pub expires_at: i64,
 }
 

@@ -3,7 +3,7 @@
 use super::{n, s, Store};
 use crate::error::StoreError;
 use crate::schema::{self, from_item, keys, to_item, DeliveryItem, SessionItem};
-use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, TransactWriteItem, Update};
 use std::collections::HashMap;
 
 /// Items per TransactWriteItems request (DynamoDB's limit).
@@ -94,7 +94,7 @@ fn bld<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, StoreError> {
 
 impl Store {
     /// Commit a termination. Round trips: 1 TransactWriteItems when the session's tokens and
-    /// deliveries fit in one transaction (≤ 98 tokens with 1 app); otherwise the extra tokens
+    /// deliveries fit in one transaction (≤ 97 tokens with 1 app); otherwise the extra tokens
     /// are revoked first in idempotent chunks of 100 (1 round trip each) and the last
     /// transaction ends the session. `ConditionFailed` = the session changed since it was
     /// read (ended, or a token was mapped meanwhile): re-read and retry.
@@ -106,7 +106,7 @@ impl Store {
         reason: &str,
         now_ms: i64,
     ) -> Result<(), StoreError> {
-        let room = TX_LIMIT.saturating_sub(1 + deliveries.len());
+        let room = TX_LIMIT.saturating_sub(2 + deliveries.len());
         let (early, last) = if token_hashes.len() > room {
             token_hashes.split_at(token_hashes.len() - room)
         } else {
@@ -124,18 +124,27 @@ impl Store {
                     "SET #st = :ended, ended_reason = :why, ended_at_ms = :now \
                      REMOVE gsi1pk, gsi1sk, gsi2pk, gsi2sk, gsi3pk, gsi3sk",
                 )
-                .condition_expression(
-                    "#st = :active AND (version = :v OR (attribute_not_exists(version) AND :v = :zero))",
-                )
+                .condition_expression("#st = :active")
                 .expression_attribute_names("#st", "status")
                 .expression_attribute_values(":ended", s("ended"))
                 .expression_attribute_values(":active", s("active"))
                 .expression_attribute_values(":why", s(reason))
                 .expression_attribute_values(":now", n(now_ms))
-                .expression_attribute_values(":v", n(session.version))
-                .expression_attribute_values(":zero", n(0))
                 .build())?)
             .build()];
+        // No token was mapped since the links were read.
+        tx.push(
+            TransactWriteItem::builder()
+                .condition_check(bld(ConditionCheck::builder()
+                    .table_name(&self.table)
+                    .key("pk", s(keys::session_pk(&session.sid)))
+                    .key("sk", s(keys::ISSUED_SK))
+                    .condition_expression("v = :v OR (attribute_not_exists(v) AND :v = :zero)")
+                    .expression_attribute_values(":v", n(session.version))
+                    .expression_attribute_values(":zero", n(0))
+                    .build())?)
+                .build(),
+        );
         for h in last {
             tx.push(super::tokens::revoke_tx(&self.table, h, reason)?);
         }
@@ -145,20 +154,24 @@ impl Store {
         match self.transact(tx).await {
             Ok(()) => Ok(()),
             Err(StoreError::TransactionCancelled(reasons)) => {
-                if reasons.first().map(String::as_str) == Some("ConditionalCheckFailed") {
+                if reasons
+                    .iter()
+                    .take(2)
+                    .any(|r| r == "ConditionalCheckFailed")
+                {
                     return Err(StoreError::ConditionFailed);
                 }
                 // A token item vanished (TTL) or a delivery already exists: revoke what
                 // exists on its own, then retry the session part without those tokens.
                 let tokens_failed: Vec<String> = last
                     .iter()
-                    .zip(reasons.iter().skip(1))
+                    .zip(reasons.iter().skip(2))
                     .filter(|(_, r)| r.as_str() == "ConditionalCheckFailed")
                     .map(|(h, _)| h.clone())
                     .collect();
                 let deliveries_failed = reasons
                     .iter()
-                    .skip(1 + last.len())
+                    .skip(2 + last.len())
                     .any(|r| r == "ConditionalCheckFailed");
                 if tokens_failed.is_empty() && !deliveries_failed {
                     return Err(StoreError::TransactionCancelled(reasons));

@@ -3,8 +3,8 @@
 use super::{n, s, sk_of, Cursor, Item, Page, Store};
 use crate::error::StoreError;
 use crate::schema::{
-    self, from_item, keys, to_item, DeliveryItem, SessionApp, SessionItem, SessionTokenLink,
-    UserItem, GSI_DUE, GSI_LIVE, GSI_USER,
+    self, from_item, keys, to_item, DeliveryItem, IssuedCounter, SessionApp, SessionItem,
+    SessionTokenLink, UserItem, GSI_DUE, GSI_LIVE, GSI_USER,
 };
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use std::collections::HashMap;
@@ -67,15 +67,21 @@ impl Store {
     pub async fn session_partition(&self, sid: &str) -> Result<SessionPartition, StoreError> {
         let items = self.query_partition(&keys::session_pk(sid), None).await?;
         let mut p = SessionPartition::default();
+        let mut issued = 0;
         for it in items {
             let sk = sk_of(&it).to_string();
             if sk == keys::SESSION_SK {
                 p.session = Some(from_item(it)?);
+            } else if sk == keys::ISSUED_SK {
+                issued = from_item::<IssuedCounter>(it)?.v;
             } else if sk.starts_with(keys::TOKEN_LINK_PREFIX) {
                 p.links.push(from_item(it)?);
             } else if sk.starts_with(keys::DELIVERY_PREFIX) {
                 p.deliveries.push(from_item(it)?);
             }
+        }
+        if let Some(s) = p.session.as_mut() {
+            s.version = issued;
         }
         Ok(p)
     }

@@ -5,7 +5,7 @@ use super::sessions::token_link;
 use super::{n, s, Store};
 use crate::error::StoreError;
 use crate::schema::{from_item, keys, to_item, SessionTokenLink, SharedGrantItem, TokenItem};
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem, Update};
 use std::collections::BTreeMap;
 
 /// One token-issuing write: new tokens (all of `family`), existing shared tokens to map to
@@ -59,11 +59,11 @@ impl Store {
     }
 
     /// Write an issuance in one transaction (1 round trip): the new tokens' link in each
-    /// session (first, and only if absent for a code exchange), a version bump on every
-    /// session, conditioned on the session being active (so no token is ever mapped to an
-    /// ended session), the token items, links of existing shared tokens, the rotated
-    /// refresh token and the shared-grant pointer. A code exchange with binding
-    /// `sso-session` is 4 items: link, session, refresh and access token.
+    /// session (first, and only if absent for a code exchange), for every session a check
+    /// that it is active (so no token is ever mapped to an ended session) and a bump of its
+    /// [`crate::schema::IssuedCounter`], the token items, links of existing shared tokens,
+    /// the rotated refresh token and the shared-grant pointer. A code exchange with binding
+    /// `sso-session` is 5 items: link, session check, counter, refresh and access token.
     /// `AlreadyUsed` = the code was exchanged before; `ConditionFailed` = a session ended or
     /// the refresh token was already rotated.
     pub async fn issue(&self, issue: &Issue) -> Result<(), StoreError> {
@@ -84,19 +84,37 @@ impl Store {
                 tx.push(put_tx(&self.table, to_item(&l)?, issue.code.is_some())?);
             }
         }
+        let keep = issue
+            .new_tokens
+            .iter()
+            .map(|(_, t)| t.expires_at)
+            .chain(issue.link_existing.iter().map(|(_, _, exp)| *exp))
+            .fold(keep_until, i64::max);
         for sid in &issue.sessions {
+            tx.push(
+                TransactWriteItem::builder()
+                    .condition_check(bld(ConditionCheck::builder()
+                        .table_name(&self.table)
+                        .key("pk", s(keys::session_pk(sid)))
+                        .key("sk", s(keys::SESSION_SK))
+                        .condition_expression("#st = :active")
+                        .expression_attribute_names("#st", "status")
+                        .expression_attribute_values(":active", s("active"))
+                        .build())?)
+                    .build(),
+            );
             tx.push(
                 TransactWriteItem::builder()
                     .update(bld(Update::builder()
                         .table_name(&self.table)
                         .key("pk", s(keys::session_pk(sid)))
-                        .key("sk", s(keys::SESSION_SK))
-                        .update_expression("SET version = if_not_exists(version, :zero) + :one")
-                        .condition_expression("#st = :active")
-                        .expression_attribute_names("#st", "status")
-                        .expression_attribute_values(":active", s("active"))
+                        .key("sk", s(keys::ISSUED_SK))
+                        .update_expression(
+                            "SET v = if_not_exists(v, :zero) + :one, expires_at = :keep",
+                        )
                         .expression_attribute_values(":zero", n(0))
                         .expression_attribute_values(":one", n(1))
+                        .expression_attribute_values(":keep", n(keep))
                         .build())?)
                     .build(),
             );
