@@ -24,6 +24,10 @@ pub enum StoreError {
     /// The engine throttled us; retrying later is safe.
     #[error("throttled")]
     Throttled,
+    /// The engine did not answer within the attempt timeouts, or could not be reached;
+    /// retrying later is safe (a transaction's retries carry its ClientRequestToken).
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
     /// A stored item could not be read back into its shape.
     #[error("corrupt item: {0}")]
     Corrupt(String),
@@ -38,7 +42,12 @@ impl StoreError {
         E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
         R: std::fmt::Debug,
     {
-        use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+        use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+        if matches!(e, SdkError::TimeoutError(_) | SdkError::DispatchFailure(_)) {
+            return StoreError::Unavailable(
+                aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string(),
+            );
+        }
         let code = e.code().unwrap_or_default().to_string();
         match code.as_str() {
             "ConditionalCheckFailedException" => StoreError::ConditionFailed,
@@ -172,6 +181,10 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Throttled => ApiError::unavailable(),
+            StoreError::Unavailable(why) => {
+                tracing::warn!(error = %why, "store unavailable");
+                ApiError::unavailable()
+            }
             other => {
                 tracing::error!(error = %other, "store error");
                 ApiError::internal()
@@ -238,6 +251,13 @@ impl From<StoreError> for OAuthError {
                 "temporarily_unavailable",
                 "The server is busy; retry later.",
             ),
+            StoreError::Unavailable(why) => {
+                tracing::warn!(error = %why, "store unavailable");
+                OAuthError::new(
+                    "temporarily_unavailable",
+                    "The server is busy; retry later.",
+                )
+            }
             other => {
                 tracing::error!(error = %other, "store error");
                 OAuthError::server_error()

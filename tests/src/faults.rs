@@ -2,7 +2,9 @@
 //! (dynoxide), forwards every request unchanged, and answers chosen requests itself with a
 //! DynamoDB error instead — throttling (`ThrottlingException`,
 //! `ProvisionedThroughputExceededException`, both HTTP 400 with the awsJson 1.0 error body)
-//! or a server error (HTTP 500 `InternalServerError`). Rules match on the operation (the
+//! or a server error (HTTP 500 `InternalServerError`) — or holds it past the client's
+//! timeout, before forwarding (a stalled connection) or after (an answer lost on the way back,
+//! the work done). Rules match on the operation (the
 //! `X-Amz-Target` header, e.g. `DynamoDB_20120810.TransactWriteItems` → `TransactWriteItems`)
 //! and fire for the next N matching requests, for every one, or for a fraction of them
 //! (deterministic pseudo-random sequence, so a failing run can be replayed).
@@ -29,11 +31,26 @@ pub enum Fault {
     /// 400 `TransactionCanceledException` with a `TransactionConflict` reason (another
     /// transaction was writing one of the items; nothing was applied).
     TransactionConflict,
+    /// The request is held and never forwarded (a stalled connection): the SDK's attempt
+    /// timeout fires; nothing was applied.
+    Stall,
+    /// The request is forwarded and applied, but the answer is held back (lost): the SDK's
+    /// attempt timeout fires although the engine did the work.
+    LoseResponse,
 }
+
+/// How long [`Fault::Stall`] and [`Fault::LoseResponse`] hold a request (far past any
+/// attempt timeout; the SDK has given up by then).
+const HOLD: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl Fault {
     fn response(self) -> (StatusCode, String) {
         let (status, ty, msg) = match self {
+            Fault::Stall | Fault::LoseResponse => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "com.amazonaws.dynamodb.v20120810#ServiceUnavailable",
+                "held past the client's timeout",
+            ),
             Fault::Throttling => (
                 StatusCode::BAD_REQUEST,
                 "com.amazon.coral.availability#ThrottlingException",
@@ -152,7 +169,10 @@ async fn forward(
     if let Ok(mut i) = sh.inner.lock() {
         i.log.push((op, fault));
     }
-    if let Some(f) = fault {
+    if fault == Some(Fault::Stall) {
+        tokio::time::sleep(HOLD).await;
+    }
+    if let Some(f) = fault.filter(|f| *f != Fault::LoseResponse) {
         let (status, body) = f.response();
         return Response::builder()
             .status(status)
@@ -193,6 +213,9 @@ async fn forward(
         out = out.header(k, v);
     }
     let bytes = resp.bytes().await.unwrap_or_default();
+    if fault == Some(Fault::LoseResponse) {
+        tokio::time::sleep(HOLD).await;
+    }
     out.body(Body::from(bytes)).unwrap_or_default()
 }
 

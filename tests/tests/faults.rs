@@ -287,7 +287,7 @@ async fn persistent_throttling_and_5xx_apply_nothing_and_a_retry_completes() {
 }
 
 /// Two transactions writing one item at once: DynamoDB cancels one with
-/// `TransactionConflict` (two code exchanges for one session both bump its `version`).
+/// `TransactionConflict` (two code exchanges for one session both bump its issued counter).
 /// Warden sends it again; if the conflict persists the client is told to retry later and
 /// nothing was applied: the same code still works afterwards.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -344,6 +344,101 @@ async fn transaction_conflicts_on_a_code_exchange_are_retried_or_refused_whole()
     f.proxy.clear();
     let r = exchange(kept).await;
     assert_eq!(r.status(), 200, "the refused exchange consumed nothing");
+}
+
+/// DynamoDB stops answering. The SDK abandons an attempt after the attempt timeout and sends
+/// it again. (1) The answer to an exchange's transaction is lost although the engine applied
+/// it: the retry carries the same ClientRequestToken, the engine answers it with the first
+/// result, and the client gets its tokens — the code's single-use condition does not mistake
+/// the retry for a replay, and nothing is revoked. (2) A connection that stalls on every
+/// attempt: the client gets 503 `temporarily_unavailable` in bounded time, nothing was
+/// applied, and the same code works once the store answers again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_that_stops_answering_is_retried_idempotently_or_refused_in_bounded_time() {
+    let f = fault_stack(Options {
+        // Long enough for a loaded CI machine's normal answers, short against the hold.
+        dynamodb_attempt_timeout: Duration::from_secs(1),
+        ..Default::default()
+    })
+    .await;
+    let s = &f.s;
+    let user = new_user(s).await;
+    let (c, secret) = s
+        .client(ClientSpec {
+            name: "stalled".into(),
+            redirect_uris: vec!["https://rp.example/cb".into()],
+            ..Default::default()
+        })
+        .await;
+    let secret = secret.expect("confidential");
+    let (sess, _) = s.session_for(&user, "stall-test").await;
+    let keys = s.app().keys().await.expect("keys");
+    let code = || {
+        let g = warden_core::schema::CodeGrant::for_session(
+            &sess,
+            &c.client_id,
+            "https://rp.example/cb",
+            "openid",
+            Default::default(),
+            warden_core::time::now_s() + 60,
+        );
+        warden_core::code::seal(&keys, &g).expect("sealed")
+    };
+    let (cid, secret) = (c.client_id.as_str(), secret.as_str());
+    let exchange = |code: String| async move {
+        warden_tests::flow::exchange_code(s, cid, secret, &code, "https://rp.example/cb", None)
+            .await
+    };
+    // (1) The first answer is lost; the retry is answered from the engine's idempotency
+    // record of the first attempt.
+    let before = f.proxy.requests(Some("TransactWriteItems"));
+    f.proxy
+        .fail_next("TransactWriteItems", 1, Fault::LoseResponse);
+    let r = exchange(code()).await;
+    let status = r.status();
+    let v: serde_json::Value = r.json().await.expect("json");
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(f.proxy.injected(Some("TransactWriteItems")), 1);
+    assert_eq!(
+        f.proxy.requests(Some("TransactWriteItems")) - before,
+        2,
+        "the lost attempt and its retry"
+    );
+    for k in ["access_token", "refresh_token"] {
+        let t = v[k].as_str().expect("token");
+        let item = f
+            .direct
+            .get_token(&warden_core::crypto::hash_secret(t))
+            .await
+            .expect("read")
+            .expect("stored once");
+        assert_eq!(item.status, "active", "{k} was not revoked as a replay");
+    }
+    // (2) Every attempt stalls: 503 within the operation timeout, nothing applied.
+    f.proxy.clear();
+    f.proxy
+        .fail_always(Some("TransactWriteItems"), Fault::Stall);
+    let kept = code();
+    let started = Instant::now();
+    let r = exchange(kept.clone()).await;
+    assert_eq!(r.status(), 503);
+    // At most four attempts' worth (the operation timeout), not the 30 s hold.
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
+    let e: serde_json::Value = r.json().await.expect("json");
+    assert_eq!(e["error"], "temporarily_unavailable");
+    assert!(f
+        .direct
+        .get_code_link(&sess.sid, &warden_core::crypto::hash_secret(&kept))
+        .await
+        .expect("read")
+        .is_none());
+    f.proxy.clear();
+    let r = exchange(kept).await;
+    assert_eq!(r.status(), 200, "the stalled exchange consumed nothing");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

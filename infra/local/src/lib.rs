@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use warden_core::queue::{DeliveryMessage, InProcessQueue, LogoutQueue, SqsQueue};
-use warden_core::store::{dynamodb_client, RoundTrips};
+use warden_core::store::{dynamodb_client_with, RoundTrips};
 use warden_core::{ApiError, App, Config, Store};
 
 /// How to start the stack.
@@ -55,6 +55,8 @@ pub struct Options {
     pub configure: Option<fn(&mut Config)>,
     /// Count DynamoDB round trips (tests).
     pub round_trips: Option<RoundTrips>,
+    /// Per-attempt DynamoDB timeout (tests shorten it).
+    pub dynamodb_attempt_timeout: Duration,
 }
 
 impl Default for Options {
@@ -74,6 +76,7 @@ impl Default for Options {
             delivery_timeout: Duration::from_secs(5),
             configure: None,
             round_trips: None,
+            dynamodb_attempt_timeout: warden_core::store::ATTEMPT_TIMEOUT,
         }
     }
 }
@@ -182,7 +185,12 @@ pub async fn start(opts: Options) -> Result<Running, String> {
             (ep, Some(t))
         }
     };
-    let client = dynamodb_client(Some(&endpoint), opts.round_trips.clone()).await;
+    let client = dynamodb_client_with(
+        Some(&endpoint),
+        opts.round_trips.clone(),
+        opts.dynamodb_attempt_timeout,
+    )
+    .await;
     warden_core::store::create_table(&client, &opts.table)
         .await
         .map_err(|e| format!("cannot create the table: {e}"))?;

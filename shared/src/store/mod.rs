@@ -27,6 +27,7 @@ use aws_sdk_dynamodb::Client;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 pub type Item = HashMap<String, AttributeValue>;
 
@@ -65,11 +66,37 @@ impl Intercept for RoundTrips {
     }
 }
 
-/// Build a DynamoDB client. `endpoint` points it at dynoxide or moto; with an endpoint and
-/// no credentials in the environment, dummy credentials and region are used.
+/// How long one DynamoDB attempt may take before the SDK abandons it and tries again
+/// (standard retry mode: 3 attempts with jittered backoff). Without a limit a stalled
+/// connection would hold the function until its own timeout (10 s). A transaction sent again
+/// carries the same ClientRequestToken, so an attempt that was applied but whose answer was
+/// lost is not applied twice: DynamoDB answers the retry with the first result.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Connecting to DynamoDB (per attempt).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Build a DynamoDB client with the default [`ATTEMPT_TIMEOUT`]. `endpoint` points it at
+/// dynoxide or moto; with an endpoint and no credentials in the environment, dummy
+/// credentials and region are used.
 pub async fn dynamodb_client(endpoint: Option<&str>, counter: Option<RoundTrips>) -> Client {
+    dynamodb_client_with(endpoint, counter, ATTEMPT_TIMEOUT).await
+}
+
+/// [`dynamodb_client`] with another per-attempt timeout (the whole operation, retries
+/// included, is limited to four attempts' worth).
+pub async fn dynamodb_client_with(
+    endpoint: Option<&str>,
+    counter: Option<RoundTrips>,
+    attempt_timeout: Duration,
+) -> Client {
     let sdk = crate::app::sdk_config(endpoint).await;
-    let mut b = aws_sdk_dynamodb::config::Builder::from(&sdk);
+    let mut b = aws_sdk_dynamodb::config::Builder::from(&sdk).timeout_config(
+        aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
+            .connect_timeout(CONNECT_TIMEOUT.min(attempt_timeout))
+            .operation_attempt_timeout(attempt_timeout)
+            .operation_timeout(attempt_timeout * 4)
+            .build(),
+    );
     if let Some(ep) = endpoint {
         b = b.endpoint_url(ep);
     }
