@@ -286,6 +286,70 @@ async fn persistent_throttling_and_5xx_apply_nothing_and_a_retry_completes() {
     assert!(!assert_consistent(&f.direct, &caller.sid, &caller_tok, 1).await);
 }
 
+/// A confidential client and a signed-in user's session, with codes sealed for them
+/// directly (no authorize round trip) and exchanged over HTTP.
+struct CodeFixture {
+    sess: SessionItem,
+    client_id: String,
+    secret: String,
+    keys: Arc<warden_core::signing::KeySet>,
+}
+
+impl CodeFixture {
+    const REDIRECT: &'static str = "https://rp.example/cb";
+
+    async fn new(s: &Stack, name: &str) -> Self {
+        let user = new_user(s).await;
+        let (c, secret) = s
+            .client(ClientSpec {
+                name: name.into(),
+                redirect_uris: vec![Self::REDIRECT.into()],
+                ..Default::default()
+            })
+            .await;
+        let (sess, _) = s.session_for(&user, name).await;
+        CodeFixture {
+            sess,
+            client_id: c.client_id,
+            secret: secret.expect("confidential"),
+            keys: s.app().keys().await.expect("keys"),
+        }
+    }
+
+    fn code(&self) -> String {
+        let g = warden_core::schema::CodeGrant::for_session(
+            &self.sess,
+            &self.client_id,
+            Self::REDIRECT,
+            "openid",
+            Default::default(),
+            warden_core::time::now_s() + 60,
+        );
+        warden_core::code::seal(&self.keys, &g).expect("sealed")
+    }
+
+    /// Whether `code` was exchanged: its session link exists (read past the proxy).
+    async fn exchanged(&self, direct: &Store, code: &str) -> bool {
+        direct
+            .get_code_link(&self.sess.sid, &warden_core::crypto::hash_secret(code))
+            .await
+            .expect("read")
+            .is_some()
+    }
+
+    async fn exchange(&self, s: &Stack, code: String) -> Response {
+        warden_tests::flow::exchange_code(
+            s,
+            &self.client_id,
+            &self.secret,
+            &code,
+            Self::REDIRECT,
+            None,
+        )
+        .await
+    }
+}
+
 /// Two transactions writing one item at once: DynamoDB cancels one with
 /// `TransactionConflict` (two code exchanges for one session both bump its issued counter).
 /// Warden sends it again; if the conflict persists the client is told to retry later and
@@ -294,33 +358,8 @@ async fn persistent_throttling_and_5xx_apply_nothing_and_a_retry_completes() {
 async fn transaction_conflicts_on_a_code_exchange_are_retried_or_refused_whole() {
     let f = fault_stack(Options::default()).await;
     let s = &f.s;
-    let user = new_user(s).await;
-    let (c, secret) = s
-        .client(ClientSpec {
-            name: "conflicted".into(),
-            redirect_uris: vec!["https://rp.example/cb".into()],
-            ..Default::default()
-        })
-        .await;
-    let secret = secret.expect("confidential");
-    let (sess, _) = s.session_for(&user, "conflict-test").await;
-    let keys = s.app().keys().await.expect("keys");
-    let code = || {
-        let g = warden_core::schema::CodeGrant::for_session(
-            &sess,
-            &c.client_id,
-            "https://rp.example/cb",
-            "openid",
-            Default::default(),
-            warden_core::time::now_s() + 60,
-        );
-        warden_core::code::seal(&keys, &g).expect("sealed")
-    };
-    let (cid, secret) = (c.client_id.as_str(), secret.as_str());
-    let exchange = |code: String| async move {
-        warden_tests::flow::exchange_code(s, cid, secret, &code, "https://rp.example/cb", None)
-            .await
-    };
+    let fx = CodeFixture::new(s, "conflicted").await;
+    let (code, exchange) = (|| fx.code(), |code: String| fx.exchange(s, code));
     // Two conflicts, then the transaction goes through.
     f.proxy
         .fail_next("TransactWriteItems", 2, Fault::TransactionConflict);
@@ -335,12 +374,7 @@ async fn transaction_conflicts_on_a_code_exchange_are_retried_or_refused_whole()
     assert_eq!(r.status(), 503);
     let e: serde_json::Value = r.json().await.expect("json");
     assert_eq!(e["error"], "temporarily_unavailable");
-    assert!(f
-        .direct
-        .get_code_link(&sess.sid, &warden_core::crypto::hash_secret(&kept))
-        .await
-        .expect("read")
-        .is_none());
+    assert!(!fx.exchanged(&f.direct, &kept).await, "nothing written");
     f.proxy.clear();
     let r = exchange(kept).await;
     assert_eq!(r.status(), 200, "the refused exchange consumed nothing");
@@ -362,33 +396,8 @@ async fn a_store_that_stops_answering_is_retried_idempotently_or_refused_in_boun
     })
     .await;
     let s = &f.s;
-    let user = new_user(s).await;
-    let (c, secret) = s
-        .client(ClientSpec {
-            name: "stalled".into(),
-            redirect_uris: vec!["https://rp.example/cb".into()],
-            ..Default::default()
-        })
-        .await;
-    let secret = secret.expect("confidential");
-    let (sess, _) = s.session_for(&user, "stall-test").await;
-    let keys = s.app().keys().await.expect("keys");
-    let code = || {
-        let g = warden_core::schema::CodeGrant::for_session(
-            &sess,
-            &c.client_id,
-            "https://rp.example/cb",
-            "openid",
-            Default::default(),
-            warden_core::time::now_s() + 60,
-        );
-        warden_core::code::seal(&keys, &g).expect("sealed")
-    };
-    let (cid, secret) = (c.client_id.as_str(), secret.as_str());
-    let exchange = |code: String| async move {
-        warden_tests::flow::exchange_code(s, cid, secret, &code, "https://rp.example/cb", None)
-            .await
-    };
+    let fx = CodeFixture::new(s, "stalled").await;
+    let (code, exchange) = (|| fx.code(), |code: String| fx.exchange(s, code));
     // (1) The first answer is lost; the retry is answered from the engine's idempotency
     // record of the first attempt.
     let before = f.proxy.requests(Some("TransactWriteItems"));
@@ -430,12 +439,7 @@ async fn a_store_that_stops_answering_is_retried_idempotently_or_refused_in_boun
     );
     let e: serde_json::Value = r.json().await.expect("json");
     assert_eq!(e["error"], "temporarily_unavailable");
-    assert!(f
-        .direct
-        .get_code_link(&sess.sid, &warden_core::crypto::hash_secret(&kept))
-        .await
-        .expect("read")
-        .is_none());
+    assert!(!fx.exchanged(&f.direct, &kept).await, "nothing written");
     f.proxy.clear();
     let r = exchange(kept).await;
     assert_eq!(r.status(), 200, "the stalled exchange consumed nothing");
