@@ -238,6 +238,7 @@ pub struct SessionApp {
 /// family is linked to the family's sessions, so the family's tokens are that partition's
 /// links with its `family` (no separate family items).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(from = "StoredLink")]
 pub struct SessionTokenLink {
     pub pk: String,
     pub sk: String,
@@ -249,6 +250,38 @@ pub struct SessionTokenLink {
     pub family: String,
     /// The latest of the tokens' expiries (and, for a code's link, of the code's retention).
     pub expires_at: i64,
+}
+
+/// A link as read from the table: the shape above, or the one-token shape written before
+/// one link per issuance (`token_hash`, `kind`, `family`: read as a link holding that one
+/// token until `expires_at`), so sessions from before the change still end cleanly.
+#[derive(Deserialize)]
+struct StoredLink {
+    pk: String,
+    sk: String,
+    #[serde(rename = "t", default)]
+    tokens: BTreeMap<String, i64>,
+    #[serde(rename = "f", alias = "family", default)]
+    family: String,
+    expires_at: i64,
+    #[serde(default)]
+    token_hash: Option<String>,
+}
+
+impl From<StoredLink> for SessionTokenLink {
+    fn from(w: StoredLink) -> Self {
+        let mut tokens = w.tokens;
+        if let Some(h) = w.token_hash {
+            tokens.entry(h).or_insert(w.expires_at);
+        }
+        SessionTokenLink {
+            pk: w.pk,
+            sk: w.sk,
+            tokens,
+            family: w.family,
+            expires_at: w.expires_at,
+        }
+    }
 }
 
 /// `SESSION#<sid>` / `ISSUED`: counts the writes that mapped tokens to the session. Every

@@ -1,6 +1,7 @@
 //! The store against real engines over the wire: every test runs against the embedded
 //! dynoxide engine and against moto server.
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::BTreeMap;
 use warden_core::schema::{keys, table_def, SessionApp, SessionItem, TokenItem};
 use warden_core::session;
@@ -281,6 +282,56 @@ async fn codes_are_single_use(store: &Store) {
         .is_empty());
 }
 both_engines!(codes, codes_are_single_use);
+
+/// A link written before one link per issuance (one token: `token_hash`, `kind`, `family`)
+/// is read as a link holding that token, so a session from before still revokes it.
+async fn one_token_links_from_before_are_read(store: &Store) {
+    let now = now_s();
+    store
+        .put_session(&session_item("u", "old1", now_ms(), now + 600))
+        .await
+        .unwrap();
+    let old = std::collections::HashMap::from([
+        (
+            "pk".to_string(),
+            AttributeValue::S(keys::session_pk("old1")),
+        ),
+        (
+            "sk".to_string(),
+            AttributeValue::S(keys::session_token_sk("h1")),
+        ),
+        ("token_hash".to_string(), AttributeValue::S("h1".into())),
+        ("kind".to_string(), AttributeValue::S("refresh".into())),
+        ("family".to_string(), AttributeValue::S("fam".into())),
+        (
+            "expires_at".to_string(),
+            AttributeValue::N((now + 60).to_string()),
+        ),
+    ]);
+    store
+        .client
+        .put_item()
+        .table_name(&store.table)
+        .set_item(Some(old))
+        .send()
+        .await
+        .unwrap();
+    let links = store.session_partition("old1").await.unwrap().links;
+    assert_eq!(links.len(), 1);
+    assert_eq!(
+        links[0].tokens,
+        BTreeMap::from([("h1".to_string(), now + 60)])
+    );
+    assert_eq!(links[0].family, "fam");
+    assert_eq!(
+        store
+            .family_tokens(&["old1".to_string()], "fam")
+            .await
+            .unwrap(),
+        vec!["h1".to_string()]
+    );
+}
+both_engines!(old_links, one_token_links_from_before_are_read);
 
 /// A `pending` delivery of session `sid` to `cid`, due a second ago.
 fn pending_delivery(sid: &str, cid: &str, now: i64) -> warden_core::schema::DeliveryItem {
