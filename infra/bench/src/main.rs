@@ -41,7 +41,7 @@ enum Cmd {
         addr: SocketAddr,
     },
     /// Side-by-side run against running servers.
-    Side(side::Args),
+    Side(Box<side::Args>),
     /// Dispatcher throughput on an in-process local stack.
     Dispatch(dispatch::Args),
     /// Cold start of each function binary.
@@ -71,7 +71,7 @@ fn main() {
         match cli.cmd {
             Cmd::Ceiling { addr } => servers::ceiling(addr).await,
             Cmd::Sink { addr } => servers::sink(addr).await,
-            Cmd::Side(a) => side::run(a).await,
+            Cmd::Side(a) => side::run(*a).await,
             Cmd::Dispatch(a) => dispatch::run(a).await,
             Cmd::Coldstart(a) => coldstart::run(a).await,
             Cmd::Report { results, out } => report::run(&results, &out),
