@@ -187,6 +187,7 @@ async fn global_search_pages_across_shards(store: &Store) {
             .await
             .unwrap();
         assert!(page.items.len() <= 5);
+        assert!(!page.items.is_empty(), "a next cursor led to an empty page");
         seen.extend(page.items.into_iter().map(|s| s.sid));
         match page.next {
             Some(n) => cursor = Some(Cursor::decode(&n).unwrap()),
@@ -195,6 +196,52 @@ async fn global_search_pages_across_shards(store: &Store) {
     }
     let mut expected: Vec<String> = (0..23).rev().map(|i| format!("g{i:02}")).collect();
     assert_eq!(seen, expected, "newest activity first, no gaps, no repeats");
+    // A result that fills its last page exactly (u1 has 12 sessions, 4 per page) ends
+    // there: no `next` after the third page, so no empty fourth page.
+    let f = SessionFilter {
+        user_id: Some("u1".into()),
+        ..Default::default()
+    };
+    let mut pages = Vec::new();
+    let mut cursor: Option<Cursor> = None;
+    for _ in 0..10 {
+        let page = store
+            .search_sessions(&f, now, 4, cursor.as_ref())
+            .await
+            .unwrap();
+        pages.push(page.items.len());
+        match page.next {
+            Some(n) => cursor = Some(Cursor::decode(&n).unwrap()),
+            None => break,
+        }
+    }
+    assert_eq!(pages, vec![4, 4, 4], "pages of u1's 12 sessions");
+    // The case DynamoDB makes easy to get wrong: all of a user's matches in one shard and
+    // a page exactly their size. The shard's Query hits `Limit` and answers with a
+    // LastEvaluatedKey though nothing follows; that must not become a `next`.
+    let same_shard: Vec<String> = (0..200)
+        .map(|i| format!("u3-{i}"))
+        .filter(|sid| keys::live_shard(sid) == 0)
+        .take(3)
+        .collect();
+    for (i, sid) in same_shard.iter().enumerate() {
+        // Newest of all, so they are the first three items the shard's Query reads.
+        let s = session_item("u3", sid, now_ms() + 10_000 + i as i64, now + 600);
+        store.put_session(&s).await.unwrap();
+    }
+    let f = SessionFilter {
+        user_id: Some("u3".into()),
+        ..Default::default()
+    };
+    let page = store.search_sessions(&f, now, 3, None).await.unwrap();
+    assert_eq!(page.items.len(), 3);
+    assert!(page.next.is_none(), "no next page when nothing follows");
+    let all = store
+        .search_sessions(&SessionFilter::default(), now, 26, None)
+        .await
+        .unwrap();
+    assert_eq!(all.items.len(), 26);
+    assert!(all.next.is_none(), "everything fits one page: no next");
     let f = SessionFilter {
         user_id: Some("u1".into()),
         client_id: Some("app1".into()),

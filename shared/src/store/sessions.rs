@@ -215,6 +215,11 @@ impl Store {
     /// The global session search: live sessions, newest activity first, filtered, with a
     /// keyset cursor that carries each shard's position. No Scan: one Query per shard per
     /// round, the shards queried in parallel.
+    ///
+    /// Each shard is read until it yields `limit + 1` matches or ends, so a shard that keeps
+    /// a place in the cursor always has a match left: a `next` cursor never leads to an
+    /// empty page (DynamoDB returns a LastEvaluatedKey whenever `Limit` is reached, even when
+    /// nothing follows).
     pub async fn search_sessions(
         &self,
         filter: &SessionFilter,
@@ -291,7 +296,7 @@ impl Store {
                             v
                         }))
                         .scan_index_forward(false)
-                        .limit(limit as i32)
+                        .limit(i32::try_from(limit + 1).unwrap_or(i32::MAX))
                         .set_exclusive_start_key(start.take())
                         .send()
                         .await
@@ -299,12 +304,12 @@ impl Store {
                     got.extend(out.items.unwrap_or_default());
                     match out.last_evaluated_key {
                         Some(k) if !k.is_empty() => {
-                            if got.len() >= limit {
-                                return Ok::<_, StoreError>((*sh, got, Some(k)));
+                            if got.len() > limit {
+                                return Ok::<_, StoreError>((*sh, got));
                             }
                             start = Some(k);
                         }
-                        _ => return Ok((*sh, got, None)),
+                        _ => return Ok((*sh, got)),
                     }
                 }
             }
@@ -312,9 +317,9 @@ impl Store {
         let results = futures::future::try_join_all(futs).await?;
         // Merge by gsi3sk descending, take `limit`.
         let mut all: Vec<(u32, String, Item)> = Vec::new();
-        let mut got: HashMap<u32, (usize, Option<Item>)> = HashMap::new();
-        for (sh, items, lek) in results {
-            got.insert(sh, (items.len(), lek));
+        let mut got: HashMap<u32, usize> = HashMap::new();
+        for (sh, items) in results {
+            got.insert(sh, items.len());
             for it in items {
                 let k = match it.get("gsi3sk") {
                     Some(AttributeValue::S(v)) => v.clone(),
@@ -328,7 +333,7 @@ impl Store {
         let mut next = Cursor::default();
         for sh in &shards {
             let key = sh.to_string();
-            let (n_got, lek) = got.remove(sh).unwrap_or((0, None));
+            let n_got = got.remove(sh).unwrap_or(0);
             let mine: Vec<&Item> = taken.iter().filter(|t| t.0 == *sh).map(|t| &t.2).collect();
             if mine.len() < n_got {
                 // Some of this shard's items were not taken: resume after the last taken one,
@@ -340,10 +345,10 @@ impl Store {
                         None => next.set(&key, &HashMap::new()),
                     },
                 }
-            } else if let Some(lek) = lek {
-                next.set(&key, &lek);
             }
-            // else: this shard is exhausted and leaves the cursor.
+            // else: every match this shard yielded was taken. It yields `limit + 1` matches
+            // whenever it has them, and at most `limit` are taken, so it is exhausted and
+            // leaves the cursor.
         }
         let items = taken
             .into_iter()
