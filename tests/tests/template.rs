@@ -434,6 +434,32 @@ fn every_function_crate_is_deployed() {
     }
 }
 
+/// Every function logs to a group of its own with a retention period: Lambda's default
+/// group keeps logs forever.
+#[test]
+fn every_function_logs_to_a_group_with_retention() {
+    let t = template();
+    let mut used = BTreeSet::new();
+    for (id, f) in of_type(&t, "AWS::Serverless::Function") {
+        let group = at(f, &["Properties", "LoggingConfig", "LogGroup"]);
+        let gid = group
+            .get("Ref")
+            .and_then(Value::as_str)
+            .unwrap_or_else(|| panic!("{id}: LoggingConfig.LogGroup is no Ref"));
+        assert!(used.insert(gid.to_string()), "{id}: {gid} is shared");
+        let g = resource(&t, gid);
+        assert_eq!(s(at(g, &["Type"])), "AWS::Logs::LogGroup", "{gid}");
+        assert!(
+            is_ref(at(g, &["Properties", "RetentionInDays"]), "LogRetentionDays"),
+            "{gid}: RetentionInDays"
+        );
+    }
+    let groups = of_type(&t, "AWS::Logs::LogGroup");
+    assert_eq!(groups.len(), used.len(), "a log group no function uses");
+    let p = at(&t, &["Parameters", "LogRetentionDays"]);
+    assert!(p.get("Default").and_then(Value::as_u64).is_some_and(|d| d > 0));
+}
+
 #[test]
 fn environment_covers_the_configuration() {
     let t = template();
