@@ -18,6 +18,8 @@ pub struct ClientSpec {
     pub name: String,
     pub public: bool,
     pub redirect_uris: Vec<String>,
+    /// CORS origins for token, userinfo and revoke; empty: the redirect URIs' origins.
+    pub web_origins: Vec<String>,
     pub post_logout_redirect_uris: Vec<String>,
     pub backchannel_logout_uri: Option<String>,
     pub backchannel_logout_session_required: bool,
@@ -76,6 +78,15 @@ pub fn build_client(
     }
     for u in &spec.post_logout_redirect_uris {
         check_uri("post_logout_redirect_uris", u)?;
+    }
+    for o in &spec.web_origins {
+        if crate::cors::origin_of(o).as_deref() != Some(o.as_str()) {
+            return Err(format!(
+                "web_origins: {o:?} is not an origin (scheme://host[:port], lower case, \
+                 no path, no default port)"
+            ));
+        }
+        check_uri("web_origins", o)?;
     }
     if let Some(u) = &spec.backchannel_logout_uri {
         let p = check_uri("backchannel_logout_uri", u)?;
@@ -154,6 +165,7 @@ pub fn build_client(
             },
             secret_hash,
             redirect_uris: spec.redirect_uris.clone(),
+            web_origins: spec.web_origins.clone(),
             post_logout_redirect_uris: spec.post_logout_redirect_uris.clone(),
             backchannel_logout_uri: spec.backchannel_logout_uri.clone(),
             backchannel_logout_session_required: spec.backchannel_logout_session_required,
@@ -266,6 +278,21 @@ mod tests {
         let mut s = spec();
         s.token_binding = Some("weird".into());
         assert!(build_client(&s, None).is_err());
+        for bad in [
+            "https://app.example/",
+            "https://app.example/path",
+            "https://App.example",
+            "https://app.example:443",
+            "null",
+            "ftp://app.example",
+        ] {
+            let mut s = spec();
+            s.web_origins = vec![bad.into()];
+            assert!(build_client(&s, None).is_err(), "{bad}");
+        }
+        let mut s = spec();
+        s.web_origins = vec!["https://app.example".into(), "http://localhost:3000".into()];
+        assert_eq!(build_client(&s, None).unwrap().0.web_origins.len(), 2);
         let mut s = spec();
         s.public = true;
         s.backchannel_logout_uri = Some("http://rp.example/bc".into());

@@ -15,6 +15,7 @@ pub mod bearer;
 pub mod client_auth;
 pub mod code;
 pub mod config;
+pub mod cors;
 pub mod crypto;
 pub mod error;
 pub mod grant;

@@ -311,6 +311,7 @@ mod tests {
             client_id: Some("rp".into()),
             name: "RP".into(),
             redirect_uris: vec!["https://rp.example/cb".into()],
+            web_origins: vec![],
             post_logout_redirect_uris: vec!["https://rp.example/bye".into()],
             frontchannel_logout_uri: Some("https://rp.example/fc?x=1".into()),
             frontchannel_logout_session_required: true,

@@ -419,6 +419,10 @@ pub struct ClientItem {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_hash: Option<String>,
     pub redirect_uris: Vec<String>,
+    /// Origins (`scheme://host[:port]`) whose pages may call token, userinfo and revoke
+    /// (CORS). Empty: the origins of the redirect URIs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub web_origins: Vec<String>,
     #[serde(default)]
     pub post_logout_redirect_uris: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -105,3 +105,21 @@ impl TestRp {
         }
     }
 }
+
+/// A bare web server for an app's pages (every path serves an empty HTML page) on its own
+/// port, so its own origin: browser tests load it and act from there.
+pub async fn page_server() -> SocketAddr {
+    let app = axum::Router::new().fallback(|| async {
+        axum::response::Html(
+            "<!doctype html><html><head><title>RP</title></head><body></body></html>",
+        )
+    });
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = l.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(l, app).await;
+    });
+    addr
+}

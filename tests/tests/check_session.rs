@@ -4,24 +4,8 @@
 //! to an unregistered origin, `changed` after a real RP-initiated logout.
 
 use reqwest::header::LOCATION;
-use std::net::SocketAddr;
 use warden_core::admin::ClientSpec;
 use warden_tests::spawn;
-
-/// A bare RP web server (every path serves an empty page) on its own port = its own origin.
-async fn rp_server() -> SocketAddr {
-    let app = axum::Router::new().fallback(|| async {
-        axum::response::Html(
-            "<!doctype html><html><head><title>RP</title></head><body></body></html>",
-        )
-    });
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = l.local_addr().unwrap();
-    tokio::spawn(async move {
-        let _ = axum::serve(l, app).await;
-    });
-    addr
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_iframe_page_is_frameable_and_embeds_only_the_clients_origins() {
@@ -112,8 +96,8 @@ async fn check_session_in_chromium_as_discovery_publishes_it() {
 
 async fn chromium_case(with_client_id: bool) {
     let s = spawn().await;
-    let rp = rp_server().await;
-    let foreign = rp_server().await;
+    let rp = warden_tests::rp::page_server().await;
+    let foreign = warden_tests::rp::page_server().await;
     let redirect = format!("http://{rp}/cb");
     let bye = format!("http://{rp}/bye");
     let client = s

@@ -450,14 +450,20 @@ fn every_function_logs_to_a_group_with_retention() {
         let g = resource(&t, gid);
         assert_eq!(s(at(g, &["Type"])), "AWS::Logs::LogGroup", "{gid}");
         assert!(
-            is_ref(at(g, &["Properties", "RetentionInDays"]), "LogRetentionDays"),
+            is_ref(
+                at(g, &["Properties", "RetentionInDays"]),
+                "LogRetentionDays"
+            ),
             "{gid}: RetentionInDays"
         );
     }
     let groups = of_type(&t, "AWS::Logs::LogGroup");
     assert_eq!(groups.len(), used.len(), "a log group no function uses");
     let p = at(&t, &["Parameters", "LogRetentionDays"]);
-    assert!(p.get("Default").and_then(Value::as_u64).is_some_and(|d| d > 0));
+    assert!(p
+        .get("Default")
+        .and_then(Value::as_u64)
+        .is_some_and(|d| d > 0));
 }
 
 #[test]

@@ -1,19 +1,27 @@
-//! `token`: `POST /oauth2/token` — authorization_code (PKCE S256) and refresh_token grants.
+//! `token`: `POST /oauth2/token` — authorization_code (PKCE S256) and refresh_token grants;
+//! `OPTIONS` answers CORS preflights (`warden_core::cors`).
 
+use lambda_http::http::Method;
 use lambda_http::Request;
 use serde_json::json;
 use warden_core::client_auth;
 use warden_core::code::{self, Presented};
+use warden_core::cors::{self, Cors};
 use warden_core::grant::{self, GrantError, Issued};
 use warden_core::http::{json_response, oauth_form, Params, Resp};
 use warden_core::schema::{ClientItem, IdClaims};
 use warden_core::{App, OAuthError};
 
 pub async fn handle(app: &App, req: Request) -> Resp {
-    match exchange(app, &req).await {
+    if req.method() == Method::OPTIONS {
+        return cors::preflight(req.headers(), "POST");
+    }
+    let mut cors = Cors::of(req.headers(), &app.config.issuer);
+    let r = match exchange(app, &req, &mut cors).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
-    }
+    };
+    cors.finish(r)
 }
 
 fn map_grant(e: GrantError) -> OAuthError {
@@ -24,9 +32,10 @@ fn map_grant(e: GrantError) -> OAuthError {
     }
 }
 
-async fn exchange(app: &App, req: &Request) -> Result<Resp, OAuthError> {
+async fn exchange(app: &App, req: &Request, cors: &mut Cors) -> Result<Resp, OAuthError> {
     let params = oauth_form(req)?;
     let (client, _) = client_auth::authenticate(app, req.headers(), &params, true).await?;
+    cors.require(&client)?;
     let grant_type = params
         .get("grant_type")
         .ok_or_else(|| OAuthError::invalid_request("grant_type is required."))?;

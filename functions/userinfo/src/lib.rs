@@ -1,17 +1,30 @@
-//! `userinfo`: `GET|POST /oauth2/userinfo` (OIDC Core §5.3), bearer-protected (RFC 6750).
+//! `userinfo`: `GET|POST /oauth2/userinfo` (OIDC Core §5.3), bearer-protected (RFC 6750);
+//! `OPTIONS` answers CORS preflights (`warden_core::cors`).
 
+use lambda_http::http::Method;
 use lambda_http::Request;
 use serde_json::json;
 use warden_core::bearer::{self, REALM};
+use warden_core::cors::{self, Cors};
 use warden_core::http::{json_response, request_id, Resp};
 use warden_core::{ApiError, App};
 
 pub async fn handle(app: &App, req: Request) -> Resp {
-    let rid = request_id(&req);
-    match info(app, &req).await {
-        Ok(r) => r,
-        Err(e) => bearer_error(e, &rid),
+    if req.method() == Method::OPTIONS {
+        return cors::preflight(req.headers(), "GET, POST");
     }
+    let rid = request_id(&req);
+    let mut cors = Cors::of(req.headers(), &app.config.issuer);
+    let r = match info(app, &req, &mut cors).await {
+        Ok(r) => r,
+        Err(e) => {
+            // A missing, unknown, expired or revoked token names no client whose origins
+            // could be checked; its 401 says only that, so any page may read it.
+            cors.allow_unjudged();
+            bearer_error(e, &rid)
+        }
+    };
+    cors.finish(r)
 }
 
 /// RFC 6750 errors carry only the challenge and a small OAuth-style body.
@@ -33,11 +46,27 @@ fn bearer_error(e: ApiError, rid: &str) -> Resp {
     r
 }
 
-/// 1 GetItem (token) + 1 GetItem (user).
-async fn info(app: &App, req: &Request) -> Result<Resp, ApiError> {
+/// 1 GetItem (token) + 1 GetItem (user); a cross-origin call also reads the token's client
+/// (cached per process; at the same time as the user), whose web origins decide whether
+/// the page may read the answer. Userinfo changes nothing, so another origin is not
+/// refused, only left without `Access-Control-Allow-Origin`. Errors for a token that names
+/// no client are readable from any origin.
+async fn info(app: &App, req: &Request, cors: &mut Cors) -> Result<Resp, ApiError> {
     let token = bearer::authenticate(app, req.headers()).await?;
+    let user = if cors.is_cross_origin() {
+        let (user, client) = tokio::join!(
+            app.store.get_user(&token.user_id),
+            app.client(&token.client_id)
+        );
+        if let Some(c) = client? {
+            cors.allow(&c);
+        }
+        user?
+    } else {
+        app.store.get_user(&token.user_id).await?
+    };
     bearer::require_scope(&token, "openid")?;
-    let Some(user) = app.store.get_user(&token.user_id).await? else {
+    let Some(user) = user else {
         return Err(ApiError::invalid_token(REALM));
     };
     if user.disabled {

@@ -97,6 +97,11 @@ pub struct ClientFlags {
     /// Redirect URI (repeatable; on update, replaces the list).
     #[arg(long = "redirect-uri")]
     pub redirect_uris: Vec<String>,
+    /// Origin whose pages may call token, userinfo and revoke (CORS), e.g.
+    /// `https://app.example.com` (repeatable; on update, replaces the list). Without any:
+    /// the origins of the redirect URIs.
+    #[arg(long = "web-origin")]
+    pub web_origins: Vec<String>,
     /// Post-logout redirect URI (repeatable; on update, replaces the list).
     #[arg(long = "post-logout-redirect-uri")]
     pub post_logout_redirect_uris: Vec<String>,
@@ -222,6 +227,7 @@ fn client_json(c: &ClientItem) -> Value {
         "name": c.name,
         "public": c.is_public(),
         "redirect_uris": c.redirect_uris,
+        "web_origins": warden_core::cors::client_origins(c),
         "post_logout_redirect_uris": c.post_logout_redirect_uris,
         "backchannel_logout_uri": c.backchannel_logout_uri,
         "backchannel_logout_session_required": c.backchannel_logout_session_required,
@@ -342,6 +348,7 @@ async fn client(store: &Store, cmd: ClientCmd) -> Result<Vec<Value>, CliError> {
                 name,
                 public: flags.public,
                 redirect_uris: flags.redirect_uris,
+                web_origins: flags.web_origins,
                 post_logout_redirect_uris: flags.post_logout_redirect_uris,
                 backchannel_logout_uri: opt_uri(flags.backchannel_logout_uri, None),
                 backchannel_logout_session_required: flags
@@ -393,6 +400,7 @@ async fn client(store: &Store, cmd: ClientCmd) -> Result<Vec<Value>, CliError> {
                 name: flags.name.unwrap_or_else(|| old.name.clone()),
                 public,
                 redirect_uris: or(flags.redirect_uris, &old.redirect_uris),
+                web_origins: or(flags.web_origins, &old.web_origins),
                 post_logout_redirect_uris: or(
                     flags.post_logout_redirect_uris,
                     &old.post_logout_redirect_uris,
