@@ -3,6 +3,7 @@
 
 use crate::config::Config;
 use crate::error::StoreError;
+use crate::key_protection::{KeyProtectionError, KeyProtector};
 use crate::queue::{LogoutQueue, NoQueue, SqsQueue};
 use crate::schema::ClientItem;
 use crate::signing::{generate_key_item, KeySet};
@@ -22,6 +23,8 @@ pub struct App {
     pub queue: Arc<dyn LogoutQueue>,
     /// HTTP client for back-channel deliveries: no redirects, short timeouts.
     pub http: reqwest::Client,
+    /// Wraps new signing keys and opens stored ones (KMS client built on first use).
+    pub key_protector: KeyProtector,
     keys: RwLock<Option<(Instant, Arc<KeySet>)>>,
     clients: Mutex<ClientCache>,
     /// The discovery document, serialised on first use (it depends on the config only).
@@ -81,6 +84,10 @@ pub fn delivery_http_client(timeout: Duration) -> reqwest::Client {
 impl App {
     pub fn new(config: Config, store: Store, queue: Arc<dyn LogoutQueue>) -> Self {
         App {
+            key_protector: KeyProtector::new(
+                config.key_protection.clone(),
+                config.kms_endpoint.clone(),
+            ),
             config,
             store,
             queue,
@@ -141,15 +148,25 @@ impl App {
         }
     }
 
+    /// 1 Query; the first key ever: + KMS Encrypt + TransactWriteItems + Query; each live
+    /// key not yet opened in this process: 1 KMS Decrypt (concurrently).
     async fn load_keys(&self) -> Result<KeySet, StoreError> {
         let mut items = self.store.list_signing_keys().await?;
         if !items.iter().any(|k| k.status == "active") {
-            let new = generate_key_item(crate::time::now_ms())
+            let mut new = generate_key_item(crate::time::now_ms())
                 .map_err(|e| StoreError::Backend(e.to_string()))?;
+            self.key_protector
+                .wrap(&mut new)
+                .await
+                .map_err(protection_error)?;
             self.store.rotate_signing_key(&new, &items).await?;
             items = self.store.list_signing_keys().await?;
         }
-        KeySet::from_items(&items).map_err(|e| StoreError::Corrupt(e.to_string()))
+        let live = items.iter().filter(|k| k.status != "retired");
+        let opened = futures::future::try_join_all(live.map(|k| self.key_protector.open(k)))
+            .await
+            .map_err(protection_error)?;
+        KeySet::from_items(&opened).map_err(|e| StoreError::Corrupt(e.to_string()))
     }
 
     /// A client by id, cached for 30 s (negative answers too). 1 round trip on a miss.
@@ -179,5 +196,15 @@ impl App {
         if let Ok(mut g) = self.clients.lock() {
             g.remove(client_id);
         }
+    }
+}
+
+/// KMS unreachable → 503 (retry later); a key that does not open → a broken deployment.
+fn protection_error(e: KeyProtectionError) -> StoreError {
+    tracing::error!(error = %e, "signing key protection");
+    if e.is_temporary() {
+        StoreError::Unavailable(e.to_string())
+    } else {
+        StoreError::Corrupt(e.to_string())
     }
 }

@@ -1,5 +1,6 @@
 //! Configuration from environment variables, checked once at start.
 
+use crate::key_protection::KeyProtection;
 use std::env;
 use std::time::Duration;
 
@@ -26,6 +27,33 @@ pub struct Config {
     pub cookie_secure: bool,
     /// `WARDEN_DELIVERY_MAX_ATTEMPTS` (default 5): matches the queue's maxReceiveCount.
     pub delivery_max_attempts: u32,
+    /// How private signing keys are wrapped at rest: `WARDEN_KMS_KEY_ID` (a KMS key; the
+    /// deployed stack) or `WARDEN_KEY_ENCRYPTION_KEY` (a base64url 256-bit key, outside
+    /// AWS). One of them is required; [`Config::new`] uses a random local key.
+    pub key_protection: KeyProtection,
+    /// `WARDEN_KMS_ENDPOINT`: a KMS emulator's URL (tests).
+    pub kms_endpoint: Option<String>,
+}
+
+/// [`KeyProtection`] from the environment.
+pub fn key_protection_from_env() -> Result<KeyProtection, ConfigError> {
+    let set = |v: &str| env::var(v).ok().filter(|s| !s.trim().is_empty());
+    match (set("WARDEN_KMS_KEY_ID"), set("WARDEN_KEY_ENCRYPTION_KEY")) {
+        (Some(key_id), _) => Ok(KeyProtection::Kms {
+            key_id: key_id.trim().to_string(),
+        }),
+        (None, Some(text)) => KeyProtection::local_from_text(&text).ok_or(ConfigError {
+            var: "WARDEN_KEY_ENCRYPTION_KEY",
+            problem: "expected 32 bytes in base64url (e.g. `openssl rand 32 | basenc --base64url`)"
+                .into(),
+        }),
+        (None, None) => Err(ConfigError {
+            var: "WARDEN_KMS_KEY_ID",
+            problem: "required: the KMS key that wraps the signing keys (outside AWS, set \
+                      WARDEN_KEY_ENCRYPTION_KEY to a base64url 256-bit key instead)"
+                .into(),
+        }),
+    }
 }
 
 /// A configuration error names the variable and what is wrong with it.
@@ -82,6 +110,10 @@ impl Config {
             }
         };
         cfg.delivery_max_attempts = secs("WARDEN_DELIVERY_MAX_ATTEMPTS", 5)?.as_secs() as u32;
+        cfg.key_protection = key_protection_from_env()?;
+        cfg.kms_endpoint = env::var("WARDEN_KMS_ENDPOINT")
+            .ok()
+            .filter(|s| !s.is_empty());
         Ok(cfg)
     }
 
@@ -118,6 +150,8 @@ impl Config {
             refresh_token_ttl: Duration::from_secs(14 * 86400),
             cookie_secure: parsed.scheme() == "https",
             delivery_max_attempts: 5,
+            key_protection: KeyProtection::random_local(),
+            kms_endpoint: None,
         })
     }
 

@@ -20,6 +20,7 @@ pub mod crypto;
 pub mod error;
 pub mod grant;
 pub mod http;
+pub mod key_protection;
 pub mod lambda;
 pub mod login;
 pub mod logout;

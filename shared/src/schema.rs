@@ -482,7 +482,13 @@ pub struct SigningKeyItem {
     pub pk: String,
     pub sk: String,
     pub kid: String,
-    pub private_pkcs8: String,
+    /// The private key (PKCS#8 DER, base64url) in the clear: only in memory once opened,
+    /// and in items written before keys were wrapped. Never written now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private_pkcs8: Option<String>,
+    /// The private key wrapped (`<scheme>:<ciphertext>`, see `key_protection`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private_wrapped: Option<String>,
     pub n: String,
     pub e: String,
     pub created_ms: i64,

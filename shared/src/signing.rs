@@ -55,7 +55,8 @@ pub enum JwtError {
     Invalid(String),
 }
 
-/// Generate a fresh RS256 key as a store item (status `active`).
+/// Generate a fresh RS256 key as an item (status `active`) holding its private key in the
+/// clear: `KeyProtector::wrap` it before it is stored.
 pub fn generate_key_item(now_ms: i64) -> Result<SigningKeyItem, KeyError> {
     let pair =
         RsaKeyPair::generate(KeySize::Rsa2048).map_err(|e| KeyError::Rejected(e.to_string()))?;
@@ -68,7 +69,8 @@ pub fn generate_key_item(now_ms: i64) -> Result<SigningKeyItem, KeyError> {
         pk: keys::KEYS_PK.into(),
         sk: keys::signing_key_sk(&kid),
         kid,
-        private_pkcs8: b64(der.as_ref()),
+        private_pkcs8: Some(b64(der.as_ref())),
+        private_wrapped: None,
         n: b64(pk.modulus().big_endian_without_leading_zero()),
         e: b64(pk.exponent().big_endian_without_leading_zero()),
         created_ms: now_ms,
@@ -111,16 +113,19 @@ fn jwks_doc(published: &[(String, String, String)]) -> Value {
 }
 
 impl KeySet {
-    /// Build from the stored keys: the newest `active` key signs; `active` and `previous`
-    /// keys are published and verify.
+    /// Build from opened keys (`KeyProtector::open`: private keys in the clear, in memory):
+    /// the newest `active` key signs; `active` and `previous` keys are published and verify.
     pub fn from_items(items: &[SigningKeyItem]) -> Result<Self, KeyError> {
         let signer_item = items
             .iter()
             .filter(|k| k.status == "active")
             .max_by_key(|k| k.created_ms)
             .ok_or(KeyError::NoActiveKey)?;
-        let der = b64_decode(&signer_item.private_pkcs8)
-            .ok_or_else(|| KeyError::Rejected("bad base64".into()))?;
+        let der = signer_item
+            .private_pkcs8
+            .as_deref()
+            .and_then(b64_decode)
+            .ok_or_else(|| KeyError::Rejected("private key not opened or bad base64".into()))?;
         let signer = RsaKeyPair::from_pkcs8(&der).map_err(|e| KeyError::Rejected(e.to_string()))?;
         let mut published = Vec::new();
         let mut decoding = HashMap::new();
@@ -131,7 +136,12 @@ impl KeySet {
         live.sort_by_key(|k| std::cmp::Reverse(k.created_ms));
         let mut seal_keys = HashMap::new();
         for k in live {
-            if let Some(key) = b64_decode(&k.private_pkcs8).and_then(|der| seal_key(&der)) {
+            if let Some(key) = k
+                .private_pkcs8
+                .as_deref()
+                .and_then(b64_decode)
+                .and_then(|der| seal_key(&der))
+            {
                 seal_keys.insert(k.kid.clone(), key);
             }
             if let Ok(d) = DecodingKey::from_rsa_components(&k.n, &k.e) {

@@ -3,6 +3,7 @@
 
 use serde_json::Value;
 use warden_admin::{execute, parse_from, run};
+use warden_core::key_protection::{KeyProtection, KeyProtector};
 use warden_core::Store;
 use warden_tests::flow::{login, post_login};
 use warden_tests::{dynoxide_store, spawn};
@@ -12,12 +13,26 @@ async fn cli(store: &Store, words: &[&str]) -> Result<Vec<Value>, String> {
     cli_stdin(store, words, "").await
 }
 
+/// The key-encryption key these tests wrap signing keys with (as WARDEN_KEY_ENCRYPTION_KEY).
+static KEK: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    KeyProtection::random_local()
+        .local_text()
+        .expect("local key")
+});
+
 async fn cli_stdin(store: &Store, words: &[&str], stdin: &str) -> Result<Vec<Value>, String> {
-    let mut args = vec!["warden-admin", "--table", store.table.as_str()];
+    // `=`: a base64url key may start with '-'.
+    let kek_flag = format!("--key-encryption-key={}", KEK.as_str());
+    let mut args = vec![
+        "warden-admin",
+        "--table",
+        store.table.as_str(),
+        kek_flag.as_str(),
+    ];
     args.extend_from_slice(words);
     let parsed = parse_from(args).map_err(|e| e.to_string())?;
     let mut input = std::io::Cursor::new(stdin.as_bytes().to_vec());
-    execute(store, parsed.command, &mut input)
+    execute(store, parsed, &mut input)
         .await
         .map_err(|e| e.to_string())
 }
@@ -373,15 +388,84 @@ async fn keys_rotate_and_list_without_private_material() {
     let statuses: Vec<&str> = all.iter().filter_map(|k| k["status"].as_str()).collect();
     assert_eq!(statuses, vec!["active", "previous", "retired"]);
     let text = serde_json::to_string(&all).unwrap();
-    for secret in ["private", "pkcs8", "\"d\""] {
+    for secret in ["private_pkcs8", "private_wrapped", "pkcs8", "\"d\""] {
         assert!(!text.contains(secret), "{secret} printed");
     }
+    assert!(all.iter().all(|k| k["private_key"] == "local"), "{all:?}");
+    // Stored wrapped only, and only this key-encryption key opens them.
+    let stored = store.list_signing_keys().await.unwrap();
+    let mine = KeyProtector::new(KeyProtection::local_from_text(&KEK).unwrap(), None);
+    let other = KeyProtector::new(KeyProtection::random_local(), None);
+    for k in &stored {
+        assert!(k.private_pkcs8.is_none(), "{} stored in the clear", k.kid);
+        assert!(k.private_wrapped.as_deref().unwrap().starts_with("local:"));
+        assert!(mine.open(k).await.unwrap().private_pkcs8.is_some());
+        assert!(other.open(k).await.is_err());
+    }
+    // Without a key-encryption key or KMS key, rotation is refused, not done in the clear.
+    let parsed = parse_from([
+        "warden-admin",
+        "--table",
+        store.table.as_str(),
+        "keys",
+        "rotate",
+    ])
+    .unwrap();
+    let mut none = std::io::Cursor::new(Vec::new());
+    if std::env::var("WARDEN_KMS_KEY_ID").is_err()
+        && std::env::var("WARDEN_KEY_ENCRYPTION_KEY").is_err()
+    {
+        let e = execute(&store, parsed, &mut none).await.unwrap_err();
+        assert!(e.to_string().contains("WARDEN_KMS_KEY_ID"), "{e}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_stored_in_the_clear_before_wrapping_are_read_and_then_protected() {
+    let (store, _engine) = dynoxide_store().await;
+    // A key as written before wrapping existed: the private key in the clear.
+    let old = warden_core::signing::generate_key_item(1).unwrap();
+    store
+        .client
+        .put_item()
+        .table_name(&store.table)
+        .set_item(Some(warden_core::schema::to_item(&old).unwrap()))
+        .send()
+        .await
+        .unwrap();
+    let listed = cli(&store, &["keys", "list"]).await.unwrap();
+    assert_eq!(listed[0]["private_key"], "clear");
+    // Still usable as it is.
+    let ks = warden_core::signing::KeySet::from_items(&store.list_signing_keys().await.unwrap())
+        .unwrap();
+    assert_eq!(ks.signer_kid(), old.kid);
+    // `keys protect` wraps it in place; the same key then opens from its wrapped form.
+    let out = cli(&store, &["keys", "protect"]).await.unwrap();
+    assert_eq!(out.len(), 1);
+    let stored = store.list_signing_keys().await.unwrap();
+    assert!(stored[0].private_pkcs8.is_none());
+    let mine = KeyProtector::new(KeyProtection::local_from_text(&KEK).unwrap(), None);
+    assert_eq!(
+        mine.open(&stored[0]).await.unwrap().private_pkcs8,
+        old.private_pkcs8
+    );
+    assert!(
+        cli(&store, &["keys", "protect"]).await.unwrap().is_empty(),
+        "nothing left"
+    );
+    assert_eq!(
+        cli(&store, &["keys", "list"]).await.unwrap()[0]["private_key"],
+        "local"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn works_against_a_running_stack() {
     let s = spawn().await;
     let ep = s.running.dynamodb_endpoint.clone();
+    // The stack's own key-encryption key, as an operator would export it.
+    let kek = s.app().config.key_protection.local_text().unwrap();
+    let kek_flag = format!("--key-encryption-key={kek}");
     let go = |words: Vec<&str>| {
         let mut args = vec![
             "warden-admin",
@@ -389,6 +473,7 @@ async fn works_against_a_running_stack() {
             ep.as_str(),
             "--table",
             "warden",
+            kek_flag.as_str(),
         ];
         args.extend(words);
         let parsed = parse_from(args).expect("flags parse");

@@ -97,6 +97,26 @@ async fn data_survives_a_restart() {
         jwks1["keys"][0]["kid"], jwks2["keys"][0]["kid"],
         "same signing key after restart"
     );
+    // The signing keys are stored wrapped, and the key-encryption key that opened them again
+    // after the restart lives beside the data, readable by its owner only.
+    for k in second.store().list_signing_keys().await.unwrap() {
+        assert!(
+            k.private_pkcs8.is_none(),
+            "a signing key stored in the clear"
+        );
+        assert!(k.private_wrapped.unwrap().starts_with("local:"));
+    }
+    let kek = dir.join("key-encryption-key");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&kek).unwrap().permissions().mode();
+        assert_eq!(
+            mode & 0o077,
+            0,
+            "key-encryption key readable by others: {mode:o}"
+        );
+    }
     second.running.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1142,8 +1142,14 @@ async fn no_secret_or_token_reaches_the_logs() {
     let bin = warden_local_bin();
     let out = Arc::new(Mutex::new(String::new()));
     let mut cmd = std::process::Command::new(bin);
+    // The key-encryption key is handed in, so the test can open the stored signing keys and
+    // search the logs for them (and for itself).
+    let kek = warden_core::key_protection::KeyProtection::random_local();
+    let kek_text = kek.local_text().unwrap();
     cmd.args(["--memory", "--addr", "127.0.0.1:0"])
         .env("RUST_LOG", "debug")
+        .env("WARDEN_KEY_ENCRYPTION_KEY", &kek_text)
+        .env_remove("WARDEN_KMS_KEY_ID")
         .env_remove("WARDEN_ISSUER")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
@@ -1342,9 +1348,16 @@ async fn no_secret_or_token_reaches_the_logs() {
     assert_eq!(r.status(), 200);
     assert_eq!(rp.wait_for(1, Duration::from_secs(15)).await, 1);
     let logout_token = rp.logout_tokens()[0].clone();
-    // The signing key's private half, read from the store.
+    // The signing key's private half, read from the store (wrapped) and opened.
     let keys = store.list_signing_keys().await.unwrap();
-    let private_keys: Vec<String> = keys.iter().map(|k| k.private_pkcs8.clone()).collect();
+    let protector = warden_core::key_protection::KeyProtector::new(kek, None);
+    let mut private_keys: Vec<String> = Vec::new();
+    for k in &keys {
+        assert!(k.private_pkcs8.is_none(), "stored wrapped only");
+        private_keys.push(k.private_wrapped.clone().unwrap());
+        private_keys.push(protector.open(k).await.unwrap().private_pkcs8.unwrap());
+    }
+    private_keys.push(kek_text.clone());
     tokio::time::sleep(Duration::from_millis(300)).await;
     drop(child);
 

@@ -485,6 +485,17 @@ fn environment_covers_the_configuration() {
         );
     }
     assert!(is_ref(at(env, &["WARDEN_TABLE"]), "Table"));
+    assert!(
+        is_getatt(at(env, &["WARDEN_KMS_KEY_ID"]), "SigningKeyWrapKey", "Arn"),
+        "signing keys are wrapped with the stack's KMS key"
+    );
+    let key = resource(&t, "SigningKeyWrapKey");
+    assert_eq!(s(at(key, &["Type"])), "AWS::KMS::Key");
+    assert_eq!(
+        s(at(key, &["DeletionPolicy"])),
+        "Retain",
+        "deleting the key would lose the signing keys"
+    );
     assert!(is_ref(at(env, &["WARDEN_QUEUE_URL"]), "LogoutQueue"));
     assert!(is_ref(
         at(env, &["WARDEN_DELIVERY_MAX_ATTEMPTS"]),
@@ -595,6 +606,15 @@ fn policies_are_least_privilege() {
         "end-session",
         "logout-relay",
     ];
+    // Functions whose code calls `App::keys` (sign, seal codes, verify hints, publish keys):
+    // they open the wrapped signing keys, and may create (wrap) the first one.
+    let key_users = [
+        "jwks",
+        "authorize",
+        "token",
+        "end-session",
+        "logout-dispatcher",
+    ];
     for (dir, _) in crates() {
         let id = function_id(&t, &dir);
         let f = resource(&t, &id);
@@ -620,11 +640,24 @@ fn policies_are_least_privilege() {
                 }
             } else if a.starts_with("sqs:") {
                 assert!(res.contains("LogoutQueue"), "{id}: {a} on {res}");
+            } else if a == "kms:Decrypt" || a == "kms:Encrypt" {
+                assert!(res.contains("SigningKeyWrapKey"), "{id}: {a} on {res}");
+                assert!(
+                    key_users.contains(&dir.as_str()),
+                    "{id}: {a}, but its code never opens a signing key"
+                );
             } else {
                 panic!("{id}: unexpected action {a}");
             }
         }
         let has = |a: &str| acts.iter().any(|(x, _)| x == a);
+        for a in ["kms:Decrypt", "kms:Encrypt"] {
+            assert_eq!(
+                has(a),
+                key_users.contains(&dir.as_str()),
+                "{id}: {a} exactly for the functions that use signing keys"
+            );
+        }
         assert_eq!(
             has("sqs:SendMessage"),
             terminators.contains(&dir.as_str()),

@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use std::io::BufRead;
 use std::sync::Arc;
 use warden_core::admin::{self, AdminError, ClientSpec};
+use warden_core::key_protection::{KeyProtection, KeyProtector};
 use warden_core::queue::{LogoutQueue, NoQueue, SqsQueue};
 use warden_core::schema::{ClientItem, UserItem};
 use warden_core::store::dynamodb_client;
@@ -29,6 +30,22 @@ pub struct Cli {
     /// chain and region are used.
     #[arg(long, env = "WARDEN_DYNAMODB_ENDPOINT", global = true)]
     pub dynamodb_endpoint: Option<String>,
+    /// The KMS key that wraps signing keys (the stack's `SigningKeyWrapKeyArn` output).
+    /// Needed by `keys rotate` and `keys protect`.
+    #[arg(long, env = "WARDEN_KMS_KEY_ID", global = true)]
+    pub kms_key_id: Option<String>,
+    /// KMS endpoint (an emulator).
+    #[arg(long, env = "WARDEN_KMS_ENDPOINT", global = true)]
+    pub kms_endpoint: Option<String>,
+    /// Outside AWS: the base64url 256-bit key that wraps signing keys (prefer the
+    /// environment variable to the flag).
+    #[arg(
+        long,
+        env = "WARDEN_KEY_ENCRYPTION_KEY",
+        hide_env_values = true,
+        global = true
+    )]
+    pub key_encryption_key: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -153,8 +170,11 @@ pub enum KeysCmd {
     /// Create a new active key; the active one becomes previous (still published), an
     /// older previous one is retired.
     Rotate,
-    /// List keys (ids, status, creation time; never private material).
+    /// List keys (ids, status, creation time, how the private key is stored; never
+    /// private material).
     List,
+    /// Wrap the private keys still stored in the clear (keys from before wrapping).
+    Protect,
 }
 
 /// A command failure, printed as one sentence.
@@ -193,19 +213,38 @@ pub async fn connect(table: &str, endpoint: Option<&str>) -> Store {
 /// Parse-free entry point: connect as the flags say and run the command.
 pub async fn run(cli: Cli, stdin: &mut dyn BufRead) -> Result<Vec<Value>, CliError> {
     let store = connect(&cli.table, cli.dynamodb_endpoint.as_deref()).await;
-    execute(&store, cli.command, stdin).await
+    execute(&store, cli, stdin).await
 }
 
 /// Run one command against a store; returns the JSON lines to print.
 pub async fn execute(
     store: &Store,
-    cmd: Command,
+    cli: Cli,
     stdin: &mut dyn BufRead,
 ) -> Result<Vec<Value>, CliError> {
-    match cmd {
+    let protection = key_protection(&cli);
+    match cli.command {
         Command::User(c) => user(store, c, stdin).await,
         Command::Client(c) => client(store, c).await,
-        Command::Keys(c) => keys(store, c).await,
+        Command::Keys(c) => keys(store, c, protection, cli.kms_endpoint).await,
+    }
+}
+
+/// How signing keys are wrapped, from the flags / environment (as the functions read it).
+fn key_protection(cli: &Cli) -> Result<KeyProtection, CliError> {
+    match (&cli.kms_key_id, &cli.key_encryption_key) {
+        (Some(id), _) if !id.trim().is_empty() => Ok(KeyProtection::Kms {
+            key_id: id.trim().to_string(),
+        }),
+        (_, Some(text)) if !text.trim().is_empty() => KeyProtection::local_from_text(text)
+            .ok_or_else(|| {
+                CliError("WARDEN_KEY_ENCRYPTION_KEY: expected 32 bytes in base64url".into())
+            }),
+        _ => Err(CliError(
+            "signing keys are stored wrapped: give --kms-key-id (WARDEN_KMS_KEY_ID, the stack's \
+             SigningKeyWrapKeyArn output) or, outside AWS, WARDEN_KEY_ENCRYPTION_KEY"
+                .into(),
+        )),
     }
 }
 
@@ -440,13 +479,30 @@ async fn client(store: &Store, cmd: ClientCmd) -> Result<Vec<Value>, CliError> {
     }
 }
 
-async fn keys(store: &Store, cmd: KeysCmd) -> Result<Vec<Value>, CliError> {
-    let key_json = |k: &warden_core::schema::SigningKeyItem| json!({"kid": k.kid, "alg": "RS256", "status": k.status, "created_ms": k.created_ms});
+async fn keys(
+    store: &Store,
+    cmd: KeysCmd,
+    protection: Result<KeyProtection, CliError>,
+    kms_endpoint: Option<String>,
+) -> Result<Vec<Value>, CliError> {
+    let key_json = |k: &warden_core::schema::SigningKeyItem| {
+        let stored = match (&k.private_wrapped, &k.private_pkcs8) {
+            (Some(w), _) => w.split_once(':').map(|(s, _)| s).unwrap_or("wrapped"),
+            (None, Some(_)) => "clear",
+            (None, None) => "missing",
+        };
+        json!({"kid": k.kid, "alg": "RS256", "status": k.status, "created_ms": k.created_ms,
+               "private_key": stored})
+    };
+    let protector = || protection.map(|p| KeyProtector::new(p, kms_endpoint.clone()));
+    let wrap_err = |e: warden_core::key_protection::KeyProtectionError| CliError(e.to_string());
     match cmd {
         KeysCmd::Rotate => {
+            let protector = protector()?;
             let existing = store.list_signing_keys().await?;
-            let new = warden_core::signing::generate_key_item(warden_core::time::now_ms())
+            let mut new = warden_core::signing::generate_key_item(warden_core::time::now_ms())
                 .map_err(|e| CliError(e.to_string()))?;
+            protector.wrap(&mut new).await.map_err(wrap_err)?;
             store.rotate_signing_key(&new, &existing).await?;
             let mut after = store.list_signing_keys().await?;
             after.sort_by_key(|k| std::cmp::Reverse(k.created_ms));
@@ -460,6 +516,22 @@ async fn keys(store: &Store, cmd: KeysCmd) -> Result<Vec<Value>, CliError> {
             let mut ks = store.list_signing_keys().await?;
             ks.sort_by_key(|k| std::cmp::Reverse(k.created_ms));
             Ok(ks.iter().map(key_json).collect())
+        }
+        KeysCmd::Protect => {
+            let protector = protector()?;
+            let mut out = Vec::new();
+            for mut k in store.list_signing_keys().await? {
+                if k.private_pkcs8.is_some() {
+                    protector.wrap(&mut k).await.map_err(wrap_err)?;
+                    let wrapped = k.private_wrapped.clone().unwrap_or_default();
+                    match store.protect_signing_key(&k.kid, &wrapped).await {
+                        Ok(()) | Err(warden_core::StoreError::ConditionFailed) => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                    out.push(key_json(&k));
+                }
+            }
+            Ok(out)
         }
     }
 }

@@ -181,6 +181,7 @@ async fn one_start(
     event: &Value,
     issuer: &str,
     ddb: &str,
+    kek: &str,
 ) -> Result<(f64, u64, &'static str), String> {
     let (tx, rx) = oneshot::channel();
     let emu = Arc::new(Emu {
@@ -235,6 +236,7 @@ async fn one_start(
         .env("WARDEN_ISSUER", issuer)
         .env("WARDEN_TABLE", "warden")
         .env("WARDEN_DYNAMODB_ENDPOINT", ddb)
+        .env("WARDEN_KEY_ENCRYPTION_KEY", kek)
         .stdout(std::process::Stdio::null())
         .stderr(log)
         .spawn()
@@ -265,6 +267,14 @@ pub async fn run(a: Args) -> Result<(), String> {
         ..Default::default()
     })
     .await?;
+    // The functions open the stack's signing keys with its key-encryption key (on Lambda:
+    // one KMS Decrypt per key at cold start, which this local measurement does not include).
+    let kek = running
+        .app
+        .config
+        .key_protection
+        .local_text()
+        .ok_or("the local stack wraps keys locally")?;
     let client_id = running
         .seeded
         .as_ref()
@@ -291,8 +301,15 @@ pub async fn run(a: Args) -> Result<(), String> {
         let mut hwms = Vec::new();
         let mut outcome = "";
         for _ in 0..a.runs {
-            let (ms, kb, what) =
-                one_start(&bin, f, &ev, &running.base_url, &running.dynamodb_endpoint).await?;
+            let (ms, kb, what) = one_start(
+                &bin,
+                f,
+                &ev,
+                &running.base_url,
+                &running.dynamodb_endpoint,
+                &kek,
+            )
+            .await?;
             times.push(ms);
             hwms.push(kb);
             outcome = what;

@@ -24,6 +24,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
+use warden_core::key_protection::KeyProtection;
 use warden_core::queue::{DeliveryMessage, InProcessQueue, LogoutQueue, SqsQueue};
 use warden_core::store::{dynamodb_client_with, RoundTrips};
 use warden_core::{ApiError, App, Config, Store};
@@ -171,6 +172,47 @@ fn start_engine(
     Ok((format!("http://{addr}"), t))
 }
 
+/// How the local stack wraps its signing keys: `WARDEN_KMS_KEY_ID` or
+/// `WARDEN_KEY_ENCRYPTION_KEY` when set; otherwise, with the embedded engine on disk, a
+/// key-encryption key kept beside the data (`<data dir>/key-encryption-key`, created once,
+/// mode 0600), so the keys open again after a restart; otherwise (in memory, or an outside
+/// engine) a random one for this process.
+fn local_key_protection(opts: &Options) -> Result<KeyProtection, String> {
+    if let Ok(p) = warden_core::config::key_protection_from_env() {
+        return Ok(p);
+    }
+    if opts.memory || opts.dynamodb_endpoint.is_some() {
+        return Ok(KeyProtection::random_local());
+    }
+    let path = opts.data_dir.join("key-encryption-key");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => KeyProtection::local_from_text(&text)
+            .ok_or_else(|| format!("{}: not a base64url 256-bit key", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let p = KeyProtection::random_local();
+            let text = p.local_text().unwrap_or_default();
+            std::fs::create_dir_all(&opts.data_dir)
+                .map_err(|e| format!("{}: {e}", opts.data_dir.display()))?;
+            write_private(&path, &text).map_err(|e| format!("{}: {e}", path.display()))?;
+            Ok(p)
+        }
+        Err(e) => Err(format!("{}: {e}", path.display())),
+    }
+}
+
+/// Create `path` readable by its owner only, with `text`.
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(0o600);
+    }
+    o.open(path)?.write_all(text.as_bytes())
+}
+
 /// Start the stack: engine, table, app, background tasks, HTTP listener.
 pub async fn start(opts: Options) -> Result<Running, String> {
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -200,6 +242,8 @@ pub async fn start(opts: Options) -> Result<Running, String> {
         .unwrap_or_else(|| format!("http://{addr}"));
     let mut config = Config::new(&issuer, &opts.table).map_err(|e| e.to_string())?;
     config.queue_url = opts.sqs_queue_url.clone();
+    config.key_protection = local_key_protection(&opts)?;
+    config.kms_endpoint = std::env::var("WARDEN_KMS_ENDPOINT").ok();
     if let Some(f) = opts.configure {
         f(&mut config);
     }

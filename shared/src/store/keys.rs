@@ -15,7 +15,8 @@ impl Store {
             .collect()
     }
 
-    /// Add `new` as the active key; the current active key becomes `previous` and any older
+    /// Add `new` (wrapped: `KeyProtector::wrap`; a key in the clear is refused) as the
+    /// active key; the current active key becomes `previous` and any older
     /// `previous` key `retired`. 1 round trip (TransactWriteItems). When `expect_none` is
     /// set the write fails with `ConditionFailed` if any key exists (first start races).
     pub async fn rotate_signing_key(
@@ -23,6 +24,11 @@ impl Store {
         new: &SigningKeyItem,
         existing: &[SigningKeyItem],
     ) -> Result<(), StoreError> {
+        if new.private_pkcs8.is_some() || new.private_wrapped.is_none() {
+            return Err(StoreError::Backend(
+                "refusing to store a signing key that is not wrapped".into(),
+            ));
+        }
         let mut tx = vec![TransactWriteItem::builder()
             .put(
                 Put::builder()
@@ -59,5 +65,26 @@ impl Store {
         }
         self.transact(tx).await?;
         Ok(())
+    }
+
+    /// Replace an older key's clear private key with its wrapped form (`wrapped` from
+    /// `KeyProtector::wrap`). 1 round trip (UpdateItem, only if the clear key is still
+    /// there: `ConditionFailed` when another run did it first).
+    pub async fn protect_signing_key(&self, kid: &str, wrapped: &str) -> Result<(), StoreError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(keys::KEYS_PK))
+            .key("sk", s(keys::signing_key_sk(kid)))
+            .update_expression("SET private_wrapped = :w REMOVE private_pkcs8")
+            .condition_expression("attribute_exists(private_pkcs8)")
+            .expression_attribute_values(":w", s(wrapped))
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(()),
+            Err(e) => Err(StoreError::from_sdk(e)),
+        }
     }
 }
