@@ -1,8 +1,10 @@
 //! /oauth2/token, /oauth2/userinfo, /oauth2/introspect, /oauth2/revoke over HTTP, with codes
 //! sealed as /oauth2/authorize would (the full browser flow is in oidc_flow.rs).
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::Value;
 use warden_core::admin::ClientSpec;
+use warden_core::schema::keys;
 use warden_core::schema::{ClientItem, CodeGrant, IdClaims, SessionItem};
 use warden_core::time::now_s;
 use warden_tests::{spawn, Stack};
@@ -488,6 +490,62 @@ async fn ended_or_expired_sessions_get_no_tokens() {
     let r = exchange(&s, &c, &secret, &code, None).await;
     assert_eq!(r.status(), 400);
     assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_grant");
+}
+
+/// A session whose idle or absolute expiry has passed issues nothing, even before the relay
+/// has swept it: neither a refresh nor a code exchange.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_but_not_yet_swept_sessions_get_no_tokens() {
+    let s = spawn().await;
+    let u = s.user("eve", "correct horse", &[]).await;
+    let (c, secret) = confidential(&s, "sso-session").await;
+    for attr in ["idle_expires_at", "absolute_expires_at"] {
+        let (sess, _) = s.session_for(&u, "ua").await;
+        let t: Value = exchange(
+            &s,
+            &c,
+            &secret,
+            &seal_code(&s, &sess, &c, "openid offline_access", None, None).await,
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+        let rt = t["refresh_token"].as_str().unwrap().to_string();
+        let code = seal_code(&s, &sess, &c, "openid", None, None).await;
+        // The expiry passes; the relay has not run.
+        s.store()
+            .client
+            .update_item()
+            .table_name(&s.store().table)
+            .key("pk", AttributeValue::S(keys::session_pk(&sess.sid)))
+            .key("sk", AttributeValue::S(keys::SESSION_SK.into()))
+            .update_expression("SET #a = :past")
+            .expression_attribute_names("#a", attr)
+            .expression_attribute_values(":past", AttributeValue::N((now_s() - 1).to_string()))
+            .send()
+            .await
+            .unwrap();
+        let r = s
+            .http
+            .post(s.url("/oauth2/token"))
+            .basic_auth(&c.client_id, Some(&secret))
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", rt.as_str()),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{attr}: refresh");
+        assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_grant");
+        let r = exchange(&s, &c, &secret, &code, None).await;
+        assert_eq!(r.status(), 400, "{attr}: code exchange");
+        assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_grant");
+        let still = s.store().get_session(&sess.sid).await.unwrap().unwrap();
+        assert_eq!(still.status, "active", "the relay has not swept it yet");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -61,7 +61,7 @@ impl Store {
     /// Write an issuance in one transaction (1 round trip): the new tokens' link in each
     /// session (first, and only if absent for a code exchange), for every session a check
     /// that it is active (so no token is ever mapped to an ended session) and a bump of its
-    /// [`crate::schema::IssuedCounter`], the token items, links of existing shared tokens,
+    /// [`crate::schema::IssuedCounter`] (active and neither idle- nor absolute-expired), the token items, links of existing shared tokens,
     /// the rotated refresh token and the shared-grant pointer. A code exchange with binding
     /// `sso-session` is 5 items: link, session check, counter, refresh and access token.
     /// `AlreadyUsed` = the code was exchanged before; `ConditionFailed` = a session ended or
@@ -90,6 +90,7 @@ impl Store {
             .map(|(_, t)| t.expires_at)
             .chain(issue.link_existing.iter().map(|(_, _, exp)| *exp))
             .fold(keep_until, i64::max);
+        let now = crate::time::now_s();
         for sid in &issue.sessions {
             tx.push(
                 TransactWriteItem::builder()
@@ -97,9 +98,15 @@ impl Store {
                         .table_name(&self.table)
                         .key("pk", s(keys::session_pk(sid)))
                         .key("sk", s(keys::SESSION_SK))
-                        .condition_expression("#st = :active")
+                        // Live, not merely not yet swept: an idle or absolute expiry
+                        // that passed counts as ended even before the relay ends it.
+                        .condition_expression(
+                            "#st = :active AND idle_expires_at > :now \
+                             AND absolute_expires_at > :now",
+                        )
                         .expression_attribute_names("#st", "status")
                         .expression_attribute_values(":active", s("active"))
+                        .expression_attribute_values(":now", n(now))
                         .build())?)
                     .build(),
             );
