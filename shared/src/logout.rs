@@ -97,6 +97,9 @@ pub async fn deliver(
 /// most `concurrency` at once), then every outcome is recorded in 1 round trip
 /// ([`crate::store::Store::record_deliveries`]: one TransactWriteItems, or UpdateItems one
 /// by one for a batch of one or when a duplicate message makes the transaction fail).
+/// Messages that may be duplicates — handed out more than once, or re-sent by the relay —
+/// are first checked against their deliveries (1 BatchGetItem for all of them; none on a
+/// first, normal receive), and those already final are not posted again.
 /// Returns one result per message, in order.
 pub async fn deliver_batch(
     app: &App,
@@ -104,9 +107,16 @@ pub async fn deliver_batch(
     concurrency: usize,
 ) -> Vec<Result<DeliveryOutcome, StoreError>> {
     use futures::stream::{self, StreamExt};
+    let finals = already_final(app, msgs).await;
     let futs: Vec<_> = msgs
         .iter()
-        .map(|&(msg, count)| attempt(app, msg, count))
+        .zip(finals)
+        .map(|(&(msg, count), fin)| async move {
+            match fin {
+                Some(status) => Ok(DeliveryOutcome::AlreadyFinal(status)),
+                None => attempt(app, msg, count).await,
+            }
+        })
         .collect();
     let attempts: Vec<Result<DeliveryOutcome, StoreError>> = stream::iter(futs)
         .buffered(concurrency.max(1))
@@ -117,6 +127,9 @@ pub async fn deliver_batch(
     let mut which = Vec::new();
     for (i, (a, (msg, count))) in attempts.iter().zip(msgs).enumerate() {
         if let Ok(outcome) = a {
+            if matches!(outcome, DeliveryOutcome::AlreadyFinal(_)) {
+                continue;
+            }
             records.push(crate::store::DeliveryRecord {
                 sid: &msg.sid,
                 client_id: &msg.client_id,
@@ -149,12 +162,44 @@ pub async fn deliver_batch(
                 DeliveryOutcome::Rejected(_) => "rejected",
                 DeliveryOutcome::Retry { .. } => "retried",
                 DeliveryOutcome::Dead { .. } => "dead",
+                DeliveryOutcome::AlreadyFinal(_) => "duplicate",
             };
             crate::telemetry::metric("Deliveries", ("Outcome", label), 1.0);
             tracing::info!(sid = %msg.sid, client_id = %msg.client_id, outcome = label, attempt = count, "back-channel logout");
             Ok(outcome)
         })
         .collect()
+}
+
+/// For each message: the final status of its delivery when it may be a duplicate (received
+/// before, or re-sent by the relay) and its delivery is already final; `None` otherwise —
+/// also when the check itself fails, since posting twice is safer than not at all (RPs
+/// must accept a repeated logout token). 1 BatchGetItem when any message needs the check.
+async fn already_final(app: &App, msgs: &[(&DeliveryMessage, u32)]) -> Vec<Option<String>> {
+    let check: Vec<usize> = (0..msgs.len())
+        .filter(|&i| msgs[i].1 > 1 || msgs[i].0.resent)
+        .collect();
+    let mut out: Vec<Option<String>> = vec![None; msgs.len()];
+    if check.is_empty() {
+        return out;
+    }
+    let which: Vec<(&str, &str)> = check
+        .iter()
+        .map(|&i| (msgs[i].0.sid.as_str(), msgs[i].0.client_id.as_str()))
+        .collect();
+    match app.store.get_deliveries(&which).await {
+        Ok(found) => {
+            for (i, d) in check.into_iter().zip(found) {
+                if let Some(d) = d.filter(|d| d.status != "pending") {
+                    out[i] = Some(d.status);
+                }
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "could not check redelivered messages; posting them");
+        }
+    }
+    out
 }
 
 /// Sign and POST one logout token; a retryable failure at the last attempt is `dead`.
@@ -214,7 +259,13 @@ pub struct RelayReport {
 pub async fn relay(app: &App, now_s: i64) -> Result<RelayReport, StoreError> {
     let mut report = RelayReport::default();
     let due = app.store.due_deliveries(now_s, 500).await?;
-    let msgs: Vec<DeliveryMessage> = due.iter().map(DeliveryMessage::for_delivery).collect();
+    let msgs: Vec<DeliveryMessage> = due
+        .iter()
+        .map(|d| DeliveryMessage {
+            resent: true,
+            ..DeliveryMessage::for_delivery(d)
+        })
+        .collect();
     if !msgs.is_empty() {
         let sent = app.queue.send(&msgs).await;
         for m in &msgs {
@@ -256,6 +307,7 @@ pub async fn replay(app: &App, sid: &str, client_id: &str) -> Result<(), StoreEr
         sid: d.sid,
         client_id: d.client_id,
         user_id: d.user_id,
+        resent: false,
     };
     let r = app.queue.send(std::slice::from_ref(&msg)).await;
     for (_, why) in r.failed {

@@ -11,6 +11,11 @@ pub struct DeliveryMessage {
     pub sid: String,
     pub client_id: String,
     pub user_id: String,
+    /// Sent again by the relay (the delivery was still pending past its due time): the
+    /// first message may yet be delivered, so the dispatcher checks the delivery's state
+    /// before posting, as it does for every message SQS hands out more than once.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub resent: bool,
 }
 
 impl DeliveryMessage {
@@ -20,6 +25,7 @@ impl DeliveryMessage {
             sid: d.sid.clone(),
             client_id: d.client_id.clone(),
             user_id: d.user_id.clone(),
+            resent: false,
         }
     }
 }

@@ -148,6 +148,52 @@ async fn delivered_through_sqs_and_the_message_is_deleted() {
     }
     assert_eq!(queue_depth(&sqs, &dlq).await, (0, 0));
     assert_eq!(rp.received().len(), 1);
+
+    // Duplicates of a delivery already final are not posted again: a message the relay
+    // re-sent (through the queue and the dispatcher)...
+    let dup = DeliveryMessage {
+        sid: sess.sid.clone(),
+        client_id: "sqs-rp".into(),
+        user_id: user.user_id.clone(),
+        resent: true,
+    };
+    sqs.send_message()
+        .queue_url(&url)
+        .message_body(serde_json::to_string(&dup).unwrap())
+        .send()
+        .await
+        .unwrap();
+    let start = std::time::Instant::now();
+    while queue_depth(&sqs, &url).await != (0, 0) {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "duplicate not consumed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // ...and a message SQS hands out a second time.
+    let first = DeliveryMessage {
+        resent: false,
+        ..dup.clone()
+    };
+    let out = warden_core::logout::deliver_batch(s.app(), &[(&first, 2)], 1).await;
+    assert_eq!(
+        out[0].as_ref().unwrap(),
+        &warden_core::store::DeliveryOutcome::AlreadyFinal("delivered".into())
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        rp.received().len(),
+        1,
+        "no second POST for a final delivery"
+    );
+    let d = s
+        .store()
+        .get_delivery(&sess.sid, "sqs-rp")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((d.status.as_str(), d.attempts), ("delivered", 1));
 }
 
 fn two_attempts(c: &mut warden_core::Config) {

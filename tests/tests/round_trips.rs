@@ -25,6 +25,10 @@ const USERINFO: u64 = 2;
 const LIST_SESSIONS: u64 = 2;
 /// End one session (k tokens ≤ 90, m apps): bearer check + Query + TransactWriteItems.
 const END_ONE: u64 = 3;
+/// A dispatcher batch: the outcomes recorded together; + the duplicate check when any
+/// message was received before or re-sent by the relay.
+const DISPATCH: u64 = 1;
+const DISPATCH_AGAIN: u64 = 2;
 /// End all of n sessions: bearer check + list Query + n × (Query + TransactWriteItems).
 fn end_all(n: u64) -> u64 {
     2 + 2 * n
@@ -215,6 +219,32 @@ async fn round_trips_stay_at_the_documented_floor() {
     // The caller's earlier login session (from the warm-up) is one more "other" session.
     let others = 6;
     report.push(("end all of n = 6 sessions", n, end_all(others)));
+
+    // Dispatch the victim's delivery (its RP refuses connections: a retry, recorded): a
+    // first receive, then the same message handed out again (the duplicate check).
+    let msg = warden_core::queue::DeliveryMessage {
+        sid: victim.sid.clone(),
+        client_id: c.client_id.clone(),
+        user_id: u.user_id.clone(),
+        resent: false,
+    };
+    let first = [(&msg, 1)];
+    let (n, out) = measure(&rt, || {
+        warden_core::logout::deliver_batch(s.app(), &first, 1)
+    })
+    .await;
+    assert!(out[0].is_ok());
+    report.push(("dispatch a batch (first receive)", n, DISPATCH));
+    let again = [(&msg, 2)];
+    let (n, _) = measure(&rt, || {
+        warden_core::logout::deliver_batch(s.app(), &again, 1)
+    })
+    .await;
+    report.push((
+        "dispatch a batch (a message received before)",
+        n,
+        DISPATCH_AGAIN,
+    ));
 
     let mut failed = Vec::new();
     for (op, got, max) in &report {

@@ -44,6 +44,7 @@ fn msgs(n: usize) -> Vec<DeliveryMessage> {
             sid: format!("s{i}"),
             client_id: "rp".into(),
             user_id: "u".into(),
+            resent: i % 2 == 1,
         })
         .collect()
 }

@@ -250,6 +250,7 @@ pub async fn run(a: Args) -> Result<(), String> {
                     sid: sid.clone(),
                     client_id: c.client_id.clone(),
                     user_id: setup.user.user_id.clone(),
+                    resent: false,
                 })
         })
         .collect();

@@ -26,6 +26,9 @@ pub enum DeliveryOutcome {
         http_status: Option<u16>,
         error: String,
     },
+    /// Not attempted: a redelivered message whose delivery is already final (`delivered`,
+    /// `rejected` or `dead`, named here). Nothing is posted or recorded.
+    AlreadyFinal(String),
 }
 
 /// The same failure for each of `n` records.
@@ -57,6 +60,9 @@ impl DeliveryRecord<'_> {
             DeliveryOutcome::Rejected(c) => ("rejected", Some(*c), None),
             DeliveryOutcome::Retry { http_status, error } => ("pending", *http_status, Some(error)),
             DeliveryOutcome::Dead { http_status, error } => ("dead", *http_status, Some(error)),
+            // Never recorded (`deliver_batch` leaves it out); were it, the `pending`
+            // condition would refuse it.
+            DeliveryOutcome::AlreadyFinal(_) => ("pending", None, None),
         };
         let mut expr =
             String::from("SET #st = :status, attempts = attempts + :one, updated_ms = :now");
@@ -196,6 +202,23 @@ impl Store {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// The deliveries named by `(sid, client_id)`, in order (`None`: no such delivery).
+    /// 1 round trip (BatchGetItem, strongly consistent; at most 100).
+    pub async fn get_deliveries(
+        &self,
+        which: &[(&str, &str)],
+    ) -> Result<Vec<Option<DeliveryItem>>, StoreError> {
+        let keys: Vec<(String, String)> = which
+            .iter()
+            .map(|(sid, c)| (keys::session_pk(sid), keys::delivery_sk(c)))
+            .collect();
+        self.get_many(&keys)
+            .await?
+            .into_iter()
+            .map(|i| i.map(from_item).transpose())
+            .collect()
     }
 
     /// 1 round trip (GetItem).
