@@ -11,9 +11,14 @@ fuzz_target!(|data: &[u8]| {
             panic!("forged code opened: {g:?}");
         }
         // With the signer's kid in front, the fuzzer's bytes reach the AEAD itself.
-        let with_kid = format!("{}.{s}", keys().signer_kid());
-        if let Some(g) = warden_core::code::open(keys(), &with_kid) {
-            panic!("forged code opened: {g:?}");
+        // (Both formats: `<kid>.<body>` and `<kid>.2.<body>`.)
+        for with_kid in [
+            format!("{}.{s}", keys().signer_kid()),
+            format!("{}.2.{s}", keys().signer_kid()),
+        ] {
+            if let Some(g) = warden_core::code::open(keys(), &with_kid) {
+                panic!("forged code opened: {g:?}");
+            }
         }
     }
 });

@@ -22,10 +22,23 @@ pub struct KeySet {
     jwks_json: String,
     /// The signer's key for derived values, computed once per key set.
     derivation: Vec<u8>,
-    /// AES-256-GCM keys sealing authorization codes, one per live key with its private
-    /// part (the signer seals; a code sealed just before a rotation still opens).
-    seal_keys: HashMap<String, LessSafeKey>,
+    /// Per live key with its private part: the root from which each sealed value's own
+    /// AES-256-GCM key is derived (the signer seals; a code sealed just before a rotation
+    /// still opens), and the single key of the first format (opened only).
+    seal_keys: HashMap<String, SealKeys>,
 }
+
+/// The sealing secrets of one signing key.
+struct SealKeys {
+    /// HMAC-SHA256 key: `HMAC(root, salt)` is the AES-256-GCM key of one sealed value.
+    root: aws_lc_rs::hmac::Key,
+    /// The first format's key (one key, random 96-bit nonces): codes in flight when the
+    /// format changed still open.
+    v1: LessSafeKey,
+}
+
+/// Bytes of random salt per sealed value (format 2).
+const SALT_LEN: usize = 16;
 
 impl std::fmt::Debug for KeySet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -85,13 +98,26 @@ fn derive_key(private_pkcs8: &[u8]) -> Vec<u8> {
     labelled_key(private_pkcs8, b"warden derived-values key v2")
 }
 
-/// The AES-256-GCM key that seals authorization codes, derived like [`derive_key`] under
-/// its own label.
-fn seal_key(private_pkcs8: &[u8]) -> Option<LessSafeKey> {
-    let bytes = labelled_key(private_pkcs8, b"warden code-sealing key v1");
-    UnboundKey::new(&AES_256_GCM, &bytes)
-        .ok()
-        .map(LessSafeKey::new)
+/// The sealing secrets of a signing key, derived like [`derive_key`] under their own labels.
+fn sealing_secrets(private_pkcs8: &[u8]) -> Option<SealKeys> {
+    let v1 = labelled_key(private_pkcs8, b"warden code-sealing key v1");
+    let root = labelled_key(private_pkcs8, b"warden code-sealing root v2");
+    Some(SealKeys {
+        root: aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &root),
+        v1: UnboundKey::new(&AES_256_GCM, &v1)
+            .ok()
+            .map(LessSafeKey::new)?,
+    })
+}
+
+impl SealKeys {
+    /// The AES-256-GCM key of one sealed value: `HMAC-SHA256(root, salt)`.
+    fn for_salt(&self, salt: &[u8]) -> Option<LessSafeKey> {
+        let k = aws_lc_rs::hmac::sign(&self.root, salt);
+        UnboundKey::new(&AES_256_GCM, k.as_ref())
+            .ok()
+            .map(LessSafeKey::new)
+    }
 }
 
 /// HMAC-SHA256 keyed with a private key's PKCS#8 bytes over `label`: one independent
@@ -140,7 +166,7 @@ impl KeySet {
                 .private_pkcs8
                 .as_deref()
                 .and_then(b64_decode)
-                .and_then(|der| seal_key(&der))
+                .and_then(|der| sealing_secrets(&der))
             {
                 seal_keys.insert(k.kid.clone(), key);
             }
@@ -160,36 +186,59 @@ impl KeySet {
         })
     }
 
-    /// Encrypt and authenticate `plaintext` under the signer's sealing key:
-    /// `<kid>.<base64url(nonce ‖ ciphertext ‖ tag)>` (AES-256-GCM, random 96-bit nonce, the
-    /// kid as associated data). For values that must round-trip through a client unread
-    /// and unaltered (authorization codes).
+    /// Encrypt and authenticate `plaintext` under the signer's sealing root:
+    /// `<kid>.2.<base64url(salt ‖ nonce ‖ ciphertext ‖ tag)>`. Each value has its own
+    /// AES-256-GCM key, `HMAC-SHA256(root, 128-bit random salt)`, and a random 96-bit nonce,
+    /// with the kid as associated data — so no key ever sees two nonces, and there is no
+    /// per-key limit on how many values are sealed (one key with random nonces is good for
+    /// about 2^32). For values that must round-trip through a client unread and unaltered
+    /// (authorization codes).
     pub fn seal(&self, plaintext: &[u8]) -> Result<String, KeyError> {
-        let key = self
+        let keys = self
             .seal_keys
             .get(&self.signer_kid)
             .ok_or_else(|| KeyError::Rejected("no sealing key".into()))?;
+        let salt = crate::crypto::random_bytes::<SALT_LEN>();
+        let key = keys
+            .for_salt(&salt)
+            .ok_or_else(|| KeyError::Rejected("no sealing key".into()))?;
         let nonce_bytes = crate::crypto::random_bytes::<NONCE_LEN>();
-        let mut buf = Vec::with_capacity(NONCE_LEN + plaintext.len() + AES_256_GCM.tag_len());
+        let head = SALT_LEN + NONCE_LEN;
+        let mut buf = Vec::with_capacity(head + plaintext.len() + AES_256_GCM.tag_len());
+        buf.extend_from_slice(&salt);
         buf.extend_from_slice(&nonce_bytes);
         buf.extend_from_slice(plaintext);
         let tag = key
             .seal_in_place_separate_tag(
                 Nonce::assume_unique_for_key(nonce_bytes),
                 Aad::from(self.signer_kid.as_bytes()),
-                &mut buf[NONCE_LEN..],
+                &mut buf[head..],
             )
             .map_err(|_| KeyError::Rejected("seal failed".into()))?;
         buf.extend_from_slice(tag.as_ref());
-        Ok(format!("{}.{}", self.signer_kid, b64(&buf)))
+        Ok(format!("{}.2.{}", self.signer_kid, b64(&buf)))
     }
 
-    /// Open a value made by [`KeySet::seal`] with any live key. `None` if it is malformed,
-    /// sealed under an unknown key, or altered.
+    /// Open a value made by [`KeySet::seal`] (or by the first format,
+    /// `<kid>.<base64url(nonce ‖ ciphertext ‖ tag)>`) with any live key. `None` if it is
+    /// malformed, sealed under an unknown key, or altered.
     pub fn open(&self, sealed: &str) -> Option<Vec<u8>> {
-        let (kid, body) = sealed.split_once('.')?;
-        let key = self.seal_keys.get(kid)?;
-        let raw = b64_decode(body)?;
+        let (kid, rest) = sealed.split_once('.')?;
+        let keys = self.seal_keys.get(kid)?;
+        let derived;
+        let (key, raw): (&LessSafeKey, Vec<u8>) = match rest.split_once('.') {
+            Some(("2", body)) => {
+                let raw = b64_decode(body)?;
+                if raw.len() < SALT_LEN + NONCE_LEN + AES_256_GCM.tag_len() {
+                    return None;
+                }
+                let (salt, raw) = raw.split_at(SALT_LEN);
+                derived = keys.for_salt(salt)?;
+                (&derived, raw.to_vec())
+            }
+            Some(_) => return None,
+            None => (&keys.v1, b64_decode(rest)?),
+        };
         if raw.len() < NONCE_LEN + AES_256_GCM.tag_len() {
             return None;
         }
@@ -334,21 +383,24 @@ mod tests {
         let mut old = generate_key_item(1).unwrap();
         let before = KeySet::from_items(std::slice::from_ref(&old)).unwrap();
         let sealed = before.seal(b"grant").unwrap();
-        assert!(sealed.starts_with(&format!("{}.", old.kid)));
+        assert!(sealed.starts_with(&format!("{}.2.", old.kid)));
         assert_ne!(
             before.seal(b"grant").unwrap(),
             sealed,
             "a fresh nonce each time"
         );
         assert_eq!(before.open(&sealed).as_deref(), Some(&b"grant"[..]));
-        // Every altered byte, a wrong kid, truncation and junk are refused.
-        let (kid, body) = sealed.split_once('.').unwrap();
+        // Every altered byte (salt, nonce, ciphertext, tag), a wrong kid, another format
+        // marker, truncation and junk are refused.
+        let (kid, body) = sealed.split_once(".2.").unwrap();
         let mut raw = b64_decode(body).unwrap();
         for i in 0..raw.len() {
             raw[i] ^= 1;
-            assert!(before.open(&format!("{kid}.{}", b64(&raw))).is_none());
+            assert!(before.open(&format!("{kid}.2.{}", b64(&raw))).is_none());
             raw[i] ^= 1;
         }
+        assert!(before.open(&format!("{kid}.3.{body}")).is_none());
+        assert!(before.open(&format!("{kid}.{body}")).is_none());
         assert!(before.open(&format!("x{sealed}")).is_none());
         assert!(before.open(&sealed[..sealed.len() - 2]).is_none());
         for junk in [
@@ -368,12 +420,44 @@ mod tests {
         assert!(after
             .seal(b"x")
             .unwrap()
-            .starts_with(&format!("{}.", new.kid)));
+            .starts_with(&format!("{}.2.", new.kid)));
         assert_eq!(after.open(&sealed).as_deref(), Some(&b"grant"[..]));
         old.status = "retired".into();
         assert!(KeySet::from_items(&[old, new])
             .unwrap()
             .open(&sealed)
             .is_none());
+    }
+
+    /// A value sealed in the first format (one key per signing key, random nonces), as
+    /// codes in flight when the format changed were.
+    fn seal_v1(ks: &KeySet, plaintext: &[u8]) -> String {
+        let key = &ks.seal_keys[&ks.signer_kid].v1;
+        let nonce = crate::crypto::random_bytes::<NONCE_LEN>();
+        let mut buf = plaintext.to_vec();
+        key.seal_in_place_append_tag(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::from(ks.signer_kid.as_bytes()),
+            &mut buf,
+        )
+        .unwrap();
+        format!(
+            "{}.{}",
+            ks.signer_kid,
+            b64(&[&nonce[..], &buf[..]].concat())
+        )
+    }
+
+    #[test]
+    fn values_sealed_in_the_first_format_still_open() {
+        let ks = KeySet::from_items(&[generate_key_item(1).unwrap()]).unwrap();
+        let v1 = seal_v1(&ks, b"grant");
+        assert_eq!(ks.open(&v1).as_deref(), Some(&b"grant"[..]));
+        let (kid, body) = v1.split_once('.').unwrap();
+        let mut raw = b64_decode(body).unwrap();
+        raw[0] ^= 1;
+        assert!(ks.open(&format!("{kid}.{}", b64(&raw))).is_none());
+        // The same bytes under the new format's marker do not open.
+        assert!(ks.open(&format!("{kid}.2.{body}")).is_none());
     }
 }
