@@ -349,3 +349,78 @@ async fn a_single_page_app_in_chromium() {
     .await;
     assert!(out.contains("cors ok"), "{out}");
 }
+
+/// The single-page app's web server: `/oidc-client-ts.min.js` (the npm package's browser
+/// build) and, for every other path, a page that loads it.
+async fn spa_server() -> std::net::SocketAddr {
+    let lib = warden_tests::browser::dir()
+        .join("node_modules/oidc-client-ts/dist/browser/oidc-client-ts.min.js");
+    let js = std::fs::read_to_string(&lib).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (run the tests through ./infra/test.sh, which runs npm ci)",
+            lib.display()
+        )
+    });
+    let app = axum::Router::new()
+        .route(
+            "/oidc-client-ts.min.js",
+            axum::routing::get(move || {
+                let js = js.clone();
+                async move { ([("content-type", "text/javascript")], js) }
+            }),
+        )
+        .fallback(|| async {
+            axum::response::Html(
+                "<!doctype html><html><head><title>SPA</title>\
+                 <script src=\"/oidc-client-ts.min.js\"></script></head><body></body></html>",
+            )
+        });
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(l, app).await;
+    });
+    addr
+}
+
+/// A third-party OIDC client library (oidc-client-ts) in Chromium, as a real single-page
+/// app would use it: sign-in through the login page, exchange and userinfo by CORS, a
+/// refresh, revocation and RP-initiated logout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oidc_client_ts_in_chromium() {
+    let s = spawn().await;
+    let spa_addr = spa_server().await;
+    let spa_base = format!("http://{spa_addr}");
+    let client = s
+        .client(ClientSpec {
+            name: "oidc-client-ts SPA".into(),
+            public: true,
+            redirect_uris: vec![format!("{spa_base}/callback")],
+            post_logout_redirect_uris: vec![format!("{spa_base}/bye")],
+            ..Default::default()
+        })
+        .await
+        .0;
+    s.user("dana", "pw-dana-1234567", &[]).await;
+    let out = warden_tests::browser::run(
+        "spa.mjs",
+        &[
+            ("OP_BASE", s.base.clone()),
+            ("SPA_BASE", spa_base),
+            ("CLIENT_ID", client.client_id.clone()),
+            ("USERNAME", "dana".into()),
+            ("PASSWORD", "pw-dana-1234567".into()),
+        ],
+    )
+    .await;
+    println!("{out}");
+    assert!(out.contains("spa ok"), "{out}");
+    // The session the app signed in with was ended by its logout.
+    let sid = out
+        .lines()
+        .find_map(|l| l.strip_prefix("SID="))
+        .expect("the script prints the sid");
+    let sess = s.store().get_session(sid).await.unwrap().unwrap();
+    assert_eq!(sess.status, "ended");
+    assert_eq!(sess.ended_reason.as_deref(), Some("rp_logout"));
+}
