@@ -55,13 +55,7 @@ impl TestRp {
         let app = axum::Router::new()
             .route("/backchannel", axum::routing::post(receive))
             .with_state(inner.clone());
-        let l = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = l.local_addr().expect("addr");
-        tokio::spawn(async move {
-            let _ = axum::serve(l, app).await;
-        });
+        let addr = serve(app).await;
         TestRp { addr, inner }
     }
     pub fn uri(&self) -> String {
@@ -109,11 +103,16 @@ impl TestRp {
 /// A bare web server for an app's pages (every path serves an empty HTML page) on its own
 /// port, so its own origin: browser tests load it and act from there.
 pub async fn page_server() -> SocketAddr {
-    let app = axum::Router::new().fallback(|| async {
+    serve(axum::Router::new().fallback(|| async {
         axum::response::Html(
             "<!doctype html><html><head><title>RP</title></head><body></body></html>",
         )
-    });
+    }))
+    .await
+}
+
+/// Serve `app` on an ephemeral loopback port (its own origin) until the test ends.
+pub async fn serve(app: axum::Router) -> SocketAddr {
     let l = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");

@@ -43,6 +43,21 @@ async fn code_for(s: &Stack, client: &ClientItem, cookie: &str) -> (String, Stri
     (code, verifier)
 }
 
+/// The public client's code exchange form (PKCE, no secret).
+fn exchange_form(client: &ClientItem, code: &str, verifier: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("grant_type", "authorization_code".into()),
+        ("code", code.into()),
+        ("redirect_uri", SPA_CB.into()),
+        ("client_id", client.client_id.clone()),
+        ("code_verifier", verifier.into()),
+    ]
+}
+
+fn form_ref<'a>(form: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    form.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
 async fn token_call(s: &Stack, origin: Option<&str>, form: &[(&str, &str)]) -> reqwest::Response {
     let mut rb = s.http.post(s.url("/oauth2/token")).form(form);
     if let Some(o) = origin {
@@ -125,13 +140,8 @@ async fn a_single_page_app_runs_the_code_flow_refresh_userinfo_and_revoke_from_i
     let user = s.user("ana", "pw-ana-123456", &[]).await;
     let (_, cookie) = s.session_for(&user, "Mozilla/5.0 Firefox").await;
     let (code, verifier) = code_for(&s, &client, &cookie).await;
-    let form = [
-        ("grant_type", "authorization_code"),
-        ("code", code.as_str()),
-        ("redirect_uri", SPA_CB),
-        ("client_id", client.client_id.as_str()),
-        ("code_verifier", verifier.as_str()),
-    ];
+    let form = exchange_form(&client, &code, &verifier);
+    let form = form_ref(&form);
 
     // Another origin (look-alikes included) is refused before the code is touched.
     for other in [
@@ -260,13 +270,8 @@ async fn web_origins_replace_the_redirect_origins_and_server_calls_are_unchanged
     let user = s.user("bo", "pw-bo-1234567", &[]).await;
     let (_, cookie) = s.session_for(&user, "Mozilla/5.0 Firefox").await;
     let (code, verifier) = code_for(&s, &client, &cookie).await;
-    let form = [
-        ("grant_type", "authorization_code"),
-        ("code", code.as_str()),
-        ("redirect_uri", SPA_CB),
-        ("client_id", client.client_id.as_str()),
-        ("code_verifier", verifier.as_str()),
-    ];
+    let form = exchange_form(&client, &code, &verifier);
+    let form = form_ref(&form);
     let r = token_call(&s, Some(SPA), &form).await;
     assert_eq!(
         r.status(),
@@ -279,25 +284,15 @@ async fn web_origins_replace_the_redirect_origins_and_server_calls_are_unchanged
 
     // No Origin (a server) or Warden's own origin: no CORS headers, nothing refused.
     let (code, verifier) = code_for(&s, &client, &cookie).await;
-    let form = [
-        ("grant_type", "authorization_code"),
-        ("code", code.as_str()),
-        ("redirect_uri", SPA_CB),
-        ("client_id", client.client_id.as_str()),
-        ("code_verifier", verifier.as_str()),
-    ];
+    let form = exchange_form(&client, &code, &verifier);
+    let form = form_ref(&form);
     let own = s.base.clone();
     let r = token_call(&s, Some(&own), &form).await;
     assert_eq!(r.status(), 200, "Warden's own origin is not cross-origin");
     assert!(allow_origin(r.headers()).is_none());
     let (code, verifier) = code_for(&s, &client, &cookie).await;
-    let form = [
-        ("grant_type", "authorization_code"),
-        ("code", code.as_str()),
-        ("redirect_uri", SPA_CB),
-        ("client_id", client.client_id.as_str()),
-        ("code_verifier", verifier.as_str()),
-    ];
+    let form = exchange_form(&client, &code, &verifier);
+    let form = form_ref(&form);
     let r = token_call(&s, None, &form).await;
     assert_eq!(r.status(), 200);
     assert!(allow_origin(r.headers()).is_none());
@@ -375,12 +370,7 @@ async fn spa_server() -> std::net::SocketAddr {
                  <script src=\"/oidc-client-ts.min.js\"></script></head><body></body></html>",
             )
         });
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = l.local_addr().unwrap();
-    tokio::spawn(async move {
-        let _ = axum::serve(l, app).await;
-    });
-    addr
+    warden_tests::rp::serve(app).await
 }
 
 /// A third-party OIDC client library (oidc-client-ts) in Chromium, as a real single-page
