@@ -11,13 +11,47 @@ use http::HeaderMap;
 
 pub const REALM: &str = "warden";
 
-/// The active access token of the request. 1 round trip (GetItem).
+/// The active access token of the request, from the `Authorization` header (RFC 6750
+/// §2.1). 1 round trip (GetItem).
 pub async fn authenticate(app: &App, headers: &HeaderMap) -> Result<TokenItem, ApiError> {
     let tok = match bearer(headers) {
         Bearer::Missing => return Err(ApiError::unauthenticated(REALM)),
         Bearer::Malformed => return Err(ApiError::invalid_token(REALM)),
         Bearer::Token(t) => t,
     };
+    active_token(app, tok).await
+}
+
+/// [`authenticate`], also accepting the token as the form-encoded body parameter
+/// `access_token` of a POST (RFC 6750 §2.2; OIDC Core §5.3.1 lets a client send the
+/// userinfo request either way, and e.g. pyoidc sends it in the body by default).
+/// `body_token` is that parameter, when the request is a form POST. Both methods at once
+/// is `invalid_request` (§2: "MUST NOT use more than one method").
+pub async fn authenticate_header_or_body(
+    app: &App,
+    headers: &HeaderMap,
+    body_token: Option<&str>,
+) -> Result<TokenItem, ApiError> {
+    match (bearer(headers), body_token) {
+        (Bearer::Missing, Some(tok)) => {
+            let ok = !tok.is_empty()
+                && tok
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-._~+/=".contains(&b));
+            if !ok {
+                return Err(ApiError::invalid_token(REALM));
+            }
+            active_token(app, tok).await
+        }
+        (_, Some(_)) => Err(ApiError::bearer_invalid_request(
+            REALM,
+            "Send the access token in one way only: the Authorization header or the body.",
+        )),
+        (_, None) => authenticate(app, headers).await,
+    }
+}
+
+async fn active_token(app: &App, tok: &str) -> Result<TokenItem, ApiError> {
     if tok.len() > 512 {
         return Err(ApiError::invalid_token(REALM));
     }

@@ -130,6 +130,19 @@ impl ApiError {
         e.www_authenticate = Some(format!("Bearer realm=\"{realm}\""));
         e
     }
+    /// 400 for a malformed resource request (RFC 6750 §3.1 `invalid_request`).
+    pub fn bearer_invalid_request(realm: &str, description: &str) -> Self {
+        let mut e = Self::new(
+            StatusCode::BAD_REQUEST,
+            "SES-40003",
+            "Invalid request.",
+            description,
+        );
+        e.www_authenticate = Some(format!(
+            "Bearer realm=\"{realm}\", error=\"invalid_request\""
+        ));
+        e
+    }
     /// 401 with a bad, expired or revoked token.
     pub fn invalid_token(realm: &str) -> Self {
         let mut e = Self::new(

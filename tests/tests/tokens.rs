@@ -548,6 +548,83 @@ async fn expired_but_not_yet_swept_sessions_get_no_tokens() {
     }
 }
 
+/// RFC 6750 §2: userinfo takes the token in the Authorization header, or on a form POST
+/// as the body parameter `access_token` (§2.2) — never both, never in the query here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn userinfo_accepts_the_token_in_a_form_body_but_one_way_only() {
+    let s = spawn().await;
+    let u = s.user("gail", "correct horse", &[]).await;
+    let (c, secret) = confidential(&s, "sso-session").await;
+    let (sess, _) = s.session_for(&u, "ua").await;
+    let t: Value = exchange(
+        &s,
+        &c,
+        &secret,
+        &seal_code(&s, &sess, &c, "openid profile", None, None).await,
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let at = t["access_token"].as_str().unwrap();
+    let url = s.url("/oauth2/userinfo");
+    let r = s
+        .http
+        .post(&url)
+        .form(&[("access_token", at)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["preferred_username"],
+        "gail"
+    );
+    // Both ways at once: 400 invalid_request.
+    let r = s
+        .http
+        .post(&url)
+        .bearer_auth(at)
+        .form(&[("access_token", at)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .contains("error=\"invalid_request\""));
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_request");
+    // A repeated parameter is malformed; a bad body token is invalid_token.
+    let r = s
+        .http
+        .post(&url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("access_token={at}&access_token={at}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let r = s
+        .http
+        .post(&url)
+        .form(&[("access_token", "not a token")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_token");
+    // The query string is not a place for tokens (RFC 6750 §2.3 is not offered).
+    let r = s
+        .http
+        .get(format!("{url}?access_token={at}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revocation_and_resource_errors() {
     let s = spawn().await;

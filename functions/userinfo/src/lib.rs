@@ -1,4 +1,5 @@
-//! `userinfo`: `GET|POST /oauth2/userinfo` (OIDC Core §5.3), bearer-protected (RFC 6750);
+//! `userinfo`: `GET|POST /oauth2/userinfo` (OIDC Core §5.3), bearer-protected (RFC 6750: the
+//! Authorization header, or on POST the form body's `access_token`);
 //! `OPTIONS` answers CORS preflights (`warden_core::cors`).
 
 use lambda_http::http::Method;
@@ -6,7 +7,7 @@ use lambda_http::Request;
 use serde_json::json;
 use warden_core::bearer::{self, REALM};
 use warden_core::cors::{self, Cors};
-use warden_core::http::{json_response, request_id, Resp};
+use warden_core::http::{body_text, is_form, json_response, request_id, Params, Resp};
 use warden_core::{ApiError, App};
 
 pub async fn handle(app: &App, req: Request) -> Resp {
@@ -39,7 +40,7 @@ fn bearer_error(e: ApiError, rid: &str) -> Resp {
         {
             json!({"error": "invalid_token", "error_description": e.description})
         }
-        401 => json!({"error": "invalid_request", "error_description": e.description}),
+        401 | 400 => json!({"error": "invalid_request", "error_description": e.description}),
         _ => return r,
     };
     *r.body_mut() = lambda_http::Body::Text(body.to_string());
@@ -52,7 +53,18 @@ fn bearer_error(e: ApiError, rid: &str) -> Resp {
 /// refused, only left without `Access-Control-Allow-Origin`. Errors for a token that names
 /// no client are readable from any origin.
 async fn info(app: &App, req: &Request, cors: &mut Cors) -> Result<Resp, ApiError> {
-    let token = bearer::authenticate(app, req.headers()).await?;
+    // The token in the Authorization header, or (POST) the form body's `access_token`.
+    let form = (req.method() == Method::POST && is_form(req))
+        .then(|| Params::parse(body_text(req)))
+        .transpose()
+        .map_err(|_| {
+            ApiError::bearer_invalid_request(
+                REALM,
+                "The form body is malformed or repeats a parameter.",
+            )
+        })?;
+    let body_token = form.as_ref().and_then(|p| p.get("access_token"));
+    let token = bearer::authenticate_header_or_body(app, req.headers(), body_token).await?;
     let user = if cors.is_cross_origin() {
         let (user, client) = tokio::join!(
             app.store.get_user(&token.user_id),

@@ -1,0 +1,60 @@
+//! A third-party relying party: PyPI `oic` (pyoidc) as a server-side web app runs the
+//! whole code flow against the stack over HTTP (`tests/oidc_rp.py`) and checks Warden with
+//! its own verifiers — discovery, state, PKCE, the ID token (signature, iss, aud, exp, iat,
+//! nonce, at_hash), userinfo, refresh, RP-initiated logout.
+
+mod logout_common;
+
+use serde_json::Value;
+use std::path::PathBuf;
+use warden_core::admin::ClientSpec;
+use warden_tests::spawn;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pyoidc_runs_the_code_flow_refresh_and_logout() {
+    let s = spawn().await;
+    let redirect = "https://rp.example/cb";
+    let bye = "https://rp.example/bye";
+    let (client, secret) = s
+        .client(ClientSpec {
+            name: "pyoidc RP".into(),
+            redirect_uris: vec![redirect.into()],
+            post_logout_redirect_uris: vec![bye.into()],
+            ..Default::default()
+        })
+        .await;
+    s.user("pat", "pw-pat-1234567", &[]).await;
+    let py = logout_common::venv_python();
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("oidc_rp.py");
+    let vars = [
+        ("ISSUER", s.app().config.issuer.clone()),
+        ("CLIENT_ID", client.client_id.clone()),
+        ("CLIENT_SECRET", secret.unwrap()),
+        ("REDIRECT_URI", redirect.to_string()),
+        ("POST_LOGOUT", bye.to_string()),
+        ("USERNAME", "pat".into()),
+        ("PASSWORD", "pw-pat-1234567".into()),
+    ];
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(py)
+            .arg(script)
+            .envs(vars)
+            .output()
+            .expect("python runs")
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "pyoidc RP failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_str(stdout.trim()).expect("one JSON line");
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(v["preferred_username"], "pat");
+    assert_eq!(v["email"], "pat@example.com");
+    let sid = v["sid"].as_str().expect("sid in the ID token");
+    let sess = s.store().get_session(sid).await.unwrap().unwrap();
+    assert_eq!(sess.status, "ended", "the RP's logout ended the session");
+}
