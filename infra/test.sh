@@ -51,8 +51,8 @@ if [ ! -x /usr/bin/chromium ]; then
 fi
 [ -x /usr/bin/chromium ] || die "/usr/bin/chromium missing"
 command -v node >/dev/null || die "node is required for the browser tests"
-if [ ! -d "$ROOT/tests/browser/node_modules/playwright-core" ] || [ ! -d "$ROOT/tests/browser/node_modules/oidc-client-ts" ]; then
-  say "installing playwright-core and oidc-client-ts (npm ci)"
+if [ ! -d "$ROOT/tests/browser/node_modules/playwright-core" ] || [ ! -d "$ROOT/tests/browser/node_modules/oidc-client-ts" ] || [ ! -d "$ROOT/tests/browser/node_modules/openid-client" ]; then
+  say "installing playwright-core, oidc-client-ts and openid-client (npm ci)"
   (cd "$ROOT/tests/browser" && npm ci --no-audit --no-fund >/dev/null) || die "npm ci failed"
 fi
 

@@ -1,7 +1,8 @@
-//! A third-party relying party: PyPI `oic` (pyoidc) as a server-side web app runs the
-//! whole code flow against the stack over HTTP (`tests/oidc_rp.py`) and checks Warden with
-//! its own verifiers — discovery, state, PKCE, the ID token (signature, iss, aud, exp, iat,
-//! nonce, at_hash), userinfo, refresh, RP-initiated logout.
+//! Third-party relying parties, as server-side web apps, run the whole code flow against the
+//! stack over HTTP and check Warden with their own verifiers: PyPI `oic` (pyoidc,
+//! `tests/oidc_rp.py`) — discovery, state, PKCE, the ID token (signature, iss, aud, exp,
+//! iat, nonce, at_hash), userinfo, refresh, RP-initiated logout — and npm `openid-client`
+//! (`tests/browser/rp_openid_client.mjs`) — the same plus introspection and revocation.
 
 mod logout_common;
 
@@ -55,6 +56,43 @@ async fn pyoidc_runs_the_code_flow_refresh_and_logout() {
     assert_eq!(v["preferred_username"], "pat");
     assert_eq!(v["email"], "pat@example.com");
     let sid = v["sid"].as_str().expect("sid in the ID token");
+    let sess = s.store().get_session(sid).await.unwrap().unwrap();
+    assert_eq!(sess.status, "ended", "the RP's logout ended the session");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openid_client_runs_the_code_flow_introspection_revocation_and_logout() {
+    let s = spawn().await;
+    let redirect = "https://rp.example/cb";
+    let bye = "https://rp.example/bye";
+    let (client, secret) = s
+        .client(ClientSpec {
+            name: "openid-client RP".into(),
+            redirect_uris: vec![redirect.into()],
+            post_logout_redirect_uris: vec![bye.into()],
+            ..Default::default()
+        })
+        .await;
+    s.user("quinn", "pw-quinn-1234567", &[]).await;
+    let out = warden_tests::browser::run(
+        "rp_openid_client.mjs",
+        &[
+            ("ISSUER", s.app().config.issuer.clone()),
+            ("CLIENT_ID", client.client_id.clone()),
+            ("CLIENT_SECRET", secret.unwrap()),
+            ("REDIRECT_URI", redirect.into()),
+            ("POST_LOGOUT", bye.into()),
+            ("USERNAME", "quinn".into()),
+            ("PASSWORD", "pw-quinn-1234567".into()),
+        ],
+    )
+    .await;
+    println!("{out}");
+    assert!(out.contains("openid-client ok"), "{out}");
+    let sid = out
+        .lines()
+        .find_map(|l| l.strip_prefix("SID="))
+        .expect("the script prints the sid");
     let sess = s.store().get_session(sid).await.unwrap().unwrap();
     assert_eq!(sess.status, "ended", "the RP's logout ended the session");
 }
