@@ -54,7 +54,14 @@ pub fn build_client(
     let client_id = match (&spec.client_id, existing) {
         (_, Some(e)) => e.client_id.clone(),
         (Some(id), None) => id.clone(),
-        (None, None) => crypto::random_id(),
+        // Never starting with '-' or '_': a client id is typed into command lines, where
+        // a leading '-' reads as a flag.
+        (None, None) => loop {
+            let id = crypto::random_id();
+            if id.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+                break id;
+            }
+        },
     };
     if client_id.is_empty()
         || client_id.len() > 128
@@ -271,6 +278,10 @@ mod tests {
     fn validation() {
         let (c, secret) = build_client(&spec(), None).unwrap();
         assert_eq!(c.token_binding, "sso-session");
+        for _ in 0..200 {
+            let id = build_client(&spec(), None).unwrap().0.client_id;
+            assert!(id.starts_with(|c: char| c.is_ascii_alphanumeric()), "{id}");
+        }
         assert!(secret.is_some());
         let mut s = spec();
         s.redirect_uris = vec!["https://rp.example/cb#x".into()];
