@@ -25,14 +25,7 @@ pub const PREFLIGHT_MAX_AGE: &str = "600";
 /// Request headers a page may send: client credentials / bearer token, and the form type.
 pub const ALLOWED_HEADERS: &str = "Authorization, Content-Type";
 
-/// The serialised origin (`scheme://host[:port]`) of a URL, if it has one.
-pub fn origin_of(url: &str) -> Option<String> {
-    let u = url::Url::parse(url).ok()?;
-    match u.origin() {
-        o @ url::Origin::Tuple(..) => Some(o.ascii_serialization()),
-        url::Origin::Opaque(_) => None,
-    }
-}
+pub use crate::http::origin_of;
 
 /// The request's `Origin` when it is a well-formed origin (not `null`, no path), as sent.
 pub fn request_origin(headers: &HeaderMap) -> Option<&str> {
@@ -65,10 +58,11 @@ pub struct Cors {
 }
 
 impl Cors {
-    /// Read the request's origin; Warden's own origin (the issuer's) is not cross-origin.
-    pub fn of(headers: &HeaderMap, issuer: &str) -> Self {
+    /// Read the request's origin; Warden's own origin (the issuer's, `own_origin`) is not
+    /// cross-origin.
+    pub fn of(headers: &HeaderMap, own_origin: &str) -> Self {
         let origin = request_origin(headers)
-            .filter(|o| origin_of(issuer).as_deref() != Some(*o))
+            .filter(|o| *o != own_origin)
             .map(str::to_string);
         Cors {
             origin,
@@ -200,12 +194,10 @@ mod tests {
 
     #[test]
     fn the_issuers_own_origin_is_not_cross_origin() {
-        let c = Cors::of(
-            &headers("https://id.example.com"),
-            "https://id.example.com/t1",
-        );
+        let own = origin_of("https://id.example.com/t1").unwrap();
+        let c = Cors::of(&headers("https://id.example.com"), &own);
         assert!(!c.is_cross_origin());
-        let c = Cors::of(&headers("https://evil.example"), "https://id.example.com");
+        let c = Cors::of(&headers("https://evil.example"), &own);
         assert!(c.is_cross_origin());
     }
 }
