@@ -60,8 +60,9 @@ impl Store {
 
     /// Write an issuance in one transaction (1 round trip): the new tokens' link in each
     /// session (first, and only if absent for a code exchange), for every session a check
-    /// that it is active (so no token is ever mapped to an ended session) and a bump of its
-    /// [`crate::schema::IssuedCounter`] (active and neither idle- nor absolute-expired), the token items, links of existing shared tokens,
+    /// that it is active and neither idle- nor absolute-expired (so no token is ever mapped
+    /// to an ended session, nor to one the relay has yet to end) and a bump of its
+    /// [`crate::schema::IssuedCounter`], the token items, links of existing shared tokens,
     /// the rotated refresh token and the shared-grant pointer. A code exchange with binding
     /// `sso-session` is 5 items: link, session check, counter, refresh and access token.
     /// `AlreadyUsed` = the code was exchanged before; `ConditionFailed` = a session ended or
