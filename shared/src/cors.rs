@@ -33,14 +33,16 @@ pub fn request_origin(headers: &HeaderMap) -> Option<&str> {
     (o.len() <= 512 && origin_of(o).as_deref() == Some(o)).then_some(o)
 }
 
-/// The origins a client's pages may call from.
+/// The origins a client's pages may call from (each once, in order).
 pub fn client_origins(client: &ClientItem) -> Vec<String> {
     if client.web_origins.is_empty() {
-        client
-            .redirect_uris
-            .iter()
-            .filter_map(|u| origin_of(u))
-            .collect()
+        let mut out: Vec<String> = Vec::new();
+        for o in client.redirect_uris.iter().filter_map(|u| origin_of(u)) {
+            if !out.contains(&o) {
+                out.push(o);
+            }
+        }
+        out
     } else {
         client.web_origins.clone()
     }

@@ -195,6 +195,11 @@ async fn clients_are_created_validated_updated_and_listed() {
     .unwrap();
     let c = &out[0];
     assert_eq!(c["client_id"], "shop");
+    assert_eq!(
+        c["web_origins"],
+        serde_json::json!(["https://shop.example"]),
+        "without --web-origin: the redirect URIs' origins"
+    );
     assert_eq!(c["public"], false);
     assert_eq!(c["token_binding"], "none");
     assert_eq!(c["backchannel_logout_session_required"], true);
@@ -350,6 +355,38 @@ async fn clients_are_created_validated_updated_and_listed() {
     .await
     .unwrap_err();
     assert!(e.contains("token_binding"), "{e}");
+    // Web origins (CORS): listed ones replace the redirect URIs' origins; paths refused.
+    let out = cli(
+        &store,
+        &[
+            "client",
+            "update",
+            "--client-id",
+            "shop",
+            "--web-origin",
+            "https://app.shop.example",
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        out[0]["web_origins"],
+        serde_json::json!(["https://app.shop.example"])
+    );
+    let e = cli(
+        &store,
+        &[
+            "client",
+            "update",
+            "--client-id",
+            "shop",
+            "--web-origin",
+            "https://app.shop.example/path",
+        ],
+    )
+    .await
+    .unwrap_err();
+    assert!(e.contains("web_origins"), "{e}");
     let e = cli(&store, &["client", "update", "--client-id", "nope"])
         .await
         .unwrap_err();
