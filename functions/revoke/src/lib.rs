@@ -12,7 +12,7 @@ pub async fn handle(app: &App, req: Request) -> Resp {
     if req.method() == Method::OPTIONS {
         return cors::preflight(req.headers(), "POST");
     }
-    let mut cors = Cors::of(req.headers(), &app.config.issuer_origin());
+    let mut cors = Cors::of(req.headers(), &app.config.issuer);
     let r = match run(app, &req, &mut cors).await {
         Ok(r) => r,
         Err(e) => e.into_response(),

@@ -15,7 +15,7 @@ pub async fn handle(app: &App, req: Request) -> Resp {
         return cors::preflight(req.headers(), "GET, POST");
     }
     let rid = request_id(&req);
-    let mut cors = Cors::of(req.headers(), &app.config.issuer_origin());
+    let mut cors = Cors::of(req.headers(), &app.config.issuer);
     let r = match info(app, &req, &mut cors).await {
         Ok(r) => r,
         Err(e) => {
