@@ -3,7 +3,7 @@
 //! `invalid_token`; missing scope → 403 `insufficient_scope`.
 
 use crate::error::ApiError;
-use crate::http::{bearer, Bearer};
+use crate::http::{bearer, is_b64token, Bearer};
 use crate::schema::TokenItem;
 use crate::time::now_s;
 use crate::App;
@@ -33,16 +33,8 @@ pub async fn authenticate_header_or_body(
     body_token: Option<&str>,
 ) -> Result<TokenItem, ApiError> {
     match (bearer(headers), body_token) {
-        (Bearer::Missing, Some(tok)) => {
-            let ok = !tok.is_empty()
-                && tok
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-._~+/=".contains(&b));
-            if !ok {
-                return Err(ApiError::invalid_token(REALM));
-            }
-            active_token(app, tok).await
-        }
+        (Bearer::Missing, Some(tok)) if is_b64token(tok) => active_token(app, tok).await,
+        (Bearer::Missing, Some(_)) => Err(ApiError::invalid_token(REALM)),
         (_, Some(_)) => Err(ApiError::bearer_invalid_request(
             REALM,
             "Send the access token in one way only: the Authorization header or the body.",

@@ -250,6 +250,15 @@ pub enum Bearer<'a> {
     Token(&'a str),
 }
 
+/// RFC 6750 §2.1's `b64token`: one or more of ALPHA / DIGIT / "-" / "." / "_" / "~" /
+/// "+" / "/", then "=" padding (padding is accepted anywhere, as before).
+pub fn is_b64token(tok: &str) -> bool {
+    !tok.is_empty()
+        && tok
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~+/=".contains(&b))
+}
+
 pub fn bearer(headers: &HeaderMap) -> Bearer<'_> {
     let Some(v) = header_str(headers, "authorization") else {
         return if headers.contains_key(header::AUTHORIZATION) {
@@ -261,14 +270,10 @@ pub fn bearer(headers: &HeaderMap) -> Bearer<'_> {
     match v.split_once(' ') {
         Some((scheme, tok)) if scheme.eq_ignore_ascii_case("bearer") => {
             let tok = tok.trim();
-            if tok.is_empty()
-                || !tok
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-._~+/=".contains(&b))
-            {
-                Bearer::Malformed
-            } else {
+            if is_b64token(tok) {
                 Bearer::Token(tok)
+            } else {
+                Bearer::Malformed
             }
         }
         _ => Bearer::Missing,
