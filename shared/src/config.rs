@@ -35,25 +35,44 @@ pub struct Config {
     pub kms_endpoint: Option<String>,
 }
 
-/// [`KeyProtection`] from the environment.
-pub fn key_protection_from_env() -> Result<KeyProtection, ConfigError> {
-    let set = |v: &str| env::var(v).ok().filter(|s| !s.trim().is_empty());
-    match (set("WARDEN_KMS_KEY_ID"), set("WARDEN_KEY_ENCRYPTION_KEY")) {
-        (Some(key_id), _) => Ok(KeyProtection::Kms {
-            key_id: key_id.trim().to_string(),
-        }),
-        (None, Some(text)) => KeyProtection::local_from_text(&text).ok_or(ConfigError {
-            var: "WARDEN_KEY_ENCRYPTION_KEY",
-            problem: "expected 32 bytes in base64url (e.g. `openssl rand 32 | basenc --base64url`)"
-                .into(),
-        }),
-        (None, None) => Err(ConfigError {
-            var: "WARDEN_KMS_KEY_ID",
-            problem: "required: the KMS key that wraps the signing keys (outside AWS, set \
-                      WARDEN_KEY_ENCRYPTION_KEY to a base64url 256-bit key instead)"
-                .into(),
-        }),
+/// [`KeyProtection`] from its two settings, `WARDEN_KMS_KEY_ID` (wins when both are set)
+/// and `WARDEN_KEY_ENCRYPTION_KEY`, however they were given (environment, CLI flags).
+/// `None` when neither is set; blank counts as unset.
+pub fn key_protection_from(
+    kms_key_id: Option<&str>,
+    key_encryption_key: Option<&str>,
+) -> Result<Option<KeyProtection>, ConfigError> {
+    fn set(v: Option<&str>) -> Option<&str> {
+        v.map(str::trim).filter(|s| !s.is_empty())
     }
+    match (set(kms_key_id), set(key_encryption_key)) {
+        (Some(key_id), _) => Ok(Some(KeyProtection::Kms {
+            key_id: key_id.to_string(),
+        })),
+        (None, Some(text)) => KeyProtection::local_from_text(text)
+            .map(Some)
+            .ok_or(ConfigError {
+                var: "WARDEN_KEY_ENCRYPTION_KEY",
+                problem:
+                    "expected 32 bytes in base64url (e.g. `openssl rand 32 | basenc --base64url`)"
+                        .into(),
+            }),
+        (None, None) => Ok(None),
+    }
+}
+
+/// [`KeyProtection`] from the environment; one of the two settings is required.
+pub fn key_protection_from_env() -> Result<KeyProtection, ConfigError> {
+    key_protection_from(
+        env::var("WARDEN_KMS_KEY_ID").ok().as_deref(),
+        env::var("WARDEN_KEY_ENCRYPTION_KEY").ok().as_deref(),
+    )?
+    .ok_or(ConfigError {
+        var: "WARDEN_KMS_KEY_ID",
+        problem: "required: the KMS key that wraps the signing keys (outside AWS, set \
+                  WARDEN_KEY_ENCRYPTION_KEY to a base64url 256-bit key instead)"
+            .into(),
+    })
 }
 
 /// A configuration error names the variable and what is wrong with it.
@@ -169,6 +188,21 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn key_protection_settings() {
+        assert!(key_protection_from(None, Some("  ")).unwrap().is_none());
+        assert!(key_protection_from(None, Some("not-a-key")).is_err());
+        let kek = KeyProtection::random_local().local_text().unwrap();
+        assert!(matches!(
+            key_protection_from(Some("alias/k"), Some(&kek)).unwrap(),
+            Some(KeyProtection::Kms { .. })
+        ));
+        assert!(matches!(
+            key_protection_from(Some(" "), Some(&kek)).unwrap(),
+            Some(KeyProtection::Local(_))
+        ));
+    }
 
     #[test]
     fn rejects_bad_issuer() {

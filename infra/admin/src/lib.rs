@@ -232,20 +232,18 @@ pub async fn execute(
 
 /// How signing keys are wrapped, from the flags / environment (as the functions read it).
 fn key_protection(cli: &Cli) -> Result<KeyProtection, CliError> {
-    match (&cli.kms_key_id, &cli.key_encryption_key) {
-        (Some(id), _) if !id.trim().is_empty() => Ok(KeyProtection::Kms {
-            key_id: id.trim().to_string(),
-        }),
-        (_, Some(text)) if !text.trim().is_empty() => KeyProtection::local_from_text(text)
-            .ok_or_else(|| {
-                CliError("WARDEN_KEY_ENCRYPTION_KEY: expected 32 bytes in base64url".into())
-            }),
-        _ => Err(CliError(
+    warden_core::config::key_protection_from(
+        cli.kms_key_id.as_deref(),
+        cli.key_encryption_key.as_deref(),
+    )
+    .map_err(|e| CliError(e.to_string()))?
+    .ok_or_else(|| {
+        CliError(
             "signing keys are stored wrapped: give --kms-key-id (WARDEN_KMS_KEY_ID, the stack's \
              SigningKeyWrapKeyArn output) or, outside AWS, WARDEN_KEY_ENCRYPTION_KEY"
                 .into(),
-        )),
-    }
+        )
+    })
 }
 
 fn user_json(u: &UserItem) -> Value {

@@ -178,7 +178,12 @@ fn start_engine(
 /// mode 0600), so the keys open again after a restart; otherwise (in memory, or an outside
 /// engine) a random one for this process.
 fn local_key_protection(opts: &Options) -> Result<KeyProtection, String> {
-    if let Ok(p) = warden_core::config::key_protection_from_env() {
+    let from_env = warden_core::config::key_protection_from(
+        std::env::var("WARDEN_KMS_KEY_ID").ok().as_deref(),
+        std::env::var("WARDEN_KEY_ENCRYPTION_KEY").ok().as_deref(),
+    )
+    .map_err(|e| e.to_string())?;
+    if let Some(p) = from_env {
         return Ok(p);
     }
     if opts.memory || opts.dynamodb_endpoint.is_some() {
