@@ -68,6 +68,22 @@ async fn exchange(
     warden_tests::flow::exchange_code(s, &c.client_id, secret, code, RP, verifier).await
 }
 
+/// The token response to a fresh code (no PKCE, no browser binding) for `session`.
+async fn exchanged(
+    s: &Stack,
+    c: &ClientItem,
+    secret: &str,
+    session: &SessionItem,
+    scope: &str,
+) -> Value {
+    let code = seal_code(s, session, c, scope, None, None).await;
+    exchange(s, c, secret, &code, None)
+        .await
+        .json()
+        .await
+        .unwrap()
+}
+
 async fn introspect(s: &Stack, c: &ClientItem, secret: &str, token: &str) -> Value {
     let r = s
         .http
@@ -356,53 +372,13 @@ async fn binding_types_map_tokens_to_sessions() {
     let (c, secret) = confidential(&s, "sso-session").await;
     let (s1, _) = s.session_for(&u, "Firefox").await;
     let (s2, _) = s.session_for(&u, "Chrome").await;
-    let a: Value = exchange(
-        &s,
-        &c,
-        &secret,
-        &seal_code(&s, &s1, &c, "openid", None, None).await,
-        None,
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
-    let b: Value = exchange(
-        &s,
-        &c,
-        &secret,
-        &seal_code(&s, &s2, &c, "openid", None, None).await,
-        None,
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    let a: Value = exchanged(&s, &c, &secret, &s1, "openid").await;
+    let b: Value = exchanged(&s, &c, &secret, &s2, "openid").await;
     assert_ne!(a["access_token"], b["access_token"]);
     // none: one token linked to both sessions; ending either revokes it.
     let (n, nsecret) = confidential(&s, "none").await;
-    let a: Value = exchange(
-        &s,
-        &n,
-        &nsecret,
-        &seal_code(&s, &s1, &n, "openid", None, None).await,
-        None,
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
-    let b: Value = exchange(
-        &s,
-        &n,
-        &nsecret,
-        &seal_code(&s, &s2, &n, "openid", None, None).await,
-        None,
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    let a: Value = exchanged(&s, &n, &nsecret, &s1, "openid").await;
+    let b: Value = exchanged(&s, &n, &nsecret, &s2, "openid").await;
     assert_eq!(
         a["access_token"], b["access_token"],
         "binding none shares the token"
@@ -501,17 +477,7 @@ async fn expired_but_not_yet_swept_sessions_get_no_tokens() {
     let (c, secret) = confidential(&s, "sso-session").await;
     for attr in ["idle_expires_at", "absolute_expires_at"] {
         let (sess, _) = s.session_for(&u, "ua").await;
-        let t: Value = exchange(
-            &s,
-            &c,
-            &secret,
-            &seal_code(&s, &sess, &c, "openid offline_access", None, None).await,
-            None,
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+        let t: Value = exchanged(&s, &c, &secret, &sess, "openid offline_access").await;
         let rt = t["refresh_token"].as_str().unwrap().to_string();
         let code = seal_code(&s, &sess, &c, "openid", None, None).await;
         // The expiry passes; the relay has not run.
@@ -556,17 +522,7 @@ async fn userinfo_accepts_the_token_in_a_form_body_but_one_way_only() {
     let u = s.user("gail", "correct horse", &[]).await;
     let (c, secret) = confidential(&s, "sso-session").await;
     let (sess, _) = s.session_for(&u, "ua").await;
-    let t: Value = exchange(
-        &s,
-        &c,
-        &secret,
-        &seal_code(&s, &sess, &c, "openid profile", None, None).await,
-        None,
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    let t: Value = exchanged(&s, &c, &secret, &sess, "openid profile").await;
     let at = t["access_token"].as_str().unwrap();
     let url = s.url("/oauth2/userinfo");
     let r = s
@@ -631,17 +587,7 @@ async fn revocation_and_resource_errors() {
     let u = s.user("frank", "correct horse", &[]).await;
     let (c, secret) = confidential(&s, "sso-session").await;
     let (sess, _) = s.session_for(&u, "ua").await;
-    let t: Value = exchange(
-        &s,
-        &c,
-        &secret,
-        &seal_code(&s, &sess, &c, "openid profile", None, None).await,
-        None,
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    let t: Value = exchanged(&s, &c, &secret, &sess, "openid profile").await;
     let at = t["access_token"].as_str().unwrap();
     let rt = t["refresh_token"].as_str().unwrap();
     // Introspection requires client authentication.
@@ -710,17 +656,7 @@ async fn revocation_and_resource_errors() {
     assert_eq!(r.status(), 401);
     // A token without openid gets 403 insufficient_scope at userinfo.
     let (sess2, _) = s.session_for(&u, "ua").await;
-    let t: Value = exchange(
-        &s,
-        &c,
-        &secret,
-        &seal_code(&s, &sess2, &c, "profile", None, None).await,
-        None,
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    let t: Value = exchanged(&s, &c, &secret, &sess2, "profile").await;
     let r = s
         .http
         .get(s.url("/oauth2/userinfo"))
