@@ -54,6 +54,16 @@ def hidden_inputs(html):
     return out
 
 
+def follow(ua, r, stop, where):
+    """Follow redirects with the user agent until one points at `stop` (returned
+    unfollowed) or an answer is not a redirect; more than five hops fail."""
+    for _ in range(6):
+        if r.status_code not in (302, 303) or r.headers["location"].startswith(stop):
+            return r
+        r = ua.get(urljoin(r.url, r.headers["location"]), allow_redirects=False)
+    fail(f"too many redirects {where}")
+
+
 def main():
     issuer = env("ISSUER")
     redirect = env("REDIRECT_URI")
@@ -87,26 +97,14 @@ def main():
 
     # The user agent: authorize → login page → POST credentials → authorize → redirect_uri.
     ua = requests.Session()
-    r = ua.get(url, allow_redirects=False)
-    hops = 0
-    while r.status_code in (302, 303) and not r.headers["location"].startswith(redirect):
-        r = ua.get(urljoin(r.url, r.headers["location"]), allow_redirects=False)
-        hops += 1
-        if hops > 5:
-            fail("too many redirects before the login page")
+    r = follow(ua, ua.get(url, allow_redirects=False), redirect, "before the login page")
     if r.status_code != 200 or 'name="password"' not in r.text:
         fail(f"expected the login page, got {r.status_code}")
     form = hidden_inputs(r.text)
     form.update({"username": env("USERNAME"), "password": env("PASSWORD")})
     action = re.search(r'<form[^>]*action="([^"]*)"', r.text)
     post_to = urljoin(r.url, unescape(action.group(1)) if action else r.url)
-    r = ua.post(post_to, data=form, allow_redirects=False)
-    hops = 0
-    while r.status_code in (302, 303) and not r.headers["location"].startswith(redirect):
-        r = ua.get(urljoin(r.url, r.headers["location"]), allow_redirects=False)
-        hops += 1
-        if hops > 5:
-            fail("too many redirects after login")
+    r = follow(ua, ua.post(post_to, data=form, allow_redirects=False), redirect, "after login")
     if r.status_code not in (302, 303):
         fail(f"expected a redirect to the client, got {r.status_code}: {r.text[:200]}")
     query = urlparse(r.headers["location"]).query
