@@ -45,3 +45,9 @@ pub async fn run(script: &str, env: &[(&str, String)]) -> String {
     );
     stdout
 }
+
+/// The value a script printed as `<key>=<value>` on a line of its own.
+pub fn printed<'a>(out: &'a str, key: &str) -> Option<&'a str> {
+    out.lines()
+        .find_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
+}

@@ -135,6 +135,18 @@ impl Stack {
         .expect("tokens issued")
     }
 
+    /// Assert that session `sid` was ended by an RP-initiated logout.
+    pub async fn assert_rp_logged_out(&self, sid: &str) {
+        let sess = self
+            .store()
+            .get_session(sid)
+            .await
+            .expect("read the session")
+            .unwrap_or_else(|| panic!("no session {sid}"));
+        assert_eq!(sess.status, "ended", "the RP's logout ended the session");
+        assert_eq!(sess.ended_reason.as_deref(), Some("rp_logout"));
+    }
+
     /// Register a client; returns it and its secret (confidential clients).
     pub async fn client(&self, spec: ClientSpec) -> (ClientItem, Option<String>) {
         admin::create_client(self.store(), &spec)

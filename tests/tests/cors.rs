@@ -406,11 +406,6 @@ async fn oidc_client_ts_in_chromium() {
     println!("{out}");
     assert!(out.contains("spa ok"), "{out}");
     // The session the app signed in with was ended by its logout.
-    let sid = out
-        .lines()
-        .find_map(|l| l.strip_prefix("SID="))
-        .expect("the script prints the sid");
-    let sess = s.store().get_session(sid).await.unwrap().unwrap();
-    assert_eq!(sess.status, "ended");
-    assert_eq!(sess.ended_reason.as_deref(), Some("rp_logout"));
+    let sid = warden_tests::browser::printed(&out, "SID").expect("the script prints the sid");
+    s.assert_rp_logged_out(sid).await;
 }

@@ -9,33 +9,42 @@ mod logout_common;
 use serde_json::Value;
 use std::path::PathBuf;
 use warden_core::admin::ClientSpec;
-use warden_tests::spawn;
+use warden_tests::{spawn, Stack};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pyoidc_runs_the_code_flow_refresh_and_logout() {
+/// A stack with a confidential client and a user, and the environment both RP scripts
+/// read (`ISSUER`, `CLIENT_ID`, `CLIENT_SECRET`, `REDIRECT_URI`, `POST_LOGOUT`, `USERNAME`,
+/// `PASSWORD`).
+async fn rp_fixture(name: &str, username: &str) -> (Stack, Vec<(&'static str, String)>) {
     let s = spawn().await;
     let redirect = "https://rp.example/cb";
     let bye = "https://rp.example/bye";
     let (client, secret) = s
         .client(ClientSpec {
-            name: "pyoidc RP".into(),
+            name: name.into(),
             redirect_uris: vec![redirect.into()],
             post_logout_redirect_uris: vec![bye.into()],
             ..Default::default()
         })
         .await;
-    s.user("pat", "pw-pat-1234567", &[]).await;
+    let password = format!("pw-{username}-1234567");
+    s.user(username, &password, &[]).await;
+    let vars = vec![
+        ("ISSUER", s.app().config.issuer.clone()),
+        ("CLIENT_ID", client.client_id),
+        ("CLIENT_SECRET", secret.expect("a confidential client")),
+        ("REDIRECT_URI", redirect.into()),
+        ("POST_LOGOUT", bye.into()),
+        ("USERNAME", username.into()),
+        ("PASSWORD", password),
+    ];
+    (s, vars)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pyoidc_runs_the_code_flow_refresh_and_logout() {
+    let (s, vars) = rp_fixture("pyoidc RP", "pat").await;
     let py = logout_common::venv_python();
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("oidc_rp.py");
-    let vars = [
-        ("ISSUER", s.app().config.issuer.clone()),
-        ("CLIENT_ID", client.client_id.clone()),
-        ("CLIENT_SECRET", secret.unwrap()),
-        ("REDIRECT_URI", redirect.to_string()),
-        ("POST_LOGOUT", bye.to_string()),
-        ("USERNAME", "pat".into()),
-        ("PASSWORD", "pw-pat-1234567".into()),
-    ];
     let out = tokio::task::spawn_blocking(move || {
         std::process::Command::new(py)
             .arg(script)
@@ -56,43 +65,15 @@ async fn pyoidc_runs_the_code_flow_refresh_and_logout() {
     assert_eq!(v["preferred_username"], "pat");
     assert_eq!(v["email"], "pat@example.com");
     let sid = v["sid"].as_str().expect("sid in the ID token");
-    let sess = s.store().get_session(sid).await.unwrap().unwrap();
-    assert_eq!(sess.status, "ended", "the RP's logout ended the session");
+    s.assert_rp_logged_out(sid).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openid_client_runs_the_code_flow_introspection_revocation_and_logout() {
-    let s = spawn().await;
-    let redirect = "https://rp.example/cb";
-    let bye = "https://rp.example/bye";
-    let (client, secret) = s
-        .client(ClientSpec {
-            name: "openid-client RP".into(),
-            redirect_uris: vec![redirect.into()],
-            post_logout_redirect_uris: vec![bye.into()],
-            ..Default::default()
-        })
-        .await;
-    s.user("quinn", "pw-quinn-1234567", &[]).await;
-    let out = warden_tests::browser::run(
-        "rp_openid_client.mjs",
-        &[
-            ("ISSUER", s.app().config.issuer.clone()),
-            ("CLIENT_ID", client.client_id.clone()),
-            ("CLIENT_SECRET", secret.unwrap()),
-            ("REDIRECT_URI", redirect.into()),
-            ("POST_LOGOUT", bye.into()),
-            ("USERNAME", "quinn".into()),
-            ("PASSWORD", "pw-quinn-1234567".into()),
-        ],
-    )
-    .await;
+    let (s, vars) = rp_fixture("openid-client RP", "quinn").await;
+    let out = warden_tests::browser::run("rp_openid_client.mjs", &vars).await;
     println!("{out}");
     assert!(out.contains("openid-client ok"), "{out}");
-    let sid = out
-        .lines()
-        .find_map(|l| l.strip_prefix("SID="))
-        .expect("the script prints the sid");
-    let sess = s.store().get_session(sid).await.unwrap().unwrap();
-    assert_eq!(sess.status, "ended", "the RP's logout ended the session");
+    let sid = warden_tests::browser::printed(&out, "SID").expect("the script prints the sid");
+    s.assert_rp_logged_out(sid).await;
 }
