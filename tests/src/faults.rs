@@ -236,13 +236,7 @@ impl FaultProxy {
             inner: inner.clone(),
         });
         let app = axum::Router::new().fallback(forward).with_state(shared);
-        let l = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind fault proxy");
-        let addr = l.local_addr().expect("addr");
-        tokio::spawn(async move {
-            let _ = axum::serve(l, app).await;
-        });
+        let addr = crate::rp::serve(app).await;
         FaultProxy { addr, inner }
     }
 
