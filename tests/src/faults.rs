@@ -103,7 +103,9 @@ struct Rule {
 struct Inner {
     rules: Vec<Rule>,
     /// Every request seen: (operation, injected fault or None when forwarded).
-    log: Vec<(String, Option<Fault>)>,
+    /// Each request: its operation, the fault it got, and whether it carried a
+    /// `ClientRequestToken`.
+    log: Vec<(String, Option<Fault>, bool)>,
     rng: u64,
 }
 
@@ -166,8 +168,11 @@ async fn forward(
 ) -> Response {
     let op = operation(&headers);
     let fault = sh.inner.lock().map(|mut i| i.decide(&op)).unwrap_or(None);
+    let tokened = body
+        .windows(b"\"ClientRequestToken\"".len())
+        .any(|w| w == b"\"ClientRequestToken\"");
     if let Ok(mut i) = sh.inner.lock() {
-        i.log.push((op, fault));
+        i.log.push((op, fault, tokened));
     }
     if fault == Some(Fault::Stall) {
         tokio::time::sleep(HOLD).await;
@@ -285,21 +290,26 @@ impl FaultProxy {
 
     /// How many requests for `op` (`None`: all) the proxy has seen.
     pub fn requests(&self, op: Option<&str>) -> usize {
-        self.count(op, |_| true)
+        self.count(op, |_, _| true)
     }
 
     /// How many requests for `op` (`None`: all) it answered with a fault.
     pub fn injected(&self, op: Option<&str>) -> usize {
-        self.count(op, |f| f.is_some())
+        self.count(op, |f, _| f.is_some())
     }
 
-    fn count(&self, op: Option<&str>, pred: impl Fn(&Option<Fault>) -> bool) -> usize {
+    /// How many requests for `op` (`None`: all) carried a `ClientRequestToken`.
+    pub fn with_client_request_token(&self, op: Option<&str>) -> usize {
+        self.count(op, |_, tokened| tokened)
+    }
+
+    fn count(&self, op: Option<&str>, pred: impl Fn(&Option<Fault>, bool) -> bool) -> usize {
         self.inner
             .lock()
             .map(|i| {
                 i.log
                     .iter()
-                    .filter(|(o, f)| op.is_none_or(|x| x == o) && pred(f))
+                    .filter(|(o, f, t)| op.is_none_or(|x| x == o) && pred(f, *t))
                     .count()
             })
             .unwrap_or(0)

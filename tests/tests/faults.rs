@@ -382,9 +382,12 @@ async fn transaction_conflicts_on_a_code_exchange_are_retried_or_refused_whole()
 
 /// DynamoDB stops answering. The SDK abandons an attempt after the attempt timeout and sends
 /// it again. (1) The answer to an exchange's transaction is lost although the engine applied
-/// it: the retry carries the same ClientRequestToken, the engine answers it with the first
-/// result, and the client gets its tokens — the code's single-use condition does not mistake
-/// the retry for a replay, and nothing is revoked. (2) A connection that stalls on every
+/// it: the transaction carries no ClientRequestToken; its re-send fails the code's
+/// single-use condition, the link it finds names the exchange's own family, and the client
+/// gets its tokens — the retry is not mistaken for a replay, and nothing is revoked.
+/// (1b) The answer to a refresh's transaction is lost: that one carries a
+/// ClientRequestToken, the engine answers the re-send with the first result, and the
+/// rotated pair is the client's. (2) A connection that stalls on every
 /// attempt: the client gets 503 `temporarily_unavailable` in bounded time, nothing was
 /// applied, and the same code works once the store answers again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -398,9 +401,28 @@ async fn a_store_that_stops_answering_is_retried_idempotently_or_refused_in_boun
     let s = &f.s;
     let fx = CodeFixture::new(s, "stalled").await;
     let (code, exchange) = (|| fx.code(), |code: String| fx.exchange(s, code));
-    // (1) The first answer is lost; the retry is answered from the engine's idempotency
-    // record of the first attempt.
-    let before = f.proxy.requests(Some("TransactWriteItems"));
+    let direct = &f.direct;
+    let active = |v: serde_json::Value| async move {
+        for k in ["access_token", "refresh_token"] {
+            let t = v[k].as_str().expect("token");
+            let item = direct
+                .get_token(&warden_core::crypto::hash_secret(t))
+                .await
+                .expect("read")
+                .expect("stored once");
+            assert_eq!(item.status, "active", "{k} was not revoked as a replay");
+        }
+    };
+    // (1) The first answer is lost; the re-send finds the link the first attempt wrote.
+    let tokened = || {
+        f.proxy
+            .with_client_request_token(Some("TransactWriteItems"))
+    };
+    let (tx_before, get_before, tokened_before) = (
+        f.proxy.requests(Some("TransactWriteItems")),
+        f.proxy.requests(Some("GetItem")),
+        tokened(),
+    );
     f.proxy
         .fail_next("TransactWriteItems", 1, Fault::LoseResponse);
     let r = exchange(code()).await;
@@ -409,20 +431,45 @@ async fn a_store_that_stops_answering_is_retried_idempotently_or_refused_in_boun
     assert_eq!(status, 200, "{v}");
     assert_eq!(f.proxy.injected(Some("TransactWriteItems")), 1);
     assert_eq!(
-        f.proxy.requests(Some("TransactWriteItems")) - before,
+        f.proxy.requests(Some("TransactWriteItems")) - tx_before,
         2,
         "the lost attempt and its retry"
     );
-    for k in ["access_token", "refresh_token"] {
-        let t = v[k].as_str().expect("token");
-        let item = f
-            .direct
-            .get_token(&warden_core::crypto::hash_secret(t))
-            .await
-            .expect("read")
-            .expect("stored once");
-        assert_eq!(item.status, "active", "{k} was not revoked as a replay");
-    }
+    assert_eq!(
+        tokened() - tokened_before,
+        0,
+        "an exchange sends no ClientRequestToken"
+    );
+    // The link read that recognised the re-send (beside the client's first read).
+    assert!(f.proxy.requests(Some("GetItem")) > get_before);
+    let refresh = v["refresh_token"].as_str().expect("refresh").to_string();
+    active(v).await;
+    // (1b) A refresh whose first answer is lost: replayed by the engine under its token.
+    let (tx_before, tokened_before) = (f.proxy.requests(Some("TransactWriteItems")), tokened());
+    f.proxy
+        .fail_next("TransactWriteItems", 1, Fault::LoseResponse);
+    let r = s
+        .http
+        .post(s.url("/oauth2/token"))
+        .basic_auth(&fx.client_id, Some(&fx.secret))
+        .form(&[("grant_type", "refresh_token"), ("refresh_token", &refresh)])
+        .send()
+        .await
+        .expect("refresh");
+    let status = r.status();
+    let v: serde_json::Value = r.json().await.expect("json");
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        f.proxy.requests(Some("TransactWriteItems")) - tx_before,
+        2,
+        "the lost attempt and its retry"
+    );
+    assert_eq!(
+        tokened() - tokened_before,
+        2,
+        "both attempts of the refresh carry the token"
+    );
+    active(v).await;
     // (2) Every attempt stalls: 503 within the operation timeout, nothing applied.
     f.proxy.clear();
     f.proxy

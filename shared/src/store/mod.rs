@@ -20,7 +20,8 @@ pub use tokens::Issue;
 
 use crate::error::StoreError;
 use aws_sdk_dynamodb::config::{
-    interceptors::BeforeTransmitInterceptorContextRef, ConfigBag, Intercept, RuntimeComponents,
+    interceptors::{BeforeSerializationInterceptorContextMut, BeforeTransmitInterceptorContextRef},
+    ConfigBag, Intercept, RuntimeComponents,
 };
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
@@ -66,11 +67,51 @@ impl Intercept for RoundTrips {
     }
 }
 
+/// Takes the SDK's generated `ClientRequestToken` off a TransactWriteItems, for a transaction
+/// that recognises its own re-send (see [`Resend`]). Runs after the SDK's idempotency-token
+/// interceptor: operation customisations are registered after the operation's own plugins.
+#[derive(Debug)]
+struct NoClientRequestToken;
+
+impl Intercept for NoClientRequestToken {
+    fn name(&self) -> &'static str {
+        "NoClientRequestToken"
+    }
+    fn modify_before_serialization(
+        &self,
+        ctx: &mut BeforeSerializationInterceptorContextMut<'_>,
+        _rc: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsInput;
+        if let Some(input) = ctx.input_mut().downcast_mut::<TransactWriteItemsInput>() {
+            input.client_request_token = None;
+        }
+        Ok(())
+    }
+}
+
+/// How a transaction that the SDK sends again (its answer was lost) is kept from being
+/// applied twice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Resend {
+    /// The SDK's `ClientRequestToken`: DynamoDB answers a re-sent transaction with the first
+    /// result for ten minutes.
+    ClientRequestToken,
+    /// The transaction puts an item only if absent and that item names the transaction, so
+    /// the caller recognises its own earlier write when the re-send fails that condition
+    /// (the code exchange: its link names the new family). No token is sent: DynamoDB keeps
+    /// nothing per transaction, and an engine's idempotency record (dynoxide hashes every
+    /// tokened request and walks its ten-minute record on each one) is not paid for.
+    OwnMarker,
+}
+
 /// How long one DynamoDB attempt may take before the SDK abandons it and tries again
 /// (standard retry mode: 3 attempts with jittered backoff). Without a limit a stalled
 /// connection would hold the function until its own timeout (10 s). A transaction sent again
-/// carries the same ClientRequestToken, so an attempt that was applied but whose answer was
-/// lost is not applied twice: DynamoDB answers the retry with the first result.
+/// is not applied twice (see [`Resend`]): it carries the same ClientRequestToken, so
+/// DynamoDB answers the retry with the first result, or it is a code exchange, whose link
+/// recognises the retry.
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Connecting to DynamoDB (per attempt).
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
@@ -258,7 +299,7 @@ const CONFLICT_RETRIES: u32 = 3;
 impl Store {
     /// One TransactWriteItems (1 round trip; more only on conflicts). DynamoDB cancels a
     /// transaction with `TransactionConflict` when another one is writing one of its items
-    /// at that moment (two exchanges for one session bump the same `version`); nothing was
+    /// at that moment (two exchanges for one session bump its issued counter); nothing was
     /// applied, so it is sent again after a short jittered pause, up to
     /// [`CONFLICT_RETRIES`] times, then reported as `Throttled` (retry later). Other
     /// cancellations are returned as they are.
@@ -266,15 +307,31 @@ impl Store {
         &self,
         items: Vec<aws_sdk_dynamodb::types::TransactWriteItem>,
     ) -> Result<(), StoreError> {
+        self.transact_with(items, Resend::ClientRequestToken).await
+    }
+
+    /// [`Store::transact`] with a choice of how a re-sent attempt is recognised.
+    pub(crate) async fn transact_with(
+        &self,
+        items: Vec<aws_sdk_dynamodb::types::TransactWriteItem>,
+        resend: Resend,
+    ) -> Result<(), StoreError> {
         let mut attempt = 0;
         loop {
-            let r = self
+            let op = self
                 .client
                 .transact_write_items()
-                .set_transact_items(Some(items.clone()))
-                .send()
-                .await
-                .map_err(transact_error);
+                .set_transact_items(Some(items.clone()));
+            let r = match resend {
+                Resend::ClientRequestToken => op.send().await,
+                Resend::OwnMarker => {
+                    op.customize()
+                        .interceptor(NoClientRequestToken)
+                        .send()
+                        .await
+                }
+            }
+            .map_err(transact_error);
             match r {
                 Ok(_) => return Ok(()),
                 Err(StoreError::TransactionCancelled(reasons)) if only_conflicts(&reasons) => {

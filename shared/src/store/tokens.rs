@@ -2,7 +2,7 @@
 //! base64url SHA-256 of the value the client holds.
 
 use super::sessions::token_link;
-use super::{n, s, Store};
+use super::{n, s, Resend, Store};
 use crate::error::StoreError;
 use crate::schema::{from_item, keys, to_item, SessionTokenLink, SharedGrantItem, TokenItem};
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem, Update};
@@ -66,7 +66,9 @@ impl Store {
     /// the rotated refresh token and the shared-grant pointer. A code exchange with binding
     /// `sso-session` is 5 items: link, session check, counter, refresh and access token.
     /// `AlreadyUsed` = the code was exchanged before; `ConditionFailed` = a session ended or
-    /// the refresh token was already rotated.
+    /// the refresh token was already rotated. A code exchange's transaction carries no
+    /// `ClientRequestToken` ([`Resend::OwnMarker`]): its link is the single-use marker and
+    /// names the family, which tells a lost-answer re-send from a replay.
     pub async fn issue(&self, issue: &Issue) -> Result<(), StoreError> {
         let mut tx: Vec<TransactWriteItem> = Vec::new();
         let (link_key, keep_until) = match (&issue.code, issue.new_tokens.first()) {
@@ -174,7 +176,11 @@ impl Store {
         if let Some(g) = &issue.shared_grant {
             tx.push(put_tx(&self.table, to_item(g)?, false)?);
         }
-        self.transact(tx).await.map_err(|e| match e {
+        let resend = match issue.code {
+            Some(_) => Resend::OwnMarker,
+            None => Resend::ClientRequestToken,
+        };
+        let r = self.transact_with(tx, resend).await.map_err(|e| match e {
             StoreError::TransactionCancelled(r)
                 if issue.code.is_some()
                     && r.first().is_some_and(|c| c == "ConditionalCheckFailed") =>
@@ -187,8 +193,19 @@ impl Store {
                 StoreError::ConditionFailed
             }
             other => other,
-        })?;
-        Ok(())
+        });
+        match (r, &issue.code, issue.sessions.first()) {
+            // The code's link exists. If it names this issuance's family, the SDK sent the
+            // transaction again after its first answer was lost and the first attempt was
+            // applied: the issuance succeeded. 1 GetItem, only on this path.
+            (Err(StoreError::AlreadyUsed), Some((code_hash, _)), Some(sid)) => {
+                match self.get_code_link(sid, code_hash).await? {
+                    Some(l) if l.family == issue.family => Ok(()),
+                    _ => Err(StoreError::AlreadyUsed),
+                }
+            }
+            (r, _, _) => r,
+        }
     }
 
     /// Hashes of every token of a grant family: the links of the family's sessions that
