@@ -250,6 +250,13 @@ pub struct SessionTokenLink {
     pub family: String,
     /// The latest of the tokens' expiries (and, for a code's link, of the code's retention).
     pub expires_at: i64,
+    /// A refresh's link: the hash of the refresh token that refresh rotated. The same
+    /// transaction made that token `rotated` (never again usable), so ending the session
+    /// need not revoke it: without this, every rotation would leave a refresh token that
+    /// counts as live until its expiry, and a long session that refreshes often would
+    /// outgrow one termination transaction.
+    #[serde(rename = "r", default, skip_serializing_if = "Option::is_none")]
+    pub rotated: Option<String>,
 }
 
 /// A link as read from the table: the shape above, or the one-token shape written before
@@ -266,6 +273,8 @@ struct StoredLink {
     expires_at: i64,
     #[serde(default)]
     token_hash: Option<String>,
+    #[serde(rename = "r", default)]
+    rotated: Option<String>,
 }
 
 impl From<StoredLink> for SessionTokenLink {
@@ -280,6 +289,7 @@ impl From<StoredLink> for SessionTokenLink {
             tokens,
             family: w.family,
             expires_at: w.expires_at,
+            rotated: w.rotated,
         }
     }
 }

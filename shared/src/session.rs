@@ -295,7 +295,8 @@ pub enum Terminated {
 /// queue. If sending fails the deliveries stay pending and the relay sends them.
 ///
 /// Round trips: 1 Query (session partition) + 1 TransactWriteItems (+1 per extra 100
-/// tokens) + 1 SQS SendMessageBatch per 10 deliveries. A concurrent token issuance makes the
+/// live tokens; refresh tokens a later refresh rotated are not revoked again, so a long
+/// session that refreshes often stays in one transaction) + 1 SQS SendMessageBatch per 10 deliveries. A concurrent token issuance makes the
 /// transaction's version condition fail; it is then re-read and retried.
 pub async fn terminate(
     app: &App,
@@ -316,13 +317,19 @@ pub async fn terminate(
         }
         let now = now_ms();
         let now_s = now / 1000;
-        // Tokens whose expiry passed are inactive already (and may be gone through TTL).
+        // Tokens whose expiry passed are inactive already (and may be gone through TTL), and
+        // so are refresh tokens a later refresh rotated (named by that refresh's link).
         // A shared token linked by several issuances is revoked once.
+        let rotated: std::collections::BTreeSet<&String> = part
+            .links
+            .iter()
+            .filter_map(|l| l.rotated.as_ref())
+            .collect();
         let hashes: Vec<String> = part
             .links
             .iter()
             .flat_map(|l| l.tokens.iter())
-            .filter(|(_, exp)| **exp > now_s)
+            .filter(|(h, exp)| **exp > now_s && !rotated.contains(h))
             .map(|(h, _)| h.clone())
             .collect::<std::collections::BTreeSet<String>>()
             .into_iter()

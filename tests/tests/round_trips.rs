@@ -258,3 +258,68 @@ async fn round_trips_stay_at_the_documented_floor() {
         "round trips above the documented floor: {failed:?}"
     );
 }
+
+/// A session whose app refreshed many times still ends in one transaction: each refresh's
+/// link names the refresh token it rotated, and ending the session leaves rotated tokens
+/// alone (they are unusable already). Before, 60 refreshes left 60 rotated refresh tokens
+/// counted as live, and the 122 tokens were revoked in chunks ahead of the final
+/// transaction.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_refreshed_session_ends_in_one_transaction() {
+    let rt = RoundTrips::default();
+    let s: Stack = spawn_with(Options {
+        round_trips: Some(rt.clone()),
+        ..Default::default()
+    })
+    .await;
+    let u = s.user("refresher", "correct horse battery", &[]).await;
+    let (c, _) = s
+        .client(ClientSpec {
+            name: "Refresher".into(),
+            redirect_uris: vec![RP.into()],
+            ..Default::default()
+        })
+        .await;
+    let (sess, _) = s.session_for(&u, "refresher").await;
+    let first = s.tokens_for(&sess, &c, "openid").await;
+    let mut refresh = first.refresh_token.clone().expect("refresh token");
+    let mut rotated = Vec::new();
+    let mut access = vec![first.access_token];
+    for _ in 0..60 {
+        let next = warden_core::grant::refresh(s.app(), &c, &refresh, None)
+            .await
+            .expect("refresh");
+        rotated.push(std::mem::replace(
+            &mut refresh,
+            next.refresh_token.expect("rotated pair"),
+        ));
+        access.push(next.access_token);
+    }
+    let (n, ended) = measure(&rt, || {
+        warden_core::session::terminate(s.app(), &sess.sid, None, "admin")
+    })
+    .await;
+    assert!(matches!(
+        ended.expect("terminate"),
+        warden_core::session::Terminated::Ended { .. }
+    ));
+    assert_eq!(
+        n, 2,
+        "1 Query + 1 TransactWriteItems for 61 access tokens + 1 refresh token"
+    );
+    let store = s.store();
+    let status = |t: String| async move {
+        store
+            .get_token(&warden_core::crypto::hash_secret(&t))
+            .await
+            .expect("read")
+            .expect("stored")
+            .status
+    };
+    for t in access.into_iter().chain([refresh]) {
+        assert_eq!(status(t).await, "revoked");
+    }
+    for t in rotated {
+        assert_eq!(status(t).await, "rotated", "never usable again");
+    }
+}

@@ -440,5 +440,6 @@ pub fn token_link(
         tokens,
         family: family.to_string(),
         expires_at,
+        rotated: None,
     }
 }

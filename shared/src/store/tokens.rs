@@ -83,7 +83,8 @@ impl Store {
                 .map(|(h, t)| (h.clone(), t.expires_at))
                 .collect();
             for sid in &issue.sessions {
-                let l = token_link(sid, key, tokens.clone(), &issue.family, keep_until);
+                let mut l = token_link(sid, key, tokens.clone(), &issue.family, keep_until);
+                l.rotated = issue.rotate_refresh.clone();
                 tx.push(put_tx(&self.table, to_item(&l)?, issue.code.is_some())?);
             }
         }
