@@ -37,6 +37,10 @@ wait_http() { for _ in $(seq 1 100); do curl -fsS -o /dev/null "$1" 2>/dev/null 
 
 side() {
   [ -d infra/bench/node/node_modules/oidc-provider ] || (cd infra/bench/node && npm install --no-audit --no-fund)
+  # One key-encryption key for the stack and the bench's fixtures, which sign ID-token hints
+  # with the stack's keys from their own process.
+  WARDEN_KEY_ENCRYPTION_KEY=$(head -c 32 /dev/urandom | basenc --base64url | tr -d '=')
+  export WARDEN_KEY_ENCRYPTION_KEY
   "$BIN/warden-bench" sink --addr 127.0.0.1:$SPORT >"$LOG/sink.log" 2>&1 & PIDS+=($!)
   "$BIN/warden-bench" ceiling --addr 127.0.0.1:$CPORT >"$LOG/ceiling.log" 2>&1 & PIDS+=($!)
   RUST_LOG=warn "$BIN/warden-local" --memory --addr 127.0.0.1:$WPORT >"$LOG/warden-local.log" 2>&1 & PIDS+=($!)

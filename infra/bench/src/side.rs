@@ -137,7 +137,17 @@ async fn warden_fixtures(a: &Args, http: &reqwest::Client) -> Result<WardenFx, S
         .to_lowercase();
     let ddb = warden_core::store::dynamodb_client(Some(&a.dynamodb_endpoint), None).await;
     let store = Store::new(ddb, &a.table);
-    let config = Config::new(&a.warden, &a.table).map_err(e("config"))?;
+    let mut config = Config::new(&a.warden, &a.table).map_err(e("config"))?;
+    // The stack's key-encryption key (run.sh gives both processes the same one): the
+    // fixtures open the stack's signing keys to sign ID-token hints.
+    if let Some(kp) = warden_core::config::key_protection_from(
+        None,
+        std::env::var("WARDEN_KEY_ENCRYPTION_KEY").ok().as_deref(),
+    )
+    .map_err(e("WARDEN_KEY_ENCRYPTION_KEY"))?
+    {
+        config.key_protection = kp;
+    }
     let app = App::new(config, store, Arc::new(warden_core::queue::NoQueue));
     let sink = format!("{}/backchannel", a.sink);
     let scopes: Vec<String> = [
