@@ -69,8 +69,12 @@ pub async fn exchange(
     let used = (code_hash.clone(), now + CODE_RETENTION_SECS);
     match grant::issue_for_code(app, client, &grant, Some(used), &family).await {
         Ok(issued) => Ok((issued, grant.nonce, grant.claims)),
-        Err(GrantError::CodeUsed) => {
-            revoke_if_replayed(app, &grant.sid, &code_hash).await?;
+        Err(GrantError::CodeUsed { family }) => {
+            match family {
+                // The issuance read the link already.
+                Some(f) => revoke_replayed(app, &grant.sid, &f).await?,
+                None => revoke_if_replayed(app, &grant.sid, &code_hash).await?,
+            }
             Err(GrantError::InvalidGrant("The code was already used."))
         }
         Err(e) => Err(e),
@@ -121,9 +125,15 @@ fn check(client: &ClientItem, g: &CodeGrant, p: Presented<'_>) -> Result<(), Gra
 /// revoke every token of the family it created.
 async fn revoke_if_replayed(app: &App, sid: &str, code_hash: &str) -> Result<(), GrantError> {
     if let Some(l) = app.store.get_code_link(sid, code_hash).await? {
-        grant::revoke_family(app, &[sid.to_string()], &l.family, "code_replay").await?;
-        tracing::warn!("authorization code replayed; its tokens were revoked");
+        revoke_replayed(app, sid, &l.family).await?;
     }
+    Ok(())
+}
+
+/// Revoke every token of `family`, which a replayed code created in session `sid`.
+async fn revoke_replayed(app: &App, sid: &str, family: &str) -> Result<(), GrantError> {
+    grant::revoke_family(app, &[sid.to_string()], family, "code_replay").await?;
+    tracing::warn!("authorization code replayed; its tokens were revoked");
     Ok(())
 }
 

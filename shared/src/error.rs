@@ -18,9 +18,10 @@ pub enum StoreError {
     /// A transaction was cancelled; the reasons are DynamoDB's codes per item.
     #[error("transaction cancelled: {0:?}")]
     TransactionCancelled(Vec<String>),
-    /// A single-use item (an authorization code's marker) already exists.
+    /// A single-use item (an authorization code's link) already exists; `family` is the
+    /// grant family it names, when it was read.
     #[error("already used")]
-    AlreadyUsed,
+    AlreadyUsed { family: Option<String> },
     /// The engine throttled us; retrying later is safe.
     #[error("throttled")]
     Throttled,

@@ -37,9 +37,10 @@ pub enum GrantError {
     /// RFC 6749 `invalid_grant` with a description.
     #[error("invalid_grant: {0}")]
     InvalidGrant(&'static str),
-    /// The code was exchanged before (its link exists); nothing was written.
+    /// The code was exchanged before (its link exists); nothing was written. `family` is
+    /// the family that exchange created, when the link was read.
     #[error("code already used")]
-    CodeUsed,
+    CodeUsed { family: Option<String> },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -165,7 +166,9 @@ pub async fn issue_for_code(
                         // The shared token was revoked or expired meanwhile, or the session
                         // ended: fall through to a fresh token (which re-checks the session).
                         Err(StoreError::ConditionFailed) => {}
-                        Err(StoreError::AlreadyUsed) => return Err(GrantError::CodeUsed),
+                        Err(StoreError::AlreadyUsed { family }) => {
+                            return Err(GrantError::CodeUsed { family })
+                        }
                         Err(e) => return Err(e.into()),
                     }
                 }
@@ -205,7 +208,7 @@ pub async fn issue_for_code(
         Err(StoreError::ConditionFailed) => {
             return Err(GrantError::InvalidGrant("The session has ended."))
         }
-        Err(StoreError::AlreadyUsed) => return Err(GrantError::CodeUsed),
+        Err(StoreError::AlreadyUsed { family }) => return Err(GrantError::CodeUsed { family }),
         Err(e) => return Err(e.into()),
     }
     Ok(Issued {

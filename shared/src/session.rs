@@ -296,8 +296,9 @@ pub enum Terminated {
 ///
 /// Round trips: 1 Query (session partition) + 1 TransactWriteItems (+1 per extra 100
 /// live tokens; refresh tokens a later refresh rotated are not revoked again, so a long
-/// session that refreshes often stays in one transaction) + 1 SQS SendMessageBatch per 10 deliveries. A concurrent token issuance makes the
-/// transaction's version condition fail; it is then re-read and retried.
+/// session that refreshes often stays in one transaction) + 1 SQS SendMessageBatch per 10
+/// deliveries. A concurrent token issuance bumps the session's issued counter and makes
+/// the transaction's condition on it fail; it is then re-read and retried.
 pub async fn terminate(
     app: &App,
     sid: &str,

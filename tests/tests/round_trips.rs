@@ -19,6 +19,9 @@ const AUTHORIZE_AGAIN: u64 = 1;
 /// TransactWriteItems (the link keyed by the code's hash, session, tokens); the code carries
 /// the grant.
 const TOKEN: u64 = 1;
+/// The refused TransactWriteItems · GetItem (the code's link: its family) · Query +
+/// TransactWriteItems (that family's revocation).
+const TOKEN_REPLAY: u64 = 4;
 const REFRESH: u64 = 3;
 const INTROSPECT: u64 = 1;
 const USERINFO: u64 = 2;
@@ -44,14 +47,20 @@ where
     (rt.get(), out)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn round_trips_stay_at_the_documented_floor() {
+/// A stack whose DynamoDB client counts its requests.
+async fn counted_stack() -> (RoundTrips, Stack) {
     let rt = RoundTrips::default();
-    let s: Stack = spawn_with(Options {
+    let s = spawn_with(Options {
         round_trips: Some(rt.clone()),
         ..Default::default()
     })
     .await;
+    (rt, s)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn round_trips_stay_at_the_documented_floor() {
+    let (rt, s) = counted_stack().await;
     // Deliveries stay in the outbox during the measurement (no background dispatcher writes).
     s.running
         .queue
@@ -93,7 +102,7 @@ async fn round_trips_stay_at_the_documented_floor() {
     })
     .await;
     report.push(("authorize (first time for this app)", n, AUTHORIZE));
-    let (n, _) = measure(&rt, || {
+    let (n, (code2, _, _)) = measure(&rt, || {
         flow::authorize_code(&s, &cookie, &c.client_id, RP, &scope)
     })
     .await;
@@ -107,6 +116,16 @@ async fn round_trips_stay_at_the_documented_floor() {
     })
     .await;
     report.push(("token (code exchange)", n, TOKEN));
+    // A code presented again: its refused transaction, the link read that finds the family
+    // it created, and that family's revocation (Query + TransactWriteItems).
+    let first = flow::exchange_code(&s, &c.client_id, &secret, &code2, RP, None).await;
+    assert_eq!(first.status(), 200);
+    let (n, again) = measure(&rt, || {
+        flow::exchange_code(&s, &c.client_id, &secret, &code2, RP, None)
+    })
+    .await;
+    assert_eq!(again.status(), 400);
+    report.push(("token (a code presented again)", n, TOKEN_REPLAY));
     let rtok = r["refresh_token"].as_str().unwrap().to_string();
     let (n, r) = measure(&rt, || async {
         s.http
@@ -266,12 +285,7 @@ async fn round_trips_stay_at_the_documented_floor() {
 /// transaction.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_long_refreshed_session_ends_in_one_transaction() {
-    let rt = RoundTrips::default();
-    let s: Stack = spawn_with(Options {
-        round_trips: Some(rt.clone()),
-        ..Default::default()
-    })
-    .await;
+    let (rt, s) = counted_stack().await;
     let u = s.user("refresher", "correct horse battery", &[]).await;
     let (c, _) = s
         .client(ClientSpec {

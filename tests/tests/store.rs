@@ -293,7 +293,7 @@ async fn codes_are_single_use(store: &Store) {
     let second = exchange("f2");
     assert!(matches!(
         store.issue(&second).await,
-        Err(StoreError::AlreadyUsed)
+        Err(StoreError::AlreadyUsed { .. })
     ));
     assert!(store
         .get_token(&second.new_tokens[0].0)

@@ -27,7 +27,7 @@ pub async fn handle(app: &App, req: Request) -> Resp {
 fn map_grant(e: GrantError) -> OAuthError {
     match e {
         GrantError::InvalidGrant(d) => OAuthError::invalid_grant(d),
-        GrantError::CodeUsed => OAuthError::invalid_grant("The code was already used."),
+        GrantError::CodeUsed { .. } => OAuthError::invalid_grant("The code was already used."),
         GrantError::Store(s) => s.into(),
     }
 }

@@ -186,7 +186,7 @@ impl Store {
                 if issue.code.is_some()
                     && r.first().is_some_and(|c| c == "ConditionalCheckFailed") =>
             {
-                StoreError::AlreadyUsed
+                StoreError::AlreadyUsed { family: None }
             }
             StoreError::TransactionCancelled(r)
                 if r.iter().any(|c| c == "ConditionalCheckFailed") =>
@@ -198,11 +198,15 @@ impl Store {
         match (r, &issue.code, issue.sessions.first()) {
             // The code's link exists. If it names this issuance's family, the SDK sent the
             // transaction again after its first answer was lost and the first attempt was
-            // applied: the issuance succeeded. 1 GetItem, only on this path.
-            (Err(StoreError::AlreadyUsed), Some((code_hash, _)), Some(sid)) => {
+            // applied: the issuance succeeded. Otherwise the code was exchanged before, and
+            // the family that exchange created is returned for revocation. 1 GetItem, only
+            // on this path.
+            (Err(StoreError::AlreadyUsed { .. }), Some((code_hash, _)), Some(sid)) => {
                 match self.get_code_link(sid, code_hash).await? {
                     Some(l) if l.family == issue.family => Ok(()),
-                    _ => Err(StoreError::AlreadyUsed),
+                    l => Err(StoreError::AlreadyUsed {
+                        family: l.map(|l| l.family),
+                    }),
                 }
             }
             (r, _, _) => r,
