@@ -102,9 +102,8 @@ struct Rule {
 #[derive(Debug, Default)]
 struct Inner {
     rules: Vec<Rule>,
-    /// Every request seen: (operation, injected fault or None when forwarded).
-    /// Each request: its operation, the fault it got, and whether it carried a
-    /// `ClientRequestToken`.
+    /// Every request seen: its operation, the fault injected (None when forwarded), and
+    /// whether it carried a `ClientRequestToken`.
     log: Vec<(String, Option<Fault>, bool)>,
     rng: u64,
 }
