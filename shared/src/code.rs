@@ -70,10 +70,9 @@ pub async fn exchange(
     match grant::issue_for_code(app, client, &grant, Some(used), &family).await {
         Ok(issued) => Ok((issued, grant.nonce, grant.claims)),
         Err(GrantError::CodeUsed { family }) => {
-            match family {
-                // The issuance read the link already.
-                Some(f) => revoke_replayed(app, &grant.sid, &f).await?,
-                None => revoke_if_replayed(app, &grant.sid, &code_hash).await?,
+            // The issuance read the code's link already: no second read.
+            if let Some(f) = family {
+                revoke_replayed(app, &grant.sid, &f).await?;
             }
             Err(GrantError::InvalidGrant("The code was already used."))
         }

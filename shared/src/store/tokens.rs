@@ -181,35 +181,32 @@ impl Store {
             Some(_) => Resend::OwnMarker,
             None => Resend::ClientRequestToken,
         };
-        let r = self.transact_with(tx, resend).await.map_err(|e| match e {
-            StoreError::TransactionCancelled(r)
-                if issue.code.is_some()
-                    && r.first().is_some_and(|c| c == "ConditionalCheckFailed") =>
+        match (self.transact_with(tx, resend).await, &issue.code) {
+            // The code's link (the first item) exists. If it names this issuance's family,
+            // the SDK sent the transaction again after its first answer was lost and the
+            // first attempt was applied: the issuance succeeded. Otherwise the code was
+            // exchanged before, and the family that exchange created is returned for
+            // revocation. 1 GetItem, only on this path.
+            (Err(StoreError::TransactionCancelled(r)), Some((code_hash, _)))
+                if r.first().is_some_and(|c| c == "ConditionalCheckFailed") =>
             {
-                StoreError::AlreadyUsed { family: None }
-            }
-            StoreError::TransactionCancelled(r)
-                if r.iter().any(|c| c == "ConditionalCheckFailed") =>
-            {
-                StoreError::ConditionFailed
-            }
-            other => other,
-        });
-        match (r, &issue.code, issue.sessions.first()) {
-            // The code's link exists. If it names this issuance's family, the SDK sent the
-            // transaction again after its first answer was lost and the first attempt was
-            // applied: the issuance succeeded. Otherwise the code was exchanged before, and
-            // the family that exchange created is returned for revocation. 1 GetItem, only
-            // on this path.
-            (Err(StoreError::AlreadyUsed { .. }), Some((code_hash, _)), Some(sid)) => {
-                match self.get_code_link(sid, code_hash).await? {
+                let link = match issue.sessions.first() {
+                    Some(sid) => self.get_code_link(sid, code_hash).await?,
+                    None => None,
+                };
+                match link {
                     Some(l) if l.family == issue.family => Ok(()),
                     l => Err(StoreError::AlreadyUsed {
                         family: l.map(|l| l.family),
                     }),
                 }
             }
-            (r, _, _) => r,
+            (Err(StoreError::TransactionCancelled(r)), _)
+                if r.iter().any(|c| c == "ConditionalCheckFailed") =>
+            {
+                Err(StoreError::ConditionFailed)
+            }
+            (r, _) => r,
         }
     }
 
