@@ -49,9 +49,10 @@ async fn active_token(app: &App, tok: &str) -> Result<TokenItem, ApiError> {
     }
     let item = app
         .store
-        .get_token(&crate::crypto::hash_secret(tok))
+        .find_token(tok)
         .await?
-        .ok_or_else(|| ApiError::invalid_token(REALM))?;
+        .ok_or_else(|| ApiError::invalid_token(REALM))?
+        .item;
     if item.kind != "access" || item.status != "active" || item.exp <= now_s() {
         return Err(ApiError::invalid_token(REALM));
     }

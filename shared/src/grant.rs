@@ -10,11 +10,18 @@
 //!
 //! A shared access token is re-derived from a stored random seed with an HMAC keyed by the
 //! signing key's secret, so it can be handed out again while the table keeps only its hash.
+//!
+//! Tokens of one session issued fresh (`sso-session` exchanges, and every refresh) are
+//! *held* by the issuance's session link ([`crate::schema::HeldGrant`],
+//! [`crate::held_token`]): no token items, so an exchange writes 3 items instead of 5.
+//! Shared tokens, and their exchanges' refresh tokens, stay `TOKEN#` items.
 
 use crate::crypto::{self, hash_secret};
 use crate::error::StoreError;
-use crate::schema::{keys, ClientItem, CodeGrant, IdClaims, SharedGrantItem, TokenItem, UserItem};
-use crate::store::Issue;
+use crate::schema::{
+    keys, ClientItem, CodeGrant, HeldGrant, IdClaims, SharedGrantItem, TokenItem, UserItem,
+};
+use crate::store::{Issue, TokenRef};
 use crate::time::now_s;
 use crate::App;
 use serde_json::{json, Value};
@@ -77,14 +84,30 @@ impl Mint<'_> {
     }
 }
 
+/// The grant held by a link for a fresh access token (and refresh token) of one session.
+fn held_grant(access: (&str, &TokenItem), refresh: Option<(&str, &TokenItem)>) -> HeldGrant {
+    let (ha, a) = access;
+    HeldGrant {
+        client_id: a.client_id.clone(),
+        user_id: a.user_id.clone(),
+        scope: a.scope.clone(),
+        refresh_scope: refresh.and_then(|(_, r)| (r.scope != a.scope).then(|| r.scope.clone())),
+        iat: a.iat,
+        auth_time: a.auth_time,
+        access: ha.to_string(),
+        refresh: refresh.map(|(h, _)| h.to_string()),
+    }
+}
+
 fn wants_refresh(client: &ClientItem) -> bool {
     client.grant_types.iter().any(|g| g == "refresh_token")
 }
 
 /// Issue tokens for a code's grant. 1 TransactWriteItems for `sso-session`, whose link is
-/// keyed by `used` (the code's hash, and how long to keep the link) and put only if absent,
-/// so the code issues at most once; `none` and `cookie` add 1 GetItem (the shared-grant
-/// pointer). `family` is the new grant family.
+/// keyed by `used` (the code's hash, and how long to keep the link), put only if absent so
+/// the code issues at most once, and holds the new tokens; `none` and `cookie` add 1
+/// GetItem (the shared-grant pointer) and write token items. `family` is the new grant
+/// family.
 pub async fn issue_for_code(
     app: &App,
     client: &ClientItem,
@@ -108,15 +131,6 @@ pub async fn issue_for_code(
         code: used,
         ..Default::default()
     };
-    let refresh_token = if wants_refresh(client) {
-        let rt = crypto::random_token();
-        let h = hash_secret(&rt);
-        let t = mint.token("refresh", &h, &code.scope, rt_ttl);
-        issue.new_tokens.push((h, t));
-        Some(rt)
-    } else {
-        None
-    };
     let discriminator = match client.token_binding.as_str() {
         "none" => Some(format!(
             "none#{}#{}#{}",
@@ -132,6 +146,25 @@ pub async fn issue_for_code(
             )
         }),
         _ => None,
+    };
+    // Fresh tokens of one session (`sso-session`) are held by the code's link: the
+    // exchange writes no token items. Shared tokens keep their `TOKEN#` items.
+    let held_key = match (&discriminator, &issue.code) {
+        (None, Some((code_hash, _))) => Some(code_hash.clone()),
+        _ => None,
+    };
+    let new_token = || match &held_key {
+        Some(key) => crate::held_token::mint(&code.sid, key),
+        None => crypto::random_token(),
+    };
+    let refresh_token = if wants_refresh(client) {
+        let rt = new_token();
+        let h = hash_secret(&rt);
+        let t = mint.token("refresh", &h, &code.scope, rt_ttl);
+        issue.new_tokens.push((h, t));
+        Some(rt)
+    } else {
+        None
     };
     let now = now_s();
     if let Some(disc) = &discriminator {
@@ -197,10 +230,14 @@ pub async fn issue_for_code(
             };
             (at, Some(g))
         }
-        None => (crypto::random_token(), None),
+        None => (new_token(), None),
     };
     let h = hash_secret(&access_token);
     let t = mint.token("access", &h, &code.scope, at_ttl);
+    if held_key.is_some() {
+        let refresh = issue.new_tokens.first().map(|(h, t)| (h.as_str(), t));
+        issue.held = Some(held_grant((&h, &t), refresh));
+    }
     issue.new_tokens.push((h, t));
     issue.shared_grant = shared;
     match app.store.issue(&issue).await {
@@ -233,18 +270,19 @@ async fn derive_shared(app: &App, g: &SharedGrantItem) -> Result<Option<String>,
 }
 
 /// Refresh with rotation. The old refresh token becomes `rotated`; presenting a rotated
-/// token again revokes the whole family (RFC 9700 §4.14.2). Round trips: 1 GetItem +
-/// 1 TransactWriteItems (reuse: + 1 Query + 1 TransactWriteItems per 100 tokens).
+/// token again revokes the whole family (RFC 9700 §4.14.2). The new pair is held by the
+/// refresh's own link. Round trips: 1 GetItem + 1 TransactWriteItems of 4 items (reuse:
+/// + 1 Query + 1 TransactWriteItems per 100 token items or held links).
 pub async fn refresh(
     app: &App,
     client: &ClientItem,
     refresh_token: &str,
     scope: Option<&str>,
 ) -> Result<Issued, GrantError> {
-    let h = hash_secret(refresh_token);
-    let Some(old) = app.store.get_token(&h).await? else {
+    let Some(found) = app.store.find_token(refresh_token).await? else {
         return Err(GrantError::InvalidGrant("Unknown refresh token."));
     };
+    let old = found.item;
     if old.kind != "refresh" || old.client_id != client.client_id {
         return Err(GrantError::InvalidGrant("Unknown refresh token."));
     }
@@ -276,8 +314,14 @@ pub async fn refresh(
     };
     let sid = old.sessions.first().cloned().unwrap_or_default();
     let cfg = &app.config;
-    let at = crypto::random_token();
-    let rt = crypto::random_token();
+    // The new pair is held by the refresh's own link (a refresh token maps to one session).
+    let held_key = (old.sessions.len() == 1).then(crypto::random_id);
+    let new_token = || match &held_key {
+        Some(key) => crate::held_token::mint(&sid, key),
+        None => crypto::random_token(),
+    };
+    let at = new_token();
+    let rt = new_token();
     let (ha, hr) = (hash_secret(&at), hash_secret(&rt));
     let mint = Mint {
         client: &client.client_id,
@@ -301,11 +345,16 @@ pub async fn refresh(
     // Rotation never extends the grant beyond the first refresh token's lifetime.
     tr.exp = tr.exp.min(old.exp);
     tr.expires_at = tr.exp;
+    let held = held_key
+        .is_some()
+        .then(|| held_grant((&ha, &ta), Some((&hr, &tr))));
     let issue = Issue {
         new_tokens: vec![(ha, ta), (hr, tr)],
+        held,
+        link_key: held_key,
         family: old.family.clone(),
         sessions: old.sessions.clone(),
-        rotate_refresh: Some(h),
+        rotate_refresh: Some(found.at),
         ..Default::default()
     };
     match app.store.issue(&issue).await {
@@ -331,15 +380,15 @@ pub async fn refresh(
 
 /// Revoke every token of a grant family, found among the links of the family's `sessions`.
 /// 1 Query per session (one, except with binding `none`/`cookie`) + 1 TransactWriteItems
-/// per 100 tokens.
+/// per 100 token items or held links.
 pub async fn revoke_family(
     app: &App,
     sessions: &[String],
     family: &str,
     reason: &str,
 ) -> Result<(), StoreError> {
-    let hashes = app.store.family_tokens(sessions, family).await?;
-    app.store.revoke_tokens(&hashes, reason).await
+    let tokens = app.store.family_tokens(sessions, family).await?;
+    app.store.revoke_tokens(&tokens, reason).await
 }
 
 /// RFC 7009 revocation by the client that owns the token. Unknown tokens and other
@@ -355,18 +404,25 @@ pub async fn revoke(
     if token.is_empty() || token.len() > 512 {
         return Ok(());
     }
-    let h = hash_secret(token);
-    let Some(t) = app.store.get_token(&h).await? else {
+    let Some(found) = app.store.find_token(token).await? else {
         return Ok(());
     };
+    let t = found.item;
     if t.client_id != client.client_id {
         return Ok(());
     }
     if t.kind == "refresh" {
-        revoke_family(app, &t.sessions, &t.family, "revoked").await
-    } else {
-        app.store.revoke_tokens(&[h], "revoked").await
+        return revoke_family(app, &t.sessions, &t.family, "revoked").await;
     }
+    let at = match found.at {
+        TokenRef::Held { sid, key, .. } => TokenRef::Held {
+            sid,
+            key,
+            access_only: true,
+        },
+        item => item,
+    };
+    app.store.revoke_tokens(&[at], "revoked").await
 }
 
 /// RFC 7662 introspection. Inactive tokens yield exactly `{"active": false}`.
@@ -375,7 +431,7 @@ pub async fn introspect(app: &App, token: &str) -> Result<Value, StoreError> {
     if token.is_empty() || token.len() > 512 {
         return Ok(json!({"active": false}));
     }
-    let Some(t) = app.store.get_token(&hash_secret(token)).await? else {
+    let Some(t) = app.store.find_token(token).await?.map(|f| f.item) else {
         return Ok(json!({"active": false}));
     };
     if t.status != "active" || t.exp <= now_s() {

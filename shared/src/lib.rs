@@ -19,6 +19,7 @@ pub mod cors;
 pub mod crypto;
 pub mod error;
 pub mod grant;
+pub mod held_token;
 pub mod http;
 pub mod key_protection;
 pub mod lambda;

@@ -77,8 +77,9 @@ pub fn table_def() -> TableDef {
 /// Key builders. Each returns `(pk, sk)` or one component.
 pub mod keys {
     pub const SESSION_SK: &str = "SESSION";
+    pub const SESSION_PREFIX: &str = "SESSION#";
     pub fn session_pk(sid: &str) -> String {
-        format!("SESSION#{sid}")
+        format!("{SESSION_PREFIX}{sid}")
     }
     pub fn session_token_sk(hash: &str) -> String {
         format!("TOKEN#{hash}")
@@ -233,10 +234,16 @@ pub struct SessionApp {
 /// `SESSION#<sid>` / `TOKEN#<key>`: the tokens one issuance mapped to the session (a code
 /// exchange's new tokens, a refresh's new pair, or an existing shared token). `key` is the
 /// exchanged code's hash for a code exchange (the link is then put only if absent, which
-/// makes the code single use, and a replayed code finds its family here), otherwise the
-/// hash of a token the link holds. Also the index of a grant family: every token of a
-/// family is linked to the family's sessions, so the family's tokens are that partition's
-/// links with its `family` (no separate family items).
+/// makes the code single use, and a replayed code finds its family here), a random id for
+/// a refresh's held tokens, otherwise the hash of a token the link holds. Also the index of
+/// a grant family: every token of a family is linked to the family's sessions, so the
+/// family's tokens are that partition's links with its `family` (no separate family items).
+///
+/// A link with a [`HeldGrant`] *holds* its tokens: they have no `TOKEN#` items, each token
+/// names its link (`<sid>.<key>.<secret>`, [`crate::held_token`]), and their states are the
+/// link's `sa`/`sr`. Every token of one session issued fresh (binding `sso-session`, and
+/// every refresh) is held; shared tokens (`none`, `cookie`) and tokens issued before held
+/// tokens existed are `TOKEN#` items.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(from = "StoredLink")]
 pub struct SessionTokenLink {
@@ -250,13 +257,118 @@ pub struct SessionTokenLink {
     pub family: String,
     /// The latest of the tokens' expiries (and, for a code's link, of the code's retention).
     pub expires_at: i64,
-    /// A refresh's link: the hash of the refresh token that refresh rotated. The same
-    /// transaction made that token `rotated` (never again usable), so ending the session
-    /// need not revoke it: without this, every rotation would leave a refresh token that
-    /// counts as live until its expiry, and a long session that refreshes often would
-    /// outgrow one termination transaction.
+    /// A refresh's link: the hash of the refresh token (a `TOKEN#` item) that refresh
+    /// rotated. The same transaction made that token `rotated` (never again usable), so
+    /// ending the session need not revoke it: without this, every rotation would leave a
+    /// refresh token that counts as live until its expiry, and a long session that refreshes
+    /// often would outgrow one termination transaction. (A held refresh token's rotation is
+    /// its own link's `sr`.)
     #[serde(rename = "r", default, skip_serializing_if = "Option::is_none")]
     pub rotated: Option<String>,
+    /// The grant of the tokens this link holds.
+    #[serde(rename = "g", default, skip_serializing_if = "Option::is_none")]
+    pub grant: Option<HeldGrant>,
+    /// A held access token's state: absent while active, else `revoked`.
+    #[serde(rename = "sa", default, skip_serializing_if = "Option::is_none")]
+    pub access_status: Option<String>,
+    /// A held refresh token's state: absent while active, else `rotated` or `revoked`.
+    #[serde(rename = "sr", default, skip_serializing_if = "Option::is_none")]
+    pub refresh_status: Option<String>,
+    /// Why a held token was first revoked.
+    #[serde(rename = "rr", default, skip_serializing_if = "Option::is_none")]
+    pub revoked_reason: Option<String>,
+}
+
+/// What the tokens a link holds share, and which of the link's tokens is which. Written once
+/// with the link; only the link's `sa`/`sr`/`rr` change afterwards.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct HeldGrant {
+    #[serde(rename = "c")]
+    pub client_id: String,
+    #[serde(rename = "u")]
+    pub user_id: String,
+    /// The access token's scope.
+    #[serde(rename = "s")]
+    pub scope: String,
+    /// The refresh token's scope (the grant's; a refresh may narrow the access token's).
+    #[serde(rename = "rs", default, skip_serializing_if = "Option::is_none")]
+    pub refresh_scope: Option<String>,
+    #[serde(rename = "i")]
+    pub iat: i64,
+    #[serde(rename = "at")]
+    pub auth_time: i64,
+    /// The access token's hash.
+    #[serde(rename = "a")]
+    pub access: String,
+    /// The refresh token's hash, if one was issued.
+    #[serde(rename = "r", default, skip_serializing_if = "Option::is_none")]
+    pub refresh: Option<String>,
+}
+
+impl SessionTokenLink {
+    /// The session id of this link (from its `pk`).
+    pub fn sid(&self) -> &str {
+        self.pk
+            .strip_prefix(keys::SESSION_PREFIX)
+            .unwrap_or(&self.pk)
+    }
+
+    /// The link's key (from its `sk`).
+    pub fn key(&self) -> &str {
+        self.sk
+            .strip_prefix(keys::TOKEN_LINK_PREFIX)
+            .unwrap_or(&self.sk)
+    }
+
+    /// The held token whose hash is `hash`, seen as a token item (its state, expiry and
+    /// grant). `None` unless this link holds that token.
+    pub fn held_token(&self, hash: &str) -> Option<TokenItem> {
+        let g = self.grant.as_ref()?;
+        let ct = |stored: &str| crate::crypto::ct_eq(stored.as_bytes(), hash.as_bytes());
+        let (kind, status, scope) = if ct(&g.access) {
+            ("access", &self.access_status, &g.scope)
+        } else if g.refresh.as_deref().is_some_and(ct) {
+            (
+                "refresh",
+                &self.refresh_status,
+                g.refresh_scope.as_ref().unwrap_or(&g.scope),
+            )
+        } else {
+            return None;
+        };
+        let exp = *self.tokens.get(hash)?;
+        Some(TokenItem {
+            pk: self.pk.clone(),
+            sk: self.sk.clone(),
+            kind: kind.into(),
+            client_id: g.client_id.clone(),
+            user_id: g.user_id.clone(),
+            scope: scope.clone(),
+            iat: g.iat,
+            exp,
+            status: status.clone().unwrap_or_else(|| "active".into()),
+            sessions: vec![self.sid().to_string()],
+            family: self.family.clone(),
+            auth_time: g.auth_time,
+            revoked_reason: self.revoked_reason.clone(),
+            expires_at: exp,
+        })
+    }
+
+    /// Whether this link holds a token that is still usable at `now_s`: not expired, and
+    /// neither revoked nor (a refresh token) rotated. Only for links with a grant.
+    pub fn holds_live_token(&self, now_s: i64) -> bool {
+        let Some(g) = &self.grant else {
+            return false;
+        };
+        let live = |h: &str, status: &Option<String>| {
+            status.is_none() && self.tokens.get(h).is_some_and(|exp| *exp > now_s)
+        };
+        live(&g.access, &self.access_status)
+            || g.refresh
+                .as_deref()
+                .is_some_and(|r| live(r, &self.refresh_status))
+    }
 }
 
 /// A link as read from the table: the shape above, or the one-token shape written before
@@ -275,6 +387,14 @@ struct StoredLink {
     token_hash: Option<String>,
     #[serde(rename = "r", default)]
     rotated: Option<String>,
+    #[serde(rename = "g", default)]
+    grant: Option<HeldGrant>,
+    #[serde(rename = "sa", default)]
+    access_status: Option<String>,
+    #[serde(rename = "sr", default)]
+    refresh_status: Option<String>,
+    #[serde(rename = "rr", default)]
+    revoked_reason: Option<String>,
 }
 
 impl From<StoredLink> for SessionTokenLink {
@@ -290,6 +410,10 @@ impl From<StoredLink> for SessionTokenLink {
             family: w.family,
             expires_at: w.expires_at,
             rotated: w.rotated,
+            grant: w.grant,
+            access_status: w.access_status,
+            refresh_status: w.refresh_status,
+            revoked_reason: w.revoked_reason,
         }
     }
 }

@@ -7,6 +7,7 @@ use crate::error::StoreError;
 use crate::http::{cookie, CookieSpec};
 use crate::queue::DeliveryMessage;
 use crate::schema::{keys, DeliveryItem, SessionApp, SessionItem, UserItem};
+use crate::store::TokenRef;
 use crate::time::{now_ms, now_s};
 use crate::App;
 use http::HeaderMap;
@@ -319,20 +320,32 @@ pub async fn terminate(
         let now = now_ms();
         let now_s = now / 1000;
         // Tokens whose expiry passed are inactive already (and may be gone through TTL), and
-        // so are refresh tokens a later refresh rotated (named by that refresh's link).
-        // A shared token linked by several issuances is revoked once.
+        // so are refresh tokens a later refresh rotated (a held one's link says so; a
+        // `TOKEN#` one is named by that refresh's link). A link holding a live token is
+        // revoked as one item; a shared token linked by several issuances is revoked once.
         let rotated: std::collections::BTreeSet<&String> = part
             .links
             .iter()
             .filter_map(|l| l.rotated.as_ref())
             .collect();
-        let hashes: Vec<String> = part
+        let tokens: Vec<TokenRef> = part
             .links
             .iter()
-            .flat_map(|l| l.tokens.iter())
-            .filter(|(h, exp)| **exp > now_s && !rotated.contains(h))
-            .map(|(h, _)| h.clone())
-            .collect::<std::collections::BTreeSet<String>>()
+            .flat_map(|l| -> Vec<TokenRef> {
+                if l.grant.is_some() {
+                    return if l.holds_live_token(now_s) {
+                        vec![TokenRef::held(l)]
+                    } else {
+                        vec![]
+                    };
+                }
+                l.tokens
+                    .iter()
+                    .filter(|(h, exp)| **exp > now_s && !rotated.contains(h))
+                    .map(|(h, _)| TokenRef::Item(h.clone()))
+                    .collect()
+            })
+            .collect::<std::collections::BTreeSet<TokenRef>>()
             .into_iter()
             .collect();
         let deliveries: Vec<DeliveryItem> = s
@@ -364,7 +377,7 @@ pub async fn terminate(
             .collect();
         match app
             .store
-            .commit_termination(&s, &hashes, &deliveries, reason, now)
+            .commit_termination(&s, &tokens, &deliveries, reason, now)
             .await
         {
             Ok(()) => {}
@@ -372,7 +385,7 @@ pub async fn terminate(
             Err(e) => return Err(e),
         }
         crate::telemetry::metric("Terminations", ("Reason", reason), 1.0);
-        tracing::info!(sid = %sid, reason = %reason, tokens = hashes.len(), deliveries = deliveries.len(), "session ended");
+        tracing::info!(sid = %sid, reason = %reason, tokens = tokens.len(), deliveries = deliveries.len(), "session ended");
         let msgs: Vec<DeliveryMessage> = deliveries
             .iter()
             .map(DeliveryMessage::for_delivery)

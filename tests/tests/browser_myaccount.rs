@@ -61,11 +61,8 @@ async fn myaccount_lists_and_ends_sessions() {
         assert_eq!(x.status, "ended", "{sid}");
         assert_eq!(x.ended_reason.as_deref(), Some("user"));
     }
-    let hash = warden_core::crypto::hash_secret(&tok.access_token);
-    assert_eq!(
-        s.store().get_token(&hash).await.unwrap().unwrap().status,
-        "revoked"
-    );
+    let found = s.store().find_token(&tok.access_token).await.unwrap();
+    assert_eq!(found.unwrap().item.status, "revoked");
 }
 
 /// Needs the login page, /oauth2/authorize and /oauth2/token (built in parallel; this test

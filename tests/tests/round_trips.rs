@@ -324,10 +324,11 @@ async fn a_long_refreshed_session_ends_in_one_transaction() {
     let store = s.store();
     let status = |t: String| async move {
         store
-            .get_token(&warden_core::crypto::hash_secret(&t))
+            .find_token(&t)
             .await
             .expect("read")
             .expect("stored")
+            .item
             .status
     };
     for t in access.into_iter().chain([refresh]) {

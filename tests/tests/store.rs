@@ -5,7 +5,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::BTreeMap;
 use warden_core::schema::{keys, table_def, SessionApp, SessionItem, TokenItem};
 use warden_core::session;
-use warden_core::store::{Cursor, Issue, SessionFilter};
+use warden_core::store::{Cursor, Issue, SessionFilter, TokenRef};
 use warden_core::time::{now_ms, now_s};
 use warden_core::{Store, StoreError};
 use warden_tests::{dynoxide_store, moto_store};
@@ -320,7 +320,7 @@ async fn codes_are_single_use(store: &Store) {
     let sessions = vec!["c1".to_string()];
     assert_eq!(
         store.family_tokens(&sessions, "f1").await.unwrap(),
-        vec![h1.clone()]
+        vec![TokenRef::Item(h1.clone())]
     );
     assert!(store
         .family_tokens(&sessions, "f2")
@@ -375,7 +375,7 @@ async fn one_token_links_from_before_are_read(store: &Store) {
             .family_tokens(&["old1".to_string()], "fam")
             .await
             .unwrap(),
-        vec!["h1".to_string()]
+        vec![TokenRef::Item("h1".to_string())]
     );
 }
 both_engines!(old_links, one_token_links_from_before_are_read);
@@ -447,7 +447,7 @@ async fn termination_revokes_and_writes_deliveries(store: &Store) {
     store
         .commit_termination(
             &s,
-            &[ha.clone(), hr.clone()],
+            &[TokenRef::Item(ha.clone()), TokenRef::Item(hr.clone())],
             std::slice::from_ref(&d),
             "user",
             now_ms(),
@@ -604,8 +604,9 @@ async fn large_sessions_terminate_in_chunks(store: &Store) {
         150
     );
     let s = part.session.unwrap();
+    let refs: Vec<TokenRef> = hashes.iter().cloned().map(TokenRef::Item).collect();
     store
-        .commit_termination(&s, &hashes, &[], "admin", now_ms())
+        .commit_termination(&s, &refs, &[], "admin", now_ms())
         .await
         .unwrap();
     for h in &hashes {

@@ -119,7 +119,11 @@ async fn code_exchange_issues_bound_tokens_and_id_token() {
     let t: Value = r.json().await.unwrap();
     assert_eq!(t["token_type"], "Bearer");
     let at = t["access_token"].as_str().unwrap();
-    assert_eq!(at.len(), 43, "256-bit opaque token");
+    // Held by the code's link: `<sid>.<link key>.<256-bit secret>`.
+    let (tsid, key) = warden_core::held_token::parse(at).expect("a held token");
+    assert_eq!(tsid, sess.sid);
+    assert_eq!(key, warden_core::crypto::hash_secret(&code));
+    assert_eq!(at.rsplit('.').next().unwrap().len(), 43, "256-bit secret");
     let keys = s.app().keys().await.unwrap();
     let claims = keys
         .verify(t["id_token"].as_str().unwrap(), &s.base, true)
@@ -134,10 +138,11 @@ async fn code_exchange_issues_bound_tokens_and_id_token() {
     assert!(s.store().get_token(at).await.unwrap().is_none());
     assert_eq!(
         s.store()
-            .get_token(&warden_core::crypto::hash_secret(at))
+            .find_token(at)
             .await
             .unwrap()
             .unwrap()
+            .item
             .sessions,
         vec![sess.sid.clone()]
     );
@@ -384,12 +389,7 @@ async fn binding_types_map_tokens_to_sessions() {
         "binding none shares the token"
     );
     let at = a["access_token"].as_str().unwrap();
-    let item = s
-        .store()
-        .get_token(&warden_core::crypto::hash_secret(at))
-        .await
-        .unwrap()
-        .unwrap();
+    let item = s.store().find_token(at).await.unwrap().unwrap().item;
     assert_eq!(item.sessions, vec![s1.sid.clone(), s2.sid.clone()]);
     let links = s.store().session_partition(&s2.sid).await.unwrap().links;
     assert_eq!(
@@ -669,4 +669,207 @@ async fn revocation_and_resource_errors() {
         .to_str()
         .unwrap()
         .contains("insufficient_scope"));
+}
+
+/// Tokens held by their link (binding `sso-session` and every refresh): revoking the access
+/// token alone leaves the refresh token usable; a token whose parts name another link or
+/// session is unknown; a refresh of a held pair is held by the refresh's own link.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn held_tokens_revoke_alone_and_cannot_be_repointed() {
+    let s = spawn().await;
+    let u = s.user("heidi", "correct horse", &[]).await;
+    let (c, secret) = confidential(&s, "sso-session").await;
+    let (a, _) = s.session_for(&u, "ua-a").await;
+    let (b, _) = s.session_for(&u, "ua-b").await;
+    let ta: Value = exchanged(&s, &c, &secret, &a, "openid offline_access").await;
+    let tb: Value = exchanged(&s, &c, &secret, &b, "openid offline_access").await;
+    let (at_a, rt_a) = (
+        ta["access_token"].as_str().unwrap(),
+        ta["refresh_token"].as_str().unwrap(),
+    );
+    let at_b = tb["access_token"].as_str().unwrap();
+    let parts = |t: &str| t.split('.').map(str::to_string).collect::<Vec<_>>();
+    let (pa, pb) = (parts(at_a), parts(at_b));
+    // Another session's id, another link's key, another token's or a made-up secret:
+    // nothing. (The access and refresh token of one exchange share their first two parts.)
+    assert_eq!(parts(rt_a)[..2], pa[..2]);
+    for forged in [
+        format!("{}.{}.{}", pb[0], pa[1], pa[2]),
+        format!("{}.{}.{}", pa[0], pb[1], pa[2]),
+        format!("{}.{}.{}", pa[0], pa[1], pb[2]),
+        format!(
+            "{}.{}.{}",
+            pa[0],
+            pa[1],
+            warden_core::crypto::random_token()
+        ),
+    ] {
+        assert_eq!(
+            introspect(&s, &c, &secret, &forged).await,
+            serde_json::json!({"active": false}),
+            "{forged}"
+        );
+        let r = s
+            .http
+            .get(s.url("/oauth2/userinfo"))
+            .bearer_auth(&forged)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "{forged}");
+    }
+    assert_eq!(introspect(&s, &c, &secret, at_a).await["active"], true);
+    assert_eq!(introspect(&s, &c, &secret, at_b).await["active"], true);
+
+    // RFC 7009 on the held access token: it alone is revoked.
+    let r = s
+        .http
+        .post(s.url("/oauth2/revoke"))
+        .basic_auth(&c.client_id, Some(&secret))
+        .form(&[("token", at_a)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        introspect(&s, &c, &secret, at_a).await,
+        serde_json::json!({"active": false})
+    );
+    let refresh_a = introspect(&s, &c, &secret, rt_a).await;
+    assert_eq!(refresh_a["active"], true);
+    assert_eq!(refresh_a["token_type"], "refresh_token");
+    assert_eq!(introspect(&s, &c, &secret, at_b).await["active"], true);
+    let r = s
+        .http
+        .post(s.url("/oauth2/token"))
+        .basic_auth(&c.client_id, Some(&secret))
+        .form(&[("grant_type", "refresh_token"), ("refresh_token", rt_a)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let t2: Value = r.json().await.unwrap();
+    let at2 = t2["access_token"].as_str().unwrap();
+    let (sid2, key2) = warden_core::held_token::parse(at2).expect("held");
+    assert_eq!(sid2, a.sid);
+    assert_ne!(key2, pa[1], "the refresh's own link");
+    let found = s.store().find_token(rt_a).await.unwrap().unwrap().item;
+    assert_eq!(found.status, "rotated");
+    assert_eq!(introspect(&s, &c, &secret, at2).await["active"], true);
+}
+
+/// Tokens issued before held tokens existed (`TOKEN#` items) keep working: introspection,
+/// a refresh (whose new pair is held), reuse detection across both shapes, and the end of
+/// their session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_items_from_before_held_tokens_keep_working() {
+    use warden_core::schema::TokenItem;
+    use warden_core::store::Issue;
+    let s = spawn().await;
+    let u = s.user("ivan", "correct horse", &[]).await;
+    let (c, secret) = confidential(&s, "sso-session").await;
+    let (sess, _) = s.session_for(&u, "ua").await;
+    // What an exchange wrote before: a link keyed by the code's hash and two token items.
+    let (at, rt) = (
+        warden_core::crypto::random_token(),
+        warden_core::crypto::random_token(),
+    );
+    let now = now_s();
+    let item = |kind: &str, token: &str| {
+        let h = warden_core::crypto::hash_secret(token);
+        let (pk, sk) = keys::token(&h);
+        let t = TokenItem {
+            pk,
+            sk,
+            kind: kind.into(),
+            client_id: c.client_id.clone(),
+            user_id: u.user_id.clone(),
+            scope: "openid offline_access".into(),
+            iat: now,
+            exp: now + 3600,
+            status: "active".into(),
+            sessions: vec![sess.sid.clone()],
+            family: "old-family".into(),
+            auth_time: now,
+            revoked_reason: None,
+            expires_at: now + 3600,
+        };
+        (h, t)
+    };
+    s.store()
+        .issue(&Issue {
+            new_tokens: vec![item("refresh", &rt), item("access", &at)],
+            family: "old-family".into(),
+            sessions: vec![sess.sid.clone()],
+            code: Some((warden_core::crypto::hash_secret("old code"), now + 600)),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(introspect(&s, &c, &secret, &at).await["active"], true);
+    let r = s
+        .http
+        .get(s.url("/oauth2/userinfo"))
+        .bearer_auth(&at)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let refresh = |token: String| {
+        let s = &s;
+        let c = &c;
+        let secret = &secret;
+        async move {
+            s.http
+                .post(s.url("/oauth2/token"))
+                .basic_auth(&c.client_id, Some(secret))
+                .form(&[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", token.as_str()),
+                ])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let r = refresh(rt.clone()).await;
+    assert_eq!(r.status(), 200);
+    let t2: Value = r.json().await.unwrap();
+    let (at2, rt2) = (
+        t2["access_token"].as_str().unwrap().to_string(),
+        t2["refresh_token"].as_str().unwrap().to_string(),
+    );
+    assert!(warden_core::held_token::parse(&rt2).is_some());
+    let old = s.store().find_token(&rt).await.unwrap().unwrap().item;
+    assert_eq!(old.status, "rotated");
+    // Reusing the old item revokes the whole family: the old access item and the held pair.
+    let r = refresh(rt.clone()).await;
+    assert_eq!(r.status(), 400);
+    assert_eq!(introspect(&s, &c, &secret, &at2).await["active"], false);
+    assert_eq!(introspect(&s, &c, &secret, &rt2).await["active"], false);
+    assert_eq!(introspect(&s, &c, &secret, &at).await["active"], false);
+    // And the end of the session finds whatever is left.
+    let code = seal_code(&s, &sess, &c, "openid offline_access", None, None).await;
+    let t3: Value = exchange(&s, &c, &secret, &code, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let at3 = t3["access_token"].as_str().unwrap();
+    assert_eq!(introspect(&s, &c, &secret, at3).await["active"], true);
+    warden_core::session::terminate(s.app(), &sess.sid, None, "admin")
+        .await
+        .unwrap();
+    assert_eq!(introspect(&s, &c, &secret, at3).await["active"], false);
+    assert_eq!(
+        s.store()
+            .find_token(at3)
+            .await
+            .unwrap()
+            .unwrap()
+            .item
+            .revoked_reason
+            .as_deref(),
+        Some("admin")
+    );
 }

@@ -1,5 +1,6 @@
 //! The termination transaction and the logout-delivery outbox.
 
+use super::tokens::TokenRef;
 use super::{n, s, Store};
 use crate::error::StoreError;
 use crate::schema::{self, from_item, keys, to_item, DeliveryItem, SessionItem};
@@ -100,23 +101,23 @@ fn bld<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, StoreError> {
 
 impl Store {
     /// Commit a termination. Round trips: 1 TransactWriteItems when the session's tokens and
-    /// deliveries fit in one transaction (≤ 97 tokens with 1 app); otherwise the extra tokens
-    /// are revoked first in idempotent chunks of 100 (1 round trip each) and the last
+    /// deliveries fit in one transaction (≤ 97 token items or held links with 1 app);
+    /// otherwise the extra tokens are revoked first in idempotent chunks of 100 (1 round trip each) and the last
     /// transaction ends the session. `ConditionFailed` = the session changed since it was
     /// read (ended, or a token was mapped meanwhile): re-read and retry.
     pub async fn commit_termination(
         &self,
         session: &SessionItem,
-        token_hashes: &[String],
+        tokens: &[TokenRef],
         deliveries: &[DeliveryItem],
         reason: &str,
         now_ms: i64,
     ) -> Result<(), StoreError> {
         let room = TX_LIMIT.saturating_sub(2 + deliveries.len());
-        let (early, last) = if token_hashes.len() > room {
-            token_hashes.split_at(token_hashes.len() - room)
+        let (early, last) = if tokens.len() > room {
+            tokens.split_at(tokens.len() - room)
         } else {
-            (&token_hashes[..0], token_hashes)
+            (&tokens[..0], tokens)
         };
         if !early.is_empty() {
             self.revoke_tokens(early, reason).await?;
@@ -169,7 +170,7 @@ impl Store {
                 }
                 // A token item vanished (TTL) or a delivery already exists: revoke what
                 // exists on its own, then retry the session part without those tokens.
-                let tokens_failed: Vec<String> = last
+                let tokens_failed: Vec<TokenRef> = last
                     .iter()
                     .zip(reasons.iter().skip(2))
                     .filter(|(_, r)| r.as_str() == "ConditionalCheckFailed")
@@ -182,7 +183,7 @@ impl Store {
                 if tokens_failed.is_empty() && !deliveries_failed {
                     return Err(StoreError::TransactionCancelled(reasons));
                 }
-                let remaining: Vec<String> = last
+                let remaining: Vec<TokenRef> = last
                     .iter()
                     .filter(|h| !tokens_failed.contains(h))
                     .cloned()

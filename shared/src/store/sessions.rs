@@ -441,5 +441,9 @@ pub fn token_link(
         family: family.to_string(),
         expires_at,
         rotated: None,
+        grant: None,
+        access_status: None,
+        refresh_status: None,
+        revoked_reason: None,
     }
 }

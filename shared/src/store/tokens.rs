@@ -4,21 +4,66 @@
 use super::sessions::token_link;
 use super::{n, s, Resend, Store};
 use crate::error::StoreError;
-use crate::schema::{from_item, keys, to_item, SessionTokenLink, SharedGrantItem, TokenItem};
+use crate::schema::{
+    from_item, keys, to_item, HeldGrant, SessionTokenLink, SharedGrantItem, TokenItem,
+};
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem, Update};
 use std::collections::BTreeMap;
+
+/// Where a token's state is kept, for writes that change it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum TokenRef {
+    /// A `TOKEN#` item, by the token's hash.
+    Item(String),
+    /// Tokens held by the link `key` of session `sid`: both of them, or (`access_only`,
+    /// an RFC 7009 revocation of the access token) the access token alone.
+    Held {
+        sid: String,
+        key: String,
+        access_only: bool,
+    },
+}
+
+impl TokenRef {
+    /// What revoking the tokens `link` holds must change: both states, or the access
+    /// token's alone once the refresh token is rotated, revoked or was never issued (a
+    /// rotated token stays `rotated`).
+    pub fn held(link: &SessionTokenLink) -> Self {
+        let refresh_done = link.refresh_status.is_some()
+            || link.grant.as_ref().is_some_and(|g| g.refresh.is_none());
+        TokenRef::Held {
+            sid: link.sid().to_string(),
+            key: link.key().to_string(),
+            access_only: refresh_done,
+        }
+    }
+}
+
+/// A token found by its value: its state as a token item, and where that state is kept.
+#[derive(Debug, Clone)]
+pub struct FoundToken {
+    pub item: TokenItem,
+    pub at: TokenRef,
+}
 
 /// One token-issuing write: new tokens (all of `family`), existing shared tokens to map to
 /// more sessions, the sessions they map to, and an optional refresh token being rotated.
 #[derive(Debug, Default)]
 pub struct Issue {
+    /// `(hash, token)`. With `held`, these are held by the link and written as no items.
     pub new_tokens: Vec<(String, TokenItem)>,
+    /// The new tokens are held by their link (one session only): the grant they share.
+    pub held: Option<HeldGrant>,
+    /// The link's key when it is neither a code's hash nor the first new token's hash (a
+    /// refresh's held tokens, which name their link before they exist).
+    pub link_key: Option<String>,
     /// The new tokens' grant family.
     pub family: String,
     /// Existing (shared) tokens `(hash, family, expires_at)` to map to `sessions` too.
     pub link_existing: Vec<(String, String, i64)>,
     pub sessions: Vec<String>,
-    pub rotate_refresh: Option<String>,
+    /// The refresh token this issuance rotates (it must still be active).
+    pub rotate_refresh: Option<TokenRef>,
     pub shared_grant: Option<SharedGrantItem>,
     /// A code exchange: the code's hash and how long its link must outlive the code. The
     /// new tokens' link is then keyed by the code's hash and put first, only if absent: the
@@ -43,10 +88,36 @@ impl Store {
             .transpose()
     }
 
-    /// 1 round trip (GetItem). Returns the item whatever its status or expiry.
+    /// A `TOKEN#` item by its token's hash. 1 round trip (GetItem). Returns the item
+    /// whatever its status or expiry.
     pub async fn get_token(&self, token_hash: &str) -> Result<Option<TokenItem>, StoreError> {
         let (pk, sk) = keys::token(token_hash);
         self.get(&pk, &sk).await?.map(from_item).transpose()
+    }
+
+    /// A token by the value the client holds, held by a link or a `TOKEN#` item, whatever
+    /// its status or expiry. 1 round trip (GetItem of the link the token names, or of its
+    /// item).
+    pub async fn find_token(&self, token: &str) -> Result<Option<FoundToken>, StoreError> {
+        let hash = crate::crypto::hash_secret(token);
+        if let Some((sid, key)) = crate::held_token::parse(token) {
+            let link: Option<SessionTokenLink> = self
+                .get(&keys::session_pk(sid), &keys::session_token_sk(key))
+                .await?
+                .map(from_item)
+                .transpose()?;
+            return Ok(link.and_then(|l| {
+                let item = l.held_token(&hash)?;
+                Some(FoundToken {
+                    item,
+                    at: TokenRef::held(&l),
+                })
+            }));
+        }
+        Ok(self.get_token(&hash).await?.map(|item| FoundToken {
+            item,
+            at: TokenRef::Item(hash),
+        }))
     }
 
     /// 1 round trip (GetItem).
@@ -62,19 +133,29 @@ impl Store {
     /// session (first, and only if absent for a code exchange), for every session a check
     /// that it is active and neither idle- nor absolute-expired (so no token is ever mapped
     /// to an ended session, nor to one the relay has yet to end) and a bump of its
-    /// [`crate::schema::IssuedCounter`], the token items, links of existing shared tokens,
-    /// the rotated refresh token and the shared-grant pointer. A code exchange with binding
-    /// `sso-session` is 5 items: link, session check, counter, refresh and access token.
+    /// [`crate::schema::IssuedCounter`], the token items (none when the link holds the new
+    /// tokens), links of existing shared tokens, the rotated refresh token and the
+    /// shared-grant pointer. A code exchange with binding `sso-session` is 3 items: the link
+    /// holding both tokens, the session check and the counter; a refresh 4 (the rotated
+    /// token's state too).
     /// `AlreadyUsed` = the code was exchanged before; `ConditionFailed` = a session ended or
     /// the refresh token was already rotated. A code exchange's transaction carries no
     /// `ClientRequestToken` ([`Resend::OwnMarker`]): its link is the single-use marker and
     /// names the family, which tells a lost-answer re-send from a replay.
     pub async fn issue(&self, issue: &Issue) -> Result<(), StoreError> {
+        if issue.held.is_some() && issue.sessions.len() != 1 {
+            // A held token names one link in one session.
+            return Err(StoreError::Backend(
+                "held tokens map to exactly one session".into(),
+            ));
+        }
         let mut tx: Vec<TransactWriteItem> = Vec::new();
-        let (link_key, keep_until) = match (&issue.code, issue.new_tokens.first()) {
-            (Some((code_hash, keep)), _) => (Some(code_hash), *keep),
-            (None, Some((hash, _))) => (Some(hash), 0),
-            (None, None) => (None, 0),
+        let (link_key, keep_until) = match (&issue.code, &issue.link_key, issue.new_tokens.first())
+        {
+            (Some((code_hash, keep)), _, _) => (Some(code_hash), *keep),
+            (None, Some(key), _) => (Some(key), 0),
+            (None, None, Some((hash, _))) => (Some(hash), 0),
+            (None, None, None) => (None, 0),
         };
         if let Some(key) = link_key {
             let tokens: BTreeMap<String, i64> = issue
@@ -84,7 +165,10 @@ impl Store {
                 .collect();
             for sid in &issue.sessions {
                 let mut l = token_link(sid, key, tokens.clone(), &issue.family, keep_until);
-                l.rotated = issue.rotate_refresh.clone();
+                if let Some(TokenRef::Item(old)) = &issue.rotate_refresh {
+                    l.rotated = Some(old.clone());
+                }
+                l.grant = issue.held.clone();
                 tx.push(put_tx(&self.table, to_item(&l)?, issue.code.is_some())?);
             }
         }
@@ -130,8 +214,10 @@ impl Store {
                     .build(),
             );
         }
-        for (_, tok) in &issue.new_tokens {
-            tx.push(put_tx(&self.table, to_item(tok)?, true)?);
+        if issue.held.is_none() {
+            for (_, tok) in &issue.new_tokens {
+                tx.push(put_tx(&self.table, to_item(tok)?, true)?);
+            }
         }
         for (hash, family, exp) in &issue.link_existing {
             let (pk, sk) = keys::token(hash);
@@ -158,21 +244,7 @@ impl Store {
             }
         }
         if let Some(old) = &issue.rotate_refresh {
-            let (pk, sk) = keys::token(old);
-            tx.push(
-                TransactWriteItem::builder()
-                    .update(bld(Update::builder()
-                        .table_name(&self.table)
-                        .key("pk", s(pk))
-                        .key("sk", s(sk))
-                        .update_expression("SET #st = :rotated")
-                        .condition_expression("#st = :active")
-                        .expression_attribute_names("#st", "status")
-                        .expression_attribute_values(":active", s("active"))
-                        .expression_attribute_values(":rotated", s("rotated"))
-                        .build())?)
-                    .build(),
-            );
+            tx.push(rotate_tx(&self.table, old)?);
         }
         if let Some(g) = &issue.shared_grant {
             tx.push(put_tx(&self.table, to_item(g)?, false)?);
@@ -210,25 +282,32 @@ impl Store {
         }
     }
 
-    /// Hashes of every token of a grant family: the links of the family's sessions that
-    /// name it. 1 round trip (Query of the token links) per session.
+    /// Every token of a grant family: the links of the family's sessions that name it (a
+    /// held link once for all its tokens, a `TOKEN#` item by its hash). 1 round trip (Query
+    /// of the token links) per session.
     pub async fn family_tokens(
         &self,
         sessions: &[String],
         family: &str,
-    ) -> Result<Vec<String>, StoreError> {
-        let mut out: Vec<String> = Vec::new();
+    ) -> Result<Vec<TokenRef>, StoreError> {
+        let mut out: Vec<TokenRef> = Vec::new();
         for sid in sessions {
             for it in self
                 .query_partition(&keys::session_pk(sid), Some(keys::TOKEN_LINK_PREFIX))
                 .await?
             {
                 let l: SessionTokenLink = from_item(it)?;
-                if l.family == family {
-                    for h in l.tokens.into_keys() {
-                        if !out.contains(&h) {
-                            out.push(h);
-                        }
+                if l.family != family {
+                    continue;
+                }
+                if l.grant.is_some() {
+                    out.push(TokenRef::held(&l));
+                    continue;
+                }
+                for h in l.tokens.into_keys() {
+                    let r = TokenRef::Item(h);
+                    if !out.contains(&r) {
+                        out.push(r);
                     }
                 }
             }
@@ -237,10 +316,11 @@ impl Store {
     }
 
     /// Mark tokens revoked, idempotently, in transactions of up to 100 items
-    /// (1 round trip per 100 tokens). Tokens that no longer exist are skipped.
-    pub async fn revoke_tokens(&self, hashes: &[String], reason: &str) -> Result<(), StoreError> {
-        for chunk in hashes.chunks(100) {
-            let mut pending: Vec<&String> = chunk.iter().collect();
+    /// (1 round trip per 100 token items or held links). Tokens that no longer exist are
+    /// skipped.
+    pub async fn revoke_tokens(&self, refs: &[TokenRef], reason: &str) -> Result<(), StoreError> {
+        for chunk in refs.chunks(100) {
+            let mut pending: Vec<&TokenRef> = chunk.iter().collect();
             for _attempt in 0..4 {
                 if pending.is_empty() {
                     break;
@@ -286,24 +366,75 @@ pub(crate) fn put_tx(
     Ok(TransactWriteItem::builder().put(bld(p.build())?).build())
 }
 
+/// Revoke a token item, or the tokens a link holds (both, or its access token alone).
+/// Conditioned on the item existing, so a token that TTL removed is reported, not recreated.
 pub(crate) fn revoke_tx(
     table: &str,
-    hash: &str,
+    at: &TokenRef,
     reason: &str,
 ) -> Result<TransactWriteItem, StoreError> {
-    let (pk, sk) = keys::token(hash);
-    Ok(TransactWriteItem::builder()
-        .update(bld(Update::builder()
-            .table_name(table)
-            .key("pk", s(pk))
-            .key("sk", s(sk))
-            .update_expression(
+    let (pk, sk, expr) = match at {
+        TokenRef::Item(hash) => {
+            let (pk, sk) = keys::token(hash);
+            (
+                pk,
+                sk,
                 "SET #st = :revoked, revoked_reason = if_not_exists(revoked_reason, :why)",
             )
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_names("#st", "status")
-            .expression_attribute_values(":revoked", s("revoked"))
-            .expression_attribute_values(":why", s(reason))
+        }
+        TokenRef::Held {
+            sid,
+            key,
+            access_only,
+        } => (
+            keys::session_pk(sid),
+            keys::session_token_sk(key),
+            if *access_only {
+                "SET sa = :revoked, rr = if_not_exists(rr, :why)"
+            } else {
+                "SET sa = :revoked, sr = :revoked, rr = if_not_exists(rr, :why)"
+            },
+        ),
+    };
+    let mut u = Update::builder()
+        .table_name(table)
+        .key("pk", s(pk))
+        .key("sk", s(sk))
+        .update_expression(expr)
+        .condition_expression("attribute_exists(pk)")
+        .expression_attribute_values(":revoked", s("revoked"))
+        .expression_attribute_values(":why", s(reason));
+    if matches!(at, TokenRef::Item(_)) {
+        u = u.expression_attribute_names("#st", "status");
+    }
+    Ok(TransactWriteItem::builder().update(bld(u.build())?).build())
+}
+
+/// Rotate a refresh token that must still be active: a `TOKEN#` item's `status`, or a
+/// held one's `sr` (absent while active).
+fn rotate_tx(table: &str, at: &TokenRef) -> Result<TransactWriteItem, StoreError> {
+    let u = match at {
+        TokenRef::Item(hash) => {
+            let (pk, sk) = keys::token(hash);
+            Update::builder()
+                .table_name(table)
+                .key("pk", s(pk))
+                .key("sk", s(sk))
+                .update_expression("SET #st = :rotated")
+                .condition_expression("#st = :active")
+                .expression_attribute_names("#st", "status")
+                .expression_attribute_values(":active", s("active"))
+        }
+        TokenRef::Held { sid, key, .. } => Update::builder()
+            .table_name(table)
+            .key("pk", s(keys::session_pk(sid)))
+            .key("sk", s(keys::session_token_sk(key)))
+            .update_expression("SET sr = :rotated")
+            .condition_expression("attribute_exists(pk) AND attribute_not_exists(sr)"),
+    };
+    Ok(TransactWriteItem::builder()
+        .update(bld(u
+            .expression_attribute_values(":rotated", s("rotated"))
             .build())?)
         .build())
 }
