@@ -242,8 +242,8 @@ pub struct SessionApp {
 /// A link with a [`HeldGrant`] *holds* its tokens: they have no `TOKEN#` items, each token
 /// names its link (`<sid>.<key>.<secret>`, [`crate::held_token`]), and their states are the
 /// link's `sa`/`sr`. Every token of one session issued fresh (binding `sso-session`, and
-/// every refresh) is held; shared tokens (`none`, `cookie`) and tokens issued before held
-/// tokens existed are `TOKEN#` items.
+/// every refresh) is held; shared tokens (`none`, `cookie`), the refresh tokens of their
+/// exchanges, and tokens issued before held tokens existed are `TOKEN#` items.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(from = "StoredLink")]
 pub struct SessionTokenLink {
@@ -274,7 +274,7 @@ pub struct SessionTokenLink {
     /// A held refresh token's state: absent while active, else `rotated` or `revoked`.
     #[serde(rename = "sr", default, skip_serializing_if = "Option::is_none")]
     pub refresh_status: Option<String>,
-    /// Why a held token was first revoked.
+    /// Why a held token of this link was first revoked (one reason for both tokens).
     #[serde(rename = "rr", default, skip_serializing_if = "Option::is_none")]
     pub revoked_reason: Option<String>,
 }

@@ -756,6 +756,38 @@ async fn held_tokens_revoke_alone_and_cannot_be_repointed() {
     let found = s.store().find_token(rt_a).await.unwrap().unwrap().item;
     assert_eq!(found.status, "rotated");
     assert_eq!(introspect(&s, &c, &secret, at2).await["active"], true);
+
+    // A held token is never more alive than its session: session b ended the way a
+    // function from before held tokens ended it (its token items only, none here), and
+    // its held tokens read as revoked although their link was not touched.
+    let sb = s
+        .store()
+        .session_partition(&b.sid)
+        .await
+        .unwrap()
+        .session
+        .unwrap();
+    s.store()
+        .commit_termination(&sb, &[], &[], "admin", warden_core::time::now_ms())
+        .await
+        .unwrap();
+    assert_eq!(
+        introspect(&s, &c, &secret, at_b).await,
+        serde_json::json!({"active": false})
+    );
+    let gone = s.store().find_token(at_b).await.unwrap().unwrap().item;
+    assert_eq!(
+        (gone.status.as_str(), gone.revoked_reason.as_deref()),
+        ("revoked", Some("admin"))
+    );
+    let r = s
+        .http
+        .get(s.url("/oauth2/userinfo"))
+        .bearer_auth(at_b)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
 }
 
 /// Tokens issued before held tokens existed (`TOKEN#` items) keep working: introspection,

@@ -5,7 +5,7 @@ use super::sessions::token_link;
 use super::{n, s, Resend, Store};
 use crate::error::StoreError;
 use crate::schema::{
-    from_item, keys, to_item, HeldGrant, SessionTokenLink, SharedGrantItem, TokenItem,
+    from_item, keys, to_item, HeldGrant, SessionItem, SessionTokenLink, SharedGrantItem, TokenItem,
 };
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem, Update};
 use std::collections::BTreeMap;
@@ -96,22 +96,39 @@ impl Store {
     }
 
     /// A token by the value the client holds, held by a link or a `TOKEN#` item, whatever
-    /// its status or expiry. 1 round trip (GetItem of the link the token names, or of its
-    /// item).
+    /// its status or expiry. 1 round trip: BatchGetItem of the link the token names and its
+    /// session, or GetItem of the token's item.
+    ///
+    /// A held token is never more alive than its session: if the session has ended or
+    /// expired, an `active` held token reads as `revoked`. Termination revokes held tokens
+    /// anyway; this also covers a session ended by a function from before held tokens
+    /// (which revoked only token items) during a rolling deploy, and an expiry the relay has
+    /// yet to act on.
     pub async fn find_token(&self, token: &str) -> Result<Option<FoundToken>, StoreError> {
         let hash = crate::crypto::hash_secret(token);
         if let Some((sid, key)) = crate::held_token::parse(token) {
-            let link: Option<SessionTokenLink> = self
-                .get(&keys::session_pk(sid), &keys::session_token_sk(key))
+            let pk = keys::session_pk(sid);
+            let mut got = self
+                .get_many(&[
+                    (pk.clone(), keys::SESSION_SK.to_string()),
+                    (pk, keys::session_token_sk(key)),
+                ])
                 .await?
-                .map(from_item)
-                .transpose()?;
-            return Ok(link.and_then(|l| {
-                let item = l.held_token(&hash)?;
-                Some(FoundToken {
-                    item,
-                    at: TokenRef::held(&l),
-                })
+                .into_iter();
+            let session: Option<SessionItem> = got.next().flatten().map(from_item).transpose()?;
+            let link: Option<SessionTokenLink> = got.next().flatten().map(from_item).transpose()?;
+            let Some((l, mut item)) = link.and_then(|l| l.held_token(&hash).map(|t| (l, t))) else {
+                return Ok(None);
+            };
+            let now = crate::time::now_s();
+            if item.status == "active" && !session.as_ref().is_some_and(|s| s.is_live(now)) {
+                item.status = "revoked".into();
+                let why = session.and_then(|s| s.ended_reason);
+                item.revoked_reason = Some(why.unwrap_or_else(|| "session_ended".into()));
+            }
+            return Ok(Some(FoundToken {
+                item,
+                at: TokenRef::held(&l),
             }));
         }
         Ok(self.get_token(&hash).await?.map(|item| FoundToken {
