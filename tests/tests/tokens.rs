@@ -84,6 +84,25 @@ async fn exchanged(
         .unwrap()
 }
 
+/// POST /oauth2/token with `grant_type=refresh_token`.
+async fn refresh_grant(
+    s: &Stack,
+    c: &ClientItem,
+    secret: &str,
+    token: String,
+) -> reqwest::Response {
+    s.http
+        .post(s.url("/oauth2/token"))
+        .basic_auth(&c.client_id, Some(secret))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", token.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
 async fn introspect(s: &Stack, c: &ClientItem, secret: &str, token: &str) -> Value {
     let r = s
         .http
@@ -331,23 +350,7 @@ async fn refresh_rotation_and_reuse_detection() {
         .await
         .unwrap();
     let rt1 = t["refresh_token"].as_str().unwrap().to_string();
-    let refresh = |rt: String| {
-        let s = &s;
-        let c = &c;
-        let secret = &secret;
-        async move {
-            s.http
-                .post(s.url("/oauth2/token"))
-                .basic_auth(&c.client_id, Some(secret))
-                .form(&[
-                    ("grant_type", "refresh_token"),
-                    ("refresh_token", rt.as_str()),
-                ])
-                .send()
-                .await
-                .unwrap()
-        }
-    };
+    let refresh = |rt: String| refresh_grant(&s, &c, &secret, rt);
     let r = refresh(rt1.clone()).await;
     assert_eq!(r.status(), 200);
     let t2: Value = r.json().await.unwrap();
@@ -739,14 +742,7 @@ async fn held_tokens_revoke_alone_and_cannot_be_repointed() {
     assert_eq!(refresh_a["active"], true);
     assert_eq!(refresh_a["token_type"], "refresh_token");
     assert_eq!(introspect(&s, &c, &secret, at_b).await["active"], true);
-    let r = s
-        .http
-        .post(s.url("/oauth2/token"))
-        .basic_auth(&c.client_id, Some(&secret))
-        .form(&[("grant_type", "refresh_token"), ("refresh_token", rt_a)])
-        .send()
-        .await
-        .unwrap();
+    let r = refresh_grant(&s, &c, &secret, rt_a.to_string()).await;
     assert_eq!(r.status(), 200);
     let t2: Value = r.json().await.unwrap();
     let at2 = t2["access_token"].as_str().unwrap();
@@ -847,23 +843,7 @@ async fn token_items_from_before_held_tokens_keep_working() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let refresh = |token: String| {
-        let s = &s;
-        let c = &c;
-        let secret = &secret;
-        async move {
-            s.http
-                .post(s.url("/oauth2/token"))
-                .basic_auth(&c.client_id, Some(secret))
-                .form(&[
-                    ("grant_type", "refresh_token"),
-                    ("refresh_token", token.as_str()),
-                ])
-                .send()
-                .await
-                .unwrap()
-        }
-    };
+    let refresh = |rt: String| refresh_grant(&s, &c, &secret, rt);
     let r = refresh(rt.clone()).await;
     assert_eq!(r.status(), 200);
     let t2: Value = r.json().await.unwrap();
