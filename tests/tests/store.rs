@@ -636,3 +636,93 @@ async fn dynoxide_round_trip_counter_counts() {
     assert_eq!(counter.get(), 1);
     let _ = moto_store; // both engines are exercised above
 }
+
+/// Tokens held by their link: the exchange writes no token items; `find_token` reads the
+/// link and the session's liveness in one projected BatchGetItem; an access-only
+/// revocation, a rotation and a termination change the link's states.
+async fn held_tokens_live_in_their_link(store: &Store) {
+    let now = now_s();
+    let s = session_item("u", "h1", now_ms(), now + 600);
+    store.put_session(&s).await.unwrap();
+    let code_hash = warden_core::crypto::hash_secret("a code");
+    let at = warden_core::held_token::mint("h1", &code_hash);
+    let rt = warden_core::held_token::mint("h1", &code_hash);
+    let (ha, hr) = (
+        warden_core::crypto::hash_secret(&at),
+        warden_core::crypto::hash_secret(&rt),
+    );
+    let (ta, mut tr) = (token("access", "fam", "h1"), token("refresh", "fam", "h1"));
+    tr.scope = "openid offline_access".into();
+    let grant = warden_core::schema::HeldGrant {
+        client_id: "c".into(),
+        user_id: "u".into(),
+        scope: "openid".into(),
+        refresh_scope: Some(tr.scope.clone()),
+        iat: now,
+        auth_time: now,
+        access: ha.clone(),
+        refresh: Some(hr.clone()),
+    };
+    store
+        .issue(&Issue {
+            new_tokens: vec![(hr.clone(), tr), (ha.clone(), ta)],
+            held: Some(grant),
+            family: "fam".into(),
+            sessions: vec!["h1".into()],
+            code: Some((code_hash.clone(), now + 600)),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    // No token items: the session partition holds the session, the counter and one link.
+    assert!(store.get_token(&ha).await.unwrap().is_none());
+    let part = store.session_partition("h1").await.unwrap();
+    assert_eq!(part.links.len(), 1);
+    assert_eq!(part.links[0].family, "fam");
+    let a = store.find_token(&at).await.unwrap().unwrap();
+    let r = store.find_token(&rt).await.unwrap().unwrap();
+    assert_eq!(
+        (a.item.kind.as_str(), a.item.status.as_str()),
+        ("access", "active")
+    );
+    assert_eq!(a.item.scope, "openid");
+    assert_eq!(r.item.kind, "refresh");
+    assert_eq!(r.item.scope, "openid offline_access");
+    assert_eq!(a.item.sessions, vec!["h1".to_string()]);
+    assert!(store
+        .find_token(&warden_core::held_token::mint("h1", &code_hash))
+        .await
+        .unwrap()
+        .is_none());
+    // The access token alone.
+    let access_only = TokenRef::Held {
+        sid: "h1".into(),
+        key: code_hash.clone(),
+        access_only: true,
+    };
+    store
+        .revoke_tokens(&[access_only], "revoked")
+        .await
+        .unwrap();
+    let status =
+        |t: String| async move { store.find_token(&t).await.unwrap().unwrap().item.status };
+    assert_eq!(status(at.clone()).await, "revoked");
+    assert_eq!(status(rt.clone()).await, "active");
+    // The session's end (here without touching the link) makes the refresh token revoked.
+    let s = store
+        .session_partition("h1")
+        .await
+        .unwrap()
+        .session
+        .unwrap();
+    store
+        .commit_termination(&s, &[], &[], "user", now_ms())
+        .await
+        .unwrap();
+    let gone = store.find_token(&rt).await.unwrap().unwrap().item;
+    assert_eq!(
+        (gone.status.as_str(), gone.revoked_reason.as_deref()),
+        ("revoked", Some("user"))
+    );
+}
+both_engines!(held_tokens, held_tokens_live_in_their_link);
