@@ -215,43 +215,7 @@ impl SessionItem {
     }
     /// Active and not expired at `now_s`. Reads never trust TTL.
     pub fn is_live(&self, now_s: i64) -> bool {
-        live_at(
-            &self.status,
-            self.idle_expires_at,
-            self.absolute_expires_at,
-            now_s,
-        )
-    }
-}
-
-/// A session's liveness from its status and expiries.
-fn live_at(status: &str, idle_expires_at: i64, absolute_expires_at: i64, now_s: i64) -> bool {
-    status == "active" && now_s < idle_expires_at.min(absolute_expires_at)
-}
-
-/// The attributes of a [`SessionItem`] that say whether it is live, read alone where the
-/// rest of the item is not needed (a held token's lookup projects them).
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-pub struct SessionLiveness {
-    pub status: String,
-    pub idle_expires_at: i64,
-    pub absolute_expires_at: i64,
-    #[serde(default)]
-    pub ended_reason: Option<String>,
-}
-
-impl SessionLiveness {
-    /// The projection expression naming these attributes (`#st` = `status`).
-    pub const ATTRIBUTES: &'static str = "#st, idle_expires_at, absolute_expires_at, ended_reason";
-
-    /// Active and not expired at `now_s`. Reads never trust TTL.
-    pub fn is_live(&self, now_s: i64) -> bool {
-        live_at(
-            &self.status,
-            self.idle_expires_at,
-            self.absolute_expires_at,
-            now_s,
-        )
+        self.status == "active" && now_s < self.effective_expiry()
     }
 }
 
@@ -342,9 +306,6 @@ pub struct HeldGrant {
 }
 
 impl SessionTokenLink {
-    /// The projection expression naming every attribute of a link that holds tokens.
-    pub const HELD_ATTRIBUTES: &'static str = "pk, sk, t, f, expires_at, r, g, sa, sr, rr";
-
     /// The session id of this link (from its `pk`).
     pub fn sid(&self) -> &str {
         self.pk

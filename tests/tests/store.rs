@@ -638,7 +638,7 @@ async fn dynoxide_round_trip_counter_counts() {
 }
 
 /// Tokens held by their link: the exchange writes no token items; `find_token` reads the
-/// link and the session's liveness in one projected BatchGetItem; an access-only
+/// link and its session in one BatchGetItem; an access-only
 /// revocation, a rotation and a termination change the link's states.
 async fn held_tokens_live_in_their_link(store: &Store) {
     let now = now_s();

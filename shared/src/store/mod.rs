@@ -177,16 +177,6 @@ impl Store {
         &self,
         keys: &[(String, String)],
     ) -> Result<Vec<Option<Item>>, StoreError> {
-        self.get_many_projected(keys, None).await
-    }
-
-    /// [`Store::get_many`] returning only the attributes `projection` names (its expression
-    /// and its `#name` placeholders; it must name `pk` and `sk`).
-    pub(crate) async fn get_many_projected(
-        &self,
-        keys: &[(String, String)],
-        projection: Option<(&str, &[(&str, &str)])>,
-    ) -> Result<Vec<Option<Item>>, StoreError> {
         use aws_sdk_dynamodb::types::KeysAndAttributes;
         let mut found: Vec<Item> = Vec::with_capacity(keys.len());
         let mut pending: Vec<HashMap<String, AttributeValue>> = keys
@@ -200,16 +190,11 @@ impl Store {
             if attempt > 0 {
                 tokio::time::sleep(std::time::Duration::from_millis(20 << attempt)).await;
             }
-            let mut ka = KeysAndAttributes::builder()
+            let ka = KeysAndAttributes::builder()
                 .consistent_read(true)
-                .set_keys(Some(std::mem::take(&mut pending)));
-            if let Some((expr, names)) = projection {
-                ka = ka.projection_expression(expr);
-                for (k, v) in names {
-                    ka = ka.expression_attribute_names(*k, *v);
-                }
-            }
-            let ka = ka.build().map_err(|e| StoreError::Backend(e.to_string()))?;
+                .set_keys(Some(std::mem::take(&mut pending)))
+                .build()
+                .map_err(|e| StoreError::Backend(e.to_string()))?;
             let out = self
                 .client
                 .batch_get_item()

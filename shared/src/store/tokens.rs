@@ -5,8 +5,7 @@ use super::sessions::token_link;
 use super::{n, s, Resend, Store};
 use crate::error::StoreError;
 use crate::schema::{
-    from_item, keys, to_item, HeldGrant, SessionLiveness, SessionTokenLink, SharedGrantItem,
-    TokenItem,
+    from_item, keys, to_item, HeldGrant, SessionItem, SessionTokenLink, SharedGrantItem, TokenItem,
 };
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem, Update};
 use std::collections::BTreeMap;
@@ -109,25 +108,14 @@ impl Store {
         let hash = crate::crypto::hash_secret(token);
         if let Some((sid, key)) = crate::held_token::parse(token) {
             let pk = keys::session_pk(sid);
-            // Only what the two need: the link's attributes and the session's liveness (the
-            // session item with its apps and index keys is several times the link's size).
-            let projection = format!(
-                "{}, {}",
-                SessionTokenLink::HELD_ATTRIBUTES,
-                SessionLiveness::ATTRIBUTES
-            );
             let mut got = self
-                .get_many_projected(
-                    &[
-                        (pk.clone(), keys::SESSION_SK.to_string()),
-                        (pk, keys::session_token_sk(key)),
-                    ],
-                    Some((&projection, &[("#st", "status")])),
-                )
+                .get_many(&[
+                    (pk.clone(), keys::SESSION_SK.to_string()),
+                    (pk, keys::session_token_sk(key)),
+                ])
                 .await?
                 .into_iter();
-            let session: Option<SessionLiveness> =
-                got.next().flatten().map(from_item).transpose()?;
+            let session: Option<SessionItem> = got.next().flatten().map(from_item).transpose()?;
             let link: Option<SessionTokenLink> = got.next().flatten().map(from_item).transpose()?;
             let Some((l, mut item)) = link.and_then(|l| l.held_token(&hash).map(|t| (l, t))) else {
                 return Ok(None);
