@@ -123,8 +123,12 @@ impl Store {
             let now = crate::time::now_s();
             if item.status == "active" && !session.as_ref().is_some_and(|s| s.is_live(now)) {
                 item.status = "revoked".into();
-                let why = session.and_then(|s| s.ended_reason);
-                item.revoked_reason = Some(why.unwrap_or_else(|| "session_ended".into()));
+                let why = match session {
+                    Some(s) if s.status == "active" => "session_expired".to_string(),
+                    Some(s) => s.ended_reason.unwrap_or_else(|| "session_ended".into()),
+                    None => "session_ended".into(),
+                };
+                item.revoked_reason = Some(why);
             }
             return Ok(Some(FoundToken {
                 item,
