@@ -708,6 +708,23 @@ async fn held_tokens_live_in_their_link(store: &Store) {
         |t: String| async move { store.find_token(&t).await.unwrap().unwrap().item.status };
     assert_eq!(status(at.clone()).await, "revoked");
     assert_eq!(status(rt.clone()).await, "active");
+    // An expiry the relay has yet to act on already makes the held tokens revoked.
+    store
+        .client
+        .update_item()
+        .table_name(&store.table)
+        .key("pk", AttributeValue::S(keys::session_pk("h1")))
+        .key("sk", AttributeValue::S(keys::SESSION_SK.into()))
+        .update_expression("SET idle_expires_at = :past")
+        .expression_attribute_values(":past", AttributeValue::N((now - 1).to_string()))
+        .send()
+        .await
+        .unwrap();
+    let expired = store.find_token(&rt).await.unwrap().unwrap().item;
+    assert_eq!(
+        (expired.status.as_str(), expired.revoked_reason.as_deref()),
+        ("revoked", Some("session_expired"))
+    );
     // The session's end (here without touching the link) makes the refresh token revoked.
     let s = store
         .session_partition("h1")
