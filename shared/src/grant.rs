@@ -151,8 +151,12 @@ pub async fn issue_for_code(
     // exchange writes no token items. Shared tokens keep their `TOKEN#` items.
     let held_key = match (&discriminator, &issue.code) {
         (None, Some((code_hash, _))) => Some(code_hash.clone()),
+        (None, None) => Some(crypto::random_id()),
         _ => None,
     };
+    if issue.code.is_none() {
+        issue.link_key = held_key.clone();
+    }
     let new_token = || match &held_key {
         Some(key) => crate::held_token::mint(&code.sid, key),
         None => crypto::random_token(),

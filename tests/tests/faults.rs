@@ -123,8 +123,9 @@ fn tokens_of(issued: &[Issued]) -> Vec<String> {
         .collect()
 }
 
-/// The invariant: the session is either fully ended (every token revoked, one delivery per
-/// back-channel app) or fully active (tokens active, no delivery). Returns true if ended.
+/// The invariant: the session is either fully ended (every token revoked — read through
+/// `find_token` and in the links themselves — one delivery per back-channel app) or fully
+/// active (tokens active, no delivery). Returns true if ended.
 async fn assert_consistent(direct: &Store, sid: &str, issued: &[Issued], apps: usize) -> bool {
     let part = direct.session_partition(sid).await.expect("partition");
     let sess = part.session.expect("session exists");
@@ -138,6 +139,12 @@ async fn assert_consistent(direct: &Store, sid: &str, issued: &[Issued], apps: u
             assert!(
                 statuses.iter().all(|s| s == "revoked"),
                 "session {sid} ended but tokens are {statuses:?}"
+            );
+            // Revoked in the table, not only read as revoked because the session ended.
+            let now = warden_core::time::now_s();
+            assert!(
+                !part.links.iter().any(|l| l.holds_live_token(now)),
+                "session {sid} ended but a link still holds a live token"
             );
             assert_eq!(
                 part.deliveries.len(),

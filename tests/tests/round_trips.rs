@@ -319,9 +319,18 @@ async fn a_long_refreshed_session_ends_in_one_transaction() {
     ));
     assert_eq!(
         n, 2,
-        "1 Query + 1 TransactWriteItems for 61 access tokens + 1 refresh token"
+        "1 Query + 1 TransactWriteItems for 61 links (61 access tokens + 1 refresh token)"
     );
     let store = s.store();
+    // Revoked in the links themselves (a held token would also read as revoked merely
+    // because its session ended).
+    let links = store.session_partition(&sess.sid).await.unwrap().links;
+    assert_eq!(links.len(), 61);
+    let now = warden_core::time::now_s();
+    assert!(links.iter().all(|l| !l.holds_live_token(now)));
+    assert!(links
+        .iter()
+        .all(|l| l.access_status.as_deref() == Some("revoked")));
     let status = |t: String| async move {
         store
             .find_token(&t)

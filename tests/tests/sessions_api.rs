@@ -267,6 +267,10 @@ async fn me_ends_one_session_idempotently_and_cannot_touch_others() {
         let found = s.store().find_token(rt).await.unwrap();
         assert_eq!(found.unwrap().item.status, "revoked");
     }
+    // Revoked in the table: the links hold no live token.
+    let links = s.store().session_partition(&a1.sid).await.unwrap().links;
+    let now = warden_core::time::now_s();
+    assert!(!links.is_empty() && links.iter().all(|l| !l.holds_live_token(now)));
     let ended = s.store().get_session(&a1.sid).await.unwrap().unwrap();
     assert_eq!(ended.status, "ended");
     assert_eq!(ended.ended_reason.as_deref(), Some("user"));
