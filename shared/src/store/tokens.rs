@@ -54,8 +54,9 @@ pub struct Issue {
     pub new_tokens: Vec<(String, TokenItem)>,
     /// The new tokens are held by their link (one session only): the grant they share.
     pub held: Option<HeldGrant>,
-    /// The link's key when it is neither a code's hash nor the first new token's hash (a
-    /// refresh's held tokens, which name their link before they exist).
+    /// The link's key when it is neither a code's hash nor the first new token's hash: a
+    /// random id for held tokens issued without a code (a refresh's, a fixture's), which
+    /// name their link before they exist.
     pub link_key: Option<String>,
     /// The new tokens' grant family.
     pub family: String,
