@@ -25,6 +25,14 @@ pub enum TokenRef {
 }
 
 impl TokenRef {
+    /// The `(pk, sk)` of the item that keeps this token's state.
+    fn item_key(&self) -> (String, String) {
+        match self {
+            TokenRef::Item(hash) => keys::token(hash),
+            TokenRef::Held { sid, key, .. } => (keys::session_pk(sid), keys::session_token_sk(key)),
+        }
+    }
+
     /// What revoking the tokens `link` holds must change: both states, or the access
     /// token's alone once the refresh token is rotated, revoked or was never issued (a
     /// rotated token stays `rotated`).
@@ -395,29 +403,16 @@ pub(crate) fn revoke_tx(
     at: &TokenRef,
     reason: &str,
 ) -> Result<TransactWriteItem, StoreError> {
-    let (pk, sk, expr) = match at {
-        TokenRef::Item(hash) => {
-            let (pk, sk) = keys::token(hash);
-            (
-                pk,
-                sk,
-                "SET #st = :revoked, revoked_reason = if_not_exists(revoked_reason, :why)",
-            )
+    let expr = match at {
+        TokenRef::Item(_) => {
+            "SET #st = :revoked, revoked_reason = if_not_exists(revoked_reason, :why)"
         }
         TokenRef::Held {
-            sid,
-            key,
-            access_only,
-        } => (
-            keys::session_pk(sid),
-            keys::session_token_sk(key),
-            if *access_only {
-                "SET sa = :revoked, rr = if_not_exists(rr, :why)"
-            } else {
-                "SET sa = :revoked, sr = :revoked, rr = if_not_exists(rr, :why)"
-            },
-        ),
+            access_only: true, ..
+        } => "SET sa = :revoked, rr = if_not_exists(rr, :why)",
+        TokenRef::Held { .. } => "SET sa = :revoked, sr = :revoked, rr = if_not_exists(rr, :why)",
     };
+    let (pk, sk) = at.item_key();
     let mut u = Update::builder()
         .table_name(table)
         .key("pk", s(pk))
@@ -435,22 +430,18 @@ pub(crate) fn revoke_tx(
 /// Rotate a refresh token that must still be active: a `TOKEN#` item's `status`, or a
 /// held one's `sr` (absent while active).
 fn rotate_tx(table: &str, at: &TokenRef) -> Result<TransactWriteItem, StoreError> {
+    let (pk, sk) = at.item_key();
+    let u = Update::builder()
+        .table_name(table)
+        .key("pk", s(pk))
+        .key("sk", s(sk));
     let u = match at {
-        TokenRef::Item(hash) => {
-            let (pk, sk) = keys::token(hash);
-            Update::builder()
-                .table_name(table)
-                .key("pk", s(pk))
-                .key("sk", s(sk))
-                .update_expression("SET #st = :rotated")
-                .condition_expression("#st = :active")
-                .expression_attribute_names("#st", "status")
-                .expression_attribute_values(":active", s("active"))
-        }
-        TokenRef::Held { sid, key, .. } => Update::builder()
-            .table_name(table)
-            .key("pk", s(keys::session_pk(sid)))
-            .key("sk", s(keys::session_token_sk(key)))
+        TokenRef::Item(_) => u
+            .update_expression("SET #st = :rotated")
+            .condition_expression("#st = :active")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":active", s("active")),
+        TokenRef::Held { .. } => u
             .update_expression("SET sr = :rotated")
             .condition_expression("attribute_exists(pk) AND attribute_not_exists(sr)"),
     };
