@@ -18,9 +18,7 @@
 
 use crate::crypto::{self, hash_secret};
 use crate::error::StoreError;
-use crate::schema::{
-    keys, ClientItem, CodeGrant, HeldGrant, IdClaims, SharedGrantItem, TokenItem, UserItem,
-};
+use crate::schema::{keys, ClientItem, CodeGrant, IdClaims, SharedGrantItem, TokenItem, UserItem};
 use crate::store::{Issue, TokenRef};
 use crate::time::now_s;
 use crate::App;
@@ -84,18 +82,12 @@ impl Mint<'_> {
     }
 }
 
-/// The grant held by a link for a fresh access token (and refresh token) of one session.
-fn held_grant(access: (&str, &TokenItem), refresh: Option<(&str, &TokenItem)>) -> HeldGrant {
-    let (ha, a) = access;
-    HeldGrant {
-        client_id: a.client_id.clone(),
-        user_id: a.user_id.clone(),
-        scope: a.scope.clone(),
-        refresh_scope: refresh.and_then(|(_, r)| (r.scope != a.scope).then(|| r.scope.clone())),
-        iat: a.iat,
-        auth_time: a.auth_time,
-        access: ha.to_string(),
-        refresh: refresh.map(|(h, _)| h.to_string()),
+/// A new token: held by the link `held_key` of session `sid`, or a plain random token
+/// (kept as a `TOKEN#` item).
+fn new_token(sid: &str, held_key: Option<&str>) -> String {
+    match held_key {
+        Some(key) => crate::held_token::mint(sid, key),
+        None => crypto::random_token(),
     }
 }
 
@@ -157,12 +149,9 @@ pub async fn issue_for_code(
     if issue.code.is_none() {
         issue.link_key = held_key.clone();
     }
-    let new_token = || match &held_key {
-        Some(key) => crate::held_token::mint(&code.sid, key),
-        None => crypto::random_token(),
-    };
+    issue.hold = held_key.is_some();
     let refresh_token = if wants_refresh(client) {
-        let rt = new_token();
+        let rt = new_token(&code.sid, held_key.as_deref());
         let h = hash_secret(&rt);
         let t = mint.token("refresh", &h, &code.scope, rt_ttl);
         issue.new_tokens.push((h, t));
@@ -234,14 +223,10 @@ pub async fn issue_for_code(
             };
             (at, Some(g))
         }
-        None => (new_token(), None),
+        None => (new_token(&code.sid, held_key.as_deref()), None),
     };
     let h = hash_secret(&access_token);
     let t = mint.token("access", &h, &code.scope, at_ttl);
-    if held_key.is_some() {
-        let refresh = issue.new_tokens.first().map(|(h, t)| (h.as_str(), t));
-        issue.held = Some(held_grant((&h, &t), refresh));
-    }
     issue.new_tokens.push((h, t));
     issue.shared_grant = shared;
     match app.store.issue(&issue).await {
@@ -320,12 +305,8 @@ pub async fn refresh(
     let cfg = &app.config;
     // The new pair is held by the refresh's own link (a refresh token maps to one session).
     let held_key = (old.sessions.len() == 1).then(crypto::random_id);
-    let new_token = || match &held_key {
-        Some(key) => crate::held_token::mint(&sid, key),
-        None => crypto::random_token(),
-    };
-    let at = new_token();
-    let rt = new_token();
+    let at = new_token(&sid, held_key.as_deref());
+    let rt = new_token(&sid, held_key.as_deref());
     let (ha, hr) = (hash_secret(&at), hash_secret(&rt));
     let mint = Mint {
         client: &client.client_id,
@@ -349,12 +330,9 @@ pub async fn refresh(
     // Rotation never extends the grant beyond the first refresh token's lifetime.
     tr.exp = tr.exp.min(old.exp);
     tr.expires_at = tr.exp;
-    let held = held_key
-        .is_some()
-        .then(|| held_grant((&ha, &ta), Some((&hr, &tr))));
     let issue = Issue {
         new_tokens: vec![(ha, ta), (hr, tr)],
-        held,
+        hold: held_key.is_some(),
         link_key: held_key,
         family: old.family.clone(),
         sessions: old.sessions.clone(),

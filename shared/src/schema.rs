@@ -305,6 +305,26 @@ pub struct HeldGrant {
     pub refresh: Option<String>,
 }
 
+impl HeldGrant {
+    /// The grant of an issuance's new tokens `(hash, token)`: one access token and at most
+    /// one refresh token of one grant. `None` without an access token.
+    pub fn of(tokens: &[(String, TokenItem)]) -> Option<Self> {
+        let find = |kind: &str| tokens.iter().find(|(_, t)| t.kind == kind);
+        let (ha, a) = find("access")?;
+        let refresh = find("refresh");
+        Some(HeldGrant {
+            client_id: a.client_id.clone(),
+            user_id: a.user_id.clone(),
+            scope: a.scope.clone(),
+            refresh_scope: refresh.and_then(|(_, r)| (r.scope != a.scope).then(|| r.scope.clone())),
+            iat: a.iat,
+            auth_time: a.auth_time,
+            access: ha.clone(),
+            refresh: refresh.map(|(h, _)| h.clone()),
+        })
+    }
+}
+
 impl SessionTokenLink {
     /// The session id of this link (from its `pk`).
     pub fn sid(&self) -> &str {

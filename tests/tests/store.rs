@@ -653,20 +653,21 @@ async fn held_tokens_live_in_their_link(store: &Store) {
     );
     let (ta, mut tr) = (token("access", "fam", "h1"), token("refresh", "fam", "h1"));
     tr.scope = "openid offline_access".into();
+    // The link carries the grant the new tokens share.
     let grant = warden_core::schema::HeldGrant {
         client_id: "c".into(),
         user_id: "u".into(),
         scope: "openid".into(),
         refresh_scope: Some(tr.scope.clone()),
-        iat: now,
-        auth_time: now,
+        iat: ta.iat,
+        auth_time: ta.auth_time,
         access: ha.clone(),
         refresh: Some(hr.clone()),
     };
     store
         .issue(&Issue {
             new_tokens: vec![(hr.clone(), tr), (ha.clone(), ta)],
-            held: Some(grant),
+            hold: true,
             family: "fam".into(),
             sessions: vec!["h1".into()],
             code: Some((code_hash.clone(), now + 600)),
@@ -679,6 +680,7 @@ async fn held_tokens_live_in_their_link(store: &Store) {
     let part = store.session_partition("h1").await.unwrap();
     assert_eq!(part.links.len(), 1);
     assert_eq!(part.links[0].family, "fam");
+    assert_eq!(part.links[0].grant.as_ref(), Some(&grant));
     let a = store.find_token(&at).await.unwrap().unwrap();
     let r = store.find_token(&rt).await.unwrap().unwrap();
     assert_eq!(

@@ -58,10 +58,11 @@ pub struct FoundToken {
 /// more sessions, the sessions they map to, and an optional refresh token being rotated.
 #[derive(Debug, Default)]
 pub struct Issue {
-    /// `(hash, token)`. With `held`, these are held by the link and written as no items.
+    /// `(hash, token)`. With `hold`, these are held by the link and written as no items.
     pub new_tokens: Vec<(String, TokenItem)>,
-    /// The new tokens are held by their link (one session only): the grant they share.
-    pub held: Option<HeldGrant>,
+    /// The new tokens are held by their link (one session only), which carries the grant
+    /// they share ([`HeldGrant::of`] them).
+    pub hold: bool,
     /// The link's key when it is neither a code's hash nor the first new token's hash: a
     /// random id for held tokens issued without a code (a refresh's, a fixture's), which
     /// name their link before they exist.
@@ -173,12 +174,19 @@ impl Store {
     /// `ClientRequestToken` ([`Resend::OwnMarker`]): its link is the single-use marker and
     /// names the family, which tells a lost-answer re-send from a replay.
     pub async fn issue(&self, issue: &Issue) -> Result<(), StoreError> {
-        if issue.held.is_some() && issue.sessions.len() != 1 {
-            // A held token names one link in one session.
-            return Err(StoreError::Backend(
-                "held tokens map to exactly one session".into(),
-            ));
-        }
+        let held =
+            match issue.hold {
+                // A held token names one link in one session.
+                true if issue.sessions.len() != 1 => {
+                    return Err(StoreError::Backend(
+                        "held tokens map to exactly one session".into(),
+                    ))
+                }
+                true => Some(HeldGrant::of(&issue.new_tokens).ok_or_else(|| {
+                    StoreError::Backend("held tokens need an access token".into())
+                })?),
+                false => None,
+            };
         let mut tx: Vec<TransactWriteItem> = Vec::new();
         let (link_key, keep_until) = match (&issue.code, &issue.link_key, issue.new_tokens.first())
         {
@@ -198,7 +206,7 @@ impl Store {
                 if let Some(TokenRef::Item(old)) = &issue.rotate_refresh {
                     l.rotated = Some(old.clone());
                 }
-                l.grant = issue.held.clone();
+                l.grant = held.clone();
                 tx.push(put_tx(&self.table, to_item(&l)?, issue.code.is_some())?);
             }
         }
@@ -244,7 +252,7 @@ impl Store {
                     .build(),
             );
         }
-        if issue.held.is_none() {
+        if !issue.hold {
             for (_, tok) in &issue.new_tokens {
                 tx.push(put_tx(&self.table, to_item(tok)?, true)?);
             }
