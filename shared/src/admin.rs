@@ -28,6 +28,8 @@ pub struct ClientSpec {
     pub scopes: Vec<String>,
     pub grant_types: Vec<String>,
     pub token_binding: Option<String>,
+    /// May introspect other clients' tokens ([`ClientItem::resource_server`]).
+    pub resource_server: bool,
 }
 
 fn check_uri(field: &str, u: &str) -> Result<url::Url, String> {
@@ -183,6 +185,7 @@ pub fn build_client(
             token_binding: binding,
             disabled: false,
             created_ms: existing.map(|e| e.created_ms).unwrap_or_else(now_ms),
+            resource_server: spec.resource_server,
         },
         secret,
     ))

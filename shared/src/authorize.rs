@@ -16,7 +16,7 @@
 use crate::code;
 use crate::crypto;
 use crate::error::OAuthError;
-use crate::http::{self, cookie, CookieSpec, Params, ParamsError};
+use crate::http::{self, host_cookie, CookieSpec, Params, ParamsError};
 use crate::schema::{ClientItem, CodeGrant, IdClaims};
 use crate::session::{self, BROWSER_STATE_COOKIE};
 use crate::time::now_s;
@@ -32,6 +32,10 @@ pub const BINDING_COOKIE_MAX_AGE: i64 = 365 * 86400;
 pub const REAUTH_PARAM: &str = "warden_reauth";
 /// How long a [`REAUTH_PARAM`] marker stays usable.
 pub const REAUTH_MARKER_SECS: i64 = 600;
+/// The browser a [`REAUTH_PARAM`] marker was issued to (a random value, HttpOnly, as long
+/// as a marker): the marker's MAC covers it, so a marker copied into another browser does
+/// not count there.
+pub const REAUTH_COOKIE: &str = "warden_reauth_binding";
 /// A code can be redeemed this long.
 pub const CODE_VALID_SECS: i64 = 60;
 /// The link an exchange writes under the code's hash is kept at least this long (replay
@@ -54,8 +58,12 @@ pub enum Outcome {
         /// Extra `Set-Cookie` values (the `warden_atbv` binding cookie).
         cookies: Vec<String>,
     },
-    /// 302 to the hosted login, which returns to `return_to` (a relative URL).
-    Login { return_to: String },
+    /// 302 to the hosted login, which returns to `return_to` (a relative URL); `cookies`:
+    /// the [`REAUTH_COOKIE`] when the browser had none.
+    Login {
+        return_to: String,
+        cookies: Vec<String>,
+    },
     /// `response_type=none` without redirect_uri and a valid session.
     NoContent,
     /// `response_type=none` without redirect_uri and an error (400 JSON).
@@ -287,8 +295,31 @@ fn check(p: &Params, client: &ClientItem) -> Result<Checked, OAuthError> {
     })
 }
 
-fn marker_mac(key: &[u8], client_id: &str, ts: i64) -> String {
-    crypto::hmac_b64(key, format!("warden-reauth|{client_id}|{ts}").as_bytes())
+fn marker_mac(key: &[u8], client_id: &str, ts: i64, browser: &str) -> String {
+    crypto::hmac_b64(
+        key,
+        format!(
+            "warden-reauth|{client_id}|{ts}|{}",
+            crypto::hash_secret(browser)
+        )
+        .as_bytes(),
+    )
+}
+
+/// A well-formed random cookie value (43 base64url characters, as `random_token` makes).
+fn random_cookie_value(v: &str) -> bool {
+    v.len() == 43
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Does a verified ID token name `client_id` among its audiences?
+fn hint_names_audience(claims: &serde_json::Value, client_id: &str) -> bool {
+    match &claims["aud"] {
+        serde_json::Value::String(a) => a == client_id,
+        serde_json::Value::Array(a) => a.iter().any(|v| v.as_str() == Some(client_id)),
+        _ => false,
+    }
 }
 
 /// The relative GET URL of this request for the login page to return to, with a fresh
@@ -354,11 +385,12 @@ pub async fn authorize(app: &App, req: &lambda_http::Request) -> Outcome {
             )
         }
         None if p.get("response_type") == Some("none") => None,
-        None if client.redirect_uris.len() == 1 => Some(client.redirect_uris[0].clone()),
+        // OIDC Core §3.1.2.1: redirect_uri is REQUIRED in an OpenID request. (RFC 6749 lets
+        // a client with one registered URI omit it; every request here is an OpenID one.)
         None => {
             return page(
                 StatusCode::BAD_REQUEST,
-                "The request has no redirect_uri and the application has several.",
+                "The request has no redirect_uri (an OpenID Connect request must send it).",
             )
         }
     };
@@ -372,7 +404,7 @@ pub async fn authorize(app: &App, req: &lambda_http::Request) -> Outcome {
         redirect_uri,
         form_post,
         state: p.get("state").map(str::to_string),
-        browser_state: cookie(headers, BROWSER_STATE_COOKIE)
+        browser_state: host_cookie(headers, BROWSER_STATE_COOKIE, app.config.cookie_secure)
             .unwrap_or("")
             .to_string(),
     };
@@ -396,10 +428,16 @@ pub async fn authorize(app: &App, req: &lambda_http::Request) -> Outcome {
     };
     if let Some(hint) = p.get("id_token_hint") {
         match keys.verify(hint, &app.config.issuer, false) {
-            Ok(claims) => {
+            // OIDC Core §3.1.2.1: the hint is an ID token this OP issued *to this client*.
+            Ok(claims) if hint_names_audience(&claims, client_id) => {
                 let sub = claims["sub"].as_str().unwrap_or("").to_string();
                 let sid = claims["sid"].as_str().map(str::to_string);
                 c.hint = Some((sub, sid));
+            }
+            Ok(_) => {
+                return target.error(OAuthError::invalid_request(
+                    "id_token_hint was not issued to this client.",
+                ))
             }
             Err(_) => {
                 return target.error(OAuthError::invalid_request(
@@ -410,17 +448,44 @@ pub async fn authorize(app: &App, req: &lambda_http::Request) -> Outcome {
     }
     let now = now_s();
     let mac_key = keys.derivation_key(keys.signer_kid());
+    let secure = app.config.cookie_secure;
+    let browser = host_cookie(headers, REAUTH_COOKIE, secure).filter(|v| random_cookie_value(v));
     let marker_ts = p.get(REAUTH_PARAM).and_then(|m| {
         let (ts, mac) = m.split_once('.')?;
         let ts: i64 = ts.parse().ok()?;
         let key = mac_key.as_ref()?;
-        let ok = crypto::ct_eq(mac.as_bytes(), marker_mac(key, client_id, ts).as_bytes());
+        let ok = crypto::ct_eq(
+            mac.as_bytes(),
+            marker_mac(key, client_id, ts, browser?).as_bytes(),
+        );
         (ok && now - ts <= REAUTH_MARKER_SECS && ts <= now + 5).then_some(ts)
     });
-    let new_marker = || {
-        mac_key
-            .as_ref()
-            .map(|k| format!("{now}.{}", marker_mac(k, client_id, now)))
+    // The browser value a new marker is bound to: the one the browser has, or a new one
+    // set with the hop to the login page.
+    let (browser_value, browser_cookie) = match browser {
+        Some(v) => (v.to_string(), Vec::new()),
+        None => {
+            let v = crypto::random_token();
+            let c = CookieSpec {
+                name: REAUTH_COOKIE,
+                value: &v,
+                http_only: true,
+                secure,
+                same_site: "Lax",
+                max_age: Some(REAUTH_MARKER_SECS),
+            }
+            .render();
+            (v, vec![c])
+        }
+    };
+    let to_login = || Outcome::Login {
+        return_to: return_to(
+            &p,
+            mac_key
+                .as_ref()
+                .map(|k| format!("{now}.{}", marker_mac(k, client_id, now, &browser_value))),
+        ),
+        cookies: browser_cookie.clone(),
     };
     let login_required = |target: &Target, why: &str| -> Outcome {
         target.error(OAuthError::new("login_required", why))
@@ -437,9 +502,7 @@ pub async fn authorize(app: &App, req: &lambda_http::Request) -> Outcome {
             if c.prompt_none || target.redirect_uri.is_none() {
                 return login_required(&target, "The user is not signed in.");
             }
-            return Outcome::Login {
-                return_to: return_to(&p, new_marker()),
-            };
+            return to_login();
         }
     };
     let fresh = marker_ts.is_some_and(|ts| s.auth_time >= ts);
@@ -448,9 +511,7 @@ pub async fn authorize(app: &App, req: &lambda_http::Request) -> Outcome {
         if c.prompt_none || target.redirect_uri.is_none() {
             return login_required(&target, "The authentication is older than max_age.");
         }
-        return Outcome::Login {
-            return_to: return_to(&p, new_marker()),
-        };
+        return to_login();
     }
     if let Some((sub, sid)) = &c.hint {
         if *sub != s.user_id {
@@ -495,19 +556,14 @@ pub async fn authorize(app: &App, req: &lambda_http::Request) -> Outcome {
             if c.prompt_none {
                 return login_required(&target, "The session has ended.");
             }
-            return Outcome::Login {
-                return_to: return_to(&p, new_marker()),
-            };
+            return to_login();
         }
         Err(e) => return target.error(e.into()),
     };
     let mut cookies = Vec::new();
     let browser_binding = if client.token_binding == "cookie" {
-        let existing = cookie(headers, BINDING_COOKIE).filter(|v| {
-            v.len() == 43
-                && v.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        });
+        let existing = host_cookie(headers, BINDING_COOKIE, app.config.cookie_secure)
+            .filter(|v| random_cookie_value(v));
         let value = match existing {
             Some(v) => v.to_string(),
             None => {

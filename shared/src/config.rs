@@ -4,6 +4,15 @@ use crate::key_protection::KeyProtection;
 use std::env;
 use std::time::Duration;
 
+/// Back-channel attempts per delivery by default: the fewest whose retry schedule
+/// ([`crate::logout::retry_delay`]) spans a day — 34 waits of 2 s … 2048 s and then 1 h,
+/// 86 894 s ≈ 24.1 h in all ([`crate::logout::retry_window`]). The template's
+/// `MaxReceiveCount` default is the same number.
+pub const DEFAULT_DELIVERY_MAX_ATTEMPTS: u32 = 35;
+/// The most `WARDEN_DELIVERY_MAX_ATTEMPTS` may say (SQS's maxReceiveCount limit, the
+/// template's `MaxValue`).
+pub const MAX_DELIVERY_ATTEMPTS: u32 = 1000;
+
 /// Everything a function needs to know about its deployment.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -25,7 +34,16 @@ pub struct Config {
     pub refresh_token_ttl: Duration,
     /// `WARDEN_COOKIE_SECURE` (default true; the local stack on plain http sets false).
     pub cookie_secure: bool,
-    /// `WARDEN_DELIVERY_MAX_ATTEMPTS` (default 5): matches the queue's maxReceiveCount.
+    /// `WARDEN_LOGIN_MAX_FAILURES` (default 5): failed sign-ins for one username from one
+    /// address within 15 minutes before that pair is refused for the rest of the window.
+    /// Keyed by username *and* address, so nobody can lock a person out from everywhere.
+    pub login_max_failures: u32,
+    /// `WARDEN_LOGIN_MAX_FAILURES_PER_IP` (default 100): failed sign-ins from one address
+    /// (any usernames) within 15 minutes; high enough for an office or a carrier NAT.
+    pub login_max_failures_per_ip: u32,
+    /// `WARDEN_DELIVERY_MAX_ATTEMPTS` (default [`DEFAULT_DELIVERY_MAX_ATTEMPTS`], at most
+    /// [`MAX_DELIVERY_ATTEMPTS`]): back-channel attempts before a delivery is `dead`;
+    /// matches the queue's maxReceiveCount.
     pub delivery_max_attempts: u32,
     /// How private signing keys are wrapped at rest: `WARDEN_KMS_KEY_ID` (a KMS key; the
     /// deployed stack) or `WARDEN_KEY_ENCRYPTION_KEY` (a base64url 256-bit key, outside
@@ -99,6 +117,28 @@ fn secs(var: &'static str, default: u64) -> Result<Duration, ConfigError> {
     }
 }
 
+/// A count between 1 and `max` from `value` (variable `var`'s), or `default` when unset or
+/// blank.
+fn count(
+    var: &'static str,
+    value: Option<String>,
+    default: u32,
+    max: u32,
+) -> Result<u32, ConfigError> {
+    match value {
+        Some(v) if !v.trim().is_empty() => v
+            .trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=max).contains(n))
+            .ok_or(ConfigError {
+                var,
+                problem: format!("expected a whole number from 1 to {max}, got {v:?}"),
+            }),
+        _ => Ok(default),
+    }
+}
+
 impl Config {
     /// Read the configuration from the environment. Missing required variables and malformed
     /// values are reported with the variable's name.
@@ -128,7 +168,15 @@ impl Config {
                 })
             }
         };
-        cfg.delivery_max_attempts = secs("WARDEN_DELIVERY_MAX_ATTEMPTS", 5)?.as_secs() as u32;
+        cfg.delivery_max_attempts = count(
+            "WARDEN_DELIVERY_MAX_ATTEMPTS",
+            env::var("WARDEN_DELIVERY_MAX_ATTEMPTS").ok(),
+            DEFAULT_DELIVERY_MAX_ATTEMPTS,
+            MAX_DELIVERY_ATTEMPTS,
+        )?;
+        cfg.login_max_failures = secs("WARDEN_LOGIN_MAX_FAILURES", 5)?.as_secs() as u32;
+        cfg.login_max_failures_per_ip =
+            secs("WARDEN_LOGIN_MAX_FAILURES_PER_IP", 100)?.as_secs() as u32;
         cfg.key_protection = key_protection_from_env()?;
         cfg.kms_endpoint = env::var("WARDEN_KMS_ENDPOINT")
             .ok()
@@ -168,7 +216,9 @@ impl Config {
             access_token_ttl: Duration::from_secs(3600),
             refresh_token_ttl: Duration::from_secs(14 * 86400),
             cookie_secure: parsed.scheme() == "https",
-            delivery_max_attempts: 5,
+            login_max_failures: 5,
+            login_max_failures_per_ip: 100,
+            delivery_max_attempts: DEFAULT_DELIVERY_MAX_ATTEMPTS,
             key_protection: KeyProtection::random_local(),
             kms_endpoint: None,
         })
@@ -202,6 +252,22 @@ mod tests {
             key_protection_from(Some(" "), Some(&kek)).unwrap(),
             Some(KeyProtection::Local(_))
         ));
+    }
+
+    #[test]
+    fn delivery_attempts_are_a_bounded_count() {
+        let v = |s: &str| Some(s.to_string());
+        let attempts = |value| count("WARDEN_DELIVERY_MAX_ATTEMPTS", value, 35, 1000);
+        assert_eq!(attempts(None).unwrap(), 35);
+        assert_eq!(attempts(v(" ")).unwrap(), 35);
+        assert_eq!(attempts(v(" 7 ")).unwrap(), 7);
+        assert_eq!(attempts(v("1000")).unwrap(), 1000);
+        for bad in ["0", "1001", "-1", "5.5", "five", "4294967296"] {
+            let e = attempts(v(bad)).unwrap_err();
+            assert_eq!(e.var, "WARDEN_DELIVERY_MAX_ATTEMPTS", "{bad}");
+        }
+        let c = Config::new("https://x.example", "t").unwrap();
+        assert_eq!(c.delivery_max_attempts, DEFAULT_DELIVERY_MAX_ATTEMPTS);
     }
 
     #[test]

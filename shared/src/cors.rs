@@ -57,6 +57,10 @@ pub struct Cors {
     allowed: bool,
     /// Set once the client is known (whether or not it allows the origin).
     judged: bool,
+    /// The request sent an `Origin` that is not an origin: `null` (a sandboxed frame, a
+    /// `data:` or `file:` page, a redirect across origins) or garbage. No client can list
+    /// it, so token and revoke refuse it ([`Cors::require`]).
+    opaque: bool,
 }
 
 impl Cors {
@@ -64,6 +68,7 @@ impl Cors {
     /// The issuer is parsed only when the request carries an `Origin` (server-side calls
     /// do not), so the common path costs nothing.
     pub fn of(headers: &HeaderMap, issuer: &str) -> Self {
+        let opaque = header_str(headers, "origin").is_some() && request_origin(headers).is_none();
         let origin = request_origin(headers)
             .filter(|o| origin_of(issuer).as_deref() != Some(*o))
             .map(str::to_string);
@@ -71,6 +76,7 @@ impl Cors {
             origin,
             allowed: false,
             judged: false,
+            opaque,
         }
     }
 
@@ -101,9 +107,14 @@ impl Cors {
         }
     }
 
-    /// [`Cors::allow`], refusing a cross-origin request its client does not allow (before
-    /// anything is done for it).
+    /// [`Cors::allow`], refusing a cross-origin request its client does not allow, and a
+    /// request from an opaque origin (before anything is done for it).
     pub fn require(&mut self, client: &ClientItem) -> Result<(), OAuthError> {
+        if self.opaque {
+            return Err(OAuthError::invalid_request(
+                "The request's Origin is not an origin (Origin: null is refused).",
+            ));
+        }
         if self.allow(client) {
             Ok(())
         } else {

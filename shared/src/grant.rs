@@ -123,22 +123,13 @@ pub async fn issue_for_code(
         code: used,
         ..Default::default()
     };
-    let discriminator = match client.token_binding.as_str() {
-        "none" => Some(format!(
-            "none#{}#{}#{}",
-            code.user_id,
-            client.client_id,
-            hash_secret(&code.scope)
-        )),
-        "cookie" => code.browser_binding.as_ref().map(|b| {
-            format!(
-                "cookie#{b}#{}#{}",
-                client.client_id,
-                hash_secret(&code.scope)
-            )
-        }),
-        _ => None,
-    };
+    let discriminator = shared_grant_discriminator(
+        &client.token_binding,
+        code.browser_binding.as_deref(),
+        &code.user_id,
+        &client.client_id,
+        &code.scope,
+    );
     // Fresh tokens of one session (`sso-session`) are held by the code's link: the
     // exchange writes no token items. Shared tokens keep their `TOKEN#` items.
     let held_key = match (&discriminator, &issue.code) {
@@ -163,7 +154,7 @@ pub async fn issue_for_code(
     if let Some(disc) = &discriminator {
         // Reuse the shared access token while it has at least a minute left.
         if let Some(g) = app.store.get_shared_grant(disc).await? {
-            if g.exp > now + 60 {
+            if g.exp > now + 60 && g.user_id == code.user_id && g.client_id == client.client_id {
                 if let Some(at) = derive_shared(app, &g).await? {
                     let mut reuse = Issue {
                         sessions: issue.sessions.clone(),
@@ -214,6 +205,8 @@ pub async fn issue_for_code(
             let g = SharedGrantItem {
                 pk,
                 sk,
+                user_id: code.user_id.clone(),
+                client_id: client.client_id.clone(),
                 access_hash: hash_secret(&at),
                 seed,
                 family: family.into(),
@@ -246,6 +239,25 @@ pub async fn issue_for_code(
         sid: code.sid.clone(),
         auth_time: code.auth_time,
     })
+}
+
+/// The key of the shared grant a `none` or `cookie` exchange reuses, `None` for a binding
+/// whose tokens are never shared (`sso-session`, or `cookie` without a browser cookie).
+/// Always keyed by user, client and scope: a shared token is one user's, whatever browser
+/// asks for it (a browser that two people sign in to gets two tokens).
+pub fn shared_grant_discriminator(
+    binding: &str,
+    browser_binding: Option<&str>,
+    user_id: &str,
+    client_id: &str,
+    scope: &str,
+) -> Option<String> {
+    let scope = hash_secret(scope);
+    match binding {
+        "none" => Some(format!("none#{user_id}#{client_id}#{scope}")),
+        "cookie" => browser_binding.map(|b| format!("cookie#{b}#{user_id}#{client_id}#{scope}")),
+        _ => None,
+    }
 }
 
 async fn derive_shared(app: &App, g: &SharedGrantItem) -> Result<Option<String>, StoreError> {
@@ -407,9 +419,11 @@ pub async fn revoke(
     app.store.revoke_tokens(&[at], "revoked").await
 }
 
-/// RFC 7662 introspection. Inactive tokens yield exactly `{"active": false}`.
-/// 1 round trip (GetItem).
-pub async fn introspect(app: &App, token: &str) -> Result<Value, StoreError> {
+/// RFC 7662 introspection by `caller` (an authenticated confidential client). Inactive
+/// tokens yield exactly `{"active": false}`, and so do tokens of another client unless the
+/// caller is a resource server ([`ClientItem::resource_server`]): a client learns nothing
+/// about tokens it neither holds nor serves. 1 round trip (GetItem).
+pub async fn introspect(app: &App, caller: &ClientItem, token: &str) -> Result<Value, StoreError> {
     if token.is_empty() || token.len() > 512 {
         return Ok(json!({"active": false}));
     }
@@ -417,6 +431,9 @@ pub async fn introspect(app: &App, token: &str) -> Result<Value, StoreError> {
         return Ok(json!({"active": false}));
     };
     if t.status != "active" || t.exp <= now_s() {
+        return Ok(json!({"active": false}));
+    }
+    if t.client_id != caller.client_id && !caller.resource_server {
         return Ok(json!({"active": false}));
     }
     Ok(json!({
@@ -483,4 +500,38 @@ pub async fn id_token_with(
     let keys = app.keys().await?;
     keys.sign("JWT", &claims)
         .map_err(|e| StoreError::Backend(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shared_grant_is_keyed_by_its_user() {
+        let k = |binding, browser, user| {
+            shared_grant_discriminator(binding, browser, user, "rp", "openid profile")
+        };
+        // One browser, two people: two grants (the cookie binding once mixed them).
+        assert_ne!(
+            k("cookie", Some("b1"), "alice"),
+            k("cookie", Some("b1"), "bob")
+        );
+        assert_ne!(k("none", None, "alice"), k("none", None, "bob"));
+        // One person, two browsers with binding `cookie`: two grants; `none`: one.
+        assert_ne!(
+            k("cookie", Some("b1"), "alice"),
+            k("cookie", Some("b2"), "alice")
+        );
+        assert_eq!(
+            k("none", Some("b1"), "alice"),
+            k("none", Some("b2"), "alice")
+        );
+        assert_eq!(k("sso-session", Some("b1"), "alice"), None);
+        assert_eq!(k("cookie", None, "alice"), None);
+        // The `none` key is what it was, so existing shared grants keep being reused.
+        assert_eq!(
+            k("none", None, "alice").unwrap(),
+            format!("none#alice#rp#{}", hash_secret("openid profile"))
+        );
+    }
 }

@@ -48,7 +48,10 @@ pub fn public_json_text(body: String, max_age: u32) -> Resp {
 }
 
 /// An HTML page with security headers. `frameable` is only true for the check-session iframe.
+/// Every page gets a Content-Security-Policy whose `script-src` admits exactly the page's
+/// own inline scripts, by hash ([`page_csp`]): no `unsafe-inline`, no inline event handlers.
 pub fn html_response(status: StatusCode, html: String, frameable: bool) -> Resp {
+    let csp = page_csp(&html, frameable);
     let mut r = build(status, "text/html; charset=utf-8", Body::Text(html));
     let h = r.headers_mut();
     no_store(h);
@@ -59,12 +62,71 @@ pub fn html_response(status: StatusCode, html: String, frameable: bool) -> Resp 
     h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
     if !frameable {
         h.insert("x-frame-options", HeaderValue::from_static("DENY"));
-        h.insert(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static("frame-ancestors 'none'"),
-        );
+    }
+    if let Ok(v) = HeaderValue::from_str(&csp) {
+        h.insert(header::CONTENT_SECURITY_POLICY, v);
     }
     r
+}
+
+/// The texts of a page's inline `<script>` elements (Warden's pages are generated here, so a
+/// plain scan finds them all; a script with attributes counts the same).
+fn inline_scripts(html: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = html;
+    while let Some(i) = rest.find("<script") {
+        let after = &rest[i + 7..];
+        let Some(open_end) = after.find('>') else {
+            break;
+        };
+        let body = &after[open_end + 1..];
+        let Some(close) = body.find("</script>") else {
+            break;
+        };
+        out.push(&body[..close]);
+        rest = &body[close + 9..];
+    }
+    out
+}
+
+/// The CSP `'sha256-…'` source of an inline script or style.
+pub fn csp_hash(text: &str) -> String {
+    use base64::Engine;
+    format!(
+        "'sha256-{}'",
+        base64::engine::general_purpose::STANDARD.encode(crate::crypto::sha256(text.as_bytes()))
+    )
+}
+
+/// The Content-Security-Policy of a hosted page: scripts only by the hashes of the page's
+/// own inline scripts (`'none'` without any), no plugins, no `<base>`, and no framing
+/// unless `frameable`. Styles, images, forms and frames are left to the defaults: the pages
+/// style themselves inline, the front-channel page frames the apps' logout URIs, and the
+/// form_post page posts to the app.
+pub fn page_csp(html: &str, frameable: bool) -> String {
+    let hashes: Vec<String> = inline_scripts(html).into_iter().map(csp_hash).collect();
+    let scripts = if hashes.is_empty() {
+        "'none'".to_string()
+    } else {
+        hashes.join(" ")
+    };
+    let mut csp = format!("script-src {scripts}; object-src 'none'; base-uri 'none'");
+    if !frameable {
+        csp.push_str("; frame-ancestors 'none'");
+    }
+    csp
+}
+
+/// Headers every answer of an https deployment carries: `Strict-Transport-Security`
+/// (two years; no `includeSubDomains`, which would bind the operator's other hosts).
+/// Called by the Lambda wrapper and the local router for every response.
+pub fn transport_headers(config: &crate::Config, resp: &mut Resp) {
+    if config.issuer.starts_with("https://") {
+        resp.headers_mut().insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=63072000"),
+        );
+    }
 }
 
 /// An empty response with a status.
@@ -108,9 +170,30 @@ pub struct CookieSpec<'a> {
     pub max_age: Option<i64>,
 }
 
+/// The name a cookie at `Path=/` is set and read under: `__Host-<name>` when it is
+/// `Secure` (the prefix makes browsers refuse it from a sub-domain or over plain http, so a
+/// neighbour cannot plant one), the bare name on plain-http local runs.
+pub fn cookie_name(name: &str, secure: bool) -> std::borrow::Cow<'_, str> {
+    if secure {
+        std::borrow::Cow::Owned(format!("__Host-{name}"))
+    } else {
+        std::borrow::Cow::Borrowed(name)
+    }
+}
+
+/// The value of a cookie Warden set with [`CookieSpec`] (at `Path=/`), under the name it
+/// was set with ([`cookie_name`]). With `secure`, a cookie without the prefix is ignored.
+pub fn host_cookie<'a>(headers: &'a HeaderMap, name: &str, secure: bool) -> Option<&'a str> {
+    cookie(headers, &cookie_name(name, secure))
+}
+
 impl CookieSpec<'_> {
     pub fn render(&self) -> String {
-        let mut s = format!("{}={}; Path=/", self.name, self.value);
+        let mut s = format!(
+            "{}={}; Path=/",
+            cookie_name(self.name, self.secure),
+            self.value
+        );
         if let Some(age) = self.max_age {
             s.push_str(&format!("; Max-Age={age}"));
         }
@@ -205,12 +288,23 @@ pub fn is_form(req: &Request) -> bool {
         .unwrap_or(false)
 }
 
+/// The parameters of a form body. A body that is not UTF-8 is `Malformed` (a 400), never
+/// read as empty.
+pub fn form_body(req: &Request) -> Result<Params, ParamsError> {
+    match req.body() {
+        Body::Binary(b) => {
+            Params::parse(std::str::from_utf8(b).map_err(|_| ParamsError::Malformed)?)
+        }
+        _ => Params::parse(body_text(req)),
+    }
+}
+
 /// Query parameters merged with a form body for POST (query wins nothing: duplicates across
 /// the two are an error too).
 pub fn params(req: &Request) -> Result<Params, ParamsError> {
     let mut p = Params::parse(raw_query(req))?;
     if req.method() == http::Method::POST && is_form(req) {
-        let body = Params::parse(body_text(req))?;
+        let body = form_body(req)?;
         for (k, v) in body.0 {
             if p.0.insert(k.clone(), v).is_some() {
                 return Err(ParamsError::Duplicate(k));
@@ -228,11 +322,13 @@ pub fn oauth_form(req: &Request) -> Result<Params, crate::OAuthError> {
             "The body must be application/x-www-form-urlencoded.",
         ));
     }
-    Params::parse(body_text(req)).map_err(|e| match e {
+    form_body(req).map_err(|e| match e {
         ParamsError::Duplicate(p) => {
             crate::OAuthError::invalid_request(format!("Parameter {p} repeated."))
         }
-        ParamsError::Malformed => crate::OAuthError::invalid_request("Malformed form body."),
+        ParamsError::Malformed => {
+            crate::OAuthError::invalid_request("Malformed form body (it must be UTF-8).")
+        }
     })
 }
 
@@ -394,6 +490,48 @@ mod tests {
             Some("http://localhost:8080")
         );
         assert_eq!(origin_of("data:text/plain,x"), None);
+    }
+
+    #[test]
+    fn page_csp_admits_exactly_the_pages_own_scripts() {
+        let page = "<p>x</p><script>go()</script><script type=\"x\">b()</script>";
+        let csp = page_csp(page, false);
+        assert!(csp.contains(&csp_hash("go()")));
+        assert!(csp.contains(&csp_hash("b()")));
+        assert!(!csp.contains("unsafe-inline"));
+        assert!(csp.contains("frame-ancestors 'none'"));
+        assert_eq!(
+            page_csp("<p>none</p>", true),
+            "script-src 'none'; object-src 'none'; base-uri 'none'"
+        );
+    }
+
+    #[test]
+    fn secure_cookies_carry_the_host_prefix() {
+        let spec = |secure| CookieSpec {
+            name: "warden_session",
+            value: "v",
+            http_only: true,
+            secure,
+            same_site: "Lax",
+            max_age: None,
+        };
+        assert!(spec(true)
+            .render()
+            .starts_with("__Host-warden_session=v; Path=/"));
+        assert!(spec(false).render().starts_with("warden_session=v; Path=/"));
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("warden_session=planted; __Host-warden_session=real"),
+        );
+        assert_eq!(host_cookie(&h, "warden_session", true), Some("real"));
+        assert_eq!(host_cookie(&h, "warden_session", false), Some("planted"));
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("warden_session=planted"),
+        );
+        assert_eq!(host_cookie(&h, "warden_session", true), None);
     }
 
     #[test]

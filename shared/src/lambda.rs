@@ -17,7 +17,11 @@ where
     let app: &'static App = Box::leak(Box::new(App::from_env().await?));
     lambda_http::run(service_fn(move |req| {
         let fut = handler(app, req);
-        async move { Ok::<_, Infallible>(fut.await) }
+        async move {
+            let mut resp = fut.await;
+            crate::http::transport_headers(&app.config, &mut resp);
+            Ok::<_, Infallible>(resp)
+        }
     }))
     .await
 }

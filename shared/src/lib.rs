@@ -17,6 +17,7 @@ pub mod code;
 pub mod config;
 pub mod cors;
 pub mod crypto;
+pub mod csrf;
 pub mod error;
 pub mod grant;
 pub mod held_token;

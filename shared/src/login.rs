@@ -1,65 +1,26 @@
-//! Hosted login rules: CSRF (double-submit cookie), safe `return_to`, password check with
-//! throttling, and the session it creates. The `login` function only parses and renders.
+//! Hosted login rules: safe `return_to`, password check with throttling, the session it
+//! creates, and the end of another user's session in the same browser. The form's CSRF pair
+//! is [`crate::csrf::LOGIN`]. The `login` function only parses and renders.
 
 use crate::crypto;
 use crate::error::StoreError;
-use crate::http::cookie;
 use crate::schema::SessionItem;
+use crate::store::ThrottleSubject;
 use crate::time::now_s;
 use crate::App;
 use http::HeaderMap;
 use std::sync::OnceLock;
 
-/// The double-submit CSRF cookie of the login form (HttpOnly, SameSite=Strict, Path=/login).
-pub const CSRF_COOKIE: &str = "warden_csrf";
-/// The form field that must carry the same value as [`CSRF_COOKIE`].
-pub const CSRF_FIELD: &str = "csrf_token";
 /// Where a login without (or with an unsafe) `return_to` lands.
 pub const DEFAULT_RETURN_TO: &str = "/myaccount";
-/// Failed-login counting window (seconds).
+/// Failed-login counting window (seconds). The limits per window are configuration
+/// ([`crate::Config::login_max_failures`], [`crate::Config::login_max_failures_per_ip`]).
 pub const THROTTLE_WINDOW_SECS: i64 = 15 * 60;
-/// Failures per user within the window before logins for that user are refused.
-pub const MAX_FAILURES_PER_USER: u32 = 5;
-/// Failures per source IP within the window before logins from that IP are refused.
-pub const MAX_FAILURES_PER_IP: u32 = 20;
 /// Longest username / password accepted (longer ones fail without hashing).
 pub const MAX_USERNAME: usize = 128;
 pub const MAX_PASSWORD: usize = 1024;
-
-/// A fresh CSRF token for a login form.
-pub fn new_csrf_token() -> String {
-    crypto::random_token()
-}
-
-/// The `Set-Cookie` value carrying the CSRF token (`Max-Age=0` with an empty value deletes).
-pub fn csrf_cookie(app: &App, value: &str) -> String {
-    // `/login` under the issuer's path (API Gateway stages or custom-domain base paths).
-    let base = url::Url::parse(&app.config.issuer)
-        .map(|u| u.path().trim_end_matches('/').to_string())
-        .unwrap_or_default();
-    let mut s = format!("{CSRF_COOKIE}={value}; Path={base}/login");
-    if value.is_empty() {
-        s.push_str("; Max-Age=0");
-    } else {
-        s.push_str("; Max-Age=3600");
-    }
-    s.push_str("; HttpOnly");
-    if app.config.cookie_secure {
-        s.push_str("; Secure");
-    }
-    s.push_str("; SameSite=Strict");
-    s
-}
-
-/// True if the form's token equals the cookie's (constant time; both must be present).
-pub fn csrf_ok(headers: &HeaderMap, form_token: Option<&str>) -> bool {
-    match (cookie(headers, CSRF_COOKIE), form_token) {
-        (Some(c), Some(f)) if !c.is_empty() && !f.is_empty() => {
-            crypto::ct_eq(c.as_bytes(), f.as_bytes())
-        }
-        _ => false,
-    }
-}
+/// The reason recorded on a session ended because another user signed in in its browser.
+pub const USER_SWITCH_REASON: &str = "user_switch";
 
 /// A same-origin relative path to continue to after login, or [`DEFAULT_RETURN_TO`].
 /// Accepted: starts with `/`, not `//` or `/\`, no backslash, no control characters or
@@ -88,8 +49,19 @@ pub enum LoginOutcome {
     Success(Box<SessionItem>, String),
     /// Unknown user, wrong password or disabled user (indistinguishable to the caller).
     Invalid,
-    /// Too many recent failures for this user or IP; the password was not checked.
-    Throttled,
+    /// Too many recent failures for this username from this address, or from this address;
+    /// the password was not checked. `retry_after`: seconds until the window ends.
+    Throttled { retry_after: i64 },
+}
+
+/// One sign-in attempt as the login form sent it.
+#[derive(Debug, Clone, Copy)]
+pub struct Attempt<'a> {
+    pub username: &'a str,
+    pub password: &'a str,
+    pub remember_me: bool,
+    pub user_agent: &'a str,
+    pub ip: &'a str,
 }
 
 /// A PHC hash to verify against for unknown users, so both paths cost one argon2 run.
@@ -103,48 +75,59 @@ fn dummy_hash() -> &'static str {
     })
 }
 
-/// Check credentials and, on success, create the session.
-///
-/// Round trips: 1 BatchGetItem (throttle counters); then 2 GetItem (username → user);
-/// then 1 PutItem (session) on success, or 1 UpdateItem per subject (user, IP) on failure.
-pub async fn authenticate(
-    app: &App,
-    username: &str,
-    password: &str,
-    remember_me: bool,
-    user_agent: &str,
-    ip: &str,
-) -> Result<LoginOutcome, StoreError> {
-    let now = now_s();
-    let user_key = username.trim().to_lowercase();
-    let mut subjects: Vec<(&str, &str)> = Vec::with_capacity(2);
-    let valid_shape = !user_key.is_empty()
-        && user_key.len() <= MAX_USERNAME
-        && !password.is_empty()
-        && password.len() <= MAX_PASSWORD;
-    if valid_shape {
-        subjects.push(("user", user_key.as_str()));
+/// The counters an attempt counts against: the (username, address) pair, and the address.
+/// Not the username alone: that would let anyone lock a person out from everywhere.
+pub fn throttle_subjects(app: &App, user_key: &str, ip: &str) -> Vec<ThrottleSubject> {
+    let cfg = &app.config;
+    let mut out = Vec::with_capacity(2);
+    if !user_key.is_empty() {
+        // Length-prefixed so that no username/address pair can name another pair's counter.
+        out.push(ThrottleSubject {
+            kind: "userip",
+            subject: format!("{}:{user_key}|{ip}", user_key.len()),
+            limit: cfg.login_max_failures,
+        });
     }
     if !ip.is_empty() {
-        subjects.push(("ip", ip));
+        out.push(ThrottleSubject {
+            kind: "ip",
+            subject: ip.to_string(),
+            limit: cfg.login_max_failures_per_ip,
+        });
     }
-    if !subjects.is_empty() {
-        let counts = app
-            .store
-            .login_failures(&subjects, THROTTLE_WINDOW_SECS, now)
-            .await?;
-        let throttled = subjects
-            .iter()
-            .zip(&counts)
-            .any(|((kind, _), n)| match *kind {
-                "user" => *n >= MAX_FAILURES_PER_USER,
-                _ => *n >= MAX_FAILURES_PER_IP,
-            });
-        if throttled {
-            crate::telemetry::metric("Logins", ("Outcome", "throttled"), 1.0);
-            return Ok(LoginOutcome::Throttled);
-        }
-    }
+    out
+}
+
+/// Seconds from `now` to the end of its throttle window.
+pub fn retry_after(now: i64) -> i64 {
+    THROTTLE_WINDOW_SECS - now.rem_euclid(THROTTLE_WINDOW_SECS)
+}
+
+/// Check credentials and, on success, create the session.
+///
+/// The attempt is reserved against its counters *before* the password is checked (see
+/// [`crate::store::Store::reserve_login_attempt`]), so parallel attempts get at most the
+/// limit checked; a success gives its reservation back when its session is written.
+/// Round trips: 1 TransactWriteItems (reserve); then 2 GetItem (username → user); then on
+/// success 1 TransactWriteItems (session + release). A failure stays counted: nothing more.
+pub async fn authenticate(app: &App, a: &Attempt<'_>) -> Result<LoginOutcome, StoreError> {
+    let now = now_s();
+    let user_key = a.username.trim().to_lowercase();
+    let valid_shape = !user_key.is_empty()
+        && user_key.len() <= MAX_USERNAME
+        && !a.password.is_empty()
+        && a.password.len() <= MAX_PASSWORD;
+    let subjects = throttle_subjects(app, if valid_shape { &user_key } else { "" }, a.ip);
+    let Some(reservation) = app
+        .store
+        .reserve_login_attempt(&subjects, THROTTLE_WINDOW_SECS, now)
+        .await?
+    else {
+        crate::telemetry::metric("Logins", ("Outcome", "throttled"), 1.0);
+        return Ok(LoginOutcome::Throttled {
+            retry_after: retry_after(now),
+        });
+    };
     let user = if valid_shape {
         app.store.user_by_username(&user_key).await?
     } else {
@@ -153,29 +136,55 @@ pub async fn authenticate(
     let ok = match &user {
         Some(u) => {
             // Verify even for disabled users: same cost on every failing path.
-            let good = crypto::verify_password(password, &u.password_hash);
+            let good = crypto::verify_password(a.password, &u.password_hash);
             good && !u.disabled
         }
         None => {
-            let _ = crypto::verify_password(password, dummy_hash());
+            let _ = crypto::verify_password(a.password, dummy_hash());
             false
         }
     };
     match user {
         Some(u) if ok => {
-            let (s, cookie) = crate::session::create(app, &u, remember_me, user_agent, ip).await?;
+            let (s, cookie) = crate::session::create_releasing(
+                app,
+                &u,
+                a.remember_me,
+                a.user_agent,
+                a.ip,
+                &reservation,
+            )
+            .await?;
             Ok(LoginOutcome::Success(Box::new(s), cookie))
         }
         _ => {
-            if !subjects.is_empty() {
-                app.store
-                    .record_login_failure(&subjects, THROTTLE_WINDOW_SECS, now)
-                    .await?;
-            }
             crate::telemetry::metric("Logins", ("Outcome", "failure"), 1.0);
             Ok(LoginOutcome::Invalid)
         }
     }
+}
+
+/// A login through the hosted page: [`authenticate`], then, when the browser still carried
+/// a live session of *another* user, that session ends through the termination path
+/// (reason [`USER_SWITCH_REASON`]: its tokens revoked, its apps told), so the previous
+/// user's session neither survives in the browser nor answers `prompt=none` for them. The
+/// same user signing in again (re-authentication) keeps their earlier session.
+/// Round trips: those of [`authenticate`]; with a session cookie + 1 GetItem, and on a
+/// switch those of [`crate::session::terminate`].
+pub async fn sign_in(
+    app: &App,
+    headers: &HeaderMap,
+    a: &Attempt<'_>,
+) -> Result<LoginOutcome, StoreError> {
+    let outcome = authenticate(app, a).await?;
+    if let LoginOutcome::Success(new, _) = &outcome {
+        if let Some(prev) = crate::session::from_cookie(app, headers).await? {
+            if prev.user_id != new.user_id {
+                crate::session::terminate(app, &prev.sid, None, USER_SWITCH_REASON).await?;
+            }
+        }
+    }
+    Ok(outcome)
 }
 
 #[cfg(test)]

@@ -16,16 +16,12 @@
 //! * `ui_locales` and `logout_hint` are accepted; unknown locales are not an error.
 
 use crate::error::StoreError;
-use crate::http::{esc, with_query, CookieSpec, Params};
+use crate::http::{esc, with_query, Params};
 use crate::schema::{ClientItem, SessionItem};
 use crate::App;
 use serde_json::Value;
 use std::sync::Arc;
 
-/// The double-submit cookie of the logout confirmation form (HttpOnly, SameSite=Strict).
-pub const CSRF_COOKIE: &str = "warden_logout_csrf";
-/// Form field carrying the CSRF token back.
-pub const CSRF_FIELD: &str = "logout_csrf";
 /// Form field set by the confirmation form's buttons: `yes` (sign out) or `no` (stay).
 pub const CONFIRM_FIELD: &str = "logout_confirm";
 /// Form field set when Warden re-submits a cross-site POST from its own origin, so that
@@ -239,42 +235,6 @@ pub async fn frontchannel_iframes(
     Ok(out)
 }
 
-/// The CSRF cookie for the confirmation form (HttpOnly, SameSite=Strict, 10 minutes).
-pub fn csrf_cookie(app: &App, value: &str) -> String {
-    CookieSpec {
-        name: CSRF_COOKIE,
-        value,
-        http_only: true,
-        secure: app.config.cookie_secure,
-        same_site: "Strict",
-        max_age: Some(600),
-    }
-    .render()
-}
-
-/// Delete the CSRF cookie.
-pub fn clear_csrf_cookie(app: &App) -> String {
-    CookieSpec {
-        name: CSRF_COOKIE,
-        value: "",
-        http_only: true,
-        secure: app.config.cookie_secure,
-        same_site: "Strict",
-        max_age: Some(0),
-    }
-    .render()
-}
-
-/// Double-submit check: the form's token equals the cookie's (constant time, non-empty).
-pub fn csrf_ok(cookie_value: Option<&str>, form_value: Option<&str>) -> bool {
-    match (cookie_value, form_value) {
-        (Some(c), Some(f)) if !c.is_empty() && c.len() <= 128 => {
-            crate::crypto::ct_eq(c.as_bytes(), f.as_bytes())
-        }
-        _ => false,
-    }
-}
-
 /// A page frame shared by the end_session pages.
 pub fn page(title: &str, body: &str) -> String {
     format!(
@@ -342,13 +302,5 @@ mod tests {
             frontchannel_url("https://op", &c, "s1").unwrap(),
             "https://rp.example/fc?x=1"
         );
-    }
-
-    #[test]
-    fn csrf() {
-        assert!(csrf_ok(Some("abc"), Some("abc")));
-        assert!(!csrf_ok(Some("abc"), Some("abd")));
-        assert!(!csrf_ok(None, Some("abc")));
-        assert!(!csrf_ok(Some(""), Some("")));
     }
 }

@@ -594,6 +594,16 @@ pub struct ClientItem {
     #[serde(default)]
     pub disabled: bool,
     pub created_ms: i64,
+    /// A resource server: may introspect tokens issued to other clients (RFC 7662 §2.1
+    /// leaves who may introspect what to the server). Without it a client introspects only
+    /// its own tokens. Clients stored before the setting existed keep what they could do
+    /// (the attribute is absent: `true`); every client created since says it explicitly.
+    #[serde(default = "legacy_resource_server")]
+    pub resource_server: bool,
+}
+
+fn legacy_resource_server() -> bool {
+    true
 }
 
 impl ClientItem {
@@ -693,6 +703,13 @@ pub struct ThrottleItem {
 pub struct SharedGrantItem {
     pub pk: String,
     pub sk: String,
+    /// The user and client the shared token was issued to. A shared token is handed out
+    /// again only to the same user and client (checked on every reuse, not only implied by
+    /// the key): an item without them (written before they were stored) is never reused.
+    #[serde(default)]
+    pub user_id: String,
+    #[serde(default)]
+    pub client_id: String,
     pub access_hash: String,
     /// Random seed from which the access token is re-derived (HMAC with the grant key).
     pub seed: String,

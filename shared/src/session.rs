@@ -4,10 +4,10 @@
 
 use crate::crypto;
 use crate::error::StoreError;
-use crate::http::{cookie, CookieSpec};
+use crate::http::{host_cookie, CookieSpec};
 use crate::queue::DeliveryMessage;
 use crate::schema::{keys, DeliveryItem, SessionApp, SessionItem, UserItem};
-use crate::store::TokenRef;
+use crate::store::{Reservation, TokenRef};
 use crate::time::{now_ms, now_s};
 use crate::App;
 use http::HeaderMap;
@@ -35,6 +35,19 @@ pub async fn create(
     remember_me: bool,
     user_agent: &str,
     ip: &str,
+) -> Result<(SessionItem, String), StoreError> {
+    create_releasing(app, user, remember_me, user_agent, ip, &Reservation::none()).await
+}
+
+/// [`create`] for a login whose attempt was reserved against the throttle counters: the
+/// session is written and the reservation given back in 1 round trip (TransactWriteItems).
+pub async fn create_releasing(
+    app: &App,
+    user: &UserItem,
+    remember_me: bool,
+    user_agent: &str,
+    ip: &str,
+    reservation: &Reservation,
 ) -> Result<(SessionItem, String), StoreError> {
     let sid = crypto::random_id();
     let secret = crypto::random_token();
@@ -82,7 +95,7 @@ pub async fn create(
         gsi3sk: Some(keys::live_sort(now, &sid)),
         expires_at: absolute_exp + RECEIPT_RETENTION_SECS,
     };
-    app.store.put_session(&s).await?;
+    app.store.put_session_releasing(&s, reservation).await?;
     crate::telemetry::metric("Logins", ("Outcome", "success"), 1.0);
     let value = if cookie_safe(&user.user_id) {
         format!("{sid}.{secret}.{}", user.user_id)
@@ -199,7 +212,9 @@ pub async fn from_cookie(
     app: &App,
     headers: &HeaderMap,
 ) -> Result<Option<SessionItem>, StoreError> {
-    let Some(c) = cookie(headers, SESSION_COOKIE).and_then(parse_cookie_value) else {
+    let Some(c) =
+        host_cookie(headers, SESSION_COOKIE, app.config.cookie_secure).and_then(parse_cookie_value)
+    else {
         return Ok(None);
     };
     Ok(app
@@ -216,7 +231,9 @@ pub async fn with_user_from_cookie(
     app: &App,
     headers: &HeaderMap,
 ) -> Result<Option<(SessionItem, Option<UserItem>)>, StoreError> {
-    let Some(c) = cookie(headers, SESSION_COOKIE).and_then(parse_cookie_value) else {
+    let Some(c) =
+        host_cookie(headers, SESSION_COOKIE, app.config.cookie_secure).and_then(parse_cookie_value)
+    else {
         return Ok(None);
     };
     let (session, user) = match c.user_id {

@@ -74,10 +74,9 @@ async fn login_page_has_an_accessible_form_and_csrf_cookie() {
     }
     let csrf = set_cookie_value(r.headers(), "warden_csrf").unwrap();
     let html = r.text().await.unwrap();
-    assert_eq!(
-        hidden_input(&html, "csrf_token").as_deref(),
-        Some(csrf.as_str())
-    );
+    // The field is bound to the cookie (its MAC), never the cookie's value itself.
+    let field = hidden_input(&html, "csrf_token").expect("csrf_token field");
+    assert!(!field.is_empty() && field != csrf);
     assert_eq!(
         hidden_input(&html, "return_to").as_deref(),
         Some("/oauth2/authorize?a=1")
@@ -252,7 +251,12 @@ async fn bad_credentials_get_one_generic_answer() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn repeated_failures_are_throttled_per_user_and_per_ip() {
-    let s = spawn().await;
+    // The per-address limit is 100 by default; 20 here keeps the test short.
+    let s = warden_tests::spawn_with(warden_tests::Options {
+        configure: Some(|c| c.login_max_failures_per_ip = 20),
+        ..Default::default()
+    })
+    .await;
     s.user("alice", PW, &[]).await;
     s.user("carol", PW, &[]).await;
     for _ in 0..5 {
@@ -263,7 +267,28 @@ async fn repeated_failures_are_throttled_per_user_and_per_ip() {
     let r = post_login(&s, "alice", PW, &[]).await;
     assert_eq!(r.status(), 429);
     assert!(set_cookie_value(r.headers(), "warden_session").is_none());
+    // Retry-After is the rest of the 15-minute window, not a constant.
+    let retry: i64 = header(&r, "retry-after").parse().unwrap();
+    assert!((1..=900).contains(&retry), "{retry}");
     assert!(r.text().await.unwrap().contains("incorrect"));
+    // The limit is per username *and* address: alice from another address still signs in,
+    // so an attacker cannot lock her out from everywhere.
+    let elsewhere = warden_core::login::authenticate(
+        s.app(),
+        &warden_core::login::Attempt {
+            username: "alice",
+            password: PW,
+            remember_me: false,
+            user_agent: "test",
+            ip: "203.0.113.7",
+        },
+    )
+    .await
+    .unwrap();
+    assert!(matches!(
+        elsewhere,
+        warden_core::login::LoginOutcome::Success(..)
+    ));
     // Another user from the same IP still signs in (5 < 20 per IP).
     login(&s, "carol", PW).await;
     // 20 failures from one IP (spread over unknown users) block the IP.
@@ -331,7 +356,8 @@ async fn bad_client_or_redirect_uri_is_an_error_page_never_a_redirect() {
             assert!(!r.body.contains("evil.example"));
         }
     }
-    // A single registered redirect_uri may be omitted.
+    // OIDC Core §3.1.2.1: an OpenID request must send redirect_uri, even when the client
+    // has registered only one (it was once filled in): an error page, never a redirect.
     let r = authorize(
         &s,
         &cookie,
@@ -342,9 +368,9 @@ async fn bad_client_or_redirect_uri_is_an_error_page_never_a_redirect() {
         ],
     )
     .await;
-    assert_eq!(r.status, 302);
-    assert!(r.location.unwrap().starts_with(RP));
-    assert!(r.params.contains_key("code"));
+    assert_eq!(r.status, 400);
+    assert!(r.location.is_none());
+    assert!(r.body.contains("redirect_uri"));
 }
 
 // ---------------------------------------------------------------- authorize: code flow
@@ -735,7 +761,17 @@ async fn reauth_round_trip(s: &Stack, cookie: &str, p: &[(&str, &str)]) -> (Stri
         .unwrap();
     let lr = post_login(s, "alice", PW, &[("return_to", &rt)]).await;
     assert_eq!(lr.status(), 303);
-    let cookie = flow::cookie_header_from(lr.headers());
+    // The marker counts only in the browser it was issued to: carry its binding cookie.
+    let binding = r
+        .set_cookies
+        .iter()
+        .find(|(n, _)| n == "warden_reauth_binding")
+        .map(|(_, v)| v.clone())
+        .expect("the hop to the login page binds its marker to the browser");
+    let cookie = format!(
+        "{}; warden_reauth_binding={binding}",
+        flow::cookie_header_from(lr.headers())
+    );
     (cookie, header(&lr, "location").to_string())
 }
 

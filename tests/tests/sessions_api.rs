@@ -259,7 +259,18 @@ async fn me_ends_one_session_idempotently_and_cannot_touch_others() {
     assert!(challenge(&r).contains("invalid_token"));
     let item = s.store().find_token(&tok.access_token).await.unwrap();
     assert_eq!(item.unwrap().item.status, "revoked");
-    let intro = warden_core::grant::introspect(s.app(), &tok.access_token)
+    let resource_server = warden_core::admin::build_client(
+        &warden_core::admin::ClientSpec {
+            name: "RS".into(),
+            redirect_uris: vec!["https://rs.example/cb".into()],
+            resource_server: true,
+            ..Default::default()
+        },
+        None,
+    )
+    .unwrap()
+    .0;
+    let intro = warden_core::grant::introspect(s.app(), &resource_server, &tok.access_token)
         .await
         .unwrap();
     assert_eq!(intro["active"], false);

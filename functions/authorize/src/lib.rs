@@ -37,10 +37,16 @@ fn render(app: &App, o: Outcome) -> Resp {
             }
             r
         }
-        Outcome::Login { return_to } => http::redirect(&http::with_query(
-            &app.config.url("/login"),
-            &[("return_to", &return_to)],
-        )),
+        Outcome::Login { return_to, cookies } => {
+            let mut r = http::redirect(&http::with_query(
+                &app.config.url("/login"),
+                &[("return_to", &return_to)],
+            ));
+            for c in &cookies {
+                http::set_cookie(&mut r, c);
+            }
+            r
+        }
         Outcome::NoContent => http::empty(StatusCode::NO_CONTENT),
         Outcome::JsonError(e) => e.into_response(),
     }
@@ -86,11 +92,12 @@ fn form_post_page(action: &str, params: &[(&'static str, String)]) -> Resp {
         r#"<!doctype html>
 <html lang="en">
 <head><meta charset="utf-8"><title>Continuing — Warden</title></head>
-<body onload="document.forms[0].submit()">
+<body>
 <form method="post" action="{}">
 {inputs}
 <noscript><p>JavaScript is off. Press the button to continue.</p><button type="submit">Continue</button></noscript>
 </form>
+<script>document.forms[0].submit()</script>
 </body>
 </html>
 "#,

@@ -27,7 +27,7 @@ pub async fn handle(app: &App, req: Request) -> Resp {
         return origins_json(app, cid).await;
     }
     let Some(client_id) = params.get("client_id") else {
-        return html_response(StatusCode::OK, page(None, &[]), true);
+        return html_response(StatusCode::OK, page(app, None, &[]), true);
     };
     let client = match app.client(client_id).await {
         Ok(Some(c)) if !c.disabled => c,
@@ -40,7 +40,7 @@ pub async fn handle(app: &App, req: Request) -> Resp {
     let origins = registered_origins(&client);
     html_response(
         StatusCode::OK,
-        page(Some(&client.client_id), &origins),
+        page(app, Some(&client.client_id), &origins),
         true,
     )
 }
@@ -84,7 +84,8 @@ fn js(v: &serde_json::Value) -> String {
         .replace('&', "\\u0026")
 }
 
-fn page(client_id: Option<&str>, origins: &[String]) -> String {
+fn page(app: &App, client_id: Option<&str>, origins: &[String]) -> String {
+    let cookie_name = h::cookie_name(BROWSER_STATE_COOKIE, app.config.cookie_secure);
     format!(
         r#"<!doctype html><html><head><meta charset="utf-8"><title>check_session</title></head><body><script>
 (function () {{
@@ -157,7 +158,7 @@ fn page(client_id: Option<&str>, origins: &[String]) -> String {
 </script></body></html>"#,
         cid = js(&serde_json::json!(client_id)),
         origins = js(&serde_json::json!(origins)),
-        cookie = js(&serde_json::json!(BROWSER_STATE_COOKIE)),
+        cookie = js(&serde_json::json!(cookie_name)),
     )
 }
 

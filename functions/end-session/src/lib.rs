@@ -9,12 +9,11 @@ use lambda_http::http::{Method, StatusCode};
 use lambda_http::Request;
 use warden_core::http::{self as h, esc, html_response, redirect, set_cookie, Resp};
 use warden_core::rp_logout::{
-    self, EndSessionRequest, LogoutError, Validated, CONFIRM_FIELD, CSRF_COOKIE, CSRF_FIELD,
-    RESUBMIT_FIELD,
+    self, EndSessionRequest, LogoutError, Validated, CONFIRM_FIELD, RESUBMIT_FIELD,
 };
 use warden_core::schema::SessionItem;
 use warden_core::session::{self, SESSION_COOKIE};
-use warden_core::{App, StoreError};
+use warden_core::{csrf, App, StoreError};
 
 pub async fn handle(app: &App, req: Request) -> Resp {
     let params = match h::params(&req) {
@@ -40,7 +39,7 @@ pub async fn handle(app: &App, req: Request) -> Resp {
     };
     let headers = req.headers();
     let is_post = req.method() == Method::POST;
-    let has_cookie = h::cookie(headers, SESSION_COOKIE).is_some();
+    let has_cookie = h::host_cookie(headers, SESSION_COOKIE, app.config.cookie_secure).is_some();
     let session = match session::from_cookie(app, headers).await {
         Ok(s) => s,
         Err(e) => return store_failure(e),
@@ -67,7 +66,11 @@ pub async fn handle(app: &App, req: Request) -> Resp {
     };
     match confirm {
         Some(answer) => {
-            if !rp_logout::csrf_ok(h::cookie(headers, CSRF_COOKIE), params.get(CSRF_FIELD)) {
+            if !csrf::same_origin_or_none(app, headers)
+                || !csrf::LOGOUT
+                    .check(app, headers, params.get(csrf::LOGOUT.field))
+                    .await
+            {
                 return error_page(
                     StatusCode::BAD_REQUEST,
                     "The sign-out form expired or was not sent from this site. Start again from the application.",
@@ -75,12 +78,12 @@ pub async fn handle(app: &App, req: Request) -> Resp {
             }
             if answer != "yes" {
                 let mut resp = still_signed_in(&v);
-                set_cookie(&mut resp, &rp_logout::clear_csrf_cookie(app));
+                set_cookie(&mut resp, &csrf::LOGOUT.clear(app));
                 return resp;
             }
         }
         None if rp_logout::needs_confirmation(v.hint.as_ref(), &s) => {
-            return confirmation_page(app, req.uri().path(), &er, &v);
+            return confirmation_page(app, req.uri().path(), &er, &v).await;
         }
         None => {}
     }
@@ -104,7 +107,7 @@ async fn logout(app: &App, s: &SessionItem, v: &Validated) -> Resp {
     for c in session::logout_cookies(app) {
         set_cookie(&mut resp, &c);
     }
-    set_cookie(&mut resp, &rp_logout::clear_csrf_cookie(app));
+    set_cookie(&mut resp, &csrf::LOGOUT.clear(app));
     resp
 }
 
@@ -123,37 +126,38 @@ fn finish(v: &Validated, iframes: &[String]) -> Resp {
     let next = v.redirect.as_deref();
     let frames: String = iframes
         .iter()
-        .map(|u| {
-            format!(
-                "<iframe src=\"{}\" title=\"logout\" onload=\"wardenFrameDone()\" onerror=\"wardenFrameDone()\"></iframe>",
-                esc(u)
-            )
-        })
+        .map(|u| format!("<iframe src=\"{}\" title=\"logout\"></iframe>", esc(u)))
         .collect();
     let next_json = json_for_script(&serde_json::json!(next));
     let link = next
         .map(|u| format!("<p><a id=\"continue\" href=\"{}\">Continue</a></p>", esc(u)))
         .unwrap_or_default();
+    // The script follows the frames and listens for their loads (no inline handlers: the
+    // page's CSP admits this script by its hash only).
     let body = format!(
-        "<p>You are signed out.</p>{link}\
+        "<p>You are signed out.</p>{link}{frames}\
          <script>var wardenNext={next_json},wardenLeft={n},wardenDone=false;\
          function wardenGo(){{if(wardenDone)return;wardenDone=true;if(wardenNext)location.replace(wardenNext);}}\
          function wardenFrameDone(){{wardenLeft-=1;if(wardenLeft<=0)wardenGo();}}\
-         setTimeout(wardenGo,5000);</script>{frames}",
+         document.querySelectorAll('iframe').forEach(function(f){{f.addEventListener('load',wardenFrameDone);f.addEventListener('error',wardenFrameDone);}});\
+         setTimeout(wardenGo,5000);</script>",
         n = iframes.len()
     );
     html_response(StatusCode::OK, rp_logout::page("Signed out", &body), false)
 }
 
-fn confirmation_page(app: &App, action: &str, er: &EndSessionRequest, v: &Validated) -> Resp {
-    let token = warden_core::crypto::random_token();
+async fn confirmation_page(app: &App, action: &str, er: &EndSessionRequest, v: &Validated) -> Resp {
+    let (cookie, token) = match csrf::LOGOUT.issue(app).await {
+        Ok(pair) => pair,
+        Err(e) => return store_failure(e),
+    };
     let app_name = v
         .client
         .as_ref()
         .map(|c| format!(" requested by <strong>{}</strong>", esc(&c.name)))
         .unwrap_or_default();
     let mut fields = er.pairs();
-    fields.push((CSRF_FIELD, &token));
+    fields.push((csrf::LOGOUT.field, &token));
     let body = format!(
         "<p>Do you want to sign out{app_name}? You will be signed out of every application \
          that uses this sign-in.</p>\
@@ -165,7 +169,7 @@ fn confirmation_page(app: &App, action: &str, er: &EndSessionRequest, v: &Valida
         cf = CONFIRM_FIELD,
     );
     let mut resp = html_response(StatusCode::OK, rp_logout::page("Sign out?", &body), false);
-    set_cookie(&mut resp, &rp_logout::csrf_cookie(app, &token));
+    set_cookie(&mut resp, &cookie);
     resp
 }
 

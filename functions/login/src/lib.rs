@@ -1,14 +1,14 @@
 //! `login`: the hosted login page (`GET|POST /login`).
 //!
-//! GET renders the form with a double-submit CSRF token; POST checks the token, then the
-//! credentials (warden_core::login), sets the session cookies and sends the browser on to
+//! GET renders the form with its CSRF pair (`warden_core::csrf::LOGIN`); POST checks the
+//! request's origin and the pair, then signs in (`warden_core::login::sign_in`), sets the session cookies and sends the browser on to
 //! `return_to` (a same-origin relative path). Every failure shows the same generic text.
 
 use lambda_http::http::{header, HeaderValue, Method, StatusCode};
 use lambda_http::Request;
 use warden_core::http::{self, esc, html_response, Resp};
 use warden_core::login::{self, LoginOutcome};
-use warden_core::{session, App, OAuthError};
+use warden_core::{csrf, session, App, OAuthError};
 
 const GENERIC_FAILURE: &str = "The username or password is incorrect.";
 const THROTTLED: &str =
@@ -18,16 +18,16 @@ const CSRF_FAILURE: &str =
 
 pub async fn handle(app: &App, req: Request) -> Resp {
     match *req.method() {
-        Method::GET => get(app, &req),
+        Method::GET => get(app, &req).await,
         Method::POST => post(app, &req).await,
         _ => warden_core::ApiError::method_not_allowed().into_response(&http::request_id(&req)),
     }
 }
 
-fn get(app: &App, req: &Request) -> Resp {
+async fn get(app: &App, req: &Request) -> Resp {
     let p = http::Params::parse(http::raw_query(req)).unwrap_or_default();
     let return_to = login::safe_return_to(p.get("return_to"));
-    form_page(app, StatusCode::OK, &return_to, "", None)
+    form_page(app, StatusCode::OK, &return_to, "", None).await
 }
 
 async fn post(app: &App, req: &Request) -> Resp {
@@ -38,9 +38,10 @@ async fn post(app: &App, req: &Request) -> Resp {
             login::DEFAULT_RETURN_TO,
             "",
             Some(CSRF_FAILURE),
-        );
+        )
+        .await;
     }
-    let p = match http::Params::parse(http::body_text(req)) {
+    let p = match http::form_body(req) {
         Ok(p) => p,
         Err(_) => {
             return form_page(
@@ -50,24 +51,35 @@ async fn post(app: &App, req: &Request) -> Resp {
                 "",
                 Some(GENERIC_FAILURE),
             )
+            .await
         }
     };
     let return_to = login::safe_return_to(p.get("return_to"));
     let username = p.get("username").unwrap_or("");
-    if !login::csrf_ok(req.headers(), p.get(login::CSRF_FIELD)) {
+    if !csrf::same_origin_or_none(app, req.headers())
+        || !csrf::LOGIN
+            .check(app, req.headers(), p.get(csrf::LOGIN.field))
+            .await
+    {
         return form_page(
             app,
             StatusCode::FORBIDDEN,
             &return_to,
             username,
             Some(CSRF_FAILURE),
-        );
+        )
+        .await;
     }
-    let password = p.get("password").unwrap_or("");
-    let remember = matches!(p.get("remember_me"), Some("on" | "true" | "1"));
     let ua = http::header_str(req.headers(), "user-agent").unwrap_or("");
     let ip = http::source_ip(req);
-    match login::authenticate(app, username, password, remember, ua, &ip).await {
+    let attempt = login::Attempt {
+        username,
+        password: p.get("password").unwrap_or(""),
+        remember_me: matches!(p.get("remember_me"), Some("on" | "true" | "1")),
+        user_agent: ua,
+        ip: &ip,
+    };
+    match login::sign_in(app, req.headers(), &attempt).await {
         Ok(LoginOutcome::Success(s, cookie_value)) => {
             tracing::info!(sid = %s.sid, user_id = %s.user_id, "login");
             let mut r = http::empty(StatusCode::SEE_OTHER);
@@ -77,26 +89,31 @@ async fn post(app: &App, req: &Request) -> Resp {
             for c in session::login_cookies(app, &cookie_value, &s) {
                 http::set_cookie(&mut r, &c);
             }
-            http::set_cookie(&mut r, &login::csrf_cookie(app, ""));
+            http::set_cookie(&mut r, &csrf::LOGIN.clear(app));
             r
         }
-        Ok(LoginOutcome::Invalid) => form_page(
-            app,
-            StatusCode::OK,
-            &return_to,
-            username,
-            Some(GENERIC_FAILURE),
-        ),
-        Ok(LoginOutcome::Throttled) => {
+        Ok(LoginOutcome::Invalid) => {
+            form_page(
+                app,
+                StatusCode::OK,
+                &return_to,
+                username,
+                Some(GENERIC_FAILURE),
+            )
+            .await
+        }
+        Ok(LoginOutcome::Throttled { retry_after }) => {
             let mut r = form_page(
                 app,
                 StatusCode::TOO_MANY_REQUESTS,
                 &return_to,
                 username,
                 Some(THROTTLED),
-            );
-            r.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("900"));
+            )
+            .await;
+            if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
+                r.headers_mut().insert(header::RETRY_AFTER, v);
+            }
             r
         }
         Err(e) => {
@@ -108,19 +125,31 @@ async fn post(app: &App, req: &Request) -> Resp {
                 username,
                 Some("Sign-in is temporarily unavailable. Please try again."),
             )
+            .await
         }
     }
 }
 
 /// The login form with a fresh CSRF token (cookie + hidden field).
-fn form_page(
+async fn form_page(
     app: &App,
     status: StatusCode,
     return_to: &str,
     username: &str,
     error: Option<&str>,
 ) -> Resp {
-    let token = login::new_csrf_token();
+    let (csrf_cookie, token) = match csrf::LOGIN.issue(app).await {
+        Ok(pair) => pair,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot issue a login form");
+            let o: OAuthError = e.into();
+            return html_response(
+                o.status,
+                "<!doctype html><title>Sign in — Warden</title><p>Sign-in is temporarily unavailable. Please try again.</p>".into(),
+                false,
+            );
+        }
+    };
     let error_html = error
         .map(|e| {
             format!(
@@ -170,12 +199,12 @@ button{{margin-top:1.5rem;padding:.6rem 1.2rem;font-size:1rem}}
 </html>
 "#,
         action = esc(&app.config.url("/login")),
-        csrf_field = login::CSRF_FIELD,
+        csrf_field = csrf::LOGIN.field,
         token = esc(&token),
         return_to = esc(return_to),
         username = esc(username),
     );
     let mut r = html_response(status, html, false);
-    http::set_cookie(&mut r, &login::csrf_cookie(app, &token));
+    http::set_cookie(&mut r, &csrf_cookie);
     r
 }

@@ -7,7 +7,7 @@ use lambda_http::Request;
 use serde_json::json;
 use warden_core::bearer::{self, REALM};
 use warden_core::cors::{self, Cors};
-use warden_core::http::{body_text, is_form, json_response, request_id, Params, Resp};
+use warden_core::http::{form_body, is_form, json_response, request_id, Resp};
 use warden_core::{ApiError, App};
 
 pub async fn handle(app: &App, req: Request) -> Resp {
@@ -55,7 +55,7 @@ fn bearer_error(e: ApiError, rid: &str) -> Resp {
 async fn info(app: &App, req: &Request, cors: &mut Cors) -> Result<Resp, ApiError> {
     // The token in the Authorization header, or (POST) the form body's `access_token`.
     let form = (req.method() == Method::POST && is_form(req))
-        .then(|| Params::parse(body_text(req)))
+        .then(|| form_body(req))
         .transpose()
         .map_err(|_| {
             ApiError::bearer_invalid_request(

@@ -142,6 +142,10 @@ pub struct ClientFlags {
     /// Token binding: sso-session (default), cookie or none.
     #[arg(long)]
     pub token_binding: Option<String>,
+    /// A resource server: may introspect tokens issued to other clients
+    /// (`--resource-server[=true|false]`; without it a client introspects only its own).
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub resource_server: Option<bool>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -273,6 +277,7 @@ fn client_json(c: &ClientItem) -> Value {
         "scopes": c.scopes,
         "grant_types": c.grant_types,
         "token_binding": c.token_binding,
+        "resource_server": c.resource_server,
         "disabled": c.disabled,
         "created_ms": c.created_ms,
     })
@@ -398,6 +403,7 @@ async fn client(store: &Store, cmd: ClientCmd) -> Result<Vec<Value>, CliError> {
                 scopes: split_words(&flags.scopes),
                 grant_types: split_words(&flags.grant_types),
                 token_binding: flags.token_binding,
+                resource_server: flags.resource_server.unwrap_or(false),
             };
             let (c, secret) = admin::create_client(store, &spec)
                 .await
@@ -459,6 +465,7 @@ async fn client(store: &Store, cmd: ClientCmd) -> Result<Vec<Value>, CliError> {
                 scopes: or(split_words(&flags.scopes), &old.scopes),
                 grant_types: or(split_words(&flags.grant_types), &old.grant_types),
                 token_binding: Some(flags.token_binding.unwrap_or(old.token_binding.clone())),
+                resource_server: flags.resource_server.unwrap_or(old.resource_server),
             };
             let (mut c, secret) = admin::build_client(&spec, Some(&old)).map_err(CliError)?;
             c.disabled = old.disabled;

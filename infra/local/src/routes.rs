@@ -95,7 +95,11 @@ pub const ROUTES: &[Route] = &[
 macro_rules! h {
     ($f:path) => {{
         fn handler(app: Arc<App>, req: Request) -> BoxFuture<'static, Resp> {
-            Box::pin(async move { $f(&app, req).await })
+            Box::pin(async move {
+                let mut resp = $f(&app, req).await;
+                warden_core::http::transport_headers(&app.config, &mut resp);
+                resp
+            })
         }
         handler as Handler
     }};

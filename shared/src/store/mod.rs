@@ -16,6 +16,7 @@ pub use deliveries::TX_LIMIT;
 pub use deliveries::{DeliveryOutcome, DeliveryRecord};
 pub use sessions::{token_link, SessionFilter, SessionPartition};
 pub use table::{create_table, describe_matches};
+pub use throttle::{Reservation, ThrottleSubject};
 pub use tokens::{FoundToken, Issue, TokenRef};
 
 use crate::error::StoreError;

@@ -1,79 +1,115 @@
-//! Failed-login counters in fixed windows (per user and per IP).
+//! Login attempt counters in fixed windows. An attempt is *reserved* before the password is
+//! checked: one conditional transaction adds it to every counter it counts against, and only
+//! if each counter is still below its limit. Parallel attempts therefore cannot all pass the
+//! check before any of them is counted (the race a read-then-count design had). A successful
+//! login gives its reservation back in the transaction that writes its session, so only
+//! failures stay counted.
 
 use super::{n, s, Store};
 use crate::error::StoreError;
-use crate::schema::{keys, ThrottleItem};
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
-use std::collections::HashMap;
+use crate::schema::{keys, to_item, SessionItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+
+/// One counter an attempt counts against: its key (`kind`, `subject`) and its limit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThrottleSubject {
+    pub kind: &'static str,
+    pub subject: String,
+    pub limit: u32,
+}
+
+/// The counters one reserved attempt was added to (the window it was reserved in), to give
+/// back when the attempt succeeds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reservation {
+    keys: Vec<(String, String)>,
+}
+
+impl Reservation {
+    /// A reservation that holds nothing (nothing to give back).
+    pub fn none() -> Self {
+        Reservation::default()
+    }
+}
+
+fn bld<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, StoreError> {
+    r.map_err(|e| StoreError::Backend(e.to_string()))
+}
 
 impl Store {
-    /// Failures recorded in the current window for each subject `(kind, subject)`.
-    /// 1 round trip (BatchGetItem).
-    pub async fn login_failures(
+    /// Reserve one attempt on every subject, in the window of `now_s`. `Ok(Some(_))` when each
+    /// counter was below its limit (all were incremented), `Ok(None)` when any was at it
+    /// (none was). 1 round trip (TransactWriteItems; concurrent reservations of one counter
+    /// that DynamoDB cancels as conflicting are sent again, see [`Store::transact`]).
+    pub async fn reserve_login_attempt(
         &self,
-        subjects: &[(&str, &str)],
+        subjects: &[ThrottleSubject],
         window: i64,
         now_s: i64,
-    ) -> Result<Vec<u32>, StoreError> {
-        let win = now_s / window;
-        let mut ka = KeysAndAttributes::builder().consistent_read(true);
-        let mut wanted = Vec::new();
-        for (kind, subject) in subjects {
-            let (pk, sk) = keys::throttle(kind, &format!("{subject}#{win}"));
-            let mut k = HashMap::new();
-            k.insert("pk".to_string(), s(pk.clone()));
-            k.insert("sk".to_string(), s(sk));
-            ka = ka.keys(k);
-            wanted.push(pk);
+    ) -> Result<Option<Reservation>, StoreError> {
+        if subjects.is_empty() {
+            return Ok(Some(Reservation::none()));
         }
-        let out = self
-            .client
-            .batch_get_item()
-            .request_items(
-                &self.table,
-                ka.build().map_err(|e| StoreError::Backend(e.to_string()))?,
-            )
-            .send()
-            .await
-            .map_err(StoreError::from_sdk)?;
-        let items = out
-            .responses
-            .and_then(|mut r| r.remove(&self.table))
-            .unwrap_or_default();
-        let mut counts = vec![0; wanted.len()];
-        for it in items {
-            let t: ThrottleItem = crate::schema::from_item(it)?;
-            if let Some(i) = wanted.iter().position(|p| *p == t.pk) {
-                counts[i] = t.failures;
-            }
-        }
-        Ok(counts)
-    }
-
-    /// Count one failure for each subject. 1 round trip per subject (UpdateItem ADD).
-    pub async fn record_login_failure(
-        &self,
-        subjects: &[(&str, &str)],
-        window: i64,
-        now_s: i64,
-    ) -> Result<(), StoreError> {
         let win = now_s / window;
-        let futs = subjects.iter().map(|(kind, subject)| {
-            let (pk, sk) = keys::throttle(kind, &format!("{subject}#{win}"));
-            self.client
-                .update_item()
+        let mut tx = Vec::with_capacity(subjects.len());
+        let mut reserved = Reservation::default();
+        for t in subjects {
+            let (pk, sk) = keys::throttle(t.kind, &format!("{}#{win}", t.subject));
+            let u = bld(Update::builder()
                 .table_name(&self.table)
-                .key("pk", s(pk))
-                .key("sk", s(sk))
+                .key("pk", s(pk.clone()))
+                .key("sk", s(sk.clone()))
                 .update_expression("ADD failures :one SET window_start = :ws, expires_at = :exp")
+                .condition_expression("attribute_not_exists(failures) OR failures < :limit")
                 .expression_attribute_values(":one", AttributeValue::N("1".into()))
+                .expression_attribute_values(":limit", n(i64::from(t.limit)))
                 .expression_attribute_values(":ws", n(win * window))
                 .expression_attribute_values(":exp", n((win + 2) * window))
-                .send()
-        });
-        for r in futures::future::join_all(futs).await {
-            r.map_err(StoreError::from_sdk)?;
+                .build())?;
+            tx.push(TransactWriteItem::builder().update(u).build());
+            reserved.keys.push((pk, sk));
         }
-        Ok(())
+        match self.transact(tx).await {
+            Ok(()) => Ok(Some(reserved)),
+            Err(StoreError::TransactionCancelled(r))
+                if r.iter().any(|c| c == "ConditionalCheckFailed") =>
+            {
+                Ok(None)
+            }
+            Err(StoreError::ConditionFailed) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Write a new session and give back the attempt that created it. 1 round trip: a
+    /// PutItem when nothing was reserved, else one TransactWriteItems (the session, put only
+    /// if absent, and one decrement per counter).
+    pub async fn put_session_releasing(
+        &self,
+        session: &SessionItem,
+        reservation: &Reservation,
+    ) -> Result<(), StoreError> {
+        if reservation.keys.is_empty() {
+            return self.put_session(session).await;
+        }
+        let mut tx = vec![TransactWriteItem::builder()
+            .put(bld(Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(to_item(session)?))
+                .condition_expression("attribute_not_exists(pk)")
+                .build())?)
+            .build()];
+        for (pk, sk) in &reservation.keys {
+            let u = bld(Update::builder()
+                .table_name(&self.table)
+                .key("pk", s(pk.clone()))
+                .key("sk", s(sk.clone()))
+                .update_expression("ADD failures :minus")
+                .condition_expression("attribute_exists(failures)")
+                .expression_attribute_values(":minus", AttributeValue::N("-1".into()))
+                .build())?;
+            tx.push(TransactWriteItem::builder().update(u).build());
+        }
+        self.transact(tx).await
     }
 }
