@@ -36,7 +36,10 @@ async fn the_iframe_page_is_frameable_and_embeds_only_the_clients_origins() {
             .unwrap();
         assert_eq!(r.status(), 200);
         assert!(r.headers().get("x-frame-options").is_none(), "frameable");
-        assert!(r.headers().get("content-security-policy").is_none());
+        // Frameable: its CSP admits its own script by hash and sets no frame-ancestors.
+        let csp = r.headers()["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("script-src 'sha256-"), "{csp}");
+        assert!(!csp.contains("frame-ancestors") && !csp.contains("unsafe-inline"));
         let html = r.text().await.unwrap();
         assert!(
             html.contains(r#"["http://localhost:8081","https://app.example"]"#),
