@@ -30,11 +30,62 @@ pub fn logout_token_claims(issuer: &str, client_id: &str, sub: &str, sid: &str, 
     })
 }
 
-/// How long SQS should wait before the next receive after the `receive_count`-th failure:
-/// exponential from 2 s, capped at 5 minutes.
+/// The wait after a delivery's first failed attempt. The retry schedule
+/// ([`retry_delay`]) doubles it after each failure up to [`RETRY_CAP`]; the local stack
+/// scales the whole schedule so that its `retry_base` takes this place.
+pub const RETRY_FIRST: Duration = Duration::from_secs(2);
+/// The longest wait between two attempts (SQS allows a visibility timeout of up to 12 h).
+pub const RETRY_CAP: Duration = Duration::from_secs(3600);
+/// How far each wait is spread either way, as a fraction of it.
+pub const RETRY_JITTER: f64 = 0.1;
+
+/// The retry schedule: how long to wait after the `failed`-th failed attempt (1 after the
+/// first; 0 counts as 1) before the next one — `min(2^failed s, 1 h)` × (1 + 10 % ×
+/// `spread`), `spread` ∈ [-1, 1] (clamped; a random draw in production, so that the
+/// deliveries of one outage do not all come back in the same second). Un-spread: 2 s, 4 s,
+/// … 2048 s (34 min) after attempts 1–11, then 1 h after each later one; with the default
+/// [`crate::config::DEFAULT_DELIVERY_MAX_ATTEMPTS`] (35) an app that is down for about a
+/// day still hears of the logout ([`retry_window`]).
+pub fn retry_delay(failed: u32, spread: f64) -> Duration {
+    let nominal = 1u64
+        .checked_shl(failed.max(1))
+        .unwrap_or(u64::MAX)
+        .min(RETRY_CAP.as_secs());
+    let spread = if spread.is_nan() {
+        0.0
+    } else {
+        spread.clamp(-1.0, 1.0)
+    };
+    Duration::from_secs(nominal).mul_f64(1.0 + RETRY_JITTER * spread)
+}
+
+/// How long a delivery keeps being retried when it has at most `max_attempts` attempts: the
+/// sum of the un-spread waits between them (attempts 1 … max − 1 fail and wait; the last
+/// does not); the spread moves it by at most ±10 %. For 35 attempts: 2 + 4 + … + 2048 s
+/// (4094 s) + 23 × 3600 s = 86 894 s ≈ 24.1 h.
+pub fn retry_window(max_attempts: u32) -> Duration {
+    (1..max_attempts).map(|n| retry_delay(n, 0.0)).sum()
+}
+
+/// How long SQS should wait before the next receive after the `receive_count`-th failed
+/// receive: [`retry_delay`] with a random spread.
 pub fn retry_backoff(receive_count: u32) -> Duration {
-    let secs = 2u64.saturating_pow(receive_count.clamp(1, 9)).min(300);
-    Duration::from_secs(secs)
+    retry_delay(receive_count, random_spread())
+}
+
+/// When the relay should re-send a delivery whose `failed`-th attempt failed at `now_s`
+/// and that is still pending: after the longest wait the schedule may draw (the queue
+/// hands the message out again by then) plus [`RELAY_AFTER_SECS`], so the relay only
+/// re-drives a delivery whose message was lost.
+pub fn relay_due_after_retry(now_s: i64, failed: u32) -> i64 {
+    let wait = retry_delay(failed, 1.0).as_secs_f64().ceil() as i64;
+    now_s + wait + RELAY_AFTER_SECS
+}
+
+/// A uniform draw in [-1, 1] from the OS generator.
+fn random_spread() -> f64 {
+    let x = u32::from_le_bytes(crate::crypto::random_bytes::<4>());
+    f64::from(x) / f64::from(u32::MAX) * 2.0 - 1.0
 }
 
 /// Classify an HTTP status from the RP (BCL §2.8): 200/204 success, 400 final, the rest
@@ -134,7 +185,7 @@ pub async fn deliver_batch(
                 sid: &msg.sid,
                 client_id: &msg.client_id,
                 outcome,
-                retry_due_s: now / 1000 + retry_backoff(*count).as_secs() as i64 + RELAY_AFTER_SECS,
+                retry_due_s: relay_due_after_retry(now / 1000, *count),
             });
             which.push(i);
         }
@@ -336,6 +387,77 @@ mod tests {
         assert_eq!(classify(400), DeliveryOutcome::Rejected(400));
         assert!(matches!(classify(503), DeliveryOutcome::Retry { .. }));
         assert!(matches!(classify(429), DeliveryOutcome::Retry { .. }));
-        assert!(retry_backoff(20) <= Duration::from_secs(300));
+    }
+
+    #[test]
+    fn retries_double_from_two_seconds_to_a_one_hour_cap() {
+        let secs = |n| retry_delay(n, 0.0).as_secs();
+        assert_eq!(
+            secs(0),
+            2,
+            "a receive count of 0 counts as the first failure"
+        );
+        assert_eq!(secs(1), 2);
+        assert_eq!(secs(2), 4);
+        assert_eq!(secs(11), 2048);
+        assert_eq!(secs(12), 3600, "2^12 = 4096 s is capped");
+        assert_eq!(secs(35), 3600);
+        assert_eq!(secs(64), 3600, "no overflow past 2^63");
+        assert_eq!(secs(u32::MAX), 3600);
+        assert_eq!(retry_delay(1, 0.0), RETRY_FIRST);
+    }
+
+    #[test]
+    fn the_spread_stays_within_ten_percent_either_way() {
+        for n in [1, 2, 5, 11, 12, 34, 1000] {
+            let nominal = retry_delay(n, 0.0).as_secs_f64();
+            let lo = retry_delay(n, -1.0).as_secs_f64();
+            let hi = retry_delay(n, 1.0).as_secs_f64();
+            assert!((lo - nominal * 0.9).abs() < 1e-6, "{n}: {lo}");
+            assert!((hi - nominal * 1.1).abs() < 1e-6, "{n}: {hi}");
+            // Out-of-range and NaN spreads are clamped, never a negative or huge wait.
+            assert_eq!(retry_delay(n, -7.0).as_secs_f64(), lo);
+            assert_eq!(retry_delay(n, 7.0).as_secs_f64(), hi);
+            assert_eq!(retry_delay(n, f64::NAN).as_secs_f64(), nominal);
+            for _ in 0..200 {
+                let d = retry_backoff(n).as_secs_f64();
+                assert!(
+                    d >= lo - 1e-9 && d <= hi + 1e-9,
+                    "{n}: {d} outside [{lo}, {hi}]"
+                );
+            }
+        }
+        // Below SQS's 12 h visibility limit even at the top of the spread.
+        assert!(retry_delay(u32::MAX, 1.0) < Duration::from_secs(12 * 3600));
+    }
+
+    #[test]
+    fn the_default_attempts_cover_a_day() {
+        let max = crate::config::DEFAULT_DELIVERY_MAX_ATTEMPTS;
+        assert_eq!(max, 35);
+        // 2 + 4 + … + 2048 = 4094 s, then 23 waits of an hour (after attempts 12 … 34).
+        assert_eq!(retry_window(max).as_secs(), 4094 + 23 * 3600);
+        assert!(retry_window(max) >= Duration::from_secs(24 * 3600));
+        assert!(
+            retry_window(max - 1) < Duration::from_secs(24 * 3600),
+            "35 is the fewest attempts that cover a day"
+        );
+        // Even at the bottom of the spread, far beyond the old 30 s (5 attempts).
+        assert!(retry_window(max).mul_f64(0.9) > Duration::from_secs(21 * 3600));
+        assert_eq!(retry_window(5).as_secs(), 30);
+        assert_eq!(retry_window(1), Duration::ZERO);
+    }
+
+    #[test]
+    fn the_relay_waits_past_the_longest_retry() {
+        for n in [1, 3, 12, 35] {
+            let due = relay_due_after_retry(1_000, n);
+            let longest = retry_delay(n, 1.0).as_secs_f64();
+            assert!(
+                due as f64 >= 1_000.0 + longest + RELAY_AFTER_SECS as f64,
+                "{n}"
+            );
+            assert!(due <= 1_000 + longest as i64 + 1 + RELAY_AFTER_SECS, "{n}");
+        }
     }
 }

@@ -1,9 +1,10 @@
 //! The back-channel logout pipeline end to end on the local stack (in-process queue, local
 //! dispatcher with retries, relay): a test RP receives the POSTs; every logout token is
 //! verified by PyPI `oic` and by our own checks. RP down → retried → dead → replay →
-//! delivered; 400 → rejected, never retried; a slow RP → timeout → retried; SendMessage
-//! failing after the commit → the relay delivers; an expired session → ended by the relay
-//! with reason `expired` → delivered.
+//! delivered; an RP down for 8 attempts (8.5 min on the deployed schedule) → still pending
+//! → delivered once it is back; 400 → rejected, never retried; a slow RP → timeout →
+//! retried; SendMessage failing after the commit → the relay delivers; an expired session →
+//! ended by the relay with reason `expired` → delivered.
 
 mod logout_common;
 
@@ -150,6 +151,63 @@ async fn rp_down_is_retried_then_dead_then_replay_delivers() {
     assert!(warden_core::logout::replay(s.app(), &sess.sid, "flaky")
         .await
         .is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_app_down_for_eight_attempts_still_gets_its_logout_once_it_is_back() {
+    use warden_core::logout::retry_window;
+    // On the deployed schedule the ninth attempt comes 510 s (8.5 min) after the first —
+    // the old schedule gave up after 5 attempts, 30 s. Here the local dispatcher runs the
+    // same schedule with 10 ms in place of its first 2 s: the 8 waits take about 2.5 s.
+    assert_eq!(retry_window(9), Duration::from_secs(510));
+    assert_eq!(retry_window(5), Duration::from_secs(30));
+    let s = spawn_with(Options {
+        retry_base: Duration::from_millis(10),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(s.app().config.delivery_max_attempts, 35, "the default");
+    let rp = TestRp::start().await;
+    rp.set_status(503);
+    let c = rp_client(&s, &rp, "back-later").await;
+    let (user, sess) = signed_in(&s, &[&c]).await;
+    session::terminate(s.app(), &sess.sid, None, "user")
+        .await
+        .unwrap();
+
+    // Down for the first 8 attempts: the delivery stays pending all along, never dead.
+    let start = std::time::Instant::now();
+    loop {
+        let d = s
+            .store()
+            .get_delivery(&sess.sid, "back-later")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(d.status, "pending", "after {} attempts", d.attempts);
+        if d.attempts >= 8 {
+            assert_eq!(d.attempts, 8);
+            assert_eq!(d.last_http_status, Some(503));
+            break;
+        }
+        assert!(start.elapsed() < WAIT, "only {} attempts", d.attempts);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Back up: the ninth attempt (about 1.3 s later here, 256 s on the deployed schedule)
+    // delivers.
+    rp.set_status(200);
+    let d = wait_status(&s, &sess.sid, "back-later", "delivered", WAIT).await;
+    assert_eq!(d.attempts, 9);
+    assert_eq!(d.last_http_status, Some(200));
+    assert_eq!(rp.received().len(), 9, "one POST per attempt");
+    verify_all(
+        &s,
+        "back-later",
+        &user.user_id,
+        &sess.sid,
+        &rp.logout_tokens()[8..],
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

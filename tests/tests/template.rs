@@ -536,9 +536,17 @@ fn logout_queue_dispatcher_and_relay_are_wired() {
         at(q, &["RedrivePolicy", "maxReceiveCount"]),
         "MaxReceiveCount"
     ));
+    let max_receive = warden_core::config::DEFAULT_DELIVERY_MAX_ATTEMPTS;
     assert_eq!(
         at(&t, &["Parameters", "MaxReceiveCount", "Default"]).as_u64(),
-        Some(5)
+        Some(u64::from(max_receive)),
+        "the queue's default maxReceiveCount is the core's default attempts"
+    );
+    // The queue keeps a message longer than its retries can last (top of the ±10 % spread).
+    let window = warden_core::logout::retry_window(max_receive).mul_f64(1.1);
+    assert!(
+        at(q, &["MessageRetentionPeriod"]).as_u64() > Some(window.as_secs()),
+        "the queue's retention must exceed the {window:?} retry window"
     );
     assert_eq!(
         at(dlq, &["MessageRetentionPeriod"]).as_u64(),

@@ -1,7 +1,8 @@
 //! `logout-dispatcher`: SQS-triggered. For each message, one back-channel logout attempt
 //! (the batch's outcomes are recorded in one round trip);
 //! failures that should be retried are reported as partial batch failures, with the
-//! message's visibility pushed out for an exponential backoff.
+//! message's visibility pushed out by the retry schedule (`warden_core::logout::retry_delay`:
+//! 2 s doubling to a 1 h cap, ±10 %, about a day in all with the default 35 attempts).
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::stream::{self, StreamExt};
@@ -73,12 +74,13 @@ async fn settle(
     m: &SqsMessage,
 ) -> Option<String> {
     let id = m.message_id.clone().unwrap_or_default();
-    // Retryable failures stay in the queue with an exponential backoff. A `dead` outcome (the
+    // Retryable failures stay in the queue for the schedule's next wait (at most 1 h + 10 %,
+    // well below SQS's 12 h visibility limit). A `dead` outcome (the
     // last allowed attempt failed) stays too, visible at once, so that the next receive
     // exceeds maxReceiveCount and SQS moves the message to the DLQ, where operators see it;
     // the delivery record already says `dead` (replayable).
     let secs = match outcome {
-        Ok(DeliveryOutcome::Retry { .. }) => retry_backoff(count).as_secs() as i32,
+        Ok(DeliveryOutcome::Retry { .. }) => visibility_secs(retry_backoff(count)),
         Ok(DeliveryOutcome::Dead { .. }) => 0,
         Ok(_) => return None,
         Err(e) => {
@@ -103,6 +105,12 @@ async fn settle(
     Some(id)
 }
 
+/// A wait as a ChangeMessageVisibility timeout: whole seconds (rounded), within SQS's
+/// 0 … 43 200 s.
+fn visibility_secs(wait: std::time::Duration) -> i32 {
+    wait.as_secs_f64().round().clamp(0.0, 43_200.0) as i32
+}
+
 /// Build the Lambda SQS event for received messages (used by the local stack's poller and
 /// by tests, so the same handler runs in both places).
 pub fn sqs_event_from(msgs: &[aws_sdk_sqs::types::Message]) -> SqsEvent {
@@ -120,4 +128,28 @@ pub fn sqs_event_from(msgs: &[aws_sdk_sqs::types::Message]) -> SqsEvent {
         ev.records.push(e);
     }
     ev
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+    use warden_core::logout::retry_delay;
+
+    #[test]
+    fn visibility_follows_the_retry_schedule_within_the_sqs_limit() {
+        assert_eq!(visibility_secs(retry_delay(1, 0.0)), 2);
+        assert_eq!(
+            visibility_secs(retry_delay(1, -1.0)),
+            2,
+            "1.8 s rounds to 2"
+        );
+        assert_eq!(visibility_secs(retry_delay(12, 0.0)), 3600);
+        assert_eq!(visibility_secs(retry_delay(40, 1.0)), 3960);
+        assert_eq!(visibility_secs(Duration::from_secs(100_000)), 43_200);
+        for n in 1..=35 {
+            let v = visibility_secs(retry_backoff(n));
+            assert!((1..=3960).contains(&v), "{n}: {v}");
+        }
+    }
 }

@@ -48,7 +48,9 @@ pub struct Options {
     pub seed: bool,
     /// Relay period (production: one minute).
     pub relay_every: Duration,
-    /// First retry delay of the local dispatcher (doubles per attempt).
+    /// First retry delay of the local dispatcher: it follows the deployed retry schedule
+    /// (`warden_core::logout::retry_delay`, 2 s doubling to a 1 h cap, ±10 %) scaled so
+    /// that this takes the place of its first 2 s (production: 2 s; tests shorten it).
     pub retry_base: Duration,
     /// Back-channel POST timeout.
     pub delivery_timeout: Duration,
@@ -521,7 +523,8 @@ fn to_http(resp: warden_core::http::Resp) -> HttpResponse {
 /// The local stand-in for SQS + the dispatcher Lambda: messages are taken in batches of up
 /// to 10 (what is waiting, as an SQS receive would give them) and delivered with
 /// [`warden_core::logout::deliver_batch`], at most 64 deliveries in flight. Retryable
-/// failures are retried with exponential backoff until the attempts run out (`dead`).
+/// failures are retried on the deployed schedule (scaled by `retry_base`, see [`retry`])
+/// until the attempts run out (`dead`).
 async fn local_dispatcher(
     app: Arc<App>,
     mut rx: mpsc::UnboundedReceiver<DeliveryMessage>,
@@ -562,11 +565,18 @@ async fn local_dispatcher(
     }
 }
 
-/// Attempts 2.. of one delivery, with exponential backoff.
+/// Attempts 2.. of one delivery. The wait before attempt `n` is the deployed schedule's
+/// after failure `n − 1` ([`warden_core::logout::retry_backoff`], as the SQS dispatcher's
+/// visibility timeout), scaled by `retry_base` / 2 s: with the default 2 s exactly the
+/// deployed waits, with a test's 10 ms a day's schedule in about 3 minutes.
 async fn retry(app: Arc<App>, msg: DeliveryMessage, retry_base: Duration) {
     let mut attempt = 2u32;
     loop {
-        tokio::time::sleep(retry_base * 2u32.saturating_pow(attempt - 2)).await;
+        tokio::time::sleep(scaled_wait(
+            warden_core::logout::retry_backoff(attempt - 1),
+            retry_base,
+        ))
+        .await;
         match warden_core::logout::deliver(&app, &msg, attempt).await {
             Ok(warden_core::store::DeliveryOutcome::Retry { .. }) | Err(_)
                 if attempt < app.config.delivery_max_attempts =>
@@ -576,6 +586,13 @@ async fn retry(app: Arc<App>, msg: DeliveryMessage, retry_base: Duration) {
             _ => return,
         }
     }
+}
+
+/// A wait of the deployed retry schedule scaled so that its first wait (2 s) becomes
+/// `retry_base`.
+fn scaled_wait(wait: Duration, retry_base: Duration) -> Duration {
+    let first = warden_core::logout::RETRY_FIRST.as_secs_f64();
+    retry_base.mul_f64(wait.as_secs_f64() / first)
 }
 
 /// With `--sqs-queue-url`: poll the queue and hand batches to the dispatcher function's
@@ -656,6 +673,20 @@ async fn relay_loop(app: Arc<App>, every: Duration, stop: watch::Receiver<bool>)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_local_retries_are_the_deployed_schedule_scaled() {
+        use warden_core::logout::retry_delay;
+        let base = Duration::from_millis(10);
+        assert_eq!(scaled_wait(retry_delay(1, 0.0), base), base);
+        assert_eq!(scaled_wait(retry_delay(3, 0.0), base), base * 4);
+        assert_eq!(scaled_wait(retry_delay(34, 0.0), base), base * 1800);
+        assert_eq!(
+            scaled_wait(retry_delay(34, 0.0), Duration::from_secs(2)),
+            Duration::from_secs(3600),
+            "the default retry_base is the deployed schedule"
+        );
+    }
 
     #[test]
     fn a_cached_document_answers_exactly_what_the_function_returned() {
