@@ -72,9 +72,15 @@ impl DeliveryRecord<'_> {
             expr.push_str(", last_http_status = :http");
             values.insert(":http".into(), n(h as i64));
         }
-        if let Some(e) = err {
-            expr.push_str(", last_error = :err");
-            values.insert(":err".into(), s(truncate(e, 300)));
+        let mut remove: Vec<&str> = Vec::new();
+        match err {
+            Some(e) => {
+                expr.push_str(", last_error = :err");
+                values.insert(":err".into(), s(truncate(e, 300)));
+            }
+            // The receipt describes the last attempt: an error from an earlier one would
+            // read as the reason of a delivery that went through (or was refused with 400).
+            None => remove.push("last_error"),
         }
         if status == "delivered" {
             expr.push_str(", delivered_ms = :now");
@@ -89,7 +95,11 @@ impl DeliveryRecord<'_> {
                 )),
             );
         } else {
-            expr.push_str(" REMOVE gsi2pk, gsi2sk");
+            remove.extend(["gsi2pk", "gsi2sk"]);
+        }
+        if !remove.is_empty() {
+            expr.push_str(" REMOVE ");
+            expr.push_str(&remove.join(", "));
         }
         (expr, values)
     }
