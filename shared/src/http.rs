@@ -59,7 +59,10 @@ pub fn html_response(status: StatusCode, html: String, frameable: bool) -> Resp 
         "x-content-type-options",
         HeaderValue::from_static("nosniff"),
     );
-    h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    // `same-origin`, not `no-referrer`: no referrer ever leaves for another site, but a form
+    // the page posts to Warden itself carries its real `Origin` (under `no-referrer`
+    // browsers send `Origin: null`, which the login and logout forms refuse).
+    h.insert("referrer-policy", HeaderValue::from_static("same-origin"));
     if !frameable {
         h.insert("x-frame-options", HeaderValue::from_static("DENY"));
     }
