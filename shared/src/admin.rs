@@ -32,19 +32,166 @@ pub struct ClientSpec {
     pub resource_server: bool,
 }
 
-fn check_uri(field: &str, u: &str) -> Result<url::Url, String> {
-    let parsed =
-        url::Url::parse(u).map_err(|e| format!("{field}: {u:?} is not an absolute URL ({e})"))?;
-    if parsed.fragment().is_some() {
-        return Err(format!("{field}: {u:?} must not contain a fragment"));
+/// Why a client URI breaks the registration rules. Redirect, post-logout redirect and
+/// logout URIs and web origins are matched exactly and sent to browsers, so they must be
+/// plain, exact `https` URLs (OAuth 2.1 §2.3.1, BCP 212 / RFC 8252 §7.3 and §8.3): plain
+/// `http` only on a loopback host, where nothing leaves the machine. Private-use schemes
+/// for native apps (RFC 8252 §7.1) are not accepted: the authorize, CORS and front-channel
+/// checks all assume an http(s) origin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UriProblem {
+    /// Not an absolute URL in plain form (`scheme://host…`, no spaces, control characters
+    /// or backslashes, which parsers repair differently).
+    Malformed,
+    /// A scheme other than http or https.
+    Scheme,
+    /// No host.
+    NoHost,
+    /// `user:pass@` before the host (a look-alike: `https://rp.example@evil.example`).
+    Userinfo,
+    /// A `*` anywhere: no wildcards, every URI is matched exactly.
+    Wildcard,
+    /// A `#fragment` (OAuth 2.1 §2.3.1: the redirect URI must not include one).
+    Fragment,
+    /// Plain http on a host other than 127.0.0.1, [::1] or localhost.
+    PlainHttp,
+}
+
+impl UriProblem {
+    /// The rule, as the end of a sentence for the administrator.
+    pub fn rule(self) -> &'static str {
+        match self {
+            UriProblem::Malformed => {
+                "is not a plain absolute URL (scheme://host…, no spaces, control characters \
+                 or backslashes)"
+            }
+            UriProblem::Scheme => "must be http or https",
+            UriProblem::NoHost => "has no host",
+            UriProblem::Userinfo => "must not contain a user name or password (user:pass@)",
+            UriProblem::Wildcard => "must not contain '*' (no wildcards: URIs are matched exactly)",
+            UriProblem::Fragment => "must not contain a fragment",
+            UriProblem::PlainHttp => {
+                "must use https (plain http only on a loopback host: 127.0.0.1, [::1] or \
+                 localhost; RFC 8252 §8.3)"
+            }
+        }
+    }
+}
+
+/// The hosts on which plain http is allowed (RFC 8252 §7.3, §8.3), exactly as written
+/// (`localhost.evil.example`, `127.0.0.2` or `localhost.` are not loopback here).
+const LOOPBACK_HOSTS: &[&str] = &["127.0.0.1", "[::1]", "localhost"];
+
+/// The authority of `u` as written (between `scheme://` and the path, query or fragment).
+fn raw_authority(u: &str) -> Option<&str> {
+    let (_, rest) = u.split_once("://")?;
+    Some(rest.split(['/', '?', '#']).next().unwrap_or(rest))
+}
+
+/// The host of an authority without userinfo, as written: `[v6]` or up to the port.
+fn raw_host(authority: &str) -> &str {
+    if authority.starts_with('[') {
+        match authority.find(']') {
+            Some(end) => &authority[..=end],
+            None => authority,
+        }
+    } else {
+        authority.split(':').next().unwrap_or(authority)
+    }
+}
+
+/// What is wrong with client URI `u`, if anything: its parsed form, or the broken rule and
+/// the parser's complaint, if any.
+fn parse_client_uri(u: &str) -> Result<url::Url, (UriProblem, Option<url::ParseError>)> {
+    let parsed = url::Url::parse(u).map_err(|e| (UriProblem::Malformed, Some(e)))?;
+    // As written, not as the parser repaired it: `scheme://` first, nothing it would drop
+    // or turn into a slash.
+    let scheme = parsed.scheme();
+    let plain = !u
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || c == '\\')
+        && u.get(..scheme.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(scheme))
+        && u[scheme.len()..].starts_with("://");
+    let authority = raw_authority(u).filter(|_| plain);
+    let Some(authority) = authority else {
+        return Err((UriProblem::Malformed, None));
+    };
+    if u.contains('*') {
+        return Err((UriProblem::Wildcard, None));
     }
     if !matches!(parsed.scheme(), "https" | "http") {
-        return Err(format!("{field}: {u:?} must be http or https"));
+        return Err((UriProblem::Scheme, None));
     }
-    if parsed.host_str().is_none() {
-        return Err(format!("{field}: {u:?} has no host"));
+    if parsed.host_str().is_none() || authority.is_empty() {
+        return Err((UriProblem::NoHost, None));
+    }
+    if authority.contains('@') || !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err((UriProblem::Userinfo, None));
+    }
+    if parsed.fragment().is_some() {
+        return Err((UriProblem::Fragment, None));
+    }
+    let host = raw_host(authority).to_ascii_lowercase();
+    if parsed.scheme() == "http" && !LOOPBACK_HOSTS.contains(&host.as_str()) {
+        return Err((UriProblem::PlainHttp, None));
     }
     Ok(parsed)
+}
+
+/// The rule client URI `u` breaks, if any ([`UriProblem`]).
+pub fn uri_problem(u: &str) -> Option<UriProblem> {
+    parse_client_uri(u).err().map(|(p, _)| p)
+}
+
+fn check_uri(field: &str, u: &str) -> Result<url::Url, String> {
+    parse_client_uri(u).map_err(|(p, e)| match e {
+        Some(e) => format!("{field}: {u:?} {} ({e})", p.rule()),
+        None => format!("{field}: {u:?} {}", p.rule()),
+    })
+}
+
+/// A stored client's URI that breaks today's rules (registered before they applied): the
+/// client keeps working, `warden-admin client list` names it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct UriFinding {
+    /// The metadata field (`redirect_uris`, `backchannel_logout_uri`, …).
+    pub field: &'static str,
+    pub uri: String,
+    pub problem: UriProblem,
+}
+
+/// Every URI of `c` that breaks the registration rules ([`uri_problem`]), field by field.
+pub fn client_uri_findings(c: &ClientItem) -> Vec<UriFinding> {
+    let fields: [(&'static str, Vec<&String>); 5] = [
+        ("redirect_uris", c.redirect_uris.iter().collect()),
+        (
+            "post_logout_redirect_uris",
+            c.post_logout_redirect_uris.iter().collect(),
+        ),
+        ("web_origins", c.web_origins.iter().collect()),
+        (
+            "backchannel_logout_uri",
+            c.backchannel_logout_uri.iter().collect(),
+        ),
+        (
+            "frontchannel_logout_uri",
+            c.frontchannel_logout_uri.iter().collect(),
+        ),
+    ];
+    fields
+        .into_iter()
+        .flat_map(|(field, uris)| {
+            uris.into_iter().filter_map(move |u| {
+                uri_problem(u).map(|problem| UriFinding {
+                    field,
+                    uri: u.clone(),
+                    problem,
+                })
+            })
+        })
+        .collect()
 }
 
 /// Validate a spec into a client item (with its new secret for confidential clients).
@@ -275,6 +422,126 @@ mod tests {
             redirect_uris: vec!["https://rp.example/cb".into()],
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn uris_follow_rfc_8252_and_oauth_2_1() {
+        for good in [
+            "https://rp.example/cb",
+            "https://rp.example:8443/cb?tenant=a",
+            "HTTPS://rp.example/cb",
+            "http://127.0.0.1/cb",
+            "http://127.0.0.1:51004/cb",
+            "http://[::1]:8080/cb",
+            "http://[::1]/cb",
+            "http://localhost/cb",
+            "http://localhost:9000/callback",
+            "http://LOCALHOST:3000",
+        ] {
+            assert_eq!(uri_problem(good), None, "{good}");
+        }
+        for (bad, want) in [
+            ("http://rp.example/cb", UriProblem::PlainHttp),
+            ("http://localhost.evil.example/cb", UriProblem::PlainHttp),
+            ("http://localhost./cb", UriProblem::PlainHttp),
+            ("http://127.0.0.2/cb", UriProblem::PlainHttp),
+            ("http://127.1/cb", UriProblem::PlainHttp),
+            ("http://2130706433/cb", UriProblem::PlainHttp),
+            ("http://[::ffff:127.0.0.1]/cb", UriProblem::PlainHttp),
+            ("http://10.0.0.5:8080/cb", UriProblem::PlainHttp),
+            ("https://user:pass@rp.example/cb", UriProblem::Userinfo),
+            ("https://rp.example@evil.example/cb", UriProblem::Userinfo),
+            ("https://@rp.example/cb", UriProblem::Userinfo),
+            ("http://user@localhost/cb", UriProblem::Userinfo),
+            ("https://*.rp.example/cb", UriProblem::Wildcard),
+            ("https://rp.example/*", UriProblem::Wildcard),
+            ("https://rp.example/cb?next=*", UriProblem::Wildcard),
+            ("https://rp.example/cb#x", UriProblem::Fragment),
+            ("https://rp.example/cb#", UriProblem::Fragment),
+            ("ftp://rp.example/cb", UriProblem::Scheme),
+            ("com.example.app:/cb", UriProblem::Malformed),
+            ("com.example.app://cb", UriProblem::Scheme),
+            ("javascript://x/%0aalert(1)", UriProblem::Scheme),
+            ("https:rp.example/cb", UriProblem::Malformed),
+            ("https:/rp.example/cb", UriProblem::Malformed),
+            (
+                "https://evil.example\\@rp.example/cb",
+                UriProblem::Malformed,
+            ),
+            ("https://rp.exa\tmple/cb", UriProblem::Malformed),
+            (" https://rp.example/cb", UriProblem::Malformed),
+            ("/cb", UriProblem::Malformed),
+            ("not a url", UriProblem::Malformed),
+        ] {
+            assert_eq!(uri_problem(bad), Some(want), "{bad}");
+        }
+    }
+
+    #[test]
+    fn every_uri_field_is_checked() {
+        let mut s = spec();
+        s.redirect_uris = vec!["http://rp.example/cb".into()];
+        let e = build_client(&s, None).unwrap_err();
+        assert!(
+            e.starts_with("redirect_uris:") && e.contains("https"),
+            "{e}"
+        );
+        let mut s = spec();
+        s.post_logout_redirect_uris = vec!["https://u:p@rp.example/bye".into()];
+        let e = build_client(&s, None).unwrap_err();
+        assert!(e.starts_with("post_logout_redirect_uris:"), "{e}");
+        assert!(e.contains("user name or password"), "{e}");
+        let mut s = spec();
+        s.web_origins = vec!["http://app.example".into()];
+        let e = build_client(&s, None).unwrap_err();
+        assert!(e.starts_with("web_origins:") && e.contains("https"), "{e}");
+        let mut s = spec();
+        s.backchannel_logout_uri = Some("https://rp.example/*".into());
+        let e = build_client(&s, None).unwrap_err();
+        assert!(
+            e.starts_with("backchannel_logout_uri:") && e.contains("'*'"),
+            "{e}"
+        );
+        let mut s = spec();
+        s.backchannel_logout_uri = Some("http://rp.example/bc".into());
+        let e = build_client(&s, None).unwrap_err();
+        assert!(e.starts_with("backchannel_logout_uri:"), "{e}");
+        let mut s = spec();
+        s.redirect_uris = vec!["http://localhost.evil.example/cb".into()];
+        s.frontchannel_logout_uri = Some("http://localhost.evil.example/fc".into());
+        assert!(build_client(&s, None).is_err());
+        // Loopback http stays valid everywhere (the local stack, the tests, native apps).
+        let mut s = spec();
+        s.redirect_uris = vec!["http://127.0.0.1:4000/cb".into()];
+        s.post_logout_redirect_uris = vec!["http://127.0.0.1:4000/bye".into()];
+        s.web_origins = vec!["http://127.0.0.1:4000".into()];
+        s.backchannel_logout_uri = Some("http://127.0.0.1:4001/backchannel".into());
+        s.frontchannel_logout_uri = Some("http://127.0.0.1:4000/fc".into());
+        assert!(build_client(&s, None).is_ok());
+    }
+
+    #[test]
+    fn stored_clients_that_break_the_rules_are_found() {
+        let (mut c, _) = build_client(&spec(), None).unwrap();
+        assert!(client_uri_findings(&c).is_empty());
+        c.redirect_uris.push("http://rp.example/cb".into());
+        c.web_origins.push("http://127.0.0.1:3000".into());
+        c.backchannel_logout_uri = Some("https://*.rp.example/bc".into());
+        assert_eq!(
+            client_uri_findings(&c),
+            vec![
+                UriFinding {
+                    field: "redirect_uris",
+                    uri: "http://rp.example/cb".into(),
+                    problem: UriProblem::PlainHttp,
+                },
+                UriFinding {
+                    field: "backchannel_logout_uri",
+                    uri: "https://*.rp.example/bc".into(),
+                    problem: UriProblem::Wildcard,
+                },
+            ]
+        );
     }
 
     #[test]

@@ -409,6 +409,208 @@ async fn clients_are_created_validated_updated_and_listed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_uris_must_be_https_except_on_loopback_and_exact() {
+    let (store, _engine) = dynoxide_store().await;
+    let create = |uri_flag: &'static str, uri: &'static str| {
+        let store = store.clone();
+        async move {
+            let mut w = vec!["client", "create", "--name", "X"];
+            if uri_flag != "--redirect-uri" {
+                w.extend(["--redirect-uri", "https://x.example/cb"]);
+            }
+            w.extend([uri_flag, uri]);
+            cli(&store, &w).await
+        }
+    };
+    for (flag, uri, want) in [
+        ("--redirect-uri", "http://x.example/cb", "must use https"),
+        (
+            "--redirect-uri",
+            "http://localhost.evil.com/cb",
+            "must use https",
+        ),
+        (
+            "--redirect-uri",
+            "https://user:pass@x.example/cb",
+            "user name or password",
+        ),
+        (
+            "--redirect-uri",
+            "https://x.example@evil.com/cb",
+            "user name or password",
+        ),
+        ("--redirect-uri", "https://*.x.example/cb", "'*'"),
+        ("--redirect-uri", "https://x.example/*", "'*'"),
+        ("--redirect-uri", "https://x.example/cb#top", "fragment"),
+        (
+            "--post-logout-redirect-uri",
+            "http://x.example/bye",
+            "must use https",
+        ),
+        ("--post-logout-redirect-uri", "https://x.example/*", "'*'"),
+        ("--web-origin", "http://x.example", "must use https"),
+        ("--web-origin", "https://*.x.example", "web_origins"),
+        (
+            "--backchannel-logout-uri",
+            "http://x.example/bc",
+            "must use https",
+        ),
+        (
+            "--backchannel-logout-uri",
+            "https://u@x.example/bc",
+            "user name or password",
+        ),
+        (
+            "--frontchannel-logout-uri",
+            "http://x.example/fc",
+            "must use https",
+        ),
+    ] {
+        let field = match flag {
+            "--redirect-uri" => "redirect_uris",
+            "--post-logout-redirect-uri" => "post_logout_redirect_uris",
+            "--web-origin" => "web_origins",
+            "--backchannel-logout-uri" => "backchannel_logout_uri",
+            _ => "frontchannel_logout_uri",
+        };
+        let e = create(flag, uri).await.unwrap_err();
+        assert!(e.starts_with(field), "{uri}: {e}");
+        assert!(e.contains(want), "{uri}: {e}");
+    }
+    assert!(
+        store.list_clients().await.unwrap().is_empty(),
+        "none stored"
+    );
+    // Loopback http, any port: 127.0.0.1, [::1] and localhost exactly (RFC 8252 §7.3).
+    let out = cli(
+        &store,
+        &[
+            "client",
+            "create",
+            "--name",
+            "Native",
+            "--redirect-uri",
+            "http://127.0.0.1:51004/cb",
+            "--redirect-uri",
+            "http://[::1]:51004/cb",
+            "--redirect-uri",
+            "http://localhost/cb",
+            "--post-logout-redirect-uri",
+            "http://localhost:9000/",
+            "--web-origin",
+            "http://localhost:9000",
+            "--backchannel-logout-uri",
+            "http://127.0.0.1:9001/backchannel",
+            "--frontchannel-logout-uri",
+            "http://localhost/fc",
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(out[0]["redirect_uris"].as_array().map(Vec::len), Some(3));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_stored_before_the_uri_rules_are_listed_with_their_problems() {
+    let (store, _engine) = dynoxide_store().await;
+    cli(
+        &store,
+        &[
+            "client",
+            "create",
+            "--name",
+            "Good",
+            "--client-id",
+            "good",
+            "--redirect-uri",
+            "https://good.example/cb",
+        ],
+    )
+    .await
+    .unwrap();
+    // An item written before the rules (as an older warden-admin accepted it).
+    let spec = warden_core::admin::ClientSpec {
+        client_id: Some("legacy".into()),
+        name: "Legacy".into(),
+        redirect_uris: vec!["https://legacy.example/cb".into()],
+        ..Default::default()
+    };
+    let (mut legacy, _) = warden_core::admin::build_client(&spec, None).unwrap();
+    legacy.redirect_uris = vec![
+        "https://legacy.example/cb".into(),
+        "http://legacy.example/cb".into(),
+    ];
+    legacy.post_logout_redirect_uris = vec!["https://*.legacy.example/bye".into()];
+    legacy.backchannel_logout_uri = Some("https://ops:pw@legacy.example/bc".into());
+    store.put_client(&legacy, true).await.unwrap();
+
+    let list = cli(&store, &["client", "list"]).await.unwrap();
+    assert_eq!(list.len(), 2);
+    let good = list.iter().find(|c| c["client_id"] == "good").unwrap();
+    assert!(good.get("uri_problems").is_none(), "{good}");
+    let legacy_line = list.iter().find(|c| c["client_id"] == "legacy").unwrap();
+    let problems = legacy_line["uri_problems"]
+        .as_array()
+        .expect("uri_problems");
+    let got: Vec<(&str, &str, &str)> = problems
+        .iter()
+        .map(|p| {
+            (
+                p["field"].as_str().unwrap(),
+                p["uri"].as_str().unwrap(),
+                p["problem"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("redirect_uris", "http://legacy.example/cb", "plain_http"),
+            (
+                "post_logout_redirect_uris",
+                "https://*.legacy.example/bye",
+                "wildcard"
+            ),
+            (
+                "backchannel_logout_uri",
+                "https://ops:pw@legacy.example/bc",
+                "userinfo"
+            ),
+        ]
+    );
+    for p in problems {
+        let m = p["message"].as_str().unwrap();
+        assert!(m.contains(p["uri"].as_str().unwrap()), "{m}");
+    }
+    // The binary prints one warning line per problem on standard error.
+    let warnings = warden_admin::warnings(&list);
+    assert_eq!(warnings.len(), 3);
+    assert!(warnings.iter().all(|w| w["client_id"] == "legacy"));
+    assert!(
+        warnings[0]["warning"]
+            .as_str()
+            .unwrap()
+            .contains("must use https"),
+        "{}",
+        warnings[0]
+    );
+    // The stored client still works as it is (nothing rewrote it) ...
+    let stored = store.get_client("legacy").await.unwrap().unwrap();
+    assert_eq!(stored.redirect_uris, legacy.redirect_uris);
+    // ... and an update that keeps the bad URIs is refused with the rule.
+    let e = cli(
+        &store,
+        &["client", "update", "--client-id", "legacy", "--name", "L2"],
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        e.contains("http://legacy.example/cb") && e.contains("https"),
+        "{e}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_rotate_and_list_without_private_material() {
     let (store, _engine) = dynoxide_store().await;
     assert!(cli(&store, &["keys", "list"]).await.unwrap().is_empty());

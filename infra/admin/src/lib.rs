@@ -283,6 +283,29 @@ fn client_json(c: &ClientItem) -> Value {
     })
 }
 
+/// A client as `client list` shows it: [`client_json`], plus `uri_problems` when a stored
+/// URI breaks today's registration rules (a client registered before they applied keeps
+/// working; `client update` refuses to store it again until the URI is fixed). Each names
+/// the field, the URI, the rule (`problem`, e.g. `plain_http`) and a sentence.
+fn listed_client_json(c: &ClientItem) -> Value {
+    let mut v = client_json(c);
+    let findings = admin::client_uri_findings(c);
+    if !findings.is_empty() {
+        v["uri_problems"] = findings
+            .iter()
+            .map(|f| {
+                json!({
+                    "field": f.field,
+                    "uri": f.uri,
+                    "problem": f.problem,
+                    "message": format!("{}: {:?} {}", f.field, f.uri, f.problem.rule()),
+                })
+            })
+            .collect();
+    }
+    v
+}
+
 async fn user(
     store: &Store,
     cmd: UserCmd,
@@ -479,7 +502,7 @@ async fn client(store: &Store, cmd: ClientCmd) -> Result<Vec<Value>, CliError> {
         ClientCmd::List => {
             let mut clients = store.list_clients().await?;
             clients.sort_by(|a, b| a.client_id.cmp(&b.client_id));
-            Ok(clients.iter().map(client_json).collect())
+            Ok(clients.iter().map(listed_client_json).collect())
         }
     }
 }
@@ -539,6 +562,23 @@ async fn keys(
             Ok(out)
         }
     }
+}
+
+/// Warning lines for standard error about the printed lines: one `{"warning": …}` per
+/// stored URI that breaks the registration rules (`uri_problems` of `client list`), so an
+/// operator reading the terminal sees them without reading every client.
+pub fn warnings(lines: &[Value]) -> Vec<Value> {
+    lines
+        .iter()
+        .flat_map(|l| {
+            let client_id = l["client_id"].clone();
+            l["uri_problems"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(move |p| json!({"warning": p["message"], "client_id": client_id}))
+        })
+        .collect()
 }
 
 /// Parse command-line words (the first is the program name), as the binary does.

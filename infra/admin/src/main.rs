@@ -1,3 +1,7 @@
+//! The `warden-admin` binary: parse the flags, run the command, print its JSON lines on
+//! standard output and its warnings (e.g. stored URIs that break today's rules) on standard
+//! error.
+
 use clap::Parser;
 
 #[tokio::main]
@@ -7,6 +11,9 @@ async fn main() {
     let mut lock = stdin.lock();
     match warden_admin::run(cli, &mut lock).await {
         Ok(lines) => {
+            for w in warden_admin::warnings(&lines) {
+                eprintln!("{w}");
+            }
             for l in lines {
                 println!("{l}");
             }
