@@ -60,6 +60,13 @@ pub struct Options {
     pub round_trips: Option<RoundTrips>,
     /// Per-attempt DynamoDB timeout (tests shorten it).
     pub dynamodb_attempt_timeout: Duration,
+    /// How long a client may take to send a request's headers before the connection is
+    /// closed (hyper's `header_read_timeout`): a slow sender holds no connection longer.
+    pub header_read_timeout: Duration,
+    /// How long a client may take to send a request's body once its headers arrived; after
+    /// that it gets a 408 and the connection is closed. API Gateway buffers bodies itself,
+    /// so no handler ever waits for one; here nothing else bounds a slowly sent body.
+    pub body_read_timeout: Duration,
 }
 
 impl Default for Options {
@@ -80,6 +87,8 @@ impl Default for Options {
             configure: None,
             round_trips: None,
             dynamodb_attempt_timeout: warden_core::store::ATTEMPT_TIMEOUT,
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -131,10 +140,16 @@ fn start_engine(
     let db = if opts.memory {
         dynoxide::Database::memory().map_err(|e| format!("dynoxide: {e}"))?
     } else {
-        std::fs::create_dir_all(&opts.data_dir)
-            .map_err(|e| format!("cannot create {}: {e}", opts.data_dir.display()))?;
-        let path = opts.data_dir.join("warden.db");
-        dynoxide::Database::new(&path.to_string_lossy()).map_err(|e| format!("dynoxide: {e}"))?
+        create_private_dir(&opts.data_dir)?;
+        let path = opts.data_dir.join(DB_FILE);
+        // dynoxide would create the SQLite file with the umask's mode (usually 0644, the
+        // users, sessions and wrapped keys readable by everyone on the machine). Created
+        // here first, owner-only; SQLite gives its -wal/-shm files the database's mode.
+        create_private_file(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let db = dynoxide::Database::new(&path.to_string_lossy())
+            .map_err(|e| format!("dynoxide: {e}"))?;
+        restrict_data_files(&opts.data_dir)?;
+        db
     };
     let std_listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
     std_listener
@@ -191,20 +206,93 @@ fn local_key_protection(opts: &Options) -> Result<KeyProtection, String> {
     if opts.memory || opts.dynamodb_endpoint.is_some() {
         return Ok(KeyProtection::random_local());
     }
-    let path = opts.data_dir.join("key-encryption-key");
+    let path = opts.data_dir.join(KEK_FILE);
     match std::fs::read_to_string(&path) {
         Ok(text) => KeyProtection::local_from_text(&text)
             .ok_or_else(|| format!("{}: not a base64url 256-bit key", path.display())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let p = KeyProtection::random_local();
             let text = p.local_text().unwrap_or_default();
-            std::fs::create_dir_all(&opts.data_dir)
-                .map_err(|e| format!("{}: {e}", opts.data_dir.display()))?;
+            create_private_dir(&opts.data_dir)?;
             write_private(&path, &text).map_err(|e| format!("{}: {e}", path.display()))?;
             Ok(p)
         }
         Err(e) => Err(format!("{}: {e}", path.display())),
     }
+}
+
+/// The embedded engine's SQLite file in the data directory.
+const DB_FILE: &str = "warden.db";
+/// The local key-encryption key's file in the data directory.
+const KEK_FILE: &str = "key-encryption-key";
+
+/// Create the data directory (and its parents) accessible by its owner only (0700). One
+/// that already exists keeps its mode — it may be a directory the user shares on purpose —
+/// with a warning when others may read it; the files in it are owner-only either way.
+fn create_private_dir(dir: &std::path::Path) -> Result<(), String> {
+    let fail = |e: std::io::Error| format!("cannot create {}: {e}", dir.display());
+    if dir.is_dir() {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir).map_err(fail)?.permissions().mode();
+            if mode & 0o077 != 0 {
+                tracing::warn!(dir = %dir.display(), mode = format!("{:o}", mode & 0o777),
+                    "the data directory is open to other users; its files are owner-only");
+            }
+        }
+        return Ok(());
+    }
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        b.mode(0o700);
+    }
+    b.create(dir).map_err(fail)
+}
+
+/// Create `path` empty and owner-only (0600) if it does not exist; an existing file (an
+/// older stack's database) is left as it is, for [`restrict_data_files`]. Never truncates.
+fn create_private_file(path: &std::path::Path) -> std::io::Result<()> {
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(0o600);
+    }
+    o.open(path).map(drop)
+}
+
+/// Make `path` readable and writable by its owner only (0600).
+fn restrict_file(path: &std::path::Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
+/// Make the stack's files in `dir` owner-only: `warden.db` and its `-wal`, `-shm` and
+/// `-journal` companions (an older stack created them with the umask's mode) and the
+/// key-encryption key.
+fn restrict_data_files(dir: &std::path::Path) -> Result<(), String> {
+    let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let ours = name.starts_with(DB_FILE) || name == KEK_FILE;
+        if ours && entry.file_type().map(|t| t.is_file()).unwrap_or(false) {
+            let path = entry.path();
+            restrict_file(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+    }
+    Ok(())
 }
 
 /// Create `path` readable by its owner only, with `text`.
@@ -243,6 +331,10 @@ pub async fn start(opts: Options) -> Result<Running, String> {
     warden_core::store::create_table(&client, &opts.table)
         .await
         .map_err(|e| format!("cannot create the table: {e}"))?;
+    if engine_thread.is_some() && !opts.memory {
+        // The first writes may have created the -wal and -shm files.
+        restrict_data_files(&opts.data_dir)?;
+    }
     let issuer = opts
         .issuer
         .clone()
@@ -300,10 +392,15 @@ pub async fn start(opts: Options) -> Result<Running, String> {
     tokio::spawn(relay_loop(app.clone(), opts.relay_every, stop_rx.clone()));
 
     let discovery = Arc::new(CachedDocument::new(warden_fn_discovery::document(&app)));
+    let limits = Limits {
+        header_read: opts.header_read_timeout,
+        body_read: opts.body_read_timeout,
+    };
     tokio::spawn(accept_loop(
         listener,
         app.clone(),
         discovery,
+        limits,
         stop_rx.clone(),
     ));
     Ok(Running {
@@ -391,12 +488,23 @@ fn body_bytes(body: Full<Bytes>) -> Bytes {
     }
 }
 
+/// How long the listener waits for a client ([`Options::header_read_timeout`],
+/// [`Options::body_read_timeout`]).
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    header_read: Duration,
+    body_read: Duration,
+}
+
 /// Accept connections and serve HTTP/1.1 on each (hyper directly: the stack does its own
 /// routing, like API Gateway). On stop, open connections finish their request and close.
+/// A client gets `limits.header_read` for a request's headers (then the connection is
+/// closed) and `limits.body_read` for its body (then a 408).
 async fn accept_loop(
     listener: tokio::net::TcpListener,
     app: Arc<App>,
     discovery: Arc<CachedDocument>,
+    limits: Limits,
     stop: watch::Receiver<bool>,
 ) {
     loop {
@@ -416,10 +524,15 @@ async fn accept_loop(
         tokio::spawn(async move {
             let svc = service_fn(move |req: http::Request<hyper::body::Incoming>| {
                 let (app, discovery) = (app.clone(), discovery.clone());
-                async move { Ok::<_, std::convert::Infallible>(serve(app, &discovery, peer, req).await) }
+                async move {
+                    Ok::<_, std::convert::Infallible>(
+                        serve(app, &discovery, peer, limits.body_read, req).await,
+                    )
+                }
             });
             let conn = http1::Builder::new()
                 .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(limits.header_read)
                 .serve_connection(TokioIo::new(stream), svc);
             let mut conn = std::pin::pin!(conn);
             tokio::select! {
@@ -437,6 +550,7 @@ async fn serve(
     app: Arc<App>,
     discovery: &CachedDocument,
     peer: SocketAddr,
+    body_read: Duration,
     req: http::Request<hyper::body::Incoming>,
 ) -> HttpResponse {
     // Discovery and JWKS read nothing of the request: answered before routing and before
@@ -480,13 +594,15 @@ async fn serve(
         }
     }
     // API Gateway's payload limit is 10 MB; nothing Warden accepts comes near 1 MB.
-    let bytes = match Limited::new(body, 1024 * 1024).collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(_) => {
+    let read = tokio::time::timeout(body_read, Limited::new(body, 1024 * 1024).collect());
+    let bytes = match read.await {
+        Ok(Ok(b)) => b.to_bytes(),
+        Ok(Err(_)) => {
             let mut e = ApiError::bad_request("The request body is too large or was cut off.");
             e.status = StatusCode::PAYLOAD_TOO_LARGE;
             return to_http(e.into_response(&request_id));
         }
+        Err(_) => return body_timeout(body_read, &request_id),
     };
     let lreq = apigw::request(apigw::gateway_event(&apigw::Incoming {
         method: &parts.method,
@@ -507,6 +623,26 @@ async fn serve(
         Ok(resp) => to_http(resp),
         Err(_) => to_http(ApiError::internal().into_response(&request_id)),
     }
+}
+
+/// 408 for a body that did not arrive within `limit`, closing the connection (the rest of
+/// the body will not be read).
+fn body_timeout(limit: Duration, request_id: &str) -> HttpResponse {
+    let e = ApiError::new(
+        StatusCode::REQUEST_TIMEOUT,
+        "SES-40801",
+        "Request timeout.",
+        &format!(
+            "The request body did not arrive within {} s.",
+            limit.as_secs_f64()
+        ),
+    );
+    let mut resp = to_http(e.into_response(request_id));
+    resp.headers_mut().insert(
+        http::header::CONNECTION,
+        http::HeaderValue::from_static("close"),
+    );
+    resp
 }
 
 fn to_http(resp: warden_core::http::Resp) -> HttpResponse {
