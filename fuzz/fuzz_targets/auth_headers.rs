@@ -16,18 +16,18 @@ fuzz_target!(|data: &[u8]| {
         check_held(t);
     }
     let _ = warden_core::http::basic_auth(&h);
-    if let Some(o) = warden_core::cors::request_origin(&h) {
+    if let Some(o) = warden_core::http::cors::request_origin(&h) {
         // An accepted origin is its own serialisation.
-        assert_eq!(warden_core::cors::origin_of(o).as_deref(), Some(o));
+        assert_eq!(warden_core::http::cors::origin_of(o).as_deref(), Some(o));
     }
-    let cors = warden_core::cors::Cors::of(&h, "https://id.example.com");
+    let cors = warden_core::http::cors::Cors::of(&h, "https://id.example.com");
     let _ = cors.finish(warden_core::http::empty(http::StatusCode::OK));
-    let _ = warden_core::cors::preflight(&h, "POST");
+    let _ = warden_core::http::cors::preflight(&h, "POST");
 });
 
 /// A token parsed as held names a link by parts that are themselves parts of the token.
 fn check_held(t: &str) {
-    if let Some((sid, key)) = warden_core::held_token::parse(t) {
+    if let Some((sid, key)) = warden_core::store::held_token::parse(t) {
         assert!(t.starts_with(&format!("{sid}.{key}.")));
         assert!(!sid.contains('.') && !key.contains('.'));
     }

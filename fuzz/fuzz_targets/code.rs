@@ -7,7 +7,7 @@ use warden_fuzz::keys;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(s) = std::str::from_utf8(data) {
-        if let Some(g) = warden_core::code::open(keys(), s) {
+        if let Some(g) = warden_core::oauth::code::open(keys(), s) {
             panic!("forged code opened: {g:?}");
         }
         // With the signer's kid in front, the fuzzer's bytes reach the AEAD itself.
@@ -16,7 +16,7 @@ fuzz_target!(|data: &[u8]| {
             format!("{}.{s}", keys().signer_kid()),
             format!("{}.2.{s}", keys().signer_kid()),
         ] {
-            if let Some(g) = warden_core::code::open(keys(), &with_kid) {
+            if let Some(g) = warden_core::oauth::code::open(keys(), &with_kid) {
                 panic!("forged code opened: {g:?}");
             }
         }

@@ -9,13 +9,13 @@ fuzz_target!(|data: &[u8]| {
                 let _ = p.get(k);
             }
             if let Some(scope) = p.get("scope") {
-                let _ = warden_core::oidc::parse_scope(scope);
+                let _ = warden_core::oauth::oidc::parse_scope(scope);
             }
             if let Some(u) = p.get("redirect_uri") {
                 let _ = warden_core::http::origin_of(u);
             }
         }
-        let _ = warden_core::oidc::parse_scope(s);
+        let _ = warden_core::oauth::oidc::parse_scope(s);
         let _ = warden_core::http::with_query("https://rp.example/cb?x=1", &[("state", s)]);
         let _ = warden_core::http::esc(s);
     }

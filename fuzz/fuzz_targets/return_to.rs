@@ -6,8 +6,8 @@ fuzz_target!(|data: &[u8]| {
     let Ok(s) = std::str::from_utf8(data) else {
         return;
     };
-    let safe = warden_core::login::safe_return_to(Some(s));
+    let safe = warden_core::session::login::safe_return_to(Some(s));
     // Whatever comes in, what goes out is a same-origin path.
     assert!(safe.starts_with('/') && !safe.starts_with("//") && !safe.contains('\\'), "{safe:?}");
-    let _ = warden_core::login::is_safe_return_to(s);
+    let _ = warden_core::session::login::is_safe_return_to(s);
 });

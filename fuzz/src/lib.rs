@@ -1,7 +1,7 @@
 //! What the fuzz targets share.
 
 use std::sync::OnceLock;
-use warden_core::signing::{generate_key_item, KeySet};
+use warden_core::keys::signing::{generate_key_item, KeySet};
 
 /// A real key set, generated once per fuzzing process.
 pub fn keys() -> &'static KeySet {

@@ -1,11 +1,11 @@
 //! Administration rules shared by `warden-admin` and the local stack's seed: validating
 //! client metadata, creating users and clients.
 
-use crate::crypto;
-use crate::error::StoreError;
-use crate::schema::{keys, ClientItem, UserItem};
-use crate::time::now_ms;
-use crate::Store;
+use crate::platform::crypto;
+use crate::platform::time::now_ms;
+use crate::store::schema::{keys, ClientItem, UserItem};
+use crate::store::Store;
+use crate::store::StoreError;
 
 pub const BINDINGS: &[&str] = &["sso-session", "cookie", "none"];
 pub const GRANT_TYPES: &[&str] = &["authorization_code", "refresh_token"];
@@ -236,7 +236,7 @@ pub fn build_client(
         check_uri("post_logout_redirect_uris", u)?;
     }
     for o in &spec.web_origins {
-        if crate::cors::origin_of(o).as_deref() != Some(o.as_str()) {
+        if crate::http::cors::origin_of(o).as_deref() != Some(o.as_str()) {
             return Err(format!(
                 "web_origins: {o:?} is not an origin (scheme://host[:port], lower case, \
                  no path, no default port)"
@@ -286,7 +286,7 @@ pub fn build_client(
         spec.scopes.clone()
     };
     for s in &scopes {
-        if !crate::oidc::SCOPES.contains(&s.as_str()) {
+        if !crate::oauth::oidc::SCOPES.contains(&s.as_str()) {
             return Err(format!("scopes: unknown scope {s:?}"));
         }
     }
@@ -387,7 +387,7 @@ pub async fn create_user(
         ));
     }
     for r in roles {
-        if !crate::oidc::SCOPES.contains(&r.as_str()) {
+        if !crate::oauth::oidc::SCOPES.contains(&r.as_str()) {
             return Err(AdminError::Invalid(format!("roles: unknown scope {r:?}")));
         }
     }

@@ -2,11 +2,12 @@
 //! queue, and caches of signing keys and clients.
 
 use crate::config::Config;
-use crate::error::StoreError;
-use crate::key_protection::{KeyProtectionError, KeyProtector};
-use crate::queue::{LogoutQueue, NoQueue, SqsQueue};
-use crate::schema::ClientItem;
-use crate::signing::{generate_key_item, KeySet};
+use crate::keys::protection::{KeyProtectionError, KeyProtector};
+use crate::keys::signing::{generate_key_item, KeySet};
+use crate::outbound::queue::{LogoutQueue, NoQueue, SqsQueue};
+use crate::platform::sdk::sdk_config;
+use crate::store::schema::ClientItem;
+use crate::store::StoreError;
 use crate::store::{dynamodb_client, Store};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
@@ -37,27 +38,6 @@ impl std::fmt::Debug for App {
             .field("issuer", &self.config.issuer)
             .finish()
     }
-}
-
-/// Shared SDK configuration. With an explicit endpoint (dynoxide, moto) and no credentials
-/// in the environment, static local credentials and `us-east-1` are used.
-pub async fn sdk_config(endpoint: Option<&str>) -> aws_config::SdkConfig {
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-    if endpoint.is_some() {
-        if std::env::var("AWS_ACCESS_KEY_ID").is_err() {
-            loader = loader.credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-                "local",
-                "local",
-                None,
-                None,
-                "warden-local",
-            ));
-        }
-        if std::env::var("AWS_REGION").is_err() && std::env::var("AWS_DEFAULT_REGION").is_err() {
-            loader = loader.region(aws_config::Region::new("us-east-1"));
-        }
-    }
-    loader.load().await
 }
 
 /// Build an SQS client (optionally against an explicit endpoint, e.g. moto).
@@ -118,10 +98,11 @@ impl App {
         Ok(App::new(config, store, queue))
     }
 
-    /// The discovery document as served: built and serialised once per process.
-    pub fn discovery_json(&self) -> &str {
+    /// The discovery document as served: built by `build` (the oauth layer's
+    /// `oidc::discovery`) and serialised once per process.
+    pub fn discovery_json(&self, build: impl FnOnce(&Config) -> serde_json::Value) -> &str {
         self.discovery
-            .get_or_init(|| crate::oidc::discovery(&self.config).to_string())
+            .get_or_init(|| build(&self.config).to_string())
     }
 
     /// The signing keys, cached for five minutes; creates the first key if there is none.
@@ -153,7 +134,7 @@ impl App {
     async fn load_keys(&self) -> Result<KeySet, StoreError> {
         let mut items = self.store.list_signing_keys().await?;
         if !items.iter().any(|k| k.status == "active") {
-            let mut new = generate_key_item(crate::time::now_ms())
+            let mut new = generate_key_item(crate::platform::time::now_ms())
                 .map_err(|e| StoreError::Backend(e.to_string()))?;
             self.key_protector
                 .wrap(&mut new)

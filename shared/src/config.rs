@@ -1,12 +1,12 @@
 //! Configuration from environment variables, checked once at start.
 
-use crate::key_protection::KeyProtection;
+use crate::keys::protection::KeyProtection;
 use std::env;
 use std::time::Duration;
 
 /// Back-channel attempts per delivery by default: the fewest whose retry schedule
-/// ([`crate::logout::retry_delay`]) spans a day — 34 waits of 2 s … 2048 s and then 1 h,
-/// 86 894 s ≈ 24.1 h in all ([`crate::logout::retry_window`]). The template's
+/// ([`crate::logout::backchannel::retry_delay`]) spans a day — 34 waits of 2 s … 2048 s and then 1 h,
+/// 86 894 s ≈ 24.1 h in all ([`crate::logout::backchannel::retry_window`]). The template's
 /// `MaxReceiveCount` default is the same number.
 pub const DEFAULT_DELIVERY_MAX_ATTEMPTS: u32 = 35;
 /// The most `WARDEN_DELIVERY_MAX_ATTEMPTS` may say (SQS's maxReceiveCount limit, the
@@ -226,7 +226,7 @@ impl Config {
 
     /// The issuer's origin (scheme://host[:port]), for same-origin checks.
     pub fn issuer_origin(&self) -> String {
-        crate::http::origin_of(&self.issuer).unwrap_or_else(|| self.issuer.clone())
+        crate::platform::url::origin_of(&self.issuer).unwrap_or_else(|| self.issuer.clone())
     }
 
     /// An absolute URL under the issuer.

@@ -1,7 +1,7 @@
 //! The thin `main` of every HTTP function: build [`App`] once per cold start, then serve.
 
+use crate::app::App;
 use crate::http::Resp;
-use crate::App;
 use lambda_http::{service_fn, Request};
 use std::convert::Infallible;
 use std::future::Future;
@@ -13,7 +13,7 @@ where
     F: Fn(&'static App, Request) -> Fut,
     Fut: Future<Output = Resp> + Send,
 {
-    crate::telemetry::init();
+    crate::platform::telemetry::init();
     let app: &'static App = Box::leak(Box::new(App::from_env().await?));
     lambda_http::run(service_fn(move |req| {
         let fut = handler(app, req);

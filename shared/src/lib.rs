@@ -1,7 +1,21 @@
 //! `warden-core`: everything the Lambda functions share.
 //!
 //! Handlers in `functions/` parse a request, call into this crate, and render the answer;
-//! the business rules (sessions, tokens, termination, logout tokens) live here.
+//! the business rules live here, grouped by domain. Each folder is a layer that imports only
+//! the layers below it (`tests/layers.rs` checks it):
+//!
+//! 1. [`platform`] — crypto, time, telemetry, SDK configuration, URL helpers;
+//! 2. [`store`] — the only code that talks to DynamoDB: the table's keys and item shapes
+//!    ([`store::schema`]), [`store::StoreError`], the held-token address format;
+//! 3. [`keys`] — signing keys and how they are protected;
+//! 4. [`outbound`] — what leaves Warden (the logout queue);
+//! 5. [`config`] and [`app`] — the configuration and the composition root every domain
+//!    receives as `&App`;
+//! 6. [`http`] — responses, cookies, forms, the REST and OAuth error shapes, CORS, CSRF;
+//! 7. [`session`] — the session's lifecycle and termination, login, the session API's rules;
+//! 8. [`oauth`] — authorize, codes, token issuance, client authentication, bearer tokens;
+//! 9. [`logout`] — back-channel delivery and the relay, RP-initiated and front-channel logout;
+//! 10. [`admin`] and [`lambda`] — administration rules and the Lambda entry point.
 
 /// Every binary linking warden-core allocates with mimalloc (see the `mimalloc` feature).
 #[cfg(feature = "mimalloc")]
@@ -10,34 +24,18 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 pub mod admin;
 pub mod app;
-pub mod authorize;
-pub mod bearer;
-pub mod client_auth;
-pub mod code;
 pub mod config;
-pub mod cors;
-pub mod crypto;
-pub mod csrf;
-pub mod error;
-pub mod grant;
-pub mod held_token;
 pub mod http;
-pub mod key_protection;
+pub mod keys;
 pub mod lambda;
-pub mod login;
 pub mod logout;
-pub mod oidc;
-pub mod queue;
-pub mod rp_logout;
-pub mod schema;
+pub mod oauth;
+pub mod outbound;
+pub mod platform;
 pub mod session;
-pub mod sessions_api;
-pub mod signing;
 pub mod store;
-pub mod telemetry;
-pub mod time;
 
 pub use app::App;
 pub use config::Config;
-pub use error::{ApiError, OAuthError, StoreError};
-pub use store::Store;
+pub use http::error::{ApiError, OAuthError};
+pub use store::{Store, StoreError};

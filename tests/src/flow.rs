@@ -105,8 +105,8 @@ pub fn cookie_value(cookie_header: &str, name: &str) -> Option<String> {
 
 /// A PKCE pair `(verifier, S256 challenge)`.
 pub fn pkce() -> (String, String) {
-    let v = warden_core::crypto::random_token();
-    let c = warden_core::crypto::pkce_s256(&v);
+    let v = warden_core::platform::crypto::random_token();
+    let c = warden_core::platform::crypto::pkce_s256(&v);
     (v, c)
 }
 
@@ -185,7 +185,7 @@ pub async fn authorize_code(
     redirect_uri: &str,
     extra_params: &[(&str, &str)],
 ) -> (String, String, String) {
-    let state = warden_core::crypto::random_id();
+    let state = warden_core::platform::crypto::random_id();
     let mut p: BTreeMap<&str, &str> = BTreeMap::new();
     p.insert("response_type", "code");
     p.insert("scope", "openid");

@@ -7,9 +7,9 @@
 
 use std::sync::Arc;
 use warden_core::admin::{self, ClientSpec};
-use warden_core::grant::Issued;
-use warden_core::schema::{ClientItem, CodeGrant, IdClaims, SessionItem, UserItem};
+use warden_core::oauth::tokens::Issued;
 use warden_core::store::dynamodb_client;
+use warden_core::store::schema::{ClientItem, CodeGrant, IdClaims, SessionItem, UserItem};
 use warden_core::{App, Store};
 pub use warden_local::{Options, Running};
 
@@ -122,14 +122,14 @@ impl Stack {
             &client.redirect_uris[0],
             scope,
             IdClaims::default(),
-            warden_core::time::now_s() + 60,
+            warden_core::platform::time::now_s() + 60,
         );
-        warden_core::grant::issue_for_code(
+        warden_core::oauth::tokens::issue_for_code(
             self.app(),
             client,
             &code,
             None,
-            &warden_core::crypto::random_id(),
+            &warden_core::platform::crypto::random_id(),
         )
         .await
         .expect("tokens issued")
@@ -172,7 +172,7 @@ pub async fn moto_store() -> Store {
     let client = dynamodb_client(Some(&ep), None).await;
     let table = format!(
         "t{}",
-        warden_core::crypto::random_id().replace(['-', '_'], "x")
+        warden_core::platform::crypto::random_id().replace(['-', '_'], "x")
     );
     warden_core::store::create_table(&client, &table)
         .await

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 use warden_admin::{execute, parse_from, run};
-use warden_core::key_protection::{KeyProtection, KeyProtector};
+use warden_core::keys::protection::{KeyProtection, KeyProtector};
 use warden_core::Store;
 use warden_tests::flow::{login, post_login};
 use warden_tests::{dynoxide_store, spawn};
@@ -66,7 +66,7 @@ async fn users_are_created_listed_and_disabled() {
     assert!(u.get("password_hash").is_none(), "never print the hash");
     let stored = store.user_by_username("alice").await.unwrap().unwrap();
     assert!(stored.password_hash.starts_with("$argon2id$"));
-    assert!(warden_core::crypto::verify_password(
+    assert!(warden_core::platform::crypto::verify_password(
         "s3cret-pass",
         &stored.password_hash
     ));
@@ -80,7 +80,7 @@ async fn users_are_created_listed_and_disabled() {
     .await
     .unwrap();
     let bob = store.user_by_username("bob").await.unwrap().unwrap();
-    assert!(warden_core::crypto::verify_password(
+    assert!(warden_core::platform::crypto::verify_password(
         "another-pass",
         &bob.password_hash
     ));
@@ -214,7 +214,7 @@ async fn clients_are_created_validated_updated_and_listed() {
     let stored = store.get_client("shop").await.unwrap().unwrap();
     assert_eq!(
         stored.secret_hash.as_deref(),
-        Some(warden_core::crypto::hash_secret(secret).as_str())
+        Some(warden_core::platform::crypto::hash_secret(secret).as_str())
     );
     assert_eq!(
         stored.backchannel_logout_uri.as_deref(),
@@ -663,20 +663,21 @@ async fn keys_rotate_and_list_without_private_material() {
 async fn keys_stored_in_the_clear_before_wrapping_are_read_and_then_protected() {
     let (store, _engine) = dynoxide_store().await;
     // A key as written before wrapping existed: the private key in the clear.
-    let old = warden_core::signing::generate_key_item(1).unwrap();
+    let old = warden_core::keys::signing::generate_key_item(1).unwrap();
     store
         .client
         .put_item()
         .table_name(&store.table)
-        .set_item(Some(warden_core::schema::to_item(&old).unwrap()))
+        .set_item(Some(warden_core::store::schema::to_item(&old).unwrap()))
         .send()
         .await
         .unwrap();
     let listed = cli(&store, &["keys", "list"]).await.unwrap();
     assert_eq!(listed[0]["private_key"], "clear");
     // Still usable as it is.
-    let ks = warden_core::signing::KeySet::from_items(&store.list_signing_keys().await.unwrap())
-        .unwrap();
+    let ks =
+        warden_core::keys::signing::KeySet::from_items(&store.list_signing_keys().await.unwrap())
+            .unwrap();
     assert_eq!(ks.signer_kid(), old.kid);
     // `keys protect` wraps it in place; the same key then opens from its wrapped form.
     let out = cli(&store, &["keys", "protect"]).await.unwrap();
@@ -800,6 +801,6 @@ async fn works_against_a_running_stack() {
         warden_tests::flow::authorize_code(&s, &cookie, "cli-app", "https://cli.example/cb", &[])
             .await;
     let keys = s.app().keys().await.unwrap();
-    let grant = warden_core::code::open(&keys, &code).expect("a sealed code");
+    let grant = warden_core::oauth::code::open(&keys, &code).expect("a sealed code");
     assert_eq!(grant.client_id, "cli-app");
 }

@@ -10,7 +10,7 @@
 //! Both save a screenshot of the sessions list under `target/tmp/screenshots/`.
 
 use std::path::PathBuf;
-use warden_core::schema::ClientItem;
+use warden_core::store::schema::ClientItem;
 use warden_tests::{browser, spawn, Stack};
 
 const CHROME_LINUX: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36";
@@ -92,7 +92,7 @@ async fn myaccount_full_flow() {
     // No live session of alice is left: the page's own ended too.
     let left = s
         .store()
-        .all_user_sessions(&alice.user_id, warden_core::time::now_s())
+        .all_user_sessions(&alice.user_id, warden_core::platform::time::now_s())
         .await
         .unwrap();
     assert!(left.is_empty(), "{left:?}");

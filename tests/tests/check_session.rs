@@ -116,7 +116,7 @@ async fn chromium_case(with_client_id: bool) {
     let user = s.user("erin", "correct horse", &[]).await;
     let (sess, header) = s.session_for(&user, "chromium").await;
     let issued = s.tokens_for(&sess, &client, "openid").await;
-    let hint = warden_core::grant::id_token(s.app(), "cs-rp", Some(&user), &issued, None)
+    let hint = warden_core::oauth::tokens::id_token(s.app(), "cs-rp", Some(&user), &issued, None)
         .await
         .unwrap();
     // session_for's Cookie header: "warden_session=<v>; warden_bs=<bs>".
@@ -131,7 +131,7 @@ async fn chromium_case(with_client_id: bool) {
         .unwrap()
         .to_string();
     // What the authorize endpoint returns as session_state for this browser and client.
-    let session_state = warden_core::oidc::new_session_state("cs-rp", &redirect, &bs);
+    let session_state = warden_core::oauth::oidc::new_session_state("cs-rp", &redirect, &bs);
     let logout = url::Url::parse_with_params(
         &s.url("/oidc/logout"),
         &[

@@ -6,7 +6,7 @@ use reqwest::header::HeaderMap;
 use reqwest::Method;
 use serde_json::Value;
 use warden_core::admin::ClientSpec;
-use warden_core::schema::ClientItem;
+use warden_core::store::schema::ClientItem;
 use warden_tests::flow::{authorize_code, pkce};
 use warden_tests::{spawn, Stack};
 

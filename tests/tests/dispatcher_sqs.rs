@@ -11,7 +11,7 @@ use aws_sdk_sqs::types::{Message, QueueAttributeName};
 use logout_common::{verify_all, wait_status};
 use std::time::Duration;
 use warden_core::admin::ClientSpec;
-use warden_core::queue::DeliveryMessage;
+use warden_core::outbound::queue::DeliveryMessage;
 use warden_core::session;
 use warden_tests::rp::TestRp;
 use warden_tests::{spawn_with, Options, Stack};
@@ -20,7 +20,7 @@ use warden_tests::{spawn_with, Options, Stack};
 async fn queue_pair(max_receive: u32) -> (aws_sdk_sqs::Client, String, String) {
     let ep = warden_tests::moto_endpoint();
     let sqs = warden_core::app::sqs_client(Some(&ep)).await;
-    let name = warden_core::crypto::random_id().replace(['-', '_'], "x");
+    let name = warden_core::platform::crypto::random_id().replace(['-', '_'], "x");
     let dlq_url = sqs
         .create_queue()
         .queue_name(format!("logout-dlq-{name}"))
@@ -176,7 +176,7 @@ async fn delivered_through_sqs_and_the_message_is_deleted() {
         resent: false,
         ..dup.clone()
     };
-    let out = warden_core::logout::deliver_batch(s.app(), &[(&first, 2)], 1).await;
+    let out = warden_core::logout::backchannel::deliver_batch(s.app(), &[(&first, 2)], 1).await;
     assert_eq!(
         out[0].as_ref().unwrap(),
         &warden_core::store::DeliveryOutcome::AlreadyFinal("delivered".into())
@@ -242,7 +242,7 @@ async fn failing_rp_goes_dead_into_the_dlq_and_replay_delivers() {
 
     // Replay (Admin API operation) once the RP is back.
     rp.set_status(200);
-    warden_core::logout::replay(s.app(), &sess.sid, "down")
+    warden_core::logout::relay::replay(s.app(), &sess.sid, "down")
         .await
         .unwrap();
     let d = wait_status(&s, &sess.sid, "down", "delivered", Duration::from_secs(15)).await;

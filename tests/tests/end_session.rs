@@ -13,7 +13,7 @@ use reqwest::Response;
 use serde_json::{json, Value};
 use std::time::Duration;
 use warden_core::admin::ClientSpec;
-use warden_core::schema::{ClientItem, SessionItem, UserItem};
+use warden_core::store::schema::{ClientItem, SessionItem, UserItem};
 use warden_tests::rp::TestRp;
 use warden_tests::{spawn, Stack};
 
@@ -46,7 +46,7 @@ async fn fixture() -> Fixture {
     let user = s.user("alice", "correct horse", &[]).await;
     let (sess, cookie) = s.session_for(&user, "test").await;
     let issued = s.tokens_for(&sess, &client, "openid profile").await;
-    let hint = warden_core::grant::id_token(s.app(), "rp", Some(&user), &issued, None)
+    let hint = warden_core::oauth::tokens::id_token(s.app(), "rp", Some(&user), &issued, None)
         .await
         .unwrap();
     Fixture {
@@ -84,7 +84,7 @@ impl Fixture {
             .await
             .unwrap()
             .unwrap();
-        s.is_live(warden_core::time::now_s())
+        s.is_live(warden_core::platform::time::now_s())
     }
 }
 
@@ -202,7 +202,7 @@ async fn post_form_on_the_alias_and_a_registered_query_is_kept() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_hint_is_accepted() {
     let f = fixture().await;
-    let now = warden_core::time::now_s();
+    let now = warden_core::platform::time::now_s();
     let keys = f.s.app().keys().await.unwrap();
     let old = keys
         .sign(
@@ -242,9 +242,9 @@ async fn bad_hints_and_bad_redirects_are_refused_without_redirect() {
         parts[2]
     );
     // Signed by a key that is not ours, claiming our kid.
-    let mut foreign_key = warden_core::signing::generate_key_item(1).unwrap();
+    let mut foreign_key = warden_core::keys::signing::generate_key_item(1).unwrap();
     foreign_key.kid = header["kid"].as_str().unwrap().to_string();
-    let foreign = warden_core::signing::KeySet::from_items(&[foreign_key])
+    let foreign = warden_core::keys::signing::KeySet::from_items(&[foreign_key])
         .unwrap()
         .sign("JWT", &claims_of(&f))
         .unwrap();
@@ -350,7 +350,7 @@ async fn bad_hints_and_bad_redirects_are_refused_without_redirect() {
 }
 
 fn claims_of(f: &Fixture) -> Value {
-    let now = warden_core::time::now_s();
+    let now = warden_core::platform::time::now_s();
     json!({"iss": f.s.app().config.issuer, "sub": f.user.user_id, "aud": "rp",
            "iat": now, "exp": now + 600, "sid": f.sess.sid})
 }
@@ -462,14 +462,15 @@ async fn a_hint_for_another_session_or_user_asks_for_confirmation() {
     // Same user, another session (another browser).
     let (other, _) = f.s.session_for(&f.user, "other browser").await;
     let issued = f.s.tokens_for(&other, &f.client, "openid").await;
-    let other_hint = warden_core::grant::id_token(f.s.app(), "rp", Some(&f.user), &issued, None)
-        .await
-        .unwrap();
+    let other_hint =
+        warden_core::oauth::tokens::id_token(f.s.app(), "rp", Some(&f.user), &issued, None)
+            .await
+            .unwrap();
     // Another user.
     let bob = f.s.user("bob", "correct horse", &[]).await;
     let (bob_sess, _) = f.s.session_for(&bob, "bob").await;
     let issued = f.s.tokens_for(&bob_sess, &f.client, "openid").await;
-    let bob_hint = warden_core::grant::id_token(f.s.app(), "rp", Some(&bob), &issued, None)
+    let bob_hint = warden_core::oauth::tokens::id_token(f.s.app(), "rp", Some(&bob), &issued, None)
         .await
         .unwrap();
     for hint in [&other_hint, &bob_hint] {

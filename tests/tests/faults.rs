@@ -19,9 +19,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use warden_core::admin::ClientSpec;
-use warden_core::grant::Issued;
-use warden_core::queue::SqsQueue;
-use warden_core::schema::{ClientItem, SessionItem, UserItem};
+use warden_core::oauth::tokens::Issued;
+use warden_core::outbound::queue::SqsQueue;
+use warden_core::store::schema::{ClientItem, SessionItem, UserItem};
 use warden_core::{App, Store};
 use warden_tests::faults::{Fault, FaultProxy};
 use warden_tests::rp::TestRp;
@@ -71,7 +71,7 @@ async fn rp_client(s: &Stack, rp: &TestRp, id: &str) -> ClientItem {
 
 async fn new_user(s: &Stack) -> UserItem {
     s.user(
-        &format!("u{}", warden_core::crypto::random_id()),
+        &format!("u{}", warden_core::platform::crypto::random_id()),
         "correct horse battery",
         &["internal_login"],
     )
@@ -141,7 +141,7 @@ async fn assert_consistent(direct: &Store, sid: &str, issued: &[Issued], apps: u
                 "session {sid} ended but tokens are {statuses:?}"
             );
             // Revoked in the table, not only read as revoked because the session ended.
-            let now = warden_core::time::now_s();
+            let now = warden_core::platform::time::now_s();
             assert!(
                 !part.links.iter().any(|l| l.holds_live_token(now)),
                 "session {sid} ended but a link still holds a live token"
@@ -298,7 +298,7 @@ struct CodeFixture {
     sess: SessionItem,
     client_id: String,
     secret: String,
-    keys: Arc<warden_core::signing::KeySet>,
+    keys: Arc<warden_core::keys::signing::KeySet>,
 }
 
 impl CodeFixture {
@@ -323,21 +323,24 @@ impl CodeFixture {
     }
 
     fn code(&self) -> String {
-        let g = warden_core::schema::CodeGrant::for_session(
+        let g = warden_core::store::schema::CodeGrant::for_session(
             &self.sess,
             &self.client_id,
             Self::REDIRECT,
             "openid",
             Default::default(),
-            warden_core::time::now_s() + 60,
+            warden_core::platform::time::now_s() + 60,
         );
-        warden_core::code::seal(&self.keys, &g).expect("sealed")
+        warden_core::oauth::code::seal(&self.keys, &g).expect("sealed")
     }
 
     /// Whether `code` was exchanged: its session link exists (read past the proxy).
     async fn exchanged(&self, direct: &Store, code: &str) -> bool {
         direct
-            .get_code_link(&self.sess.sid, &warden_core::crypto::hash_secret(code))
+            .get_code_link(
+                &self.sess.sid,
+                &warden_core::platform::crypto::hash_secret(code),
+            )
             .await
             .expect("read")
             .is_some()
@@ -513,7 +516,7 @@ async fn end_session_under_a_failing_store_keeps_the_user_signed_in_until_it_wor
     let user = new_user(&f.s).await;
     let (sess, cookie) = f.s.session_for(&user, "browser").await;
     let issued = vec![f.s.tokens_for(&sess, &c, "openid").await];
-    let hint = warden_core::grant::id_token(f.s.app(), "rp", Some(&user), &issued[0], None)
+    let hint = warden_core::oauth::tokens::id_token(f.s.app(), "rp", Some(&user), &issued[0], None)
         .await
         .unwrap();
     let url = warden_tests::flow::url_with(&f.s, "/oidc/logout", &[("id_token_hint", &hint)]);
@@ -613,7 +616,7 @@ async fn random_faults_during_end_all_never_leave_a_session_half_ended() {
     assert_eq!(r.status(), 204, "answers during faults: {answers:?}");
     assert!(!assert_consistent(&f.direct, &caller.sid, &caller_tok, 1).await);
     // The relay (every minute in AWS) re-sends anything a failed request left pending.
-    warden_core::logout::relay(f.s.app(), warden_core::time::now_s() + 600)
+    warden_core::logout::relay::relay(f.s.app(), warden_core::platform::time::now_s() + 600)
         .await
         .unwrap();
     for (sess, issued) in &sessions {
@@ -669,9 +672,10 @@ async fn queue_outage_loses_nothing_and_the_relay_delivers() {
     assert!(rp.received().is_empty());
 
     q.fail_sends.store(false, Ordering::SeqCst);
-    let r = warden_core::logout::relay(f.s.app(), warden_core::time::now_s() + 200)
-        .await
-        .unwrap();
+    let r =
+        warden_core::logout::relay::relay(f.s.app(), warden_core::platform::time::now_s() + 200)
+            .await
+            .unwrap();
     assert_eq!(r.resent, 6);
     for (sess, _) in &sessions {
         for cid in ["x", "y"] {
@@ -756,7 +760,7 @@ async fn rp_slower_than_the_timeout_ends_dead_and_visible_then_replay_delivers()
 
     // The RP is fast again; replay delivers.
     rp.set_delay(Duration::ZERO);
-    warden_core::logout::replay(f.s.app(), &sess.sid, "slow")
+    warden_core::logout::relay::replay(f.s.app(), &sess.sid, "slow")
         .await
         .unwrap();
     assert_eq!(wait_final(&f.direct, &sess.sid, "slow").await, "delivered");
@@ -770,7 +774,7 @@ async fn rp_slower_than_the_timeout_ends_dead_and_visible_then_replay_delivers()
 async fn moto_queue(visibility_s: u32) -> (aws_sdk_sqs::Client, String) {
     let ep = warden_tests::moto_endpoint();
     let sqs = warden_core::app::sqs_client(Some(&ep)).await;
-    let name = warden_core::crypto::random_id().replace(['-', '_'], "x");
+    let name = warden_core::platform::crypto::random_id().replace(['-', '_'], "x");
     let url = sqs
         .create_queue()
         .queue_name(format!("faults-{name}"))
@@ -855,7 +859,7 @@ async fn sqs_wrong_queue_url_keeps_deliveries_pending_and_the_relay_delivers() {
     // The relay runs with the right queue: the message reaches SQS, the dispatcher handler
     // delivers it.
     let good = app_on_sqs(&f.s, &url).await;
-    let r = warden_core::logout::relay(&good, warden_core::time::now_s() + 200)
+    let r = warden_core::logout::relay::relay(&good, warden_core::platform::time::now_s() + 200)
         .await
         .unwrap();
     assert_eq!(r.resent, 1);
@@ -882,7 +886,7 @@ async fn dispatcher(
         app: App::new(
             s.app().config.clone(),
             s.store().clone(),
-            Arc::new(warden_core::queue::NoQueue),
+            Arc::new(warden_core::outbound::queue::NoQueue),
         ),
         sqs: Some(sqs.clone()),
         queue_url: Some(url.to_string()),

@@ -59,8 +59,10 @@ async fn unknown_routes_and_methods_are_json_errors() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn data_survives_a_restart() {
-    let dir =
-        std::env::temp_dir().join(format!("warden-test-{}", warden_core::crypto::random_id()));
+    let dir = std::env::temp_dir().join(format!(
+        "warden-test-{}",
+        warden_core::platform::crypto::random_id()
+    ));
     let opts = || Options {
         data_dir: dir.clone(),
         memory: false,
@@ -126,7 +128,7 @@ async fn runs_against_moto_too() {
     let ep = warden_tests::moto_endpoint();
     let table = format!(
         "local{}",
-        warden_core::crypto::random_id().replace(['-', '_'], "x")
+        warden_core::platform::crypto::random_id().replace(['-', '_'], "x")
     );
     let s = spawn_with(Options {
         dynamodb_endpoint: Some(ep),

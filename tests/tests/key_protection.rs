@@ -4,14 +4,14 @@
 
 use aws_sdk_kms::types::{KeySpec, KeyUsageType};
 use std::sync::Arc;
-use warden_core::key_protection::{KeyProtection, KeyProtector};
-use warden_core::queue::NoQueue;
+use warden_core::keys::protection::{KeyProtection, KeyProtector};
+use warden_core::outbound::queue::NoQueue;
 use warden_core::{App, Config, StoreError};
 use warden_tests::{moto_endpoint, moto_store, spawn};
 
 async fn moto_kms_key() -> String {
     let ep = moto_endpoint();
-    let sdk = warden_core::app::sdk_config(Some(&ep)).await;
+    let sdk = warden_core::platform::sdk::sdk_config(Some(&ep)).await;
     let kms = aws_sdk_kms::Client::from_conf(
         aws_sdk_kms::config::Builder::from(&sdk)
             .endpoint_url(&ep)
@@ -62,7 +62,7 @@ async fn kms_wraps_the_first_key_and_a_fresh_process_opens_it() {
         .sign(
             "JWT",
             &serde_json::json!({"iss": "https://id.example.com", "sub": "u",
-                "exp": warden_core::time::now_s() + 60}),
+                "exp": warden_core::platform::time::now_s() + 60}),
         )
         .unwrap();
     assert!(ks2.verify(&jwt, "https://id.example.com", true).is_ok());
@@ -87,13 +87,17 @@ async fn kms_wraps_the_first_key_and_a_fresh_process_opens_it() {
 
     // A key rotated by another process (warden-admin keys rotate) is wrapped the same way
     // and opens here after the key cache is dropped.
-    let mut new = warden_core::signing::generate_key_item(warden_core::time::now_ms()).unwrap();
+    let mut new =
+        warden_core::keys::signing::generate_key_item(warden_core::platform::time::now_ms())
+            .unwrap();
     p.wrap(&mut new).await.unwrap();
     store.rotate_signing_key(&new, &stored).await.unwrap();
     second.invalidate_keys();
     assert_eq!(second.keys().await.unwrap().signer_kid(), new.kid);
     // A key in the clear is refused by the store.
-    let clear = warden_core::signing::generate_key_item(warden_core::time::now_ms()).unwrap();
+    let clear =
+        warden_core::keys::signing::generate_key_item(warden_core::platform::time::now_ms())
+            .unwrap();
     assert!(store
         .rotate_signing_key(&clear, &store.list_signing_keys().await.unwrap())
         .await

@@ -143,7 +143,7 @@ fn modes(dir: &Path) -> Vec<(PathBuf, u32)> {
 fn temp_dir(what: &str) -> PathBuf {
     std::env::temp_dir().join(format!(
         "warden-{what}-{}",
-        warden_core::crypto::random_id().replace(['-', '_'], "x")
+        warden_core::platform::crypto::random_id().replace(['-', '_'], "x")
     ))
 }
 
@@ -154,7 +154,7 @@ async fn run_stack_on(data_dir: &Path) {
         ..Default::default()
     })
     .await;
-    let name = format!("u{}", warden_core::crypto::random_id());
+    let name = format!("u{}", warden_core::platform::crypto::random_id());
     s.user(&name, "correct horse", &[]).await;
     s.running.shutdown().await;
 }

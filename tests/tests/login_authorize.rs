@@ -2,8 +2,8 @@
 
 use serde_json::{json, Value};
 use warden_core::admin::ClientSpec;
-use warden_core::crypto::{b64, hash_secret};
-use warden_core::schema::CodeGrant;
+use warden_core::platform::crypto::{b64, hash_secret};
+use warden_core::store::schema::CodeGrant;
 use warden_tests::flow::{
     self, authorize, authorize_code, cookie_value, hidden_input, login, pkce, post_login,
     set_cookie_value,
@@ -34,7 +34,7 @@ fn conf(id: &str) -> ClientSpec {
 /// Open a code with the stack's keys to see what authorize sealed into it.
 async fn code_item(s: &Stack, code: &str) -> CodeGrant {
     let keys = s.app().keys().await.unwrap();
-    warden_core::code::open(&keys, code).expect("a code this stack sealed")
+    warden_core::oauth::code::open(&keys, code).expect("a code this stack sealed")
 }
 
 fn header<'a>(r: &'a reqwest::Response, name: &str) -> &'a str {
@@ -273,9 +273,9 @@ async fn repeated_failures_are_throttled_per_user_and_per_ip() {
     assert!(r.text().await.unwrap().contains("incorrect"));
     // The limit is per username *and* address: alice from another address still signs in,
     // so an attacker cannot lock her out from everywhere.
-    let elsewhere = warden_core::login::authenticate(
+    let elsewhere = warden_core::session::login::authenticate(
         s.app(),
-        &warden_core::login::Attempt {
+        &warden_core::session::login::Attempt {
             username: "alice",
             password: PW,
             remember_me: false,
@@ -287,7 +287,7 @@ async fn repeated_failures_are_throttled_per_user_and_per_ip() {
     .unwrap();
     assert!(matches!(
         elsewhere,
-        warden_core::login::LoginOutcome::Success(..)
+        warden_core::session::login::LoginOutcome::Success(..)
     ));
     // Another user from the same IP still signs in (5 < 20 per IP).
     login(&s, "carol", PW).await;
@@ -432,7 +432,7 @@ async fn unauthenticated_browser_goes_to_login_and_comes_back_with_a_code() {
     let bs = cookie_value(&cookie, "warden_bs").unwrap();
     assert_eq!(
         ss,
-        warden_core::oidc::session_state(&cid, "https://rp.example", &bs, salt)
+        warden_core::oauth::oidc::session_state(&cid, "https://rp.example", &bs, salt)
     );
     // The code records everything the token endpoint needs.
     let sid = cookie_value(&cookie, "warden_session")
@@ -450,10 +450,10 @@ async fn unauthenticated_browser_goes_to_login_and_comes_back_with_a_code() {
     assert_eq!(item.nonce.as_deref(), Some("n-0S6_WzA2Mj"));
     assert_eq!(
         item.code_challenge.as_deref(),
-        Some(warden_core::crypto::pkce_s256(&verifier).as_str())
+        Some(warden_core::platform::crypto::pkce_s256(&verifier).as_str())
     );
     assert!(item.browser_binding.is_none());
-    let now = warden_core::time::now_s();
+    let now = warden_core::platform::time::now_s();
     assert!(item.valid_until > now && item.valid_until <= now + 60);
     assert_eq!(
         item.claims.email.as_deref(),
@@ -807,7 +807,7 @@ async fn prompt_login_and_max_age_force_a_fresh_login_without_looping() {
         );
         let code = r.param("code").expect("code after re-login").to_string();
         let item = code_item(&s, &code).await;
-        assert!(item.auth_time >= warden_core::time::now_s() - 3);
+        assert!(item.auth_time >= warden_core::platform::time::now_s() - 3);
         // A tampered marker does not count.
         let forged = back.replace("warden_reauth=", "warden_reauth=1");
         let r = flow::authz_response(
@@ -854,7 +854,7 @@ async fn id_token_hint_is_verified_and_matched_to_the_session() {
         .0
         .to_string();
     let keys = s.app().keys().await.unwrap();
-    let now = warden_core::time::now_s();
+    let now = warden_core::platform::time::now_s();
     let tok = |sub: &str, sid: &str, exp: i64| {
         keys.sign(
             "JWT",
@@ -898,7 +898,8 @@ async fn id_token_hint_is_verified_and_matched_to_the_session() {
     let good = tok(&alice.user_id, &sid, now + 600);
     let parts: Vec<&str> = good.split('.').collect();
     let claims: Value =
-        serde_json::from_slice(&warden_core::crypto::b64_decode(parts[1]).unwrap()).unwrap();
+        serde_json::from_slice(&warden_core::platform::crypto::b64_decode(parts[1]).unwrap())
+            .unwrap();
     let mut changed = claims.clone();
     changed["sub"] = json!(bob.user_id);
     let tampered = format!(
@@ -911,8 +912,8 @@ async fn id_token_hint_is_verified_and_matched_to_the_session() {
     let mut foreign_iss = claims.clone();
     foreign_iss["iss"] = json!("https://evil.example");
     let foreign = keys.sign("JWT", &foreign_iss).unwrap();
-    let other_key = warden_core::signing::KeySet::from_items(&[
-        warden_core::signing::generate_key_item(1).unwrap(),
+    let other_key = warden_core::keys::signing::KeySet::from_items(&[
+        warden_core::keys::signing::generate_key_item(1).unwrap(),
     ])
     .unwrap();
     let foreign_key = other_key.sign("JWT", &claims).unwrap();

@@ -11,8 +11,8 @@ mod logout_common;
 use logout_common::{oic_verify, verify_all, wait_status};
 use std::time::Duration;
 use warden_core::admin::ClientSpec;
-use warden_core::schema::{ClientItem, SessionItem, UserItem};
 use warden_core::session::{self, Terminated};
+use warden_core::store::schema::{ClientItem, SessionItem, UserItem};
 use warden_tests::rp::TestRp;
 use warden_tests::{spawn_with, Options, Stack};
 
@@ -42,7 +42,7 @@ async fn rp_client(s: &Stack, rp: &TestRp, id: &str) -> ClientItem {
 async fn signed_in(s: &Stack, clients: &[&ClientItem]) -> (UserItem, SessionItem) {
     let user = s
         .user(
-            &format!("u{}", warden_core::crypto::random_id()),
+            &format!("u{}", warden_core::platform::crypto::random_id()),
             "correct horse",
             &[],
         )
@@ -140,7 +140,7 @@ async fn rp_down_is_retried_then_dead_then_replay_delivers() {
 
     // The RP is back; an operator replays the dead delivery.
     rp.set_status(204);
-    warden_core::logout::replay(s.app(), &sess.sid, "flaky")
+    warden_core::logout::relay::replay(s.app(), &sess.sid, "flaky")
         .await
         .unwrap();
     let d = wait_status(&s, &sess.sid, "flaky", "delivered", WAIT).await;
@@ -148,14 +148,16 @@ async fn rp_down_is_retried_then_dead_then_replay_delivers() {
     assert_eq!(rp.received().len(), 4);
     verify_all(&s, "flaky", &user.user_id, &sess.sid, &rp.logout_tokens()).await;
     // Replaying a delivered delivery is refused.
-    assert!(warden_core::logout::replay(s.app(), &sess.sid, "flaky")
-        .await
-        .is_err());
+    assert!(
+        warden_core::logout::relay::replay(s.app(), &sess.sid, "flaky")
+            .await
+            .is_err()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_app_down_for_eight_attempts_still_gets_its_logout_once_it_is_back() {
-    use warden_core::logout::retry_window;
+    use warden_core::logout::backchannel::retry_window;
     // On the deployed schedule the ninth attempt comes 510 s (8.5 min) after the first —
     // the old schedule gave up after 5 attempts, 30 s. Here the local dispatcher runs the
     // same schedule with 10 ms in place of its first 2 s: the 8 waits take about 2.5 s.
@@ -258,9 +260,10 @@ async fn bad_request_is_rejected_and_never_retried() {
     tokio::time::sleep(Duration::from_millis(700)).await;
     assert_eq!(rp.received().len(), 1, "exactly one POST");
     // The relay does not pick it up either.
-    let r = warden_core::logout::relay(s.app(), warden_core::time::now_s() + 10_000)
-        .await
-        .unwrap();
+    let r =
+        warden_core::logout::relay::relay(s.app(), warden_core::platform::time::now_s() + 10_000)
+            .await
+            .unwrap();
     assert_eq!(r.resent, 0);
 }
 
@@ -332,14 +335,14 @@ async fn relay_delivers_when_the_queue_send_failed_after_the_commit() {
     assert_eq!((d.status.as_str(), d.attempts), ("pending", 0));
 
     // Not due yet: the relay leaves it alone.
-    let r = warden_core::logout::relay(s.app(), warden_core::time::now_s())
+    let r = warden_core::logout::relay::relay(s.app(), warden_core::platform::time::now_s())
         .await
         .unwrap();
     assert_eq!(r.resent, 0);
     // The queue is back; the relay's next run after the threshold re-sends it.
     q.fail_sends
         .store(false, std::sync::atomic::Ordering::SeqCst);
-    let r = warden_core::logout::relay(s.app(), warden_core::time::now_s() + 200)
+    let r = warden_core::logout::relay::relay(s.app(), warden_core::platform::time::now_s() + 200)
         .await
         .unwrap();
     assert_eq!(r.resent, 1);
@@ -381,21 +384,26 @@ async fn relay_rechecks_expiry_before_ending_a_session() {
     let c = rp_client(&s, &rp, "stale").await;
     let (_, mut sess) = signed_in(&s, &[&c]).await;
     // The due index says "expired" (as a lagging GSI might after a touch), the item does not.
-    let now = warden_core::time::now_s();
-    sess.gsi2sk = Some(warden_core::schema::keys::due_sort(now - 10, &sess.sid));
+    let now = warden_core::platform::time::now_s();
+    sess.gsi2sk = Some(warden_core::store::schema::keys::due_sort(
+        now - 10,
+        &sess.sid,
+    ));
     let ddb = warden_core::store::dynamodb_client(Some(&s.running.dynamodb_endpoint), None).await;
     ddb.put_item()
         .table_name(&s.app().config.table)
-        .set_item(Some(warden_core::schema::to_item(&sess).unwrap()))
+        .set_item(Some(warden_core::store::schema::to_item(&sess).unwrap()))
         .send()
         .await
         .unwrap();
-    let r = warden_core::logout::relay(s.app(), now).await.unwrap();
+    let r = warden_core::logout::relay::relay(s.app(), now)
+        .await
+        .unwrap();
     assert_eq!(r.expired, 0);
     let cur = s.store().get_session(&sess.sid).await.unwrap().unwrap();
     assert_eq!(cur.status, "active");
     // Once it really is past its expiry, the relay ends it.
-    let r = warden_core::logout::relay(s.app(), sess.idle_expires_at + 1)
+    let r = warden_core::logout::relay::relay(s.app(), sess.idle_expires_at + 1)
         .await
         .unwrap();
     assert_eq!(r.expired, 1);

@@ -128,7 +128,7 @@ async fn openidconnect_rp_completes_the_code_flow() {
     let payload = id_token.to_string();
     let body = payload.split('.').nth(1).unwrap();
     let json: serde_json::Value =
-        serde_json::from_slice(&warden_core::crypto::b64_decode(body).unwrap()).unwrap();
+        serde_json::from_slice(&warden_core::platform::crypto::b64_decode(body).unwrap()).unwrap();
     let sid = json["sid"].as_str().expect("sid").to_string();
     // `profile` releases the user's names (copied into the code at authorize); `email` was
     // not asked for.
@@ -160,7 +160,7 @@ async fn openidconnect_rp_completes_the_code_flow() {
     let id2 = refreshed.id_token().expect("id_token on refresh");
     let body = id2.to_string();
     let json: serde_json::Value = serde_json::from_slice(
-        &warden_core::crypto::b64_decode(body.split('.').nth(1).unwrap()).unwrap(),
+        &warden_core::platform::crypto::b64_decode(body.split('.').nth(1).unwrap()).unwrap(),
     )
     .unwrap();
     assert_eq!(json["sid"], sid.as_str());

@@ -246,7 +246,10 @@ async fn schemathesis_finds_no_server_errors_or_schema_violations() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
-    let work = std::env::temp_dir().join(format!("warden-st-{}", warden_core::crypto::random_id()));
+    let work = std::env::temp_dir().join(format!(
+        "warden-st-{}",
+        warden_core::platform::crypto::random_id()
+    ));
     std::fs::create_dir_all(&work).unwrap();
     let q = |v: &[String]| {
         v.iter()

@@ -241,7 +241,7 @@ async fn round_trips_stay_at_the_documented_floor() {
 
     // Dispatch the victim's delivery (its RP refuses connections: a retry, recorded): a
     // first receive, then the same message handed out again (the duplicate check).
-    let msg = warden_core::queue::DeliveryMessage {
+    let msg = warden_core::outbound::queue::DeliveryMessage {
         sid: victim.sid.clone(),
         client_id: c.client_id.clone(),
         user_id: u.user_id.clone(),
@@ -249,14 +249,14 @@ async fn round_trips_stay_at_the_documented_floor() {
     };
     let first = [(&msg, 1)];
     let (n, out) = measure(&rt, || {
-        warden_core::logout::deliver_batch(s.app(), &first, 1)
+        warden_core::logout::backchannel::deliver_batch(s.app(), &first, 1)
     })
     .await;
     assert!(out[0].is_ok());
     report.push(("dispatch a batch (first receive)", n, DISPATCH));
     let again = [(&msg, 2)];
     let (n, _) = measure(&rt, || {
-        warden_core::logout::deliver_batch(s.app(), &again, 1)
+        warden_core::logout::backchannel::deliver_batch(s.app(), &again, 1)
     })
     .await;
     report.push((
@@ -300,7 +300,7 @@ async fn a_long_refreshed_session_ends_in_one_transaction() {
     let mut rotated = Vec::new();
     let mut access = vec![first.access_token];
     for _ in 0..60 {
-        let next = warden_core::grant::refresh(s.app(), &c, &refresh, None)
+        let next = warden_core::oauth::tokens::refresh(s.app(), &c, &refresh, None)
             .await
             .expect("refresh");
         rotated.push(std::mem::replace(
@@ -326,7 +326,7 @@ async fn a_long_refreshed_session_ends_in_one_transaction() {
     // because its session ended).
     let links = store.session_partition(&sess.sid).await.unwrap().links;
     assert_eq!(links.len(), 61);
-    let now = warden_core::time::now_s();
+    let now = warden_core::platform::time::now_s();
     assert!(links.iter().all(|l| !l.holds_live_token(now)));
     assert!(links
         .iter()

@@ -21,7 +21,7 @@ use std::io::{BufRead, BufReader};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use warden_core::admin::ClientSpec;
-use warden_core::schema::{ClientItem, SessionItem, UserItem};
+use warden_core::store::schema::{ClientItem, SessionItem, UserItem};
 use warden_tests::flow::{self, authorize, url_with};
 use warden_tests::rp::TestRp;
 use warden_tests::{spawn, Stack};
@@ -65,7 +65,7 @@ async fn live(s: &Stack, sid: &str) -> bool {
         .await
         .unwrap()
         .unwrap()
-        .is_live(warden_core::time::now_s())
+        .is_live(warden_core::platform::time::now_s())
 }
 
 fn challenge(r: &Response) -> String {
@@ -149,9 +149,9 @@ async fn every_api_route_refuses_missing_bad_cookie_only_and_wrong_scope_request
         for bad in [
             "Bearer ".to_string(),
             "Bearer not-a-token".to_string(),
-            format!("Bearer {}", warden_core::crypto::random_token()),
+            format!("Bearer {}", warden_core::platform::crypto::random_token()),
             "Basic YWRtaW46YWRtaW4gcGFzc3dvcmQgMQ==".to_string(),
-            format!("bearer{}", warden_core::crypto::random_token()),
+            format!("bearer{}", warden_core::platform::crypto::random_token()),
         ] {
             let r = send(&s, &m, &path, Some(&bad), None).await;
             assert_eq!(r.status(), 401, "{what}: {bad:?}");
@@ -663,7 +663,7 @@ async fn post_logout_redirect_look_alikes_get_an_error_page_and_keep_the_session
     let user = s.user("grace", "grace password 1", &[]).await;
     let (sess, cookie) = s.session_for(&user, "b").await;
     let issued = s.tokens_for(&sess, &c, "openid").await;
-    let hint = warden_core::grant::id_token(s.app(), "rp", Some(&user), &issued, None)
+    let hint = warden_core::oauth::tokens::id_token(s.app(), "rp", Some(&user), &issued, None)
         .await
         .unwrap();
     for bad in look_alikes(RP_BYE) {
@@ -912,7 +912,7 @@ fn forgeries(valid: &str, jwk: &Value) -> Vec<(String, String)> {
             let input = format!("{h}.{payload}");
             // Only HS256 is computed exactly; HS384/512 carry the HS256 MAC (wrong length
             // is as good a probe as any for those).
-            let sig = warden_core::crypto::hmac_b64(&secret, input.as_bytes());
+            let sig = warden_core::platform::crypto::hmac_b64(&secret, input.as_bytes());
             out.push((
                 format!("{alg} keyed with the {what}"),
                 format!("{input}.{sig}"),
@@ -920,11 +920,11 @@ fn forgeries(valid: &str, jwk: &Value) -> Vec<(String, String)> {
         }
     }
     // RS256 with an attacker key, advertising our kid, and with an embedded jwk header.
-    let mut item = warden_core::signing::generate_key_item(1).unwrap();
+    let mut item = warden_core::keys::signing::generate_key_item(1).unwrap();
     let attacker_n = item.n.clone();
     let attacker_e = item.e.clone();
     item.kid = kid.clone();
-    let attacker = warden_core::signing::KeySet::from_items(&[item]).unwrap();
+    let attacker = warden_core::keys::signing::KeySet::from_items(&[item]).unwrap();
     let claims: Value = serde_json::from_slice(
         &base64::engine::general_purpose::URL_SAFE_NO_PAD
             .decode(payload)
@@ -978,7 +978,7 @@ async fn hint_fixture() -> HintFixture {
     let user = s.user("ivan", "ivan password 1", &[]).await;
     let (sess, cookie) = s.session_for(&user, "b").await;
     let issued = s.tokens_for(&sess, &c, "openid").await;
-    let hint = warden_core::grant::id_token(s.app(), "rp", Some(&user), &issued, None)
+    let hint = warden_core::oauth::tokens::id_token(s.app(), "rp", Some(&user), &issued, None)
         .await
         .unwrap();
     let jwks: Value = s
@@ -1004,7 +1004,7 @@ async fn hint_fixture() -> HintFixture {
 #[test]
 fn the_public_key_encodings_are_well_formed() {
     // The DER built here parses as the same key (guards the HMAC-secret probes).
-    let item = warden_core::signing::generate_key_item(1).unwrap();
+    let item = warden_core::keys::signing::generate_key_item(1).unwrap();
     let jwk = json!({"kty": "RSA", "n": item.n, "e": item.e});
     let secrets: BTreeMap<String, Vec<u8>> = public_key_secrets(&jwk).into_iter().collect();
     let spki = &secrets["SPKI DER"];
@@ -1144,7 +1144,7 @@ async fn no_secret_or_token_reaches_the_logs() {
     let mut cmd = std::process::Command::new(bin);
     // The key-encryption key is handed in, so the test can open the stored signing keys and
     // search the logs for them (and for itself).
-    let kek = warden_core::key_protection::KeyProtection::random_local();
+    let kek = warden_core::keys::protection::KeyProtection::random_local();
     let kek_text = kek.local_text().unwrap();
     cmd.args(["--memory", "--addr", "127.0.0.1:0"])
         .env("RUST_LOG", "debug")
@@ -1350,7 +1350,7 @@ async fn no_secret_or_token_reaches_the_logs() {
     let logout_token = rp.logout_tokens()[0].clone();
     // The signing key's private half, read from the store (wrapped) and opened.
     let keys = store.list_signing_keys().await.unwrap();
-    let protector = warden_core::key_protection::KeyProtector::new(kek, None);
+    let protector = warden_core::keys::protection::KeyProtector::new(kek, None);
     let mut private_keys: Vec<String> = Vec::new();
     for k in &keys {
         assert!(k.private_pkcs8.is_none(), "stored wrapped only");

@@ -6,7 +6,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use std::time::Duration;
 use warden_core::admin::ClientSpec;
-use warden_core::schema::ClientItem;
+use warden_core::store::schema::ClientItem;
 use warden_core::store::ThrottleSubject;
 use warden_tests::flow::{self, authorize, authorize_code, cookie_value, set_cookies};
 use warden_tests::rp::TestRp;
@@ -231,7 +231,7 @@ async fn signing_in_as_another_user_ends_the_browsers_previous_session_with_its_
     let again = login_in(&s, &alice, "alice").await;
     assert_eq!(again.status(), 303);
     let live = s.store().get_session(&alice_sid).await.unwrap().unwrap();
-    assert!(live.is_live(warden_core::time::now_s()));
+    assert!(live.is_live(warden_core::platform::time::now_s()));
 
     // Bob in the same browser: Alice's session ends through termination.
     let lr = login_in(&s, &alice, "bob").await;
@@ -307,7 +307,7 @@ async fn parallel_reservations(store: &warden_core::Store) -> usize {
             limit: 100,
         },
     ];
-    let now = warden_core::time::now_s();
+    let now = warden_core::platform::time::now_s();
     let tries = (0..40).map(|_| store.reserve_login_attempt(&subjects, 900, now));
     let results = futures::future::join_all(tries).await;
     // A conflicting transaction that stays cancelled is `Throttled`: refused, never let in.

@@ -6,7 +6,7 @@ use reqwest::{Method, Response, StatusCode};
 use serde_json::Value;
 use std::time::Duration;
 use warden_core::admin::ClientSpec;
-use warden_core::schema::{keys, ClientItem, SessionItem, UserItem};
+use warden_core::store::schema::{keys, ClientItem, SessionItem, UserItem};
 use warden_tests::{spawn, Stack};
 
 const CHROME_WIN: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
@@ -232,7 +232,7 @@ async fn me_ends_one_session_idempotently_and_cannot_touch_others() {
         .await
         .unwrap()
         .unwrap()
-        .is_live(warden_core::time::now_s()));
+        .is_live(warden_core::platform::time::now_s()));
     let r = call(&s, Method::GET, ME, Some(&bob_tok.access_token)).await;
     assert_eq!(ids(&json_of(r).await), vec![b1.sid.clone()]);
     // Unknown id: 404 too.
@@ -270,9 +270,10 @@ async fn me_ends_one_session_idempotently_and_cannot_touch_others() {
     )
     .unwrap()
     .0;
-    let intro = warden_core::grant::introspect(s.app(), &resource_server, &tok.access_token)
-        .await
-        .unwrap();
+    let intro =
+        warden_core::oauth::tokens::introspect(s.app(), &resource_server, &tok.access_token)
+            .await
+            .unwrap();
     assert_eq!(intro["active"], false);
     if let Some(rt) = &tok.refresh_token {
         let found = s.store().find_token(rt).await.unwrap();
@@ -280,7 +281,7 @@ async fn me_ends_one_session_idempotently_and_cannot_touch_others() {
     }
     // Revoked in the table: the links hold no live token.
     let links = s.store().session_partition(&a1.sid).await.unwrap().links;
-    let now = warden_core::time::now_s();
+    let now = warden_core::platform::time::now_s();
     assert!(!links.is_empty() && links.iter().all(|l| !l.holds_live_token(now)));
     let ended = s.store().get_session(&a1.sid).await.unwrap().unwrap();
     assert_eq!(ended.status, "ended");
@@ -699,13 +700,13 @@ async fn admin_reads_and_ends_a_users_sessions() {
 /// it, and no sweep ended it): it must never be listed.
 async fn expired_copy(s: &Stack, base: &SessionItem) -> SessionItem {
     let mut x = base.clone();
-    let sid = warden_core::crypto::random_id();
-    let now = warden_core::time::now_s();
+    let sid = warden_core::platform::crypto::random_id();
+    let now = warden_core::platform::time::now_s();
     x.sid = sid.clone();
     x.pk = keys::session_pk(&sid);
     x.idle_expires_at = now - 5;
     x.created_ms = base.created_ms + 1;
-    x.last_seen_ms = warden_core::time::now_ms();
+    x.last_seen_ms = warden_core::platform::time::now_ms();
     x.gsi1sk = Some(keys::user_sessions_sort(x.created_ms, &sid));
     x.gsi2sk = Some(keys::due_sort(now + 3600, &sid));
     x.gsi2pk = Some(keys::due_session_gsi(keys::due_shard(&sid)));

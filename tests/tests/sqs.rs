@@ -1,12 +1,12 @@
 //! The SQS adapter against moto's SQS: batching in tens, per-message reports, DLQ redrive.
 
 use aws_sdk_sqs::types::QueueAttributeName;
-use warden_core::queue::{DeliveryMessage, LogoutQueue, SqsQueue};
+use warden_core::outbound::queue::{DeliveryMessage, LogoutQueue, SqsQueue};
 
 async fn queue_pair(max_receive: u32) -> (aws_sdk_sqs::Client, String, String) {
     let ep = warden_tests::moto_endpoint();
     let sqs = warden_core::app::sqs_client(Some(&ep)).await;
-    let name = warden_core::crypto::random_id().replace(['-', '_'], "x");
+    let name = warden_core::platform::crypto::random_id().replace(['-', '_'], "x");
     let dlq = sqs
         .create_queue()
         .queue_name(format!("dlq{name}"))

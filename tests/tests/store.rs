@@ -3,10 +3,10 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::BTreeMap;
-use warden_core::schema::{keys, table_def, SessionApp, SessionItem, TokenItem};
+use warden_core::platform::time::{now_ms, now_s};
 use warden_core::session;
+use warden_core::store::schema::{keys, table_def, SessionApp, SessionItem, TokenItem};
 use warden_core::store::{Cursor, Issue, SessionFilter, TokenRef};
-use warden_core::time::{now_ms, now_s};
 use warden_core::{Store, StoreError};
 use warden_tests::{dynoxide_store, moto_store};
 
@@ -59,7 +59,7 @@ fn session_item(uid: &str, sid: &str, created: i64, idle_exp: i64) -> SessionIte
 }
 
 fn token(kind: &str, family: &str, sid: &str) -> TokenItem {
-    let (pk, sk) = keys::token(&warden_core::crypto::random_id());
+    let (pk, sk) = keys::token(&warden_core::platform::crypto::random_id());
     TokenItem {
         pk,
         sk,
@@ -276,7 +276,7 @@ async fn codes_are_single_use(store: &Store) {
         .put_session(&session_item("u", "c1", now_ms(), now + 600))
         .await
         .unwrap();
-    let hash = warden_core::crypto::hash_secret("the-code");
+    let hash = warden_core::platform::crypto::hash_secret("the-code");
     let exchange = |family: &str| {
         let t = token("access", family, "c1");
         Issue {
@@ -381,8 +381,8 @@ async fn one_token_links_from_before_are_read(store: &Store) {
 both_engines!(old_links, one_token_links_from_before_are_read);
 
 /// A `pending` delivery of session `sid` to `cid`, due a second ago.
-fn pending_delivery(sid: &str, cid: &str, now: i64) -> warden_core::schema::DeliveryItem {
-    warden_core::schema::DeliveryItem {
+fn pending_delivery(sid: &str, cid: &str, now: i64) -> warden_core::store::schema::DeliveryItem {
+    warden_core::store::schema::DeliveryItem {
         pk: keys::session_pk(sid),
         sk: keys::delivery_sk(cid),
         sid: sid.into(),
@@ -644,17 +644,17 @@ async fn held_tokens_live_in_their_link(store: &Store) {
     let now = now_s();
     let s = session_item("u", "h1", now_ms(), now + 600);
     store.put_session(&s).await.unwrap();
-    let code_hash = warden_core::crypto::hash_secret("a code");
-    let at = warden_core::held_token::mint("h1", &code_hash);
-    let rt = warden_core::held_token::mint("h1", &code_hash);
+    let code_hash = warden_core::platform::crypto::hash_secret("a code");
+    let at = warden_core::store::held_token::mint("h1", &code_hash);
+    let rt = warden_core::store::held_token::mint("h1", &code_hash);
     let (ha, hr) = (
-        warden_core::crypto::hash_secret(&at),
-        warden_core::crypto::hash_secret(&rt),
+        warden_core::platform::crypto::hash_secret(&at),
+        warden_core::platform::crypto::hash_secret(&rt),
     );
     let (ta, mut tr) = (token("access", "fam", "h1"), token("refresh", "fam", "h1"));
     tr.scope = "openid offline_access".into();
     // The link carries the grant the new tokens share.
-    let grant = warden_core::schema::HeldGrant {
+    let grant = warden_core::store::schema::HeldGrant {
         client_id: "c".into(),
         user_id: "u".into(),
         scope: "openid".into(),
@@ -692,7 +692,7 @@ async fn held_tokens_live_in_their_link(store: &Store) {
     assert_eq!(r.item.scope, "openid offline_access");
     assert_eq!(a.item.sessions, vec!["h1".to_string()]);
     assert!(store
-        .find_token(&warden_core::held_token::mint("h1", &code_hash))
+        .find_token(&warden_core::store::held_token::mint("h1", &code_hash))
         .await
         .unwrap()
         .is_none());

@@ -1,5 +1,5 @@
 //! `template.yaml` against the code: one source of truth for the table, the routes and the
-//! functions. Fails when the template's table differs from `warden_core::schema::table_def()`,
+//! functions. Fails when the template's table differs from `warden_core::store::schema::table_def()`,
 //! when a route of the local stack (`warden_local::routes::ROUTES`) is missing from the
 //! template or the reverse (method, path and function), when a `functions/*` crate has no
 //! template entry or its `Binary` differs from the crate's `[[bin]]` name, and when the
@@ -180,7 +180,7 @@ fn uses_long_form_intrinsics_only() {
 #[test]
 fn table_matches_schema() {
     let t = template();
-    let def = warden_core::schema::table_def();
+    let def = warden_core::store::schema::table_def();
     let tables = of_type(&t, "AWS::DynamoDB::Table");
     assert_eq!(tables.len(), 1, "exactly one table");
     let p = at(tables[0].1, &["Properties"]);
@@ -543,7 +543,7 @@ fn logout_queue_dispatcher_and_relay_are_wired() {
         "the queue's default maxReceiveCount is the core's default attempts"
     );
     // The queue keeps a message longer than its retries can last (top of the ±10 % spread).
-    let window = warden_core::logout::retry_window(max_receive).mul_f64(1.1);
+    let window = warden_core::logout::backchannel::retry_window(max_receive).mul_f64(1.1);
     assert!(
         at(q, &["MessageRetentionPeriod"]).as_u64() > Some(window.as_secs()),
         "the queue's retention must exceed the {window:?} retry window"

@@ -4,9 +4,9 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::Value;
 use warden_core::admin::ClientSpec;
-use warden_core::schema::keys;
-use warden_core::schema::{ClientItem, CodeGrant, IdClaims, SessionItem};
-use warden_core::time::now_s;
+use warden_core::platform::time::now_s;
+use warden_core::store::schema::keys;
+use warden_core::store::schema::{ClientItem, CodeGrant, IdClaims, SessionItem};
 use warden_tests::{spawn, Stack};
 
 const RP: &str = "https://rp.example/cb";
@@ -41,9 +41,9 @@ async fn seal_code(
     );
     grant.nonce = Some("n-0S6_WzA2Mj".into());
     grant.code_challenge = challenge.map(str::to_string);
-    grant.browser_binding = binding.map(warden_core::crypto::hash_secret);
+    grant.browser_binding = binding.map(warden_core::platform::crypto::hash_secret);
     let keys = s.app().keys().await.unwrap();
-    warden_core::code::seal(&keys, &grant).unwrap()
+    warden_core::oauth::code::seal(&keys, &grant).unwrap()
 }
 
 async fn confidential(s: &Stack, binding: &str) -> (ClientItem, String) {
@@ -139,9 +139,9 @@ async fn code_exchange_issues_bound_tokens_and_id_token() {
     assert_eq!(t["token_type"], "Bearer");
     let at = t["access_token"].as_str().unwrap();
     // Held by the code's link: `<sid>.<link key>.<256-bit secret>`.
-    let (tsid, key) = warden_core::held_token::parse(at).expect("a held token");
+    let (tsid, key) = warden_core::store::held_token::parse(at).expect("a held token");
     assert_eq!(tsid, sess.sid);
-    assert_eq!(key, warden_core::crypto::hash_secret(&code));
+    assert_eq!(key, warden_core::platform::crypto::hash_secret(&code));
     assert_eq!(at.rsplit('.').next().unwrap().len(), 43, "256-bit secret");
     let keys = s.app().keys().await.unwrap();
     let claims = keys
@@ -151,7 +151,10 @@ async fn code_exchange_issues_bound_tokens_and_id_token() {
     assert_eq!(claims["sub"], u.user_id.as_str());
     assert_eq!(claims["aud"], c.client_id.as_str());
     assert_eq!(claims["nonce"], "n-0S6_WzA2Mj");
-    assert_eq!(claims["at_hash"], warden_core::oidc::at_hash(at).as_str());
+    assert_eq!(
+        claims["at_hash"],
+        warden_core::oauth::oidc::at_hash(at).as_str()
+    );
     assert_eq!(claims["auth_time"], sess.auth_time);
     // Stored only as a hash.
     assert!(s.store().get_token(at).await.unwrap().is_none());
@@ -200,7 +203,7 @@ async fn pkce_and_client_authentication() {
     let (c, secret) = confidential(&s, "sso-session").await;
     let (sess, _) = s.session_for(&u, "ua").await;
     let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
-    let challenge = warden_core::crypto::pkce_s256(verifier);
+    let challenge = warden_core::platform::crypto::pkce_s256(verifier);
     let code = seal_code(&s, &sess, &c, "openid", Some(&challenge), None).await;
     let r = exchange(&s, &c, &secret, &code, Some("x".repeat(43).as_str())).await;
     assert_eq!(r.status(), 400, "PKCE mismatch");
@@ -238,7 +241,7 @@ async fn pkce_and_client_authentication() {
         .map(|b| serde_json::from_slice::<CodeGrant>(&b).unwrap())
         .unwrap();
     expired.valid_until = now_s() - 1;
-    let expired = warden_core::code::seal(&keys, &expired).unwrap();
+    let expired = warden_core::oauth::code::seal(&keys, &expired).unwrap();
     let r = exchange(&s, &c, &secret, &expired, None).await;
     assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_grant");
     let (other, other_secret) = confidential(&s, "sso-session").await;
@@ -405,9 +408,10 @@ async fn binding_types_map_tokens_to_sessions() {
         4,
         "sso-session pair + shared access + its own refresh"
     );
-    assert!(links.iter().any(
-        |l| l.tokens.contains_key(&warden_core::crypto::hash_secret(at)) && l.tokens.len() == 1
-    ));
+    assert!(links.iter().any(|l| l
+        .tokens
+        .contains_key(&warden_core::platform::crypto::hash_secret(at))
+        && l.tokens.len() == 1));
     warden_core::session::terminate(s.app(), &s2.sid, None, "admin")
         .await
         .unwrap();
@@ -704,7 +708,7 @@ async fn held_tokens_revoke_alone_and_cannot_be_repointed() {
             "{}.{}.{}",
             pa[0],
             pa[1],
-            warden_core::crypto::random_token()
+            warden_core::platform::crypto::random_token()
         ),
     ] {
         assert_eq!(
@@ -746,7 +750,7 @@ async fn held_tokens_revoke_alone_and_cannot_be_repointed() {
     assert_eq!(r.status(), 200);
     let t2: Value = r.json().await.unwrap();
     let at2 = t2["access_token"].as_str().unwrap();
-    let (sid2, key2) = warden_core::held_token::parse(at2).expect("held");
+    let (sid2, key2) = warden_core::store::held_token::parse(at2).expect("held");
     assert_eq!(sid2, a.sid);
     assert_ne!(key2, pa[1], "the refresh's own link");
     let found = s.store().find_token(rt_a).await.unwrap().unwrap().item;
@@ -764,7 +768,13 @@ async fn held_tokens_revoke_alone_and_cannot_be_repointed() {
         .session
         .unwrap();
     s.store()
-        .commit_termination(&sb, &[], &[], "admin", warden_core::time::now_ms())
+        .commit_termination(
+            &sb,
+            &[],
+            &[],
+            "admin",
+            warden_core::platform::time::now_ms(),
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -791,7 +801,7 @@ async fn held_tokens_revoke_alone_and_cannot_be_repointed() {
 /// their session.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_items_from_before_held_tokens_keep_working() {
-    use warden_core::schema::TokenItem;
+    use warden_core::store::schema::TokenItem;
     use warden_core::store::Issue;
     let s = spawn().await;
     let u = s.user("ivan", "correct horse", &[]).await;
@@ -799,12 +809,12 @@ async fn token_items_from_before_held_tokens_keep_working() {
     let (sess, _) = s.session_for(&u, "ua").await;
     // What an exchange wrote before: a link keyed by the code's hash and two token items.
     let (at, rt) = (
-        warden_core::crypto::random_token(),
-        warden_core::crypto::random_token(),
+        warden_core::platform::crypto::random_token(),
+        warden_core::platform::crypto::random_token(),
     );
     let now = now_s();
     let item = |kind: &str, token: &str| {
-        let h = warden_core::crypto::hash_secret(token);
+        let h = warden_core::platform::crypto::hash_secret(token);
         let (pk, sk) = keys::token(&h);
         let t = TokenItem {
             pk,
@@ -829,7 +839,10 @@ async fn token_items_from_before_held_tokens_keep_working() {
             new_tokens: vec![item("refresh", &rt), item("access", &at)],
             family: "old-family".into(),
             sessions: vec![sess.sid.clone()],
-            code: Some((warden_core::crypto::hash_secret("old code"), now + 600)),
+            code: Some((
+                warden_core::platform::crypto::hash_secret("old code"),
+                now + 600,
+            )),
             ..Default::default()
         })
         .await
@@ -851,7 +864,7 @@ async fn token_items_from_before_held_tokens_keep_working() {
         t2["access_token"].as_str().unwrap().to_string(),
         t2["refresh_token"].as_str().unwrap().to_string(),
     );
-    assert!(warden_core::held_token::parse(&rt2).is_some());
+    assert!(warden_core::store::held_token::parse(&rt2).is_some());
     let old = s.store().find_token(&rt).await.unwrap().unwrap().item;
     assert_eq!(old.status, "rotated");
     // Reusing the old item revokes the whole family: the old access item and the held pair.

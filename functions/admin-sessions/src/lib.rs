@@ -14,12 +14,12 @@ use lambda_http::http::{header, HeaderValue, StatusCode};
 use lambda_http::request::RequestContext;
 use lambda_http::{Request, RequestExt};
 use serde_json::json;
-use warden_core::bearer::{authenticate, require_scope};
-use warden_core::error::StoreError;
 use warden_core::http::{empty, json_response, path_param, raw_query, request_id, Resp};
+use warden_core::oauth::bearer::{authenticate, require_scope};
+use warden_core::platform::time::now_s;
+use warden_core::session::api::{self as api, Query, LIST_PARAMS, SEARCH_PARAMS};
 use warden_core::session::{terminate, Terminated};
-use warden_core::sessions_api::{self as api, Query, LIST_PARAMS, SEARCH_PARAMS};
-use warden_core::time::now_s;
+use warden_core::store::StoreError;
 use warden_core::{ApiError, App};
 
 pub const VIEW: &str = "internal_session_view";
@@ -238,7 +238,7 @@ async fn route(app: &App, req: &Request) -> Result<Resp, ApiError> {
             if d.status != "dead" && d.status != "rejected" {
                 return Err(not_replayable(&d.status));
             }
-            match warden_core::logout::replay(app, &sid, &cid).await {
+            match warden_core::logout::relay::replay(app, &sid, &cid).await {
                 Ok(()) => Ok(empty(StatusCode::ACCEPTED)),
                 // Its state changed since it was read (replayed or finished meanwhile).
                 Err(StoreError::ConditionFailed) => Err(not_replayable("no longer replayable")),

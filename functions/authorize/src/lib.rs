@@ -1,12 +1,12 @@
 //! `authorize`: `GET|POST /oauth2/authorize`. The decision is
-//! `warden_core::authorize::authorize`; this renders it: 302 redirects (query mode), the
+//! `warden_core::oauth::authorize::authorize`; this renders it: 302 redirects (query mode), the
 //! form_post auto-submit page, the error page, the hop to `/login`, 204 and JSON errors.
 //! Every answer carries `Cache-Control: no-store`.
 
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::Request;
-use warden_core::authorize::{authorize, Outcome};
 use warden_core::http::{self, esc, html_response, Resp};
+use warden_core::oauth::authorize::{authorize, Outcome};
 use warden_core::App;
 
 pub async fn handle(app: &App, req: Request) -> Resp {

@@ -8,7 +8,7 @@
 //! cached by the page). Either way it only answers the frame's parent origin, and only
 //! when that origin is registered for the client, with `postMessage("<client_id> <session_state>")` from those origins with
 //! `unchanged`, `changed` or `error`, recomputing the session_state from the `warden_bs`
-//! cookie exactly as `warden_core::oidc::session_state` does:
+//! cookie exactly as `warden_core::oauth::oidc::session_state` does:
 //! `base64url(SHA-256(client_id + " " + origin + " " + browser_state + " " + salt)) + "." + salt`.
 //! Messages from any other origin get no answer. The page is frameable (no X-Frame-Options).
 
@@ -46,7 +46,7 @@ pub async fn handle(app: &App, req: Request) -> Resp {
 }
 
 /// The RFC 6454 origins of a client's redirect URIs, sorted, without repeats.
-fn registered_origins(client: &warden_core::schema::ClientItem) -> Vec<String> {
+fn registered_origins(client: &warden_core::store::schema::ClientItem) -> Vec<String> {
     let mut o: Vec<String> = client
         .redirect_uris
         .iter()

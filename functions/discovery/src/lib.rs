@@ -11,5 +11,9 @@ pub async fn handle(app: &App, _req: Request) -> Resp {
 /// The answer, whatever the request: the document is built and serialised once per cold
 /// start (it depends only on the config).
 pub fn document(app: &App) -> Resp {
-    public_json_text(app.discovery_json().to_string(), 3600)
+    public_json_text(
+        app.discovery_json(warden_core::oauth::oidc::discovery)
+            .to_string(),
+        3600,
+    )
 }

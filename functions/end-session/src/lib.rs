@@ -2,18 +2,18 @@
 //! `/oauth2/connect/endSession`), with the confirmation form, Front-Channel Logout iframes
 //! and back-channel deliveries queued (by `session::terminate`) before the response.
 //!
-//! Parse → `warden_core::rp_logout::validate` → decide → `session::terminate` → render.
+//! Parse → `warden_core::logout::rp::validate` → decide → `session::terminate` → render.
 //! Every validation error is an HTML error page (400) and never a redirect.
 
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::Request;
 use warden_core::http::{self as h, esc, html_response, redirect, set_cookie, Resp};
-use warden_core::rp_logout::{
+use warden_core::logout::rp::{
     self, EndSessionRequest, LogoutError, Validated, CONFIRM_FIELD, RESUBMIT_FIELD,
 };
-use warden_core::schema::SessionItem;
 use warden_core::session::{self, SESSION_COOKIE};
-use warden_core::{csrf, App, StoreError};
+use warden_core::store::schema::SessionItem;
+use warden_core::{http::csrf, App, StoreError};
 
 pub async fn handle(app: &App, req: Request) -> Resp {
     let params = match h::params(&req) {
@@ -29,7 +29,7 @@ pub async fn handle(app: &App, req: Request) -> Resp {
         }
     };
     let er = EndSessionRequest::from_params(&params);
-    let v = match rp_logout::validate(app, &er).await {
+    let v = match rp::validate(app, &er).await {
         Ok(v) => v,
         Err(LogoutError::Store(e)) => return store_failure(e),
         Err(e) => {
@@ -82,7 +82,7 @@ pub async fn handle(app: &App, req: Request) -> Resp {
                 return resp;
             }
         }
-        None if rp_logout::needs_confirmation(v.hint.as_ref(), &s) => {
+        None if rp::needs_confirmation(v.hint.as_ref(), &s) => {
             return confirmation_page(app, req.uri().path(), &er, &v).await;
         }
         None => {}
@@ -93,7 +93,7 @@ pub async fn handle(app: &App, req: Request) -> Resp {
 /// End the session (back-channel deliveries committed and queued), clear the cookies, then
 /// front-channel iframes (if any app registered one) and the redirect or signed-out page.
 async fn logout(app: &App, s: &SessionItem, v: &Validated) -> Resp {
-    let iframes = match rp_logout::frontchannel_iframes(app, s).await {
+    let iframes = match rp::frontchannel_iframes(app, s).await {
         Ok(i) => i,
         Err(e) => {
             tracing::warn!(error = %e, "front-channel clients could not be read");
@@ -118,7 +118,7 @@ fn finish(v: &Validated, iframes: &[String]) -> Resp {
             Some(u) => redirect(u),
             None => html_response(
                 StatusCode::OK,
-                rp_logout::page("Signed out", "<p>You are signed out.</p>"),
+                rp::page("Signed out", "<p>You are signed out.</p>"),
                 false,
             ),
         };
@@ -143,7 +143,7 @@ fn finish(v: &Validated, iframes: &[String]) -> Resp {
          setTimeout(wardenGo,5000);</script>",
         n = iframes.len()
     );
-    html_response(StatusCode::OK, rp_logout::page("Signed out", &body), false)
+    html_response(StatusCode::OK, rp::page("Signed out", &body), false)
 }
 
 async fn confirmation_page(app: &App, action: &str, er: &EndSessionRequest, v: &Validated) -> Resp {
@@ -165,10 +165,10 @@ async fn confirmation_page(app: &App, action: &str, er: &EndSessionRequest, v: &
          <button type=\"submit\" name=\"{cf}\" value=\"yes\">Sign out</button>\
          <button type=\"submit\" name=\"{cf}\" value=\"no\">Stay signed in</button></form>",
         action = esc(action),
-        hidden = rp_logout::hidden_fields(&fields),
+        hidden = rp::hidden_fields(&fields),
         cf = CONFIRM_FIELD,
     );
-    let mut resp = html_response(StatusCode::OK, rp_logout::page("Sign out?", &body), false);
+    let mut resp = html_response(StatusCode::OK, rp::page("Sign out?", &body), false);
     set_cookie(&mut resp, &cookie);
     resp
 }
@@ -186,7 +186,7 @@ fn still_signed_in(v: &Validated) -> Resp {
         .unwrap_or_default();
     html_response(
         StatusCode::OK,
-        rp_logout::page(
+        rp::page(
             "Still signed in",
             &format!("<p>You are still signed in.</p>{link}"),
         ),
@@ -201,19 +201,15 @@ fn resubmit_page(action: &str, er: &EndSessionRequest) -> Resp {
         "<form method=\"post\" action=\"{}\">{}<noscript><button type=\"submit\">Continue</button></noscript></form>\
          <script>document.forms[0].submit();</script>",
         esc(action),
-        rp_logout::hidden_fields(&fields)
+        rp::hidden_fields(&fields)
     );
-    html_response(
-        StatusCode::OK,
-        rp_logout::page("Signing out…", &body),
-        false,
-    )
+    html_response(StatusCode::OK, rp::page("Signing out…", &body), false)
 }
 
 fn error_page(status: StatusCode, message: &str) -> Resp {
     html_response(
         status,
-        rp_logout::page(
+        rp::page(
             "Sign-out request rejected",
             &format!("<p>{}</p>", esc(message)),
         ),

@@ -4,7 +4,7 @@
 
 use lambda_http::Request;
 use warden_core::http::{json_response, oauth_form, Resp};
-use warden_core::{client_auth, grant, App, OAuthError};
+use warden_core::{oauth::client_auth, oauth::tokens, App, OAuthError};
 
 pub async fn handle(app: &App, req: Request) -> Resp {
     match run(app, &req).await {
@@ -20,6 +20,6 @@ async fn run(app: &App, req: &Request) -> Result<Resp, OAuthError> {
     let token = params
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("token is required."))?;
-    let body = grant::introspect(app, &client, token).await?;
+    let body = tokens::introspect(app, &client, token).await?;
     Ok(json_response(lambda_http::http::StatusCode::OK, &body))
 }

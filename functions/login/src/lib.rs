@@ -1,14 +1,14 @@
 //! `login`: the hosted login page (`GET|POST /login`).
 //!
-//! GET renders the form with its CSRF pair (`warden_core::csrf::LOGIN`); POST checks the
-//! request's origin and the pair, then signs in (`warden_core::login::sign_in`), sets the session cookies and sends the browser on to
+//! GET renders the form with its CSRF pair (`warden_core::http::csrf::LOGIN`); POST checks the
+//! request's origin and the pair, then signs in (`warden_core::session::login::sign_in`), sets the session cookies and sends the browser on to
 //! `return_to` (a same-origin relative path). Every failure shows the same generic text.
 
 use lambda_http::http::{header, HeaderValue, Method, StatusCode};
 use lambda_http::Request;
 use warden_core::http::{self, esc, html_response, Resp};
-use warden_core::login::{self, LoginOutcome};
-use warden_core::{csrf, session, App, OAuthError};
+use warden_core::session::login::{self, LoginOutcome};
+use warden_core::{http::csrf, session, App, OAuthError};
 
 const GENERIC_FAILURE: &str = "The username or password is incorrect.";
 const THROTTLED: &str =

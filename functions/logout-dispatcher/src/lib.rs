@@ -1,13 +1,13 @@
 //! `logout-dispatcher`: SQS-triggered. For each message, one back-channel logout attempt
 //! (the batch's outcomes are recorded in one round trip);
 //! failures that should be retried are reported as partial batch failures, with the
-//! message's visibility pushed out by the retry schedule (`warden_core::logout::retry_delay`:
+//! message's visibility pushed out by the retry schedule (`warden_core::logout::backchannel::retry_delay`:
 //! 2 s doubling to a 1 h cap, ±10 %, about a day in all with the default 35 attempts).
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::stream::{self, StreamExt};
-use warden_core::logout::{deliver_batch, retry_backoff};
-use warden_core::queue::DeliveryMessage;
+use warden_core::logout::backchannel::{deliver_batch, retry_backoff};
+use warden_core::outbound::queue::DeliveryMessage;
 use warden_core::store::DeliveryOutcome;
 use warden_core::App;
 
@@ -134,7 +134,7 @@ pub fn sqs_event_from(msgs: &[aws_sdk_sqs::types::Message]) -> SqsEvent {
 mod tests {
     use super::*;
     use std::time::Duration;
-    use warden_core::logout::retry_delay;
+    use warden_core::logout::backchannel::retry_delay;
 
     #[test]
     fn visibility_follows_the_retry_schedule_within_the_sqs_limit() {

@@ -3,7 +3,7 @@ use lambda_runtime::{service_fn, LambdaEvent};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    warden_core::telemetry::init();
+    warden_core::platform::telemetry::init();
     let app = warden_core::App::from_env().await?;
     let queue_url = app.config.queue_url.clone();
     let sqs_ep = std::env::var("WARDEN_SQS_ENDPOINT").ok();

@@ -3,7 +3,7 @@ use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    warden_core::telemetry::init();
+    warden_core::platform::telemetry::init();
     let app: &'static warden_core::App = Box::leak(Box::new(warden_core::App::from_env().await?));
     lambda_runtime::run(service_fn(move |_ev: LambdaEvent<Value>| async move {
         warden_fn_logout_relay::handle(app)

@@ -13,10 +13,10 @@
 use lambda_http::http::{header, HeaderValue, Method, StatusCode};
 use lambda_http::Request;
 use serde_json::json;
-use warden_core::bearer::{authenticate, require_scope};
 use warden_core::http::{empty, json_response, path_param, raw_query, request_id, Resp};
+use warden_core::oauth::bearer::{authenticate, require_scope};
+use warden_core::session::api::{self as api, Query, LIST_PARAMS};
 use warden_core::session::{terminate, Terminated};
-use warden_core::sessions_api::{self as api, Query, LIST_PARAMS};
 use warden_core::{ApiError, App};
 
 pub const SCOPE: &str = "internal_login";

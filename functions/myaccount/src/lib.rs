@@ -26,7 +26,7 @@ fn csp_hash(text: &str) -> String {
     format!(
         "'sha256-{}'",
         base64::engine::general_purpose::STANDARD
-            .encode(warden_core::crypto::sha256(text.as_bytes()))
+            .encode(warden_core::platform::crypto::sha256(text.as_bytes()))
     )
 }
 

@@ -1,12 +1,12 @@
 //! `revoke`: `POST /oauth2/revoke` (RFC 7009). 200 for unknown tokens too; a refresh token
 //! revokes its whole grant (the access tokens issued from it). `OPTIONS` answers CORS
-//! preflights (`warden_core::cors`).
+//! preflights (`warden_core::http::cors`).
 
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::Request;
-use warden_core::cors::{self, Cors};
+use warden_core::http::cors::{self, Cors};
 use warden_core::http::{empty, oauth_form, Resp};
-use warden_core::{client_auth, grant, App, OAuthError};
+use warden_core::{oauth::client_auth, oauth::tokens, App, OAuthError};
 
 pub async fn handle(app: &App, req: Request) -> Resp {
     if req.method() == Method::OPTIONS {
@@ -27,6 +27,6 @@ async fn run(app: &App, req: &Request, cors: &mut Cors) -> Result<Resp, OAuthErr
     let token = params
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("token is required."))?;
-    grant::revoke(app, &client, token, params.get("token_type_hint")).await?;
+    tokens::revoke(app, &client, token, params.get("token_type_hint")).await?;
     Ok(empty(StatusCode::OK))
 }

@@ -1,15 +1,15 @@
 //! `token`: `POST /oauth2/token` — authorization_code (PKCE S256) and refresh_token grants;
-//! `OPTIONS` answers CORS preflights (`warden_core::cors`).
+//! `OPTIONS` answers CORS preflights (`warden_core::http::cors`).
 
 use lambda_http::http::Method;
 use lambda_http::Request;
 use serde_json::json;
-use warden_core::client_auth;
-use warden_core::code::{self, Presented};
-use warden_core::cors::{self, Cors};
-use warden_core::grant::{self, GrantError, Issued};
+use warden_core::http::cors::{self, Cors};
 use warden_core::http::{json_response, oauth_form, Params, Resp};
-use warden_core::schema::{ClientItem, IdClaims};
+use warden_core::oauth::client_auth;
+use warden_core::oauth::code::{self, Presented};
+use warden_core::oauth::tokens::{self, GrantError, Issued};
+use warden_core::store::schema::{ClientItem, IdClaims};
 use warden_core::{App, OAuthError};
 
 pub async fn handle(app: &App, req: Request) -> Resp {
@@ -57,7 +57,7 @@ async fn exchange(app: &App, req: &Request, cors: &mut Cors) -> Result<Resp, OAu
         let rt = params
             .get("refresh_token")
             .ok_or_else(|| OAuthError::invalid_request("refresh_token is required."))?;
-        let issued = grant::refresh(app, &client, rt, params.get("scope"))
+        let issued = tokens::refresh(app, &client, rt, params.get("scope"))
             .await
             .map_err(map_grant)?;
         (issued, None, None)
@@ -114,7 +114,7 @@ async fn render(
                 None => IdClaims::default(),
             },
         };
-        let idt = grant::id_token_with(app, &client.client_id, &claims, issued, nonce).await?;
+        let idt = tokens::id_token_with(app, &client.client_id, &claims, issued, nonce).await?;
         body["id_token"] = json!(idt);
     }
     Ok(json_response(http_ok(), &body))

@@ -1,13 +1,13 @@
 //! `userinfo`: `GET|POST /oauth2/userinfo` (OIDC Core §5.3), bearer-protected (RFC 6750: the
 //! Authorization header, or on POST the form body's `access_token`);
-//! `OPTIONS` answers CORS preflights (`warden_core::cors`).
+//! `OPTIONS` answers CORS preflights (`warden_core::http::cors`).
 
 use lambda_http::http::Method;
 use lambda_http::Request;
 use serde_json::json;
-use warden_core::bearer::{self, REALM};
-use warden_core::cors::{self, Cors};
+use warden_core::http::cors::{self, Cors};
 use warden_core::http::{form_body, is_form, json_response, request_id, Resp};
+use warden_core::oauth::bearer::{self, REALM};
 use warden_core::{ApiError, App};
 
 pub async fn handle(app: &App, req: Request) -> Resp {

@@ -10,10 +10,10 @@ use serde_json::{json, Value};
 use std::io::BufRead;
 use std::sync::Arc;
 use warden_core::admin::{self, AdminError, ClientSpec};
-use warden_core::key_protection::{KeyProtection, KeyProtector};
-use warden_core::queue::{LogoutQueue, NoQueue, SqsQueue};
-use warden_core::schema::{ClientItem, UserItem};
+use warden_core::keys::protection::{KeyProtection, KeyProtector};
+use warden_core::outbound::queue::{LogoutQueue, NoQueue, SqsQueue};
 use warden_core::store::dynamodb_client;
+use warden_core::store::schema::{ClientItem, UserItem};
 use warden_core::{App, Config, Store};
 
 #[derive(Parser, Debug)]
@@ -268,7 +268,7 @@ fn client_json(c: &ClientItem) -> Value {
         "name": c.name,
         "public": c.is_public(),
         "redirect_uris": c.redirect_uris,
-        "web_origins": warden_core::cors::client_origins(c),
+        "web_origins": warden_core::http::cors::client_origins(c),
         "post_logout_redirect_uris": c.post_logout_redirect_uris,
         "backchannel_logout_uri": c.backchannel_logout_uri,
         "backchannel_logout_session_required": c.backchannel_logout_session_required,
@@ -513,7 +513,7 @@ async fn keys(
     protection: Result<KeyProtection, CliError>,
     kms_endpoint: Option<String>,
 ) -> Result<Vec<Value>, CliError> {
-    let key_json = |k: &warden_core::schema::SigningKeyItem| {
+    let key_json = |k: &warden_core::store::schema::SigningKeyItem| {
         let stored = match (&k.private_wrapped, &k.private_pkcs8) {
             (Some(w), _) => w.split_once(':').map(|(s, _)| s).unwrap_or("wrapped"),
             (None, Some(_)) => "clear",
@@ -523,13 +523,15 @@ async fn keys(
                "private_key": stored})
     };
     let protector = || protection.map(|p| KeyProtector::new(p, kms_endpoint.clone()));
-    let wrap_err = |e: warden_core::key_protection::KeyProtectionError| CliError(e.to_string());
+    let wrap_err = |e: warden_core::keys::protection::KeyProtectionError| CliError(e.to_string());
     match cmd {
         KeysCmd::Rotate => {
             let protector = protector()?;
             let existing = store.list_signing_keys().await?;
-            let mut new = warden_core::signing::generate_key_item(warden_core::time::now_ms())
-                .map_err(|e| CliError(e.to_string()))?;
+            let mut new = warden_core::keys::signing::generate_key_item(
+                warden_core::platform::time::now_ms(),
+            )
+            .map_err(|e| CliError(e.to_string()))?;
             protector.wrap(&mut new).await.map_err(wrap_err)?;
             store.rotate_signing_key(&new, &existing).await?;
             let mut after = store.list_signing_keys().await?;

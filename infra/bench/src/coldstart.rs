@@ -45,7 +45,7 @@ async fn next(State(emu): State<Arc<Emu>>) -> axum::response::Response {
         // One invocation per start: later polls wait until the process is killed.
         tokio::time::sleep(Duration::from_secs(3600)).await;
     }
-    let deadline = warden_core::time::now_ms() + 30_000;
+    let deadline = warden_core::platform::time::now_ms() + 30_000;
     (
         [
             ("lambda-runtime-aws-request-id", "cold-start-1".to_string()),
@@ -333,7 +333,7 @@ pub async fn run(a: Args) -> Result<(), String> {
         rows.push(row);
     }
     let doc = json!({
-        "date": warden_core::time::now_s(),
+        "date": warden_core::platform::time::now_s(),
         "load_before": load_before,
         "load_after": util::loadavg(),
         "bin_dir": a.bin_dir,

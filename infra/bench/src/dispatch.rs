@@ -94,8 +94,8 @@ async fn collect(
 /// The user and apps sessions are made for.
 struct Setup {
     app: Arc<warden_core::App>,
-    user: Arc<warden_core::schema::UserItem>,
-    clients: Arc<Vec<warden_core::schema::ClientItem>>,
+    user: Arc<warden_core::store::schema::UserItem>,
+    clients: Arc<Vec<warden_core::store::schema::ClientItem>>,
 }
 
 impl Setup {
@@ -240,13 +240,13 @@ pub async fn run(a: Args) -> Result<(), String> {
     queue
         .fail_sends
         .store(false, std::sync::atomic::Ordering::SeqCst);
-    let msgs: Vec<warden_core::queue::DeliveryMessage> = sids
+    let msgs: Vec<warden_core::outbound::queue::DeliveryMessage> = sids
         .iter()
         .flat_map(|sid| {
             setup
                 .clients
                 .iter()
-                .map(|c| warden_core::queue::DeliveryMessage {
+                .map(|c| warden_core::outbound::queue::DeliveryMessage {
                     sid: sid.clone(),
                     client_id: c.client_id.clone(),
                     user_id: setup.user.user_id.clone(),
@@ -257,7 +257,7 @@ pub async fn run(a: Args) -> Result<(), String> {
     let cap_expected = msgs.len();
     eprintln!("dispatch: releasing {cap_expected} messages");
     let released = Instant::now();
-    let _ = warden_core::queue::LogoutQueue::send(queue.as_ref(), &msgs).await;
+    let _ = warden_core::outbound::queue::LogoutQueue::send(queue.as_ref(), &msgs).await;
     let cap = collect(&arrivals, cap_expected, &HashMap::new(), released).await;
     let cap_span = cap.last.saturating_duration_since(released).as_secs_f64();
 
@@ -319,7 +319,7 @@ pub async fn run(a: Args) -> Result<(), String> {
     let delivered = all.delivered;
     let lat = all.latencies;
     let doc = json!({
-        "date": warden_core::time::now_s(),
+        "date": warden_core::platform::time::now_s(),
         "load_before": load_before,
         "build_profile": std::env::var("WARDEN_BENCH_PROFILE").unwrap_or_else(|_| "?".into()),
         "load_after": util::loadavg(),

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use warden_core::schema::{ClientItem, CodeGrant, IdClaims, SessionItem, UserItem};
+use warden_core::store::schema::{ClientItem, CodeGrant, IdClaims, SessionItem, UserItem};
 use warden_core::{App, Config, Store};
 
 pub const REDIRECT: &str = "http://localhost:9000/callback";
@@ -129,7 +129,7 @@ fn authz_url(base: &str, path: &str, client_id: &str, scope: &str, prompt_none: 
 }
 
 async fn warden_fixtures(a: &Args, http: &reqwest::Client) -> Result<WardenFx, String> {
-    let tag = warden_core::crypto::random_id()
+    let tag = warden_core::platform::crypto::random_id()
         .chars()
         .filter(|c| c.is_ascii_alphanumeric())
         .take(6)
@@ -148,7 +148,11 @@ async fn warden_fixtures(a: &Args, http: &reqwest::Client) -> Result<WardenFx, S
     {
         config.key_protection = kp;
     }
-    let app = App::new(config, store, Arc::new(warden_core::queue::NoQueue));
+    let app = App::new(
+        config,
+        store,
+        Arc::new(warden_core::outbound::queue::NoQueue),
+    );
     let sink = format!("{}/backchannel", a.sink);
     let scopes: Vec<String> = [
         "openid",
@@ -183,7 +187,7 @@ async fn warden_fixtures(a: &Args, http: &reqwest::Client) -> Result<WardenFx, S
     }
     let (ca, sa) = made.swap_remove(0);
     let roles: Vec<String> = scopes[3..].to_vec();
-    let pw = warden_core::crypto::random_id();
+    let pw = warden_core::platform::crypto::random_id();
     let user = warden_core::admin::create_user(
         &app.store,
         &format!("bench-{tag}"),
@@ -407,7 +411,7 @@ async fn warden_session(
     let mut idt = None;
     if with_tokens {
         if let Some(first) = apps.first() {
-            let issued = warden_core::grant::issue_for_code(
+            let issued = warden_core::oauth::tokens::issue_for_code(
                 app,
                 first,
                 &CodeGrant::for_session(
@@ -416,17 +420,23 @@ async fn warden_session(
                     REDIRECT,
                     "openid",
                     IdClaims::default(),
-                    warden_core::time::now_s() + 60,
+                    warden_core::platform::time::now_s() + 60,
                 ),
                 None,
-                &warden_core::crypto::random_id(),
+                &warden_core::platform::crypto::random_id(),
             )
             .await
             .map_err(|err| format!("issue: {err:?}"))?;
             idt = Some(
-                warden_core::grant::id_token(app, &first.client_id, Some(user), &issued, None)
-                    .await
-                    .map_err(e("id_token"))?,
+                warden_core::oauth::tokens::id_token(
+                    app,
+                    &first.client_id,
+                    Some(user),
+                    &issued,
+                    None,
+                )
+                .await
+                .map_err(e("id_token"))?,
             );
         }
     }
@@ -1045,7 +1055,7 @@ pub async fn run(a: Args) -> Result<(), String> {
             .and_then(|v| v["version"].as_str().map(str::to_string))
             .unwrap_or_default();
     let doc = json!({
-        "date": warden_core::time::now_s(),
+        "date": warden_core::platform::time::now_s(),
         "load_before": load_before,
         "build_profile": std::env::var("WARDEN_BENCH_PROFILE").unwrap_or_else(|_| "?".into()),
         "load_after": util::loadavg(),

@@ -92,7 +92,7 @@ pub fn gateway_event(r: &Incoming<'_>) -> ApiGatewayV2httpRequest {
     ctx.domain_name = Some(header("host").unwrap_or("localhost").to_string());
     ctx.domain_prefix = Some("local".into());
     ctx.time = Some(String::new());
-    ctx.time_epoch = warden_core::time::now_ms();
+    ctx.time_epoch = warden_core::platform::time::now_ms();
     ctx.http = http_desc;
 
     let mut ev = ApiGatewayV2httpRequest::default();

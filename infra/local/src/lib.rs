@@ -1,7 +1,7 @@
 //! `warden-local`: the whole of Warden on one machine, no AWS account needed.
 //!
 //! An embedded DynamoDB-compatible engine (dynoxide) on a loopback port, the table created
-//! from `warden_core::schema`, every HTTP function mounted with the routes of
+//! from `warden_core::store::schema`, every HTTP function mounted with the routes of
 //! `template.yaml`, and the dispatcher and relay as background tasks on an in-process queue
 //! (or SQS when `--sqs-queue-url` is given).
 
@@ -24,8 +24,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
-use warden_core::key_protection::KeyProtection;
-use warden_core::queue::{DeliveryMessage, InProcessQueue, LogoutQueue, SqsQueue};
+use warden_core::keys::protection::KeyProtection;
+use warden_core::outbound::queue::{DeliveryMessage, InProcessQueue, LogoutQueue, SqsQueue};
 use warden_core::store::{dynamodb_client_with, RoundTrips};
 use warden_core::{ApiError, App, Config, Store};
 
@@ -49,7 +49,7 @@ pub struct Options {
     /// Relay period (production: one minute).
     pub relay_every: Duration,
     /// First retry delay of the local dispatcher: it follows the deployed retry schedule
-    /// (`warden_core::logout::retry_delay`, 2 s doubling to a 1 h cap, ±10 %) scaled so
+    /// (`warden_core::logout::backchannel::retry_delay`, 2 s doubling to a 1 h cap, ±10 %) scaled so
     /// that this takes the place of its first 2 s (production: 2 s; tests shorten it).
     pub retry_base: Duration,
     /// Back-channel POST timeout.
@@ -421,7 +421,7 @@ static REQUEST_SEQ: AtomicU64 = AtomicU64::new(0);
 fn request_id() -> String {
     format!(
         "local-{}-{}",
-        warden_core::time::now_ms(),
+        warden_core::platform::time::now_ms(),
         REQUEST_SEQ.fetch_add(1, Ordering::Relaxed)
     )
 }
@@ -658,7 +658,7 @@ fn to_http(resp: warden_core::http::Resp) -> HttpResponse {
 
 /// The local stand-in for SQS + the dispatcher Lambda: messages are taken in batches of up
 /// to 10 (what is waiting, as an SQS receive would give them) and delivered with
-/// [`warden_core::logout::deliver_batch`], at most 64 deliveries in flight. Retryable
+/// [`warden_core::logout::backchannel::deliver_batch`], at most 64 deliveries in flight. Retryable
 /// failures are retried on the deployed schedule (scaled by `retry_base`, see [`retry`])
 /// until the attempts run out (`dead`).
 async fn local_dispatcher(
@@ -686,7 +686,7 @@ async fn local_dispatcher(
         let app = app.clone();
         tokio::spawn(async move {
             let items: Vec<(&DeliveryMessage, u32)> = batch.iter().map(|m| (m, 1)).collect();
-            let outcomes = warden_core::logout::deliver_batch(&app, &items, 10).await;
+            let outcomes = warden_core::logout::backchannel::deliver_batch(&app, &items, 10).await;
             drop(permits);
             for (msg, outcome) in batch.into_iter().zip(outcomes) {
                 if matches!(
@@ -702,18 +702,18 @@ async fn local_dispatcher(
 }
 
 /// Attempts 2.. of one delivery. The wait before attempt `n` is the deployed schedule's
-/// after failure `n − 1` ([`warden_core::logout::retry_backoff`], as the SQS dispatcher's
+/// after failure `n − 1` ([`warden_core::logout::backchannel::retry_backoff`], as the SQS dispatcher's
 /// visibility timeout), scaled by `retry_base` / 2 s: with the default 2 s exactly the
 /// deployed waits, with a test's 10 ms a day's schedule in about 3 minutes.
 async fn retry(app: Arc<App>, msg: DeliveryMessage, retry_base: Duration) {
     let mut attempt = 2u32;
     loop {
         tokio::time::sleep(scaled_wait(
-            warden_core::logout::retry_backoff(attempt - 1),
+            warden_core::logout::backchannel::retry_backoff(attempt - 1),
             retry_base,
         ))
         .await;
-        match warden_core::logout::deliver(&app, &msg, attempt).await {
+        match warden_core::logout::backchannel::deliver(&app, &msg, attempt).await {
             Ok(warden_core::store::DeliveryOutcome::Retry { .. }) | Err(_)
                 if attempt < app.config.delivery_max_attempts =>
             {
@@ -727,7 +727,7 @@ async fn retry(app: Arc<App>, msg: DeliveryMessage, retry_base: Duration) {
 /// A wait of the deployed retry schedule scaled so that its first wait (2 s) becomes
 /// `retry_base`.
 fn scaled_wait(wait: Duration, retry_base: Duration) -> Duration {
-    let first = warden_core::logout::RETRY_FIRST.as_secs_f64();
+    let first = warden_core::logout::backchannel::RETRY_FIRST.as_secs_f64();
     retry_base.mul_f64(wait.as_secs_f64() / first)
 }
 
@@ -797,7 +797,7 @@ async fn relay_loop(app: Arc<App>, every: Duration, stop: watch::Receiver<bool>)
     loop {
         tokio::select! {
             _ = tick.tick() => {
-                if let Err(e) = warden_core::logout::relay(&app, warden_core::time::now_s()).await {
+                if let Err(e) = warden_core::logout::relay::relay(&app, warden_core::platform::time::now_s()).await {
                     tracing::warn!(error = %e, "relay run failed");
                 }
             }
@@ -812,7 +812,7 @@ mod tests {
 
     #[test]
     fn the_local_retries_are_the_deployed_schedule_scaled() {
-        use warden_core::logout::retry_delay;
+        use warden_core::logout::backchannel::retry_delay;
         let base = Duration::from_millis(10);
         assert_eq!(scaled_wait(retry_delay(1, 0.0), base), base);
         assert_eq!(scaled_wait(retry_delay(3, 0.0), base), base * 4);

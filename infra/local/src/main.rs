@@ -38,7 +38,7 @@ struct Cli {
 
 #[tokio::main]
 async fn main() {
-    warden_core::telemetry::init();
+    warden_core::platform::telemetry::init();
     let cli = Cli::parse();
     let opts = warden_local::Options {
         addr: cli.addr,

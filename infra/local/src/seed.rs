@@ -49,7 +49,7 @@ pub async fn seed(app: &App) -> Result<Option<Seeded>, AdminError> {
         },
     )
     .await?;
-    let password = warden_core::crypto::random_id();
+    let password = warden_core::platform::crypto::random_id();
     admin::create_user(
         &app.store,
         "demo",

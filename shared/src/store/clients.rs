@@ -1,8 +1,8 @@
 //! Registered clients (relying parties).
 
 use super::Store;
-use crate::error::StoreError;
-use crate::schema::{from_item, keys, to_item, ClientItem};
+use crate::store::schema::{from_item, keys, to_item, ClientItem};
+use crate::store::StoreError;
 
 impl Store {
     /// Create (`create = true`, fails with `ConditionFailed` if it exists) or replace a

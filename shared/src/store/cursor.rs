@@ -25,7 +25,7 @@ const ALLOWED: &[&str] = &[
 
 impl Cursor {
     pub fn encode(&self) -> String {
-        crate::crypto::b64(
+        crate::platform::crypto::b64(
             serde_json::to_string(&self.0)
                 .unwrap_or_default()
                 .as_bytes(),
@@ -37,7 +37,7 @@ impl Cursor {
         if s.len() > 4096 {
             return None;
         }
-        let raw = crate::crypto::b64_decode(s)?;
+        let raw = crate::platform::crypto::b64_decode(s)?;
         let map: BTreeMap<String, BTreeMap<String, String>> = serde_json::from_slice(&raw).ok()?;
         for key in map.values() {
             if key.keys().any(|k| !ALLOWED.contains(&k.as_str())) {
@@ -87,9 +87,12 @@ mod tests {
         assert_eq!(Cursor::decode(&enc), Some(c));
         assert_eq!(Cursor::decode("!!!"), None);
         assert_eq!(
-            Cursor::decode(&crate::crypto::b64(b"{\"0\":{\"evil\":\"x\"}}")),
+            Cursor::decode(&crate::platform::crypto::b64(b"{\"0\":{\"evil\":\"x\"}}")),
             None
         );
-        assert_eq!(Cursor::decode(&crate::crypto::b64(b"[1,2]")), None);
+        assert_eq!(
+            Cursor::decode(&crate::platform::crypto::b64(b"[1,2]")),
+            None
+        );
     }
 }

@@ -2,8 +2,8 @@
 
 use super::tokens::TokenRef;
 use super::{n, s, Store};
-use crate::error::StoreError;
-use crate::schema::{self, from_item, keys, to_item, DeliveryItem, SessionItem};
+use crate::store::schema::{self, from_item, keys, to_item, DeliveryItem, SessionItem};
+use crate::store::StoreError;
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, TransactWriteItem, Update};
 use std::collections::HashMap;
 

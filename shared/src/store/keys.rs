@@ -1,8 +1,8 @@
 //! Signing keys, all in the `KEYS` partition.
 
 use super::{s, Store};
-use crate::error::StoreError;
-use crate::schema::{from_item, keys, to_item, SigningKeyItem};
+use crate::store::schema::{from_item, keys, to_item, SigningKeyItem};
+use crate::store::StoreError;
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
 
 impl Store {

@@ -4,7 +4,10 @@
 mod clients;
 mod cursor;
 mod deliveries;
+mod error;
+pub mod held_token;
 mod keys;
+pub mod schema;
 mod sessions;
 mod table;
 mod throttle;
@@ -14,12 +17,12 @@ mod users;
 pub use cursor::{Cursor, Page};
 pub use deliveries::TX_LIMIT;
 pub use deliveries::{DeliveryOutcome, DeliveryRecord};
+pub use error::StoreError;
 pub use sessions::{token_link, SessionFilter, SessionPartition};
 pub use table::{create_table, describe_matches};
 pub use throttle::{Reservation, ThrottleSubject};
 pub use tokens::{FoundToken, Issue, TokenRef};
 
-use crate::error::StoreError;
 use aws_sdk_dynamodb::config::{
     interceptors::{BeforeSerializationInterceptorContextMut, BeforeTransmitInterceptorContextRef},
     ConfigBag, Intercept, RuntimeComponents,
@@ -131,7 +134,7 @@ pub async fn dynamodb_client_with(
     counter: Option<RoundTrips>,
     attempt_timeout: Duration,
 ) -> Client {
-    let sdk = crate::app::sdk_config(endpoint).await;
+    let sdk = crate::platform::sdk::sdk_config(endpoint).await;
     let mut b = aws_sdk_dynamodb::config::Builder::from(&sdk).timeout_config(
         aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
             .connect_timeout(CONNECT_TIMEOUT.min(attempt_timeout))
@@ -340,7 +343,7 @@ impl Store {
                         return Err(StoreError::Throttled);
                     }
                     attempt += 1;
-                    let jitter = u64::from(crate::crypto::random_bytes::<1>()[0] % 10);
+                    let jitter = u64::from(crate::platform::crypto::random_bytes::<1>()[0] % 10);
                     tokio::time::sleep(std::time::Duration::from_millis((5 << attempt) + jitter))
                         .await;
                 }

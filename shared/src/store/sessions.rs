@@ -1,11 +1,11 @@
 //! Session items and their partition (session, token links, deliveries).
 
 use super::{n, s, sk_of, Cursor, Item, Page, Store};
-use crate::error::StoreError;
-use crate::schema::{
+use crate::store::schema::{
     self, from_item, keys, to_item, DeliveryItem, IssuedCounter, SessionApp, SessionItem,
     SessionTokenLink, UserItem, GSI_DUE, GSI_LIVE, GSI_USER,
 };
+use crate::store::StoreError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use std::collections::HashMap;
 

@@ -1,7 +1,7 @@
-//! Creating the table from [`crate::schema::table_def`], and checking a live table against it.
+//! Creating the table from [`crate::store::schema::table_def`], and checking a live table against it.
 
-use crate::error::StoreError;
-use crate::schema::{table_def, TableDef};
+use crate::store::schema::{table_def, TableDef};
+use crate::store::StoreError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
     ProjectionType, ScalarAttributeType, TableStatus, TimeToLiveSpecification,

@@ -6,8 +6,8 @@
 //! failures stay counted.
 
 use super::{n, s, Store};
-use crate::error::StoreError;
-use crate::schema::{keys, to_item, SessionItem};
+use crate::store::schema::{keys, to_item, SessionItem};
+use crate::store::StoreError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 
 /// One counter an attempt counts against: its key (`kind`, `subject`) and its limit.

@@ -3,10 +3,10 @@
 
 use super::sessions::token_link;
 use super::{n, s, Resend, Store};
-use crate::error::StoreError;
-use crate::schema::{
+use crate::store::schema::{
     from_item, keys, to_item, HeldGrant, SessionItem, SessionTokenLink, SharedGrantItem, TokenItem,
 };
+use crate::store::StoreError;
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem, Update};
 use std::collections::BTreeMap;
 
@@ -115,8 +115,8 @@ impl Store {
     /// (which revoked only token items) during a rolling deploy, and an expiry the relay has
     /// yet to act on.
     pub async fn find_token(&self, token: &str) -> Result<Option<FoundToken>, StoreError> {
-        let hash = crate::crypto::hash_secret(token);
-        if let Some((sid, key)) = crate::held_token::parse(token) {
+        let hash = crate::platform::crypto::hash_secret(token);
+        if let Some((sid, key)) = crate::store::held_token::parse(token) {
             let pk = keys::session_pk(sid);
             let mut got = self
                 .get_many(&[
@@ -130,7 +130,7 @@ impl Store {
             let Some((l, mut item)) = link.and_then(|l| l.held_token(&hash).map(|t| (l, t))) else {
                 return Ok(None);
             };
-            let now = crate::time::now_s();
+            let now = crate::platform::time::now_s();
             if item.status == "active" && !session.as_ref().is_some_and(|s| s.is_live(now)) {
                 item.status = "revoked".into();
                 let why = match session {
@@ -164,7 +164,7 @@ impl Store {
     /// session (first, and only if absent for a code exchange), for every session a check
     /// that it is active and neither idle- nor absolute-expired (so no token is ever mapped
     /// to an ended session, nor to one the relay has yet to end) and a bump of its
-    /// [`crate::schema::IssuedCounter`], the token items (none when the link holds the new
+    /// [`crate::store::schema::IssuedCounter`], the token items (none when the link holds the new
     /// tokens), links of existing shared tokens, the rotated refresh token and the
     /// shared-grant pointer. A code exchange with binding `sso-session` is 3 items: the link
     /// holding both tokens, the session check and the counter; a refresh 4 (the rotated
@@ -216,7 +216,7 @@ impl Store {
             .map(|(_, t)| t.expires_at)
             .chain(issue.link_existing.iter().map(|(_, _, exp)| *exp))
             .fold(keep_until, i64::max);
-        let now = crate::time::now_s();
+        let now = crate::platform::time::now_s();
         for sid in &issue.sessions {
             tx.push(
                 TransactWriteItem::builder()
@@ -270,7 +270,7 @@ impl Store {
                         .condition_expression("#st = :active AND exp > :now")
                         .expression_attribute_names("#st", "status")
                         .expression_attribute_values(":active", s("active"))
-                        .expression_attribute_values(":now", n(crate::time::now_s()))
+                        .expression_attribute_values(":now", n(crate::platform::time::now_s()))
                         .expression_attribute_values(":sids", AttributeValue::L(sids))
                         .build())?)
                     .build(),

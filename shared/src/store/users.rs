@@ -1,8 +1,8 @@
 //! Users and usernames.
 
 use super::{s, Store};
-use crate::error::StoreError;
-use crate::schema::{from_item, keys, to_item, UserItem, UsernameItem};
+use crate::store::schema::{from_item, keys, to_item, UserItem, UsernameItem};
+use crate::store::StoreError;
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 
 impl Store {

@@ -7,7 +7,7 @@ use base64::Engine;
 use serde_json::Value;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
-use warden_core::schema::DeliveryItem;
+use warden_core::store::schema::DeliveryItem;
 use warden_tests::Stack;
 
 /// The venv holding `oic`: `WARDEN_VENV`, else `<repo>/.venv`. Missing → the test fails.
@@ -93,12 +93,12 @@ pub fn own_checks(token: &str, issuer: &str, aud: &str, sub: &str, sid: &str) {
     let iat = c["iat"].as_i64().expect("iat");
     let exp = c["exp"].as_i64().expect("exp");
     assert!(exp > iat && exp <= iat + 120, "exp {exp} iat {iat}");
-    let now = warden_core::time::now_s();
+    let now = warden_core::platform::time::now_s();
     assert!((iat - now).abs() < 60, "iat is now");
     let ev = c["events"].as_object().expect("events object");
     assert_eq!(ev.len(), 1, "exactly one event");
     assert_eq!(
-        ev.get(warden_core::logout::BACKCHANNEL_EVENT),
+        ev.get(warden_core::logout::backchannel::BACKCHANNEL_EVENT),
         Some(&serde_json::json!({}))
     );
 }

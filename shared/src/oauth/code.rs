@@ -6,12 +6,15 @@
 //! which makes the code single use and lets a replay find (and revoke) the family it
 //! created. Only the code's hash is ever stored.
 
-use crate::authorize::CODE_RETENTION_SECS;
-use crate::crypto::{self, hash_secret};
-use crate::grant::{self, GrantError, Issued};
-use crate::schema::{ClientItem, CodeGrant, IdClaims};
-use crate::signing::{KeyError, KeySet};
-use crate::App;
+use crate::app::App;
+use crate::keys::signing::{KeyError, KeySet};
+use crate::oauth::tokens::{self, GrantError, Issued};
+use crate::platform::crypto::{self, hash_secret};
+use crate::store::schema::{ClientItem, CodeGrant, IdClaims};
+
+/// The link an exchange writes under the code's hash is kept at least this long (replay
+/// detection; longer than a code is valid).
+pub const CODE_RETENTION_SECS: i64 = 600;
 
 /// Longest code accepted before any decoding (a sealed grant is ~300–600 characters; the
 /// nonce and redirect URI it carries are bounded by `authorize`).
@@ -54,7 +57,7 @@ pub async fn exchange(
     p: Presented<'_>,
 ) -> Result<(Issued, Option<String>, IdClaims), GrantError> {
     let keys = app.keys().await?;
-    let now = crate::time::now_s();
+    let now = crate::platform::time::now_s();
     let grant = match open(&keys, p.code) {
         Some(g) if g.valid_until > now => g,
         _ => return Err(GrantError::InvalidGrant("The code is invalid or expired.")),
@@ -67,7 +70,7 @@ pub async fn exchange(
     }
     let family = crypto::random_id();
     let used = (code_hash.clone(), now + CODE_RETENTION_SECS);
-    match grant::issue_for_code(app, client, &grant, Some(used), &family).await {
+    match tokens::issue_for_code(app, client, &grant, Some(used), &family).await {
         Ok(issued) => Ok((issued, grant.nonce, grant.claims)),
         Err(GrantError::CodeUsed { family }) => {
             // The issuance read the code's link already: no second read.
@@ -131,7 +134,7 @@ async fn revoke_if_replayed(app: &App, sid: &str, code_hash: &str) -> Result<(),
 
 /// Revoke every token of `family`, which a replayed code created in session `sid`.
 async fn revoke_replayed(app: &App, sid: &str, family: &str) -> Result<(), GrantError> {
-    grant::revoke_family(app, &[sid.to_string()], family, "code_replay").await?;
+    tokens::revoke_family(app, &[sid.to_string()], family, "code_replay").await?;
     tracing::warn!("authorization code replayed; its tokens were revoked");
     Ok(())
 }
@@ -139,8 +142,8 @@ async fn revoke_replayed(app: &App, sid: &str, family: &str) -> Result<(), Grant
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::IdClaims;
-    use crate::signing::generate_key_item;
+    use crate::keys::signing::generate_key_item;
+    use crate::store::schema::IdClaims;
 
     fn grant() -> CodeGrant {
         CodeGrant {

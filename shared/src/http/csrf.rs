@@ -11,10 +11,10 @@
 //! Each form keeps its cookie as it always was: the login cookie at `<issuer path>/login`
 //! for an hour, the logout cookie at `/` for ten minutes (capped at 128 characters).
 
-use crate::crypto;
-use crate::error::StoreError;
+use crate::app::App;
 use crate::http::{cookie, host_cookie, CookieSpec};
-use crate::App;
+use crate::platform::crypto;
+use crate::store::StoreError;
 use http::HeaderMap;
 
 /// Where a form's cookie lives.

@@ -1,20 +1,20 @@
 //! Hosted login rules: safe `return_to`, password check with throttling, the session it
 //! creates, and the end of another user's session in the same browser. The form's CSRF pair
-//! is [`crate::csrf::LOGIN`]. The `login` function only parses and renders.
+//! is [`crate::http::csrf::LOGIN`]. The `login` function only parses and renders.
 
-use crate::crypto;
-use crate::error::StoreError;
-use crate::schema::SessionItem;
+use crate::app::App;
+use crate::platform::crypto;
+use crate::platform::time::now_s;
+use crate::store::schema::SessionItem;
+use crate::store::StoreError;
 use crate::store::ThrottleSubject;
-use crate::time::now_s;
-use crate::App;
 use http::HeaderMap;
 use std::sync::OnceLock;
 
 /// Where a login without (or with an unsafe) `return_to` lands.
 pub const DEFAULT_RETURN_TO: &str = "/myaccount";
 /// Failed-login counting window (seconds). The limits per window are configuration
-/// ([`crate::Config::login_max_failures`], [`crate::Config::login_max_failures_per_ip`]).
+/// ([`crate::config::Config::login_max_failures`], [`crate::config::Config::login_max_failures_per_ip`]).
 pub const THROTTLE_WINDOW_SECS: i64 = 15 * 60;
 /// Longest username / password accepted (longer ones fail without hashing).
 pub const MAX_USERNAME: usize = 128;
@@ -123,7 +123,7 @@ pub async fn authenticate(app: &App, a: &Attempt<'_>) -> Result<LoginOutcome, St
         .reserve_login_attempt(&subjects, THROTTLE_WINDOW_SECS, now)
         .await?
     else {
-        crate::telemetry::metric("Logins", ("Outcome", "throttled"), 1.0);
+        crate::platform::telemetry::metric("Logins", ("Outcome", "throttled"), 1.0);
         return Ok(LoginOutcome::Throttled {
             retry_after: retry_after(now),
         });
@@ -158,7 +158,7 @@ pub async fn authenticate(app: &App, a: &Attempt<'_>) -> Result<LoginOutcome, St
             Ok(LoginOutcome::Success(Box::new(s), cookie))
         }
         _ => {
-            crate::telemetry::metric("Logins", ("Outcome", "failure"), 1.0);
+            crate::platform::telemetry::metric("Logins", ("Outcome", "failure"), 1.0);
             Ok(LoginOutcome::Invalid)
         }
     }

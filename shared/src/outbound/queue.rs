@@ -20,7 +20,7 @@ pub struct DeliveryMessage {
 
 impl DeliveryMessage {
     /// The message that asks the dispatcher to deliver this outbox record.
-    pub fn for_delivery(d: &crate::schema::DeliveryItem) -> Self {
+    pub fn for_delivery(d: &crate::store::schema::DeliveryItem) -> Self {
         DeliveryMessage {
             sid: d.sid.clone(),
             client_id: d.client_id.clone(),

@@ -1,11 +1,11 @@
 //! OAuth client authentication at the token, introspection and revocation endpoints:
 //! `client_secret_basic`, `client_secret_post`, and `none` for public clients.
 
-use crate::crypto;
-use crate::error::OAuthError;
+use crate::app::App;
+use crate::http::error::OAuthError;
 use crate::http::{basic_auth, Params};
-use crate::schema::ClientItem;
-use crate::App;
+use crate::platform::crypto;
+use crate::store::schema::ClientItem;
 use http::HeaderMap;
 use std::sync::Arc;
 

@@ -13,14 +13,14 @@
 //!   session authenticated after it satisfies `prompt=login` and `max_age`, so coming back
 //!   from the login page never loops.
 
-use crate::code;
-use crate::crypto;
-use crate::error::OAuthError;
+use crate::app::App;
+use crate::http::error::OAuthError;
 use crate::http::{self, host_cookie, CookieSpec, Params, ParamsError};
-use crate::schema::{ClientItem, CodeGrant, IdClaims};
+use crate::oauth::code;
+use crate::platform::crypto;
+use crate::platform::time::now_s;
 use crate::session::{self, BROWSER_STATE_COOKIE};
-use crate::time::now_s;
-use crate::App;
+use crate::store::schema::{ClientItem, CodeGrant, IdClaims};
 use ::http::{HeaderMap, StatusCode};
 use std::sync::Arc;
 
@@ -38,9 +38,6 @@ pub const REAUTH_MARKER_SECS: i64 = 600;
 pub const REAUTH_COOKIE: &str = "warden_reauth_binding";
 /// A code can be redeemed this long.
 pub const CODE_VALID_SECS: i64 = 60;
-/// The link an exchange writes under the code's hash is kept at least this long (replay
-/// detection; longer than a code is valid).
-pub const CODE_RETENTION_SECS: i64 = 600;
 /// Scopes granted only to users whose `roles` contain them.
 pub const ROLE_SCOPES: &[&str] = &["internal_session_view", "internal_session_delete"];
 
@@ -77,7 +74,7 @@ fn page(status: StatusCode, message: impl Into<String>) -> Outcome {
     }
 }
 
-fn store_page(e: crate::StoreError) -> Outcome {
+fn store_page(e: crate::store::StoreError) -> Outcome {
     let o: OAuthError = e.into();
     page(
         o.status,
@@ -97,7 +94,11 @@ struct Target {
 
 impl Target {
     fn session_state(&self, redirect_uri: &str) -> String {
-        crate::oidc::new_session_state(&self.client.client_id, redirect_uri, &self.browser_state)
+        crate::oauth::oidc::new_session_state(
+            &self.client.client_id,
+            redirect_uri,
+            &self.browser_state,
+        )
     }
 
     fn respond(
@@ -194,7 +195,7 @@ fn check(p: &Params, client: &ClientItem) -> Result<Checked, OAuthError> {
             "This client may not use the authorization code grant.",
         ));
     }
-    let scopes = crate::oidc::parse_scope(p.get("scope").unwrap_or(""))
+    let scopes = crate::oauth::oidc::parse_scope(p.get("scope").unwrap_or(""))
         .ok_or_else(|| OAuthError::new("invalid_scope", "The scope contains an unknown value."))?;
     if !scopes.iter().any(|s| s == "openid") {
         return Err(OAuthError::new(
@@ -624,6 +625,6 @@ mod tests {
         assert!(r.contains("scope=openid+email"));
         assert!(r.ends_with("warden_reauth=1.x"));
         assert!(!r.contains("old"));
-        assert!(crate::login::is_safe_return_to(&r));
+        assert!(crate::session::login::is_safe_return_to(&r));
     }
 }

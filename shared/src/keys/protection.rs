@@ -15,8 +15,8 @@
 //! Unwrapped keys are cached per process by kid (a kid's private key never changes), so a
 //! process calls KMS once per key it uses, not on every key-cache refresh.
 
-use crate::crypto::{b64, b64_decode};
-use crate::schema::SigningKeyItem;
+use crate::platform::crypto::{b64, b64_decode};
+use crate::store::schema::SigningKeyItem;
 use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -42,7 +42,7 @@ impl std::fmt::Debug for KeyProtection {
 impl KeyProtection {
     /// A fresh random local key-encryption key (tests, the in-memory local stack).
     pub fn random_local() -> Self {
-        KeyProtection::Local(Arc::new(crate::crypto::random_bytes::<32>()))
+        KeyProtection::Local(Arc::new(crate::platform::crypto::random_bytes::<32>()))
     }
 
     /// A local key-encryption key from its base64url text (32 bytes).
@@ -140,7 +140,7 @@ impl KeyProtector {
     async fn kms(&self) -> &aws_sdk_kms::Client {
         self.kms
             .get_or_init(|| async {
-                let sdk = crate::app::sdk_config(self.kms_endpoint.as_deref()).await;
+                let sdk = crate::platform::sdk::sdk_config(self.kms_endpoint.as_deref()).await;
                 let mut b = aws_sdk_kms::config::Builder::from(&sdk);
                 if let Some(ep) = &self.kms_endpoint {
                     b = b.endpoint_url(ep);
@@ -166,7 +166,7 @@ impl KeyProtector {
             KeyProtection::Local(kek) => {
                 let key =
                     local_key(kek).ok_or_else(|| KeyProtectionError::Missing(item.kid.clone()))?;
-                let nonce = crate::crypto::random_bytes::<NONCE_LEN>();
+                let nonce = crate::platform::crypto::random_bytes::<NONCE_LEN>();
                 let mut buf = plain.clone();
                 key.seal_in_place_append_tag(
                     Nonce::assume_unique_for_key(nonce),
@@ -279,7 +279,7 @@ impl KeyProtector {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::signing::generate_key_item;
+    use crate::keys::signing::generate_key_item;
 
     #[tokio::test]
     async fn local_wrapping_round_trips_and_refuses_the_wrong_key_or_kid() {

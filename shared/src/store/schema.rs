@@ -185,7 +185,7 @@ pub struct SessionItem {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended_at_ms: Option<i64>,
     /// How many writes mapped tokens to the session: the `v` of its [`IssuedCounter`], filled
-    /// in by [`crate::Store::session_partition`] (not stored on the session item, whose GSI
+    /// in by [`crate::store::Store::session_partition`] (not stored on the session item, whose GSI
     /// copies would otherwise be rewritten by every issuance). Termination conditions on
     /// it, so a token issued concurrently is never left active after the session ended.
     #[serde(default, skip_serializing)]
@@ -240,7 +240,7 @@ pub struct SessionApp {
 /// family's tokens are that partition's links with its `family` (no separate family items).
 ///
 /// A link with a [`HeldGrant`] *holds* its tokens: they have no `TOKEN#` items, each token
-/// names its link (`<sid>.<key>.<secret>`, [`crate::held_token`]), and their states are the
+/// names its link (`<sid>.<key>.<secret>`, [`crate::store::held_token`]), and their states are the
 /// link's `sa`/`sr`. Every token of one session issued fresh (binding `sso-session`, and
 /// every refresh) is held; shared tokens (`none`, `cookie`), the refresh tokens of their
 /// exchanges, and tokens issued before held tokens existed are `TOKEN#` items.
@@ -344,7 +344,7 @@ impl SessionTokenLink {
     /// grant). `None` unless this link holds that token.
     pub fn held_token(&self, hash: &str) -> Option<TokenItem> {
         let g = self.grant.as_ref()?;
-        let ct = |stored: &str| crate::crypto::ct_eq(stored.as_bytes(), hash.as_bytes());
+        let ct = |stored: &str| crate::platform::crypto::ct_eq(stored.as_bytes(), hash.as_bytes());
         let (kind, status, scope) = if ct(&g.access) {
             ("access", &self.access_status, &g.scope)
         } else if g.refresh.as_deref().is_some_and(ct) {
@@ -476,7 +476,7 @@ pub struct TokenItem {
 }
 
 /// What an authorization code grants. Not stored: `authorize` seals it into the code
-/// itself ([`crate::code`]), so the code is opaque to the client and the table holds
+/// itself ([`crate::oauth::code`]), so the code is opaque to the client and the table holds
 /// nothing readable for it; single use is enforced by the exchange's [`SessionTokenLink`], keyed by the code's hash.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct CodeGrant {
@@ -725,16 +725,16 @@ pub fn to_item<T: Serialize>(
     v: &T,
 ) -> Result<
     std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
-    crate::StoreError,
+    crate::store::StoreError,
 > {
-    serde_dynamo::to_item(v).map_err(|e| crate::StoreError::Corrupt(e.to_string()))
+    serde_dynamo::to_item(v).map_err(|e| crate::store::StoreError::Corrupt(e.to_string()))
 }
 
 /// Read an item shape back from DynamoDB attributes.
 pub fn from_item<T: serde::de::DeserializeOwned>(
     item: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
-) -> Result<T, crate::StoreError> {
-    serde_dynamo::from_item(item).map_err(|e| crate::StoreError::Corrupt(e.to_string()))
+) -> Result<T, crate::store::StoreError> {
+    serde_dynamo::from_item(item).map_err(|e| crate::store::StoreError::Corrupt(e.to_string()))
 }
 
 #[cfg(test)]

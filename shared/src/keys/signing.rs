@@ -2,8 +2,8 @@
 //! Private keys live only in the table and in memory; they are never logged (the types
 //! holding them do not implement `Debug` with their contents).
 
-use crate::crypto::{b64, b64_decode};
-use crate::schema::{keys, SigningKeyItem};
+use crate::platform::crypto::{b64, b64_decode};
+use crate::store::schema::{keys, SigningKeyItem};
 use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rsa::KeySize;
@@ -77,7 +77,7 @@ pub fn generate_key_item(now_ms: i64) -> Result<SigningKeyItem, KeyError> {
         .as_der()
         .map_err(|e| KeyError::Rejected(e.to_string()))?;
     let pk = pair.public_key();
-    let kid = crate::crypto::random_id();
+    let kid = crate::platform::crypto::random_id();
     Ok(SigningKeyItem {
         pk: keys::KEYS_PK.into(),
         sk: keys::signing_key_sk(&kid),
@@ -198,11 +198,11 @@ impl KeySet {
             .seal_keys
             .get(&self.signer_kid)
             .ok_or_else(|| KeyError::Rejected("no sealing key".into()))?;
-        let salt = crate::crypto::random_bytes::<SALT_LEN>();
+        let salt = crate::platform::crypto::random_bytes::<SALT_LEN>();
         let key = keys
             .for_salt(&salt)
             .ok_or_else(|| KeyError::Rejected("no sealing key".into()))?;
-        let nonce_bytes = crate::crypto::random_bytes::<NONCE_LEN>();
+        let nonce_bytes = crate::platform::crypto::random_bytes::<NONCE_LEN>();
         let head = SALT_LEN + NONCE_LEN;
         let mut buf = Vec::with_capacity(head + plaintext.len() + AES_256_GCM.tag_len());
         buf.extend_from_slice(&salt);
@@ -433,7 +433,7 @@ mod tests {
     /// codes in flight when the format changed were.
     fn seal_v1(ks: &KeySet, plaintext: &[u8]) -> String {
         let key = &ks.seal_keys[&ks.signer_kid].v1;
-        let nonce = crate::crypto::random_bytes::<NONCE_LEN>();
+        let nonce = crate::platform::crypto::random_bytes::<NONCE_LEN>();
         let mut buf = plaintext.to_vec();
         key.seal_in_place_append_tag(
             Nonce::assume_unique_for_key(nonce),

@@ -1,12 +1,12 @@
 //! Back-channel logout: the logout token, one delivery attempt, and the relay's sweep.
 
-use crate::error::StoreError;
-use crate::queue::DeliveryMessage;
-use crate::schema::ClientItem;
-use crate::session::{self, Terminated, RELAY_AFTER_SECS};
+use crate::app::App;
+use crate::outbound::queue::DeliveryMessage;
+use crate::platform::time::{now_ms, now_s};
+use crate::session::RELAY_AFTER_SECS;
+use crate::store::schema::ClientItem;
 use crate::store::DeliveryOutcome;
-use crate::time::{now_ms, now_s};
-use crate::App;
+use crate::store::StoreError;
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -23,7 +23,7 @@ pub fn logout_token_claims(issuer: &str, client_id: &str, sub: &str, sid: &str, 
         "aud": client_id,
         "iat": iat,
         "exp": iat + LOGOUT_TOKEN_TTL,
-        "jti": crate::crypto::random_id(),
+        "jti": crate::platform::crypto::random_id(),
         "events": { BACKCHANNEL_EVENT: {} },
         "sub": sub,
         "sid": sid,
@@ -84,7 +84,7 @@ pub fn relay_due_after_retry(now_s: i64, failed: u32) -> i64 {
 
 /// A uniform draw in [-1, 1] from the OS generator.
 fn random_spread() -> f64 {
-    let x = u32::from_le_bytes(crate::crypto::random_bytes::<4>());
+    let x = u32::from_le_bytes(crate::platform::crypto::random_bytes::<4>());
     f64::from(x) / f64::from(u32::MAX) * 2.0 - 1.0
 }
 
@@ -215,7 +215,7 @@ pub async fn deliver_batch(
                 DeliveryOutcome::Dead { .. } => "dead",
                 DeliveryOutcome::AlreadyFinal(_) => "duplicate",
             };
-            crate::telemetry::metric("Deliveries", ("Outcome", label), 1.0);
+            crate::platform::telemetry::metric("Deliveries", ("Outcome", label), 1.0);
             tracing::info!(sid = %msg.sid, client_id = %msg.client_id, outcome = label, attempt = count, "back-channel logout");
             Ok(outcome)
         })
@@ -291,80 +291,6 @@ async fn attempt(
         }
         o => o,
     })
-}
-
-/// What one relay run did.
-#[derive(Debug, Default, Clone, PartialEq)]
-pub struct RelayReport {
-    pub resent: usize,
-    pub expired: usize,
-}
-
-/// The relay: re-send deliveries pending past their due time (a lost SendMessage after a
-/// committed termination), and end sessions whose idle or absolute expiry passed (reason
-/// `expired`). Run every minute.
-///
-/// Round trips: 1 Query per due shard for deliveries (+1 SQS batch per 10, +1 UpdateItem
-/// each), 1 Query per due shard for sessions, then per expired session 1 GetItem (re-check)
-/// + those of [`session::terminate`].
-pub async fn relay(app: &App, now_s: i64) -> Result<RelayReport, StoreError> {
-    let mut report = RelayReport::default();
-    let due = app.store.due_deliveries(now_s, 500).await?;
-    let msgs: Vec<DeliveryMessage> = due
-        .iter()
-        .map(|d| DeliveryMessage {
-            resent: true,
-            ..DeliveryMessage::for_delivery(d)
-        })
-        .collect();
-    if !msgs.is_empty() {
-        let sent = app.queue.send(&msgs).await;
-        for m in &msgs {
-            if sent.failed.iter().any(|(f, _)| f == m) {
-                continue;
-            }
-            report.resent += 1;
-            match app
-                .store
-                .reschedule_delivery(&m.sid, &m.client_id, now_s + RELAY_AFTER_SECS)
-                .await
-            {
-                Ok(()) | Err(StoreError::ConditionFailed) => {}
-                Err(e) => return Err(e),
-            }
-        }
-    }
-    for s in app.store.due_sessions(now_s, 500).await? {
-        // The index is eventually consistent: a session used a moment ago may still show
-        // its old idle expiry there. Re-read it (strongly consistent) before ending it.
-        match app.store.get_session(&s.sid).await? {
-            Some(cur) if cur.status == "active" && cur.effective_expiry() <= now_s => {}
-            _ => continue,
-        }
-        if let Terminated::Ended { .. } = session::terminate(app, &s.sid, None, "expired").await? {
-            report.expired += 1;
-        }
-    }
-    Ok(report)
-}
-
-/// Re-open a `dead` or `rejected` delivery and queue it again (Admin API replay).
-pub async fn replay(app: &App, sid: &str, client_id: &str) -> Result<(), StoreError> {
-    let d = app
-        .store
-        .reopen_delivery(sid, client_id, now_ms(), now_s() + RELAY_AFTER_SECS)
-        .await?;
-    let msg = DeliveryMessage {
-        sid: d.sid,
-        client_id: d.client_id,
-        user_id: d.user_id,
-        resent: false,
-    };
-    let r = app.queue.send(std::slice::from_ref(&msg)).await;
-    for (_, why) in r.failed {
-        tracing::warn!(sid = %sid, client_id = %client_id, error = %why, "replay enqueue failed; the relay will resend");
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -27,7 +27,7 @@ pub fn init() {
 pub fn metric(name: &str, dimension: (&str, &str), value: f64) {
     let line = serde_json::json!({
         "_aws": {
-            "Timestamp": crate::time::now_ms(),
+            "Timestamp": crate::platform::time::now_ms(),
             "CloudWatchMetrics": [{
                 "Namespace": "Warden",
                 "Dimensions": [[dimension.0]],

@@ -1,69 +1,14 @@
-//! The error model.
+//! The error shapes of Warden's HTTP answers. Storage failures are
+//! [`crate::store::StoreError`]; each converts into both shapes here.
 //!
 //! * [`ApiError`]: the REST API's `{"code","message","description","traceId"}` body.
 //! * [`OAuthError`]: RFC 6749 §5.2 `{"error","error_description"}` for OAuth endpoints, and
 //!   RFC 6750 `WWW-Authenticate` challenges for resource endpoints.
-//! * [`StoreError`]: typed storage failures; a failed condition is a domain outcome.
 
-use crate::http::{json_response, Resp};
+use crate::http::response::{json_response, Resp};
+use crate::store::StoreError;
 use http::StatusCode;
 use serde_json::json;
-
-/// A storage failure. Conditions that fail are not strings: callers match on them.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// A conditional write found the item in a state it did not expect.
-    #[error("condition failed")]
-    ConditionFailed,
-    /// A transaction was cancelled; the reasons are DynamoDB's codes per item.
-    #[error("transaction cancelled: {0:?}")]
-    TransactionCancelled(Vec<String>),
-    /// A single-use item (an authorization code's link) already exists; `family` is the
-    /// grant family it names, when it was read.
-    #[error("already used")]
-    AlreadyUsed { family: Option<String> },
-    /// The engine throttled us; retrying later is safe.
-    #[error("throttled")]
-    Throttled,
-    /// The engine did not answer within the attempt timeouts, or could not be reached;
-    /// retrying later is safe (a transaction's retries carry its ClientRequestToken).
-    #[error("store unavailable: {0}")]
-    Unavailable(String),
-    /// A stored item could not be read back into its shape.
-    #[error("corrupt item: {0}")]
-    Corrupt(String),
-    /// Anything else the SDK reported (network, 5xx, validation).
-    #[error("store: {0}")]
-    Backend(String),
-}
-
-impl StoreError {
-    pub fn from_sdk<E, R>(e: aws_sdk_dynamodb::error::SdkError<E, R>) -> Self
-    where
-        E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
-        R: std::fmt::Debug,
-    {
-        use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-        if matches!(e, SdkError::TimeoutError(_) | SdkError::DispatchFailure(_)) {
-            return StoreError::Unavailable(
-                aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string(),
-            );
-        }
-        let code = e.code().unwrap_or_default().to_string();
-        match code.as_str() {
-            "ConditionalCheckFailedException" => StoreError::ConditionFailed,
-            "ProvisionedThroughputExceededException"
-            | "ThrottlingException"
-            | "RequestLimitExceeded" => StoreError::Throttled,
-            _ => {
-                let msg = e.message().map(str::to_string).unwrap_or_else(|| {
-                    aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string()
-                });
-                StoreError::Backend(format!("{code} {msg}"))
-            }
-        }
-    }
-}
 
 /// A REST API error.
 #[derive(Debug, Clone)]

@@ -14,9 +14,9 @@
 //! None of these endpoints reads a cookie, so `Access-Control-Allow-Credentials` is never
 //! sent: a page sends its client credentials or bearer token itself.
 
+use crate::http::error::OAuthError;
 use crate::http::{header_str, Resp};
-use crate::schema::ClientItem;
-use crate::OAuthError;
+use crate::store::schema::ClientItem;
 use http::{header, HeaderMap, HeaderValue, StatusCode};
 use lambda_http::Body;
 

@@ -15,10 +15,10 @@
 //!   unchanged.
 //! * `ui_locales` and `logout_hint` are accepted; unknown locales are not an error.
 
-use crate::error::StoreError;
+use crate::app::App;
 use crate::http::{esc, with_query, Params};
-use crate::schema::{ClientItem, SessionItem};
-use crate::App;
+use crate::store::schema::{ClientItem, SessionItem};
+use crate::store::StoreError;
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -106,7 +106,7 @@ pub struct Validated {
 /// Verify an `id_token_hint`: our signature (RS256, published key), our issuer; expiry is
 /// not checked (RPIL §2: an expired hint is fine). Logout tokens are not ID tokens.
 pub fn verify_hint(
-    app_keys: &crate::signing::KeySet,
+    app_keys: &crate::keys::signing::KeySet,
     issuer: &str,
     hint: &str,
 ) -> Result<Hint, LogoutError> {

@@ -53,26 +53,27 @@ pub fn discovery(cfg: &Config) -> Value {
 /// OIDC Session Management 1.0 §4.1 `session_state`:
 /// `base64url(SHA-256(client_id + " " + origin + " " + browser_state + " " + salt)) + "." + salt`.
 pub fn session_state(client_id: &str, origin: &str, browser_state: &str, salt: &str) -> String {
-    let h =
-        crate::crypto::sha256(format!("{client_id} {origin} {browser_state} {salt}").as_bytes());
-    format!("{}.{}", crate::crypto::b64(&h), salt)
+    let h = crate::platform::crypto::sha256(
+        format!("{client_id} {origin} {browser_state} {salt}").as_bytes(),
+    );
+    format!("{}.{}", crate::platform::crypto::b64(&h), salt)
 }
 
 /// A fresh `session_state` for a redirect URI (origin per RFC 6454).
 pub fn new_session_state(client_id: &str, redirect_uri: &str, browser_state: &str) -> String {
-    let origin = crate::http::origin_of(redirect_uri).unwrap_or_default();
+    let origin = crate::platform::url::origin_of(redirect_uri).unwrap_or_default();
     session_state(
         client_id,
         &origin,
         browser_state,
-        &crate::crypto::random_id(),
+        &crate::platform::crypto::random_id(),
     )
 }
 
 /// `at_hash`: base64url of the left half of SHA-256(access_token) (Core §3.1.3.6).
 pub fn at_hash(access_token: &str) -> String {
-    let h = crate::crypto::sha256(access_token.as_bytes());
-    crate::crypto::b64(&h[..16])
+    let h = crate::platform::crypto::sha256(access_token.as_bytes());
+    crate::platform::crypto::b64(&h[..16])
 }
 
 /// Parse a space-separated scope string; `None` on an unknown scope or bad characters.

@@ -2,11 +2,11 @@
 //! RFC 6750 errors: no token → 401 bare challenge; bad/expired/revoked → 401
 //! `invalid_token`; missing scope → 403 `insufficient_scope`.
 
-use crate::error::ApiError;
+use crate::app::App;
+use crate::http::error::ApiError;
 use crate::http::{bearer, is_b64token, Bearer};
-use crate::schema::TokenItem;
-use crate::time::now_s;
-use crate::App;
+use crate::platform::time::now_s;
+use crate::store::schema::TokenItem;
 use http::HeaderMap;
 
 pub const REALM: &str = "warden";

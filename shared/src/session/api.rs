@@ -13,11 +13,12 @@
 //!
 //! Every list answer with a next page also carries `Link: <next-url>; rel="next"`.
 
-use crate::error::{ApiError, StoreError};
-use crate::schema::{keys, DeliveryItem, SessionItem, LIVE_SHARDS};
+use crate::app::App;
+use crate::http::error::ApiError;
+use crate::platform::time::now_s;
+use crate::store::schema::{keys, DeliveryItem, SessionItem, LIVE_SHARDS};
+use crate::store::StoreError;
 use crate::store::{Cursor, SessionFilter};
-use crate::time::now_s;
-use crate::App;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 

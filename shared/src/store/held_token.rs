@@ -1,11 +1,11 @@
-//! The format of a token held by its session link ([`crate::schema::HeldGrant`]):
+//! The format of a token held by its session link ([`crate::store::schema::HeldGrant`]):
 //! `<sid>.<link key>.<secret>`. The first two parts name the link that holds the token, so
 //! one GetItem finds it; the table keeps only the hash of the whole string, so neither a
 //! secret nor a usable token is stored, and a token pointed at another link (its parts
 //! swapped) hashes to nothing that link holds. Tokens without this shape (43 characters,
 //! no dots) are `TOKEN#` items.
 
-use crate::crypto;
+use crate::platform::crypto;
 
 /// A new held token for the link `key` in session `sid`.
 pub fn mint(sid: &str, key: &str) -> String {

@@ -2,14 +2,17 @@
 //! Every way a session ends — Me API, Admin API, end_session, expiry — goes through
 //! [`terminate`].
 
-use crate::crypto;
-use crate::error::StoreError;
+pub mod api;
+pub mod login;
+
+use crate::app::App;
 use crate::http::{host_cookie, CookieSpec};
-use crate::queue::DeliveryMessage;
-use crate::schema::{keys, DeliveryItem, SessionApp, SessionItem, UserItem};
+use crate::outbound::queue::DeliveryMessage;
+use crate::platform::crypto;
+use crate::platform::time::{now_ms, now_s};
+use crate::store::schema::{keys, DeliveryItem, SessionApp, SessionItem, UserItem};
+use crate::store::StoreError;
 use crate::store::{Reservation, TokenRef};
-use crate::time::{now_ms, now_s};
-use crate::App;
 use http::HeaderMap;
 use std::collections::BTreeMap;
 
@@ -96,7 +99,7 @@ pub async fn create_releasing(
         expires_at: absolute_exp + RECEIPT_RETENTION_SECS,
     };
     app.store.put_session_releasing(&s, reservation).await?;
-    crate::telemetry::metric("Logins", ("Outcome", "success"), 1.0);
+    crate::platform::telemetry::metric("Logins", ("Outcome", "success"), 1.0);
     let value = if cookie_safe(&user.user_id) {
         format!("{sid}.{secret}.{}", user.user_id)
     } else {
@@ -401,7 +404,7 @@ pub async fn terminate(
             Err(StoreError::ConditionFailed) => continue,
             Err(e) => return Err(e),
         }
-        crate::telemetry::metric("Terminations", ("Reason", reason), 1.0);
+        crate::platform::telemetry::metric("Terminations", ("Reason", reason), 1.0);
         tracing::info!(sid = %sid, reason = %reason, tokens = tokens.len(), deliveries = deliveries.len(), "session ended");
         let msgs: Vec<DeliveryMessage> = deliveries
             .iter()

@@ -12,16 +12,18 @@
 //! signing key's secret, so it can be handed out again while the table keeps only its hash.
 //!
 //! Tokens of one session issued fresh (`sso-session` exchanges, and every refresh) are
-//! *held* by the issuance's session link ([`crate::schema::HeldGrant`],
-//! [`crate::held_token`]): no token items, so an exchange writes 3 items instead of 5.
+//! *held* by the issuance's session link ([`crate::store::schema::HeldGrant`],
+//! [`crate::store::held_token`]): no token items, so an exchange writes 3 items instead of 5.
 //! Shared tokens, and their exchanges' refresh tokens, stay `TOKEN#` items.
 
-use crate::crypto::{self, hash_secret};
-use crate::error::StoreError;
-use crate::schema::{keys, ClientItem, CodeGrant, IdClaims, SharedGrantItem, TokenItem, UserItem};
+use crate::app::App;
+use crate::platform::crypto::{self, hash_secret};
+use crate::platform::time::now_s;
+use crate::store::schema::{
+    keys, ClientItem, CodeGrant, IdClaims, SharedGrantItem, TokenItem, UserItem,
+};
+use crate::store::StoreError;
 use crate::store::{Issue, TokenRef};
-use crate::time::now_s;
-use crate::App;
 use serde_json::{json, Value};
 
 /// Tokens handed to the client.
@@ -86,7 +88,7 @@ impl Mint<'_> {
 /// (kept as a `TOKEN#` item).
 fn new_token(sid: &str, held_key: Option<&str>) -> String {
     match held_key {
-        Some(key) => crate::held_token::mint(sid, key),
+        Some(key) => crate::store::held_token::mint(sid, key),
         None => crypto::random_token(),
     }
 }
@@ -303,8 +305,8 @@ pub async fn refresh(
     let new_scope = match scope {
         None => old.scope.clone(),
         Some(s) => {
-            let req =
-                crate::oidc::parse_scope(s).ok_or(GrantError::InvalidGrant("Unknown scope."))?;
+            let req = crate::oauth::oidc::parse_scope(s)
+                .ok_or(GrantError::InvalidGrant("Unknown scope."))?;
             if req.iter().any(|r| !granted.contains(&r.as_str())) {
                 return Err(GrantError::InvalidGrant(
                     "The requested scope exceeds the original grant.",
@@ -483,7 +485,7 @@ pub async fn id_token_with(
         "iat": now,
         "auth_time": issued.auth_time,
         "sid": issued.sid,
-        "at_hash": crate::oidc::at_hash(&issued.access_token),
+        "at_hash": crate::oauth::oidc::at_hash(&issued.access_token),
     });
     if let Some(n) = nonce {
         claims["nonce"] = json!(n);
