@@ -32,6 +32,21 @@ pub struct App {
     discovery: OnceLock<String>,
 }
 
+impl App {
+    /// How long after a termination its deliveries become due for the relay: the relay's
+    /// usual grace ([`crate::session::RELAY_AFTER_SECS`] is the value; it is passed in so
+    /// that this composition layer names no domain module) when a queue will carry them,
+    /// `0` when this process has none (the CLI without SQS), so the next relay run sends
+    /// them instead of minutes later.
+    pub fn relay_grace_secs(&self, with_queue: i64) -> i64 {
+        if self.queue.delivers() {
+            with_queue
+        } else {
+            0
+        }
+    }
+}
+
 impl std::fmt::Debug for App {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("App")

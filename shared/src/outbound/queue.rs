@@ -39,6 +39,12 @@ pub struct SendReport {
 pub trait LogoutQueue: Send + Sync + std::fmt::Debug {
     /// Send every message; never fails as a whole, reports per-message failures.
     fn send<'a>(&'a self, msgs: &'a [DeliveryMessage]) -> BoxFuture<'a, SendReport>;
+
+    /// Does this queue deliver at all? `false` for [`NoQueue`]: a process without a queue
+    /// (the CLI outside AWS) leaves its deliveries to the relay, so they are due at once.
+    fn delivers(&self) -> bool {
+        true
+    }
 }
 
 /// SQS adapter: SendMessageBatch in chunks of 10 (1 round trip per 10 messages).
@@ -147,5 +153,8 @@ impl LogoutQueue for NoQueue {
                     .collect(),
             }
         })
+    }
+    fn delivers(&self) -> bool {
+        false
     }
 }

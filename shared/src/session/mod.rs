@@ -389,7 +389,7 @@ pub async fn terminate(
                 reason: reason.to_string(),
                 gsi2pk: Some(keys::due_logout_gsi(keys::due_shard(sid))),
                 gsi2sk: Some(keys::due_sort(
-                    now_s + RELAY_AFTER_SECS,
+                    now_s + app.relay_grace_secs(RELAY_AFTER_SECS),
                     &format!("{sid}#{cid}"),
                 )),
                 expires_at: now_s + RECEIPT_RETENTION_SECS,
