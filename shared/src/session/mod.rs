@@ -4,15 +4,17 @@
 
 pub mod api;
 pub mod login;
+pub mod terminate;
+
+pub use terminate::{terminate, terminate_all, Terminated};
 
 use crate::app::App;
 use crate::http::{host_cookie, CookieSpec};
-use crate::outbound::queue::DeliveryMessage;
 use crate::platform::crypto;
 use crate::platform::time::{now_ms, now_s};
-use crate::store::schema::{keys, DeliveryItem, SessionApp, SessionItem, UserItem};
+use crate::store::schema::{keys, SessionApp, SessionItem, UserItem};
+use crate::store::Reservation;
 use crate::store::StoreError;
-use crate::store::{Reservation, TokenRef};
 use http::HeaderMap;
 use std::collections::BTreeMap;
 
@@ -298,157 +300,6 @@ pub async fn touch(
         Err(StoreError::ConditionFailed) => Ok(None),
         Err(e) => Err(e),
     }
-}
-
-/// What [`terminate`] did.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Terminated {
-    /// The session was live and is now ended; `deliveries` logout notifications queued.
-    Ended { deliveries: usize },
-    /// It had already ended (idempotent success).
-    AlreadyEnded,
-    /// No such session (or, with an owner, not that owner's).
-    NotFound,
-}
-
-/// End a session: one conditional transaction marks it ended, revokes every mapped token and
-/// writes one delivery per app with a back-channel URI; then the deliveries are sent to the
-/// queue. If sending fails the deliveries stay pending and the relay sends them.
-///
-/// Round trips: 1 Query (session partition) + 1 TransactWriteItems (+1 per extra 100
-/// live tokens; refresh tokens a later refresh rotated are not revoked again, so a long
-/// session that refreshes often stays in one transaction) + 1 SQS SendMessageBatch per 10
-/// deliveries. A concurrent token issuance bumps the session's issued counter and makes
-/// the transaction's condition on it fail; it is then re-read and retried.
-pub async fn terminate(
-    app: &App,
-    sid: &str,
-    owner: Option<&str>,
-    reason: &str,
-) -> Result<Terminated, StoreError> {
-    for _ in 0..5 {
-        let part = app.store.session_partition(sid).await?;
-        let Some(s) = part.session else {
-            return Ok(Terminated::NotFound);
-        };
-        if owner.is_some_and(|o| o != s.user_id) {
-            return Ok(Terminated::NotFound);
-        }
-        if s.status != "active" {
-            return Ok(Terminated::AlreadyEnded);
-        }
-        let now = now_ms();
-        let now_s = now / 1000;
-        // Tokens whose expiry passed are inactive already (and may be gone through TTL), and
-        // so are refresh tokens a later refresh rotated (a held one's link says so; a
-        // `TOKEN#` one is named by that refresh's link). A link holding a live token is
-        // revoked as one item; a shared token linked by several issuances is revoked once.
-        let rotated: std::collections::BTreeSet<&String> = part
-            .links
-            .iter()
-            .filter_map(|l| l.rotated.as_ref())
-            .collect();
-        let tokens: Vec<TokenRef> = part
-            .links
-            .iter()
-            .flat_map(|l| -> Vec<TokenRef> {
-                if l.grant.is_some() {
-                    return if l.holds_live_token(now_s) {
-                        vec![TokenRef::held(l)]
-                    } else {
-                        vec![]
-                    };
-                }
-                l.tokens
-                    .iter()
-                    .filter(|(h, exp)| **exp > now_s && !rotated.contains(h))
-                    .map(|(h, _)| TokenRef::Item(h.clone()))
-                    .collect()
-            })
-            .collect::<std::collections::BTreeSet<TokenRef>>()
-            .into_iter()
-            .collect();
-        let deliveries: Vec<DeliveryItem> = s
-            .apps
-            .iter()
-            .filter(|(_, a)| a.backchannel)
-            .filter(|(cid, _)| !part.deliveries.iter().any(|d| &d.client_id == *cid))
-            .map(|(cid, _)| DeliveryItem {
-                pk: keys::session_pk(sid),
-                sk: keys::delivery_sk(cid),
-                sid: sid.to_string(),
-                client_id: cid.clone(),
-                user_id: s.user_id.clone(),
-                status: "pending".into(),
-                attempts: 0,
-                last_http_status: None,
-                last_error: None,
-                created_ms: now,
-                updated_ms: now,
-                delivered_ms: None,
-                reason: reason.to_string(),
-                gsi2pk: Some(keys::due_logout_gsi(keys::due_shard(sid))),
-                gsi2sk: Some(keys::due_sort(
-                    now_s + app.relay_grace_secs(RELAY_AFTER_SECS),
-                    &format!("{sid}#{cid}"),
-                )),
-                expires_at: now_s + RECEIPT_RETENTION_SECS,
-            })
-            .collect();
-        match app
-            .store
-            .commit_termination(&s, &tokens, &deliveries, reason, now)
-            .await
-        {
-            Ok(()) => {}
-            Err(StoreError::ConditionFailed) => continue,
-            Err(e) => return Err(e),
-        }
-        crate::platform::telemetry::metric("Terminations", ("Reason", reason), 1.0);
-        tracing::info!(sid = %sid, reason = %reason, tokens = tokens.len(), deliveries = deliveries.len(), "session ended");
-        let msgs: Vec<DeliveryMessage> = deliveries
-            .iter()
-            .map(DeliveryMessage::for_delivery)
-            .collect();
-        if !msgs.is_empty() {
-            let report = app.queue.send(&msgs).await;
-            for (m, why) in &report.failed {
-                tracing::warn!(sid = %m.sid, client_id = %m.client_id, error = %why, "enqueue failed; the relay will resend");
-            }
-        }
-        return Ok(Terminated::Ended {
-            deliveries: deliveries.len(),
-        });
-    }
-    Err(StoreError::Backend(
-        "session kept changing during termination".into(),
-    ))
-}
-
-/// End every live session of a user, except those in `keep` (the caller's own sessions for
-/// "sign out everywhere else"). Returns how many ended. Round trips: 1 Query for the list,
-/// then per session those of [`terminate`], run concurrently (8 at a time).
-pub async fn terminate_all(
-    app: &App,
-    user_id: &str,
-    keep: &[String],
-    reason: &str,
-) -> Result<usize, StoreError> {
-    use futures::stream::{self, StreamExt, TryStreamExt};
-    let sessions = app.store.all_user_sessions(user_id, now_s()).await?;
-    let ended: Vec<Terminated> = stream::iter(
-        sessions
-            .into_iter()
-            .filter(|s| !keep.contains(&s.sid))
-            .map(|s| async move { terminate(app, &s.sid, Some(user_id), reason).await }),
-    )
-    .buffer_unordered(8)
-    .try_collect()
-    .await?;
-    Ok(ended
-        .iter()
-        .filter(|t| matches!(t, Terminated::Ended { .. }))
-        .count())
 }
 
 fn truncate(s: &str, max: usize) -> String {

@@ -1,0 +1,382 @@
+//! Termination: the one path every way a session ends goes through — the Me API, the Admin
+//! API, end_session, a login as another user, code replay and refresh reuse families, expiry.
+//!
+//! [`plan`] decides, from the session partition one Query read, which token links and
+//! token items to revoke and which deliveries to write; it is pure, so its cases are unit
+//! tests below. [`terminate`] runs it: the read, one conditional transaction
+//! (`Store::commit_termination`), then the queue.
+
+use crate::app::App;
+use crate::outbound::queue::DeliveryMessage;
+use crate::platform::time::{now_ms, now_s};
+use crate::session::{RECEIPT_RETENTION_SECS, RELAY_AFTER_SECS};
+use crate::store::schema::{keys, DeliveryItem, SessionItem, SessionTokenLink};
+use crate::store::{StoreError, TokenRef};
+use std::collections::BTreeSet;
+
+/// What [`terminate`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Terminated {
+    /// The session was live and is now ended; `deliveries` logout notifications queued.
+    Ended { deliveries: usize },
+    /// It had already ended (idempotent success).
+    AlreadyEnded,
+    /// No such session (or, with an owner, not that owner's).
+    NotFound,
+}
+
+/// What ending one session writes besides the session itself.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    /// Every token to revoke, each once: a link holding live tokens as one item, a token
+    /// item by its hash (a shared token linked by several issuances appears once).
+    pub tokens: Vec<TokenRef>,
+    /// One new delivery per app of the session with a back-channel URI that has none yet.
+    pub deliveries: Vec<DeliveryItem>,
+}
+
+/// Decide a termination (no I/O). `links` and `existing` are the session partition's token
+/// links and deliveries; `now_ms` the time of the decision; `relay_grace` how long the relay
+/// leaves the new deliveries to the queue ([`App::relay_grace_secs`]).
+///
+/// * Tokens whose expiry passed are inactive already (and may be gone through TTL): skipped.
+/// * Refresh tokens a later refresh rotated are unusable already: skipped (a held one's link
+///   says so itself; a `TOKEN#` one is named by that refresh's link's `rotated`).
+/// * A link holding a live token is revoked as one item ([`TokenRef::held`]); a token item
+///   linked by several issuances (a shared token of binding `none`/`cookie`) once.
+/// * An app without a back-channel URI gets no delivery; an app that has one already (a
+///   termination retried after a conflict) gets no second.
+///
+/// How many transactions the result takes is the store's business
+/// (`Store::commit_termination` chunks what does not fit in one).
+pub fn plan(
+    s: &SessionItem,
+    links: &[SessionTokenLink],
+    existing: &[DeliveryItem],
+    reason: &str,
+    now_ms: i64,
+    relay_grace: i64,
+) -> Plan {
+    let now_s = now_ms / 1000;
+    let rotated: BTreeSet<&String> = links.iter().filter_map(|l| l.rotated.as_ref()).collect();
+    let tokens: BTreeSet<TokenRef> = links
+        .iter()
+        .flat_map(|l| -> Vec<TokenRef> {
+            if l.grant.is_some() {
+                return if l.holds_live_token(now_s) {
+                    vec![TokenRef::held(l)]
+                } else {
+                    vec![]
+                };
+            }
+            l.tokens
+                .iter()
+                .filter(|(h, exp)| **exp > now_s && !rotated.contains(h))
+                .map(|(h, _)| TokenRef::Item(h.clone()))
+                .collect()
+        })
+        .collect();
+    let deliveries = s
+        .apps
+        .iter()
+        .filter(|(_, a)| a.backchannel)
+        .filter(|(cid, _)| !existing.iter().any(|d| &d.client_id == *cid))
+        .map(|(cid, _)| DeliveryItem {
+            pk: keys::session_pk(&s.sid),
+            sk: keys::delivery_sk(cid),
+            sid: s.sid.clone(),
+            client_id: cid.clone(),
+            user_id: s.user_id.clone(),
+            status: "pending".into(),
+            attempts: 0,
+            last_http_status: None,
+            last_error: None,
+            created_ms: now_ms,
+            updated_ms: now_ms,
+            delivered_ms: None,
+            reason: reason.to_string(),
+            gsi2pk: Some(keys::due_logout_gsi(keys::due_shard(&s.sid))),
+            gsi2sk: Some(keys::due_sort(
+                now_s + relay_grace,
+                &format!("{}#{cid}", s.sid),
+            )),
+            expires_at: now_s + RECEIPT_RETENTION_SECS,
+        })
+        .collect();
+    Plan {
+        tokens: tokens.into_iter().collect(),
+        deliveries,
+    }
+}
+
+/// End a session: one conditional transaction marks it ended, revokes every mapped token and
+/// writes one delivery per app with a back-channel URI ([`plan`]); then the deliveries are
+/// sent to the queue. If sending fails the deliveries stay pending and the relay sends them.
+///
+/// Round trips: 1 Query (session partition) + 1 TransactWriteItems (+1 per extra 100
+/// live tokens; refresh tokens a later refresh rotated are not revoked again, so a long
+/// session that refreshes often stays in one transaction) + 1 SQS SendMessageBatch per 10
+/// deliveries. A concurrent token issuance bumps the session's issued counter and makes
+/// the transaction's condition on it fail; it is then re-read and retried.
+pub async fn terminate(
+    app: &App,
+    sid: &str,
+    owner: Option<&str>,
+    reason: &str,
+) -> Result<Terminated, StoreError> {
+    for _ in 0..5 {
+        let part = app.store.session_partition(sid).await?;
+        let Some(s) = part.session else {
+            return Ok(Terminated::NotFound);
+        };
+        if owner.is_some_and(|o| o != s.user_id) {
+            return Ok(Terminated::NotFound);
+        }
+        if s.status != "active" {
+            return Ok(Terminated::AlreadyEnded);
+        }
+        let now = now_ms();
+        let Plan { tokens, deliveries } = plan(
+            &s,
+            &part.links,
+            &part.deliveries,
+            reason,
+            now,
+            app.relay_grace_secs(RELAY_AFTER_SECS),
+        );
+        match app
+            .store
+            .commit_termination(&s, &tokens, &deliveries, reason, now)
+            .await
+        {
+            Ok(()) => {}
+            Err(StoreError::ConditionFailed) => continue,
+            Err(e) => return Err(e),
+        }
+        crate::platform::telemetry::metric("Terminations", ("Reason", reason), 1.0);
+        tracing::info!(sid = %sid, reason = %reason, tokens = tokens.len(), deliveries = deliveries.len(), "session ended");
+        let msgs: Vec<DeliveryMessage> = deliveries
+            .iter()
+            .map(DeliveryMessage::for_delivery)
+            .collect();
+        if !msgs.is_empty() {
+            let report = app.queue.send(&msgs).await;
+            for (m, why) in &report.failed {
+                tracing::warn!(sid = %m.sid, client_id = %m.client_id, error = %why, "enqueue failed; the relay will resend");
+            }
+        }
+        return Ok(Terminated::Ended {
+            deliveries: deliveries.len(),
+        });
+    }
+    Err(StoreError::Backend(
+        "session kept changing during termination".into(),
+    ))
+}
+
+/// End every live session of a user, except those in `keep` (the caller's own sessions for
+/// "sign out everywhere else"). Returns how many ended. Round trips: 1 Query for the list,
+/// then per session those of [`terminate`], run concurrently (8 at a time).
+pub async fn terminate_all(
+    app: &App,
+    user_id: &str,
+    keep: &[String],
+    reason: &str,
+) -> Result<usize, StoreError> {
+    use futures::stream::{self, StreamExt, TryStreamExt};
+    let sessions = app.store.all_user_sessions(user_id, now_s()).await?;
+    let ended: Vec<Terminated> = stream::iter(
+        sessions
+            .into_iter()
+            .filter(|s| !keep.contains(&s.sid))
+            .map(|s| async move { terminate(app, &s.sid, Some(user_id), reason).await }),
+    )
+    .buffer_unordered(8)
+    .try_collect()
+    .await?;
+    Ok(ended
+        .iter()
+        .filter(|t| matches!(t, Terminated::Ended { .. }))
+        .count())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::schema::{HeldGrant, SessionApp};
+    use crate::store::token_link;
+    use std::collections::BTreeMap;
+
+    const NOW_MS: i64 = 1_000_000_000;
+    const NOW: i64 = NOW_MS / 1000;
+
+    fn session(apps: &[(&str, bool)]) -> SessionItem {
+        let app = |bc| SessionApp {
+            name: "App".into(),
+            first_auth_ms: 0,
+            last_auth_ms: 0,
+            backchannel: bc,
+        };
+        SessionItem {
+            pk: keys::session_pk("s1"),
+            sk: keys::SESSION_SK.into(),
+            sid: "s1".into(),
+            user_id: "u1".into(),
+            username: "alice".into(),
+            secret_hash: String::new(),
+            created_ms: 0,
+            last_seen_ms: 0,
+            auth_time: 0,
+            idle_expires_at: NOW + 600,
+            absolute_expires_at: NOW + 3600,
+            remember_me: false,
+            user_agent: String::new(),
+            ip: String::new(),
+            status: "active".into(),
+            ended_reason: None,
+            ended_at_ms: None,
+            version: 0,
+            apps: apps
+                .iter()
+                .map(|(id, bc)| (id.to_string(), app(*bc)))
+                .collect(),
+            gsi1pk: None,
+            gsi1sk: None,
+            gsi2pk: None,
+            gsi2sk: None,
+            gsi3pk: None,
+            gsi3sk: None,
+            expires_at: NOW + 3600,
+        }
+    }
+
+    /// A link of token items (`(hash, expiry)`), as shared tokens and older issuances have.
+    fn items_link(key: &str, tokens: &[(&str, i64)]) -> SessionTokenLink {
+        let t: BTreeMap<String, i64> = tokens.iter().map(|(h, e)| (h.to_string(), *e)).collect();
+        token_link("s1", key, t, "fam", NOW)
+    }
+
+    /// A link holding an access token `a` (and a refresh token `r`) until `exp`.
+    fn held_link(key: &str, a: &str, r: Option<&str>, exp: i64) -> SessionTokenLink {
+        let mut t = BTreeMap::from([(a.to_string(), exp)]);
+        if let Some(r) = r {
+            t.insert(r.to_string(), exp);
+        }
+        let mut l = token_link("s1", key, t, "fam", NOW);
+        l.grant = Some(HeldGrant {
+            client_id: "rp".into(),
+            user_id: "u1".into(),
+            scope: "openid".into(),
+            refresh_scope: None,
+            iat: NOW,
+            auth_time: NOW,
+            access: a.into(),
+            refresh: r.map(str::to_string),
+        });
+        l
+    }
+
+    fn planned(s: &SessionItem, links: &[SessionTokenLink]) -> Plan {
+        plan(s, links, &[], "admin", NOW_MS, RELAY_AFTER_SECS)
+    }
+
+    #[test]
+    fn a_shared_token_linked_twice_is_revoked_once() {
+        let links = [
+            items_link("k1", &[("shared", NOW + 60), ("rt1", NOW + 60)]),
+            items_link("k2", &[("shared", NOW + 60), ("rt2", NOW + 60)]),
+        ];
+        let p = planned(&session(&[]), &links);
+        assert_eq!(
+            p.tokens,
+            vec![
+                TokenRef::Item("rt1".into()),
+                TokenRef::Item("rt2".into()),
+                TokenRef::Item("shared".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn expired_and_rotated_tokens_are_left_alone() {
+        let mut refreshed = items_link("k2", &[]);
+        refreshed.rotated = Some("old-rt".into());
+        let links = [
+            items_link("k1", &[("old-rt", NOW + 60), ("gone", NOW - 1)]),
+            refreshed,
+        ];
+        assert!(planned(&session(&[]), &links).tokens.is_empty());
+    }
+
+    #[test]
+    fn a_link_holding_live_tokens_is_one_revocation() {
+        let live = held_link("k1", "a1", Some("r1"), NOW + 60);
+        let expired = held_link("k2", "a2", None, NOW - 1);
+        let mut rotated = held_link("k3", "a3", Some("r3"), NOW + 60);
+        rotated.refresh_status = Some("rotated".into());
+        let p = planned(&session(&[]), &[live.clone(), expired, rotated.clone()]);
+        assert_eq!(
+            p.tokens,
+            vec![TokenRef::held(&live), TokenRef::held(&rotated)]
+        );
+        // The link whose refresh token was rotated gets only its access token revoked.
+        assert!(matches!(
+            TokenRef::held(&rotated),
+            TokenRef::Held {
+                access_only: true,
+                ..
+            }
+        ));
+        assert!(matches!(
+            TokenRef::held(&live),
+            TokenRef::Held {
+                access_only: false,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn only_apps_with_a_back_channel_get_a_delivery_and_only_once() {
+        let s = session(&[("bcl", true), ("spa", false), ("done", true)]);
+        let already = plan(&s, &[], &[], "admin", NOW_MS, 0).deliveries;
+        let existing: Vec<DeliveryItem> = already
+            .into_iter()
+            .filter(|d| d.client_id == "done")
+            .collect();
+        let p = plan(&s, &[], &existing, "admin", NOW_MS, RELAY_AFTER_SECS);
+        let ids: Vec<&str> = p.deliveries.iter().map(|d| d.client_id.as_str()).collect();
+        assert_eq!(ids, vec!["bcl"]);
+        let d = &p.deliveries[0];
+        assert_eq!((d.status.as_str(), d.reason.as_str()), ("pending", "admin"));
+        assert_eq!(
+            d.gsi2sk.as_deref(),
+            Some(keys::due_sort(NOW + RELAY_AFTER_SECS, "s1#bcl").as_str())
+        );
+        assert_eq!(d.expires_at, NOW + RECEIPT_RETENTION_SECS);
+    }
+
+    #[test]
+    fn without_a_queue_the_deliveries_are_due_at_once() {
+        let p = plan(&session(&[("bcl", true)]), &[], &[], "admin", NOW_MS, 0);
+        assert_eq!(
+            p.deliveries[0].gsi2sk.as_deref(),
+            Some(keys::due_sort(NOW, "s1#bcl").as_str())
+        );
+    }
+
+    #[test]
+    fn more_than_one_transactions_worth_is_planned_whole() {
+        // 150 live token items and 120 held links: the plan lists them all; the store splits
+        // them into transactions of at most 100 (`Store::commit_termination`).
+        let many: Vec<(String, i64)> = (0..150).map(|i| (format!("t{i:03}"), NOW + 60)).collect();
+        let refs: Vec<(&str, i64)> = many.iter().map(|(h, e)| (h.as_str(), *e)).collect();
+        let mut links = vec![items_link("k0", &refs)];
+        links.extend(
+            (0..120).map(|i| held_link(&format!("h{i}"), &format!("a{i}"), None, NOW + 60)),
+        );
+        let p = planned(&session(&[("bcl", true)]), &links);
+        assert_eq!(p.tokens.len(), 270);
+        assert_eq!(p.deliveries.len(), 1);
+    }
+}
