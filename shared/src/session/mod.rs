@@ -2,7 +2,6 @@
 //! Every way a session ends — Me API, Admin API, end_session, expiry — goes through
 //! [`terminate`].
 
-pub mod api;
 pub mod login;
 pub mod terminate;
 

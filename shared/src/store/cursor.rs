@@ -9,7 +9,9 @@ use std::collections::{BTreeMap, HashMap};
 /// One page of results and the cursor for the next, if any.
 #[derive(Debug, Clone)]
 pub struct Page<T> {
+    /// This page's results, in the order of the query.
     pub items: Vec<T>,
+    /// The encoded [`Cursor`] of the next page; `None` on the last page.
     pub next: Option<String>,
 }
 
@@ -24,6 +26,7 @@ const ALLOWED: &[&str] = &[
 ];
 
 impl Cursor {
+    /// The opaque form handed to clients: base64url of the positions as JSON.
     pub fn encode(&self) -> String {
         crate::platform::crypto::b64(
             serde_json::to_string(&self.0)
@@ -47,6 +50,8 @@ impl Cursor {
         Some(Cursor(map))
     }
 
+    /// Remember where `position` stopped: its LastEvaluatedKey (string attributes only; every key
+    /// attribute of the table and its indexes is a string).
     pub fn set(&mut self, position: &str, key: &Item) {
         let k: BTreeMap<String, String> = key
             .iter()
@@ -67,6 +72,7 @@ impl Cursor {
         })
     }
 
+    /// No position left: every shard is exhausted, so there is no next page.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

@@ -19,12 +19,16 @@ pub enum DeliveryOutcome {
     Rejected(u16),
     /// Network error, timeout, 5xx, 429 or another status: SQS will retry.
     Retry {
+        /// The status the app answered, if it answered at all.
         http_status: Option<u16>,
+        /// Why the attempt failed, as stored in the receipt's `last_error`.
         error: String,
     },
     /// Retries exhausted: the message goes (or went) to the DLQ.
     Dead {
+        /// The status of the last attempt, if the app answered at all.
         http_status: Option<u16>,
+        /// Why the last attempt failed, as stored in the receipt's `last_error`.
         error: String,
     },
     /// Not attempted: a redelivered message whose delivery is already final (`delivered`,
@@ -42,8 +46,11 @@ fn fail_all(n: usize, msg: &str) -> Vec<Result<(), StoreError>> {
 /// One delivery outcome to record (see [`Store::record_deliveries`]).
 #[derive(Debug, Clone, Copy)]
 pub struct DeliveryRecord<'a> {
+    /// The session the delivery belongs to (its partition).
     pub sid: &'a str,
+    /// The app the logout token was posted to.
     pub client_id: &'a str,
+    /// What the attempt achieved.
     pub outcome: &'a DeliveryOutcome,
     /// When a retried delivery becomes due for the relay again (epoch s).
     pub retry_due_s: i64,

@@ -13,7 +13,10 @@ pub enum StoreError {
     /// A single-use item (an authorization code's link) already exists; `family` is the
     /// grant family it names, when it was read.
     #[error("already used")]
-    AlreadyUsed { family: Option<String> },
+    AlreadyUsed {
+        /// The family the earlier use created, if the link was read.
+        family: Option<String>,
+    },
     /// The engine throttled us; retrying later is safe.
     #[error("throttled")]
     Throttled,
@@ -30,6 +33,10 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Classify an SDK failure: a timeout or unreachable engine is `Unavailable`, a failed
+    /// condition `ConditionFailed`, throttling `Throttled`, anything else `Backend` with
+    /// DynamoDB's code and message. (A cancelled transaction's reasons per item are read by
+    /// `transact_error`, which falls back to this for everything else.)
     pub fn from_sdk<E, R>(e: aws_sdk_dynamodb::error::SdkError<E, R>) -> Self
     where
         E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,

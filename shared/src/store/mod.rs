@@ -34,12 +34,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// One DynamoDB item as the SDK reads and writes it: attribute name → value.
 pub type Item = HashMap<String, AttributeValue>;
 
 /// The store: one SDK client (built once per cold start) and the table name.
 #[derive(Clone, Debug)]
 pub struct Store {
+    /// The DynamoDB client (its retry and timeout settings come from `client`).
     pub client: Client,
+    /// The one table every item lives in (`WARDEN_TABLE`).
     pub table: String,
 }
 
@@ -48,9 +51,11 @@ pub struct Store {
 pub struct RoundTrips(Arc<AtomicU64>);
 
 impl RoundTrips {
+    /// Requests counted since the counter was made or last [`reset`](Self::reset).
     pub fn get(&self) -> u64 {
         self.0.load(Ordering::SeqCst)
     }
+    /// Start counting from zero again (before the operation a test measures).
     pub fn reset(&self) {
         self.0.store(0, Ordering::SeqCst)
     }
@@ -152,6 +157,8 @@ pub async fn dynamodb_client_with(
 }
 
 impl Store {
+    /// A store on `table` through `client`. No round trip: nothing is checked until the first
+    /// request.
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         Store {
             client,

@@ -12,8 +12,12 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+/// The table's partition key attribute.
 pub const PK: &str = "pk";
+/// The table's sort key attribute.
 pub const SK: &str = "sk";
+/// The attribute DynamoDB's TTL deletes items by (epoch seconds). Deletion can lag by days, so
+/// every read also checks expiry itself.
 pub const TTL_ATTRIBUTE: &str = "expires_at";
 
 /// Shards of the live-session search index (gsi3).
@@ -24,8 +28,11 @@ pub const DUE_SHARDS: u32 = 2;
 /// A global secondary index of the table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GsiDef {
+    /// The index name (`gsi1`, `gsi2`, `gsi3`).
     pub name: &'static str,
+    /// Its partition key attribute.
     pub pk: &'static str,
+    /// Its sort key attribute.
     pub sk: &'static str,
     /// `ALL` for every index: listings need the whole session item.
     pub projection: &'static str,
@@ -34,17 +41,27 @@ pub struct GsiDef {
 /// The table's whole definition; the local stack, the tests and the template check use it.
 #[derive(Debug, Clone)]
 pub struct TableDef {
+    /// The partition key attribute ([`PK`]).
     pub pk: &'static str,
+    /// The sort key attribute ([`SK`]).
     pub sk: &'static str,
+    /// The global secondary indexes.
     pub gsis: Vec<GsiDef>,
+    /// The TTL attribute ([`TTL_ATTRIBUTE`]).
     pub ttl_attribute: &'static str,
+    /// `PAY_PER_REQUEST` (on-demand): nothing is paid while nobody signs in.
     pub billing_mode: &'static str,
 }
 
+/// A user's sessions, newest last (`USER#<uid>` / `<created-ms>#<sid>`).
 pub const GSI_USER: &str = "gsi1";
+/// The sparse due index: live sessions by expiry and pending deliveries by due time, for the relay.
 pub const GSI_DUE: &str = "gsi2";
+/// The sparse, write-sharded live-session index of the global search, by last access.
 pub const GSI_LIVE: &str = "gsi3";
 
+/// The table as Warden expects it: what the local stack creates, what the tests create on each
+/// engine, and what `template.yaml` is checked against.
 pub fn table_def() -> TableDef {
     TableDef {
         pk: PK,
@@ -76,72 +93,99 @@ pub fn table_def() -> TableDef {
 
 /// Key builders. Each returns `(pk, sk)` or one component.
 pub mod keys {
+    /// Sort key of the session item itself.
     pub const SESSION_SK: &str = "SESSION";
+    /// Prefix of every session partition key.
     pub const SESSION_PREFIX: &str = "SESSION#";
+    /// Partition key of session `sid`: `SESSION#<sid>` (the session, its counter, token links and
+    /// deliveries).
     pub fn session_pk(sid: &str) -> String {
         format!("{SESSION_PREFIX}{sid}")
     }
+    /// Sort key of a token link: `TOKEN#<key>` (a code's hash, a token's hash or a random id).
     pub fn session_token_sk(hash: &str) -> String {
         format!("TOKEN#{hash}")
     }
+    /// Prefix of token-link sort keys in a session partition.
     pub const TOKEN_LINK_PREFIX: &str = "TOKEN#";
     /// The session's [`super::IssuedCounter`].
     pub const ISSUED_SK: &str = "ISSUED";
+    /// Sort key of the back-channel delivery to `client_id`: `LOGOUT#<client>`.
     pub fn delivery_sk(client_id: &str) -> String {
         format!("LOGOUT#{client_id}")
     }
+    /// Prefix of delivery sort keys in a session partition.
     pub const DELIVERY_PREFIX: &str = "LOGOUT#";
+    /// A `TOKEN#` item's key, by the token's hash.
     pub fn token(hash: &str) -> (String, String) {
         (format!("TOKEN#{hash}"), "TOKEN".into())
     }
+    /// A client's key.
     pub fn client(id: &str) -> (String, String) {
         (format!("CLIENT#{id}"), "CLIENT".into())
     }
+    /// A user's key, by user id.
     pub fn user(uid: &str) -> (String, String) {
         (format!("USER#{uid}"), "USER".into())
     }
+    /// The username reservation's key. Lower-cased: usernames are unique regardless of case.
     pub fn username(name: &str) -> (String, String) {
         (
             format!("USERNAME#{}", name.to_lowercase()),
             "USERNAME".into(),
         )
     }
+    /// Partition key of the signing keys (one partition: the key set is read in one Query).
     pub const KEYS_PK: &str = "KEYS";
+    /// Sort key of signing key `kid`.
     pub fn signing_key_sk(kid: &str) -> String {
         format!("KEY#{kid}")
     }
+    /// A login counter's key. The caller puts the window number in `subject`, so each window is a
+    /// fresh item.
     pub fn throttle(kind: &str, subject: &str) -> (String, String) {
         (format!("THROTTLE#{kind}#{subject}"), "THROTTLE".into())
     }
     /// The reusable grant of binding types `none` (per user+client+scope) and `cookie`
-    /// (per browser binding value+client+scope).
+    /// (per browser binding value+user+client+scope).
     pub fn shared_grant(discriminator: &str) -> (String, String) {
         (format!("GRANT#{discriminator}"), "GRANT".into())
     }
+    /// `gsi1pk` of a user's sessions.
     pub fn user_sessions_gsi(uid: &str) -> String {
         format!("USER#{uid}")
     }
+    /// `gsi1sk`: the creation time, zero-padded so the string order is the time order, then the
+    /// session id.
     pub fn user_sessions_sort(created_ms: i64, sid: &str) -> String {
         format!("{created_ms:013}#{sid}")
     }
+    /// The `gsi3` shard of session `sid` (stable hash, below [`LIVE_SHARDS`](super::LIVE_SHARDS)).
     pub fn live_shard(sid: &str) -> u32 {
         shard_of(sid, super::LIVE_SHARDS)
     }
+    /// `gsi3pk` of a live-session shard.
     pub fn live_gsi(shard: u32) -> String {
         format!("LIVE#{shard}")
     }
+    /// `gsi3sk`: the last access (epoch ms, zero-padded), then the session id.
     pub fn live_sort(last_ms: i64, sid: &str) -> String {
         format!("{last_ms:013}#{sid}")
     }
+    /// `gsi2pk` of a shard of live sessions, sorted by expiry for the relay's sweep.
     pub fn due_session_gsi(shard: u32) -> String {
         format!("DUE#SESSION#{shard}")
     }
+    /// `gsi2pk` of a shard of pending deliveries, sorted by when they are due.
     pub fn due_logout_gsi(shard: u32) -> String {
         format!("DUE#LOGOUT#{shard}")
     }
+    /// `gsi2sk`: the due time (epoch seconds, zero-padded), then `rest` (`<sid>` or
+    /// `<sid>#<client>`).
     pub fn due_sort(at_s: i64, rest: &str) -> String {
         format!("{at_s:010}#{rest}")
     }
+    /// The `gsi2` shard of `id` (a session id; a delivery uses its session's).
     pub fn due_shard(id: &str) -> u32 {
         shard_of(id, super::DUE_SHARDS)
     }
@@ -159,29 +203,45 @@ pub mod keys {
 /// A browser session (`SESSION#<sid>` / `SESSION`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct SessionItem {
+    /// Partition key: `SESSION#<sid>`.
     pub pk: String,
+    /// Sort key: `SESSION`.
     pub sk: String,
+    /// The session id (random; also the `sid` claim of its ID and logout tokens).
     pub sid: String,
+    /// The user signed in.
     pub user_id: String,
+    /// The username at sign-in, for listings without a user read.
     pub username: String,
     /// base64url(SHA-256(cookie secret)).
     pub secret_hash: String,
+    /// When the user signed in (epoch ms).
     pub created_ms: i64,
+    /// Last use (epoch ms); updated at most once a minute unless an app joins.
     pub last_seen_ms: i64,
     /// Epoch seconds of the authentication (ID token `auth_time`).
     pub auth_time: i64,
+    /// End of the idle timeout (epoch s), pushed forward on use, never past the absolute expiry.
     pub idle_expires_at: i64,
+    /// End of the session's absolute lifetime (epoch s), fixed at sign-in.
     pub absolute_expires_at: i64,
+    /// Signed in with "remember me": the remember-me lifetime replaces both timeouts, and the
+    /// cookie is persistent.
     #[serde(default)]
     pub remember_me: bool,
+    /// The browser's `User-Agent` at sign-in (truncated), shown in session listings.
     #[serde(default)]
     pub user_agent: String,
+    /// The client address at sign-in (truncated), shown in session listings.
     #[serde(default)]
     pub ip: String,
     /// `active` or `ended`.
     pub status: String,
+    /// Why the session ended (`user`, `admin`, `rp_logout`, `expired`, `user_switch`, ...); `None`
+    /// while active.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended_reason: Option<String>,
+    /// When it ended (epoch ms); `None` while active.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended_at_ms: Option<i64>,
     /// How many writes mapped tokens to the session: the `v` of its [`IssuedCounter`], filled
@@ -193,18 +253,27 @@ pub struct SessionItem {
     /// Apps (clients) that authenticated through this session.
     #[serde(default)]
     pub apps: BTreeMap<String, SessionApp>,
+    /// `gsi1` key: the user's sessions ([`keys::user_sessions_gsi`]). Removed when the session
+    /// ends, like every index key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gsi1pk: Option<String>,
+    /// `gsi1` sort key ([`keys::user_sessions_sort`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gsi1sk: Option<String>,
+    /// `gsi2` key: the due shard the relay sweeps for expired sessions ([`keys::due_session_gsi`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gsi2pk: Option<String>,
+    /// `gsi2` sort key: the idle expiry ([`keys::due_sort`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gsi2sk: Option<String>,
+    /// `gsi3` key: the live-session shard of the global search ([`keys::live_gsi`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gsi3pk: Option<String>,
+    /// `gsi3` sort key: the last access ([`keys::live_sort`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gsi3sk: Option<String>,
+    /// TTL (epoch s): the absolute expiry plus the receipt retention, so an ended session stays
+    /// readable with its delivery receipts.
     pub expires_at: i64,
 }
 
@@ -222,8 +291,11 @@ impl SessionItem {
 /// An app recorded in a session's app list.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct SessionApp {
+    /// The client's display name when it joined.
     pub name: String,
+    /// When the app first authenticated through this session (epoch ms).
     pub first_auth_ms: i64,
+    /// When it last did (epoch ms).
     pub last_auth_ms: i64,
     /// The client had a back-channel logout URI when it joined: termination writes a
     /// delivery for it without reading the client.
@@ -247,7 +319,9 @@ pub struct SessionApp {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(from = "StoredLink")]
 pub struct SessionTokenLink {
+    /// Partition key: `SESSION#<sid>`.
     pub pk: String,
+    /// Sort key: `TOKEN#<key>`.
     pub sk: String,
     /// Token hash → the token's expiry (epoch seconds).
     #[serde(rename = "t")]
@@ -283,8 +357,10 @@ pub struct SessionTokenLink {
 /// with the link; only the link's `sa`/`sr`/`rr` change afterwards.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct HeldGrant {
+    /// The client the tokens were issued to.
     #[serde(rename = "c")]
     pub client_id: String,
+    /// The user they were issued for.
     #[serde(rename = "u")]
     pub user_id: String,
     /// The access token's scope.
@@ -293,8 +369,10 @@ pub struct HeldGrant {
     /// The refresh token's scope (the grant's; a refresh may narrow the access token's).
     #[serde(rename = "rs", default, skip_serializing_if = "Option::is_none")]
     pub refresh_scope: Option<String>,
+    /// When they were issued (epoch s).
     #[serde(rename = "i")]
     pub iat: i64,
+    /// When the user authenticated (epoch s; the ID token's `auth_time`).
     #[serde(rename = "at")]
     pub auth_time: i64,
     /// The access token's hash.
@@ -444,23 +522,34 @@ impl From<StoredLink> for SessionTokenLink {
 /// rewrite the session item and its three index copies. Absent until the first issuance.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct IssuedCounter {
+    /// Partition key: `SESSION#<sid>`.
     pub pk: String,
+    /// Sort key: `ISSUED`.
     pub sk: String,
+    /// The number of issuances so far.
     pub v: i64,
+    /// TTL (epoch s): the latest expiry among the tokens of the latest issuance.
     pub expires_at: i64,
 }
 
 /// `TOKEN#<hash>` / `TOKEN`: an access or refresh token.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct TokenItem {
+    /// Partition key: `TOKEN#<hash>`.
     pub pk: String,
+    /// Sort key: `TOKEN`.
     pub sk: String,
     /// `access` or `refresh`.
     pub kind: String,
+    /// The client the token was issued to.
     pub client_id: String,
+    /// The user it was issued for.
     pub user_id: String,
+    /// Its scope (space-separated).
     pub scope: String,
+    /// Issued at (epoch s).
     pub iat: i64,
+    /// The token's expiry (epoch s), checked on every use; introspection answers it.
     pub exp: i64,
     /// `active`, `revoked`, or (refresh only) `rotated`.
     pub status: String,
@@ -469,9 +558,13 @@ pub struct TokenItem {
     pub sessions: Vec<String>,
     /// Grant family: a code exchange and every refresh that follows it.
     pub family: String,
+    /// When the user authenticated (epoch s), carried into the tokens a refresh issues.
     pub auth_time: i64,
+    /// Why it was revoked: its session's end reason, `revoked` (RFC 7009), `refresh_reuse` or
+    /// `code_replay`; `None` unless revoked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoked_reason: Option<String>,
+    /// TTL (epoch s): the token's expiry.
     pub expires_at: i64,
 }
 
@@ -480,20 +573,28 @@ pub struct TokenItem {
 /// nothing readable for it; single use is enforced by the exchange's [`SessionTokenLink`], keyed by the code's hash.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct CodeGrant {
+    /// The client the code was issued to; the exchange must be made by it.
     #[serde(rename = "c")]
     pub client_id: String,
+    /// The redirect URI of the request; the exchange must send the same (RFC 6749 §4.1.3).
     #[serde(rename = "r")]
     pub redirect_uri: String,
+    /// The signed-in user.
     #[serde(rename = "u")]
     pub user_id: String,
+    /// The session the code was issued from; its tokens are mapped to it.
     #[serde(rename = "s")]
     pub sid: String,
+    /// The granted scope (space-separated).
     #[serde(rename = "sc")]
     pub scope: String,
+    /// The request's `nonce`, echoed in the ID token (OIDC Core §3.1.2.1).
     #[serde(rename = "n", default, skip_serializing_if = "Option::is_none")]
     pub nonce: Option<String>,
+    /// The PKCE S256 challenge, checked against the exchange's `code_verifier` (RFC 7636 §4.6).
     #[serde(rename = "pc", default, skip_serializing_if = "Option::is_none")]
     pub code_challenge: Option<String>,
+    /// When the user authenticated (epoch s), for the ID token's `auth_time`.
     #[serde(rename = "at")]
     pub auth_time: i64,
     /// Browser binding value for `cookie` binding (hash of `warden_atbv`).
@@ -538,10 +639,13 @@ impl CodeGrant {
 /// preferred_username; `email`: email).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct IdClaims {
+    /// `name` (scope `profile`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// `preferred_username` (scope `profile`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preferred_username: Option<String>,
+    /// `email` (scope `email`), when the user has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
 }
@@ -565,34 +669,51 @@ impl IdClaims {
 /// `CLIENT#<id>` / `CLIENT`: a registered relying party.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ClientItem {
+    /// Partition key: `CLIENT#<id>`.
     pub pk: String,
+    /// Sort key: `CLIENT`.
     pub sk: String,
+    /// The client id.
     pub client_id: String,
+    /// Display name (the login page, session listings).
     pub name: String,
     /// base64url(SHA-256(secret)); `None` for public clients.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_hash: Option<String>,
+    /// Registered redirect URIs; an authorization request must name one exactly.
     pub redirect_uris: Vec<String>,
     /// Origins (`scheme://host[:port]`) whose pages may call token, userinfo and revoke
     /// (CORS). Empty: the origins of the redirect URIs.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub web_origins: Vec<String>,
+    /// Where RP-Initiated Logout may send the browser afterwards (exact match).
     #[serde(default)]
     pub post_logout_redirect_uris: Vec<String>,
+    /// Where logout tokens are POSTed when a session the client joined ends (OIDC Back-Channel
+    /// Logout 1.0).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backchannel_logout_uri: Option<String>,
+    /// The client registered that it needs `sid` in logout tokens (Back-Channel Logout §2.2);
+    /// Warden's logout tokens always carry it.
     #[serde(default)]
     pub backchannel_logout_session_required: bool,
+    /// The page loaded in a hidden iframe of the logout page (OIDC Front-Channel Logout 1.0).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub frontchannel_logout_uri: Option<String>,
+    /// Add `iss` and `sid` to the front-channel logout URI (Front-Channel Logout §2).
     #[serde(default)]
     pub frontchannel_logout_session_required: bool,
+    /// Scopes the client may request.
     pub scopes: Vec<String>,
+    /// Grant types the client may use at the token endpoint (`authorization_code`,
+    /// `refresh_token`).
     pub grant_types: Vec<String>,
     /// `sso-session`, `cookie` or `none`.
     pub token_binding: String,
+    /// A disabled client is refused everywhere, as if unknown.
     #[serde(default)]
     pub disabled: bool,
+    /// When it was registered (epoch ms).
     pub created_ms: i64,
     /// A resource server: may introspect tokens issued to other clients (RFC 7662 §2.1
     /// leaves who may introspect what to the server). Without it a client introspects only
@@ -607,6 +728,7 @@ fn legacy_resource_server() -> bool {
 }
 
 impl ClientItem {
+    /// A public client (no secret): it must use PKCE and authenticates with `none`.
     pub fn is_public(&self) -> bool {
         self.secret_hash.is_none()
     }
@@ -615,36 +737,52 @@ impl ClientItem {
 /// `USER#<uid>` / `USER`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct UserItem {
+    /// Partition key: `USER#<uid>`.
     pub pk: String,
+    /// Sort key: `USER`.
     pub sk: String,
+    /// The user id (the `sub` claim).
     pub user_id: String,
+    /// The sign-in name, as entered at creation (unique regardless of case through
+    /// [`UsernameItem`]).
     pub username: String,
+    /// The password's Argon2id hash (PHC string).
     pub password_hash: String,
+    /// Display name (the `name` claim).
     #[serde(default)]
     pub name: String,
+    /// E-mail address (the `email` claim); empty if none.
     #[serde(default)]
     pub email: String,
+    /// A disabled user cannot sign in.
     #[serde(default)]
     pub disabled: bool,
     /// Extra scopes this user may be granted (e.g. `internal_session_view`).
     #[serde(default)]
     pub roles: Vec<String>,
+    /// When the user was created (epoch ms).
     pub created_ms: i64,
 }
 
 /// `USERNAME#<lowercase name>` / `USERNAME`: uniqueness of usernames.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct UsernameItem {
+    /// Partition key: `USERNAME#<lowercase name>`.
     pub pk: String,
+    /// Sort key: `USERNAME`.
     pub sk: String,
+    /// The user holding the name.
     pub user_id: String,
 }
 
 /// `KEYS` / `KEY#<kid>`: an RS256 signing key. `private_pkcs8` is base64url DER.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct SigningKeyItem {
+    /// Partition key: `KEYS`.
     pub pk: String,
+    /// Sort key: `KEY#<kid>`.
     pub sk: String,
+    /// The key id (JWS `kid` header, JWKS entry).
     pub kid: String,
     /// The private key (PKCS#8 DER, base64url) in the clear: only in memory once opened,
     /// and in items written before keys were wrapped. Never written now.
@@ -653,8 +791,11 @@ pub struct SigningKeyItem {
     /// The private key wrapped (`<scheme>:<ciphertext>`, see `key_protection`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub private_wrapped: Option<String>,
+    /// The RSA public modulus (base64url, as published in the JWKS).
     pub n: String,
+    /// The RSA public exponent (base64url).
     pub e: String,
+    /// When the key was generated (epoch ms).
     pub created_ms: i64,
     /// `active` (signs), `previous` (verifies, published), `retired`.
     pub status: String,
@@ -663,60 +804,89 @@ pub struct SigningKeyItem {
 /// `SESSION#<sid>` / `LOGOUT#<client>`: one back-channel logout delivery (outbox record).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct DeliveryItem {
+    /// Partition key: `SESSION#<sid>`.
     pub pk: String,
+    /// Sort key: `LOGOUT#<client>`.
     pub sk: String,
+    /// The ended session.
     pub sid: String,
+    /// The app to notify.
     pub client_id: String,
+    /// The session's user (the logout token's `sub`).
     pub user_id: String,
     /// `pending`, `delivered`, `rejected`, `dead`.
     pub status: String,
+    /// POSTs made so far.
     pub attempts: u32,
+    /// The status of the latest answer, if the app answered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_http_status: Option<u16>,
+    /// Why the latest attempt failed; removed once the delivery ends without an error.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    /// When the session ended and the delivery was written (epoch ms).
     pub created_ms: i64,
+    /// When the latest attempt was recorded (epoch ms).
     pub updated_ms: i64,
+    /// When the app acknowledged it (epoch ms).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delivered_ms: Option<i64>,
     /// Why the session ended (`user`, `admin`, `rp_logout`, `expired`, ...).
     pub reason: String,
+    /// `gsi2` key while pending: the due shard the relay reads ([`keys::due_logout_gsi`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gsi2pk: Option<String>,
+    /// `gsi2` sort key while pending: when the relay should send it again ([`keys::due_sort`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gsi2sk: Option<String>,
+    /// TTL (epoch s): the receipt retention after the session ended.
     pub expires_at: i64,
 }
 
-/// `THROTTLE#<kind>#<subject>` / `THROTTLE`: failed-login counter in a fixed window.
+/// `THROTTLE#<kind>#<subject>#<window>` / `THROTTLE`: a login-attempt counter of one fixed
+/// window (see [`crate::store::Store::reserve_login_attempt`]).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ThrottleItem {
+    /// Partition key: `THROTTLE#<kind>#<subject>#<window>`.
     pub pk: String,
+    /// Sort key: `THROTTLE`.
     pub sk: String,
+    /// Attempts counted in the window: each is reserved before its password check, and a successful
+    /// sign-in gives its back.
     pub failures: u32,
+    /// Start of the window (epoch s).
     pub window_start: i64,
+    /// TTL (epoch s): the end of the window after next.
     pub expires_at: i64,
 }
 
-/// `GRANT#<discriminator>` / `GRANT`: the token pair a `none`/`cookie` client reuses.
+/// `GRANT#<discriminator>` / `GRANT`: the access token a `none`/`cookie` client reuses
+/// (re-derived from `seed`, never stored; each exchange still gets its own refresh token).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct SharedGrantItem {
+    /// Partition key: `GRANT#<discriminator>`.
     pub pk: String,
+    /// Sort key: `GRANT`.
     pub sk: String,
     /// The user and client the shared token was issued to. A shared token is handed out
     /// again only to the same user and client (checked on every reuse, not only implied by
     /// the key): an item without them (written before they were stored) is never reused.
     #[serde(default)]
     pub user_id: String,
+    /// The client the shared token was issued to (see `user_id`).
     #[serde(default)]
     pub client_id: String,
+    /// Hash of the shared access token, to check the re-derived one against.
     pub access_hash: String,
     /// Random seed from which the access token is re-derived (HMAC with the grant key).
     pub seed: String,
+    /// The grant family the shared token belongs to.
     pub family: String,
+    /// The shared token's expiry (epoch s); it is reused only while at least a minute is left.
     pub exp: i64,
     /// The signing key whose secret derives the token from `seed`.
     pub kid: String,
+    /// TTL (epoch s): the shared token's expiry.
     pub expires_at: i64,
 }
 

@@ -12,21 +12,33 @@ use std::collections::HashMap;
 /// Everything stored under `SESSION#<sid>`.
 #[derive(Debug, Default)]
 pub struct SessionPartition {
+    /// The session item itself (`SESSION#<sid>` / `SESSION`), with its issued counter folded into
+    /// `version`; `None` if the session was never written or is gone.
     pub session: Option<SessionItem>,
+    /// The session's token links (`TOKEN#…`): the tokens issued to it, held or mapped.
     pub links: Vec<SessionTokenLink>,
+    /// The back-channel logout deliveries written when it ended (`LOGOUT#<client>`).
     pub deliveries: Vec<DeliveryItem>,
 }
 
 /// Filters of the global session search; all optional and combined with AND.
 #[derive(Debug, Default, Clone)]
 pub struct SessionFilter {
+    /// Sessions of this user only.
     pub user_id: Option<String>,
+    /// Sessions this app has joined (`apps` holds it).
     pub client_id: Option<String>,
+    /// Sessions signed in from exactly this address.
     pub ip: Option<String>,
+    /// Sessions whose user agent contains this text (case-sensitive, DynamoDB `contains`).
     pub user_agent_contains: Option<String>,
+    /// Signed in at or after this time (epoch ms, `created_ms`).
     pub login_from_ms: Option<i64>,
+    /// Signed in at or before this time (epoch ms, `created_ms`).
     pub login_to_ms: Option<i64>,
+    /// Last used at or after this time (epoch ms, `last_seen_ms`).
     pub access_from_ms: Option<i64>,
+    /// Last used at or before this time (epoch ms, `last_seen_ms`).
     pub access_to_ms: Option<i64>,
 }
 

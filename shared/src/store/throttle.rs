@@ -13,8 +13,13 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 /// One counter an attempt counts against: its key (`kind`, `subject`) and its limit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ThrottleSubject {
+    /// Which counter family: `userip` (a username from one address) or `ip` (an address, any
+    /// username).
     pub kind: &'static str,
+    /// Whom it counts within the family (for `userip` a length-prefixed username and address, so no
+    /// pair can name another pair's counter).
     pub subject: String,
+    /// Attempts allowed in one window; the reservation fails once the counter has reached it.
     pub limit: u32,
 }
 

@@ -18,8 +18,12 @@ pub enum TokenRef {
     /// Tokens held by the link `key` of session `sid`: both of them, or (`access_only`,
     /// an RFC 7009 revocation of the access token) the access token alone.
     Held {
+        /// The session whose partition holds the link.
         sid: String,
+        /// The link's key (`TOKEN#<key>`): a code's hash, the first token's hash or a random id.
         key: String,
+        /// Revoke only the access token (the refresh token is already rotated, revoked or was never
+        /// issued).
         access_only: bool,
     },
 }
@@ -50,7 +54,9 @@ impl TokenRef {
 /// A token found by its value: its state as a token item, and where that state is kept.
 #[derive(Debug, Clone)]
 pub struct FoundToken {
+    /// The token's state; for a held token, assembled from its link and the link's grant.
     pub item: TokenItem,
+    /// Where that state is kept, for a later revocation or rotation.
     pub at: TokenRef,
 }
 
@@ -71,9 +77,14 @@ pub struct Issue {
     pub family: String,
     /// Existing (shared) tokens `(hash, family, expires_at)` to map to `sessions` too.
     pub link_existing: Vec<(String, String, i64)>,
+    /// The sessions (`sid`) the new tokens and `link_existing` are mapped to, each checked to be
+    /// active in the same transaction. Held tokens need exactly one.
     pub sessions: Vec<String>,
     /// The refresh token this issuance rotates (it must still be active).
     pub rotate_refresh: Option<TokenRef>,
+    /// The shared grant to write (put unconditionally, replacing an older one) when the issuance
+    /// mints a new shared access token (`cookie` or `none` binding), so later issuances for the
+    /// same user and client find and reuse it.
     pub shared_grant: Option<SharedGrantItem>,
     /// A code exchange: the code's hash and how long its link must outlive the code. The
     /// new tokens' link is then keyed by the code's hash and put first, only if absent: the
