@@ -12,10 +12,11 @@
 //! 5. [`config`] and [`app`] — the configuration and the composition root every domain
 //!    receives as `&App`;
 //! 6. [`http`] — responses, cookies, forms, the REST and OAuth error shapes, CORS, CSRF;
-//! 7. [`session`] — the session's lifecycle and termination, login, the session API's rules;
+//! 7. [`session`] — the session's lifecycle, termination and login;
 //! 8. [`oauth`] — authorize, codes, token issuance, client authentication, bearer tokens;
 //! 9. [`logout`] — back-channel delivery and the relay, RP-initiated and front-channel logout;
-//! 10. [`admin`] and [`lambda`] — administration rules and the Lambda entry point.
+//! 10. [`api`], [`admin`] and [`lambda`] — the session REST API (Me and Admin), administration
+//!     rules, and the Lambda entry point.
 
 /// Every binary linking warden-core allocates with mimalloc (see the `mimalloc` feature).
 #[cfg(feature = "mimalloc")]
@@ -23,6 +24,7 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 pub mod admin;
+pub mod api;
 pub mod app;
 pub mod config;
 pub mod http;

@@ -154,7 +154,7 @@ async fn a_final_attempt_clears_the_earlier_error(store: &Store) {
         assert_eq!(d.attempts, 2, "{cid}");
         assert_eq!(d.last_http_status, Some(http), "{cid}");
         assert_eq!(d.last_error, None, "{cid}: stale error kept");
-        let receipt = warden_core::session::api::delivery_json(&d);
+        let receipt = warden_core::api::sessions::delivery_json(&d);
         assert!(receipt["lastError"].is_null(), "{cid}: {receipt}");
     }
     assert!(store
@@ -221,7 +221,7 @@ async fn an_app_that_answered_503_once_then_200_shows_a_clean_delivered_receipt(
     assert_eq!(d.attempts, 2);
     assert_eq!(d.last_http_status, Some(200));
     assert_eq!(d.last_error, None);
-    let receipt = warden_core::session::api::delivery_json(&d);
+    let receipt = warden_core::api::sessions::delivery_json(&d);
     assert_eq!(receipt["status"], "delivered");
     assert!(receipt["lastError"].is_null(), "{receipt}");
 }

@@ -3,8 +3,8 @@
 
 use lambda_http::http::{header, HeaderValue, StatusCode};
 use lambda_http::{Body, Request};
+use warden_core::api::sessions::Query;
 use warden_core::http::{raw_query, request_id, Resp};
-use warden_core::session::api::Query;
 use warden_core::App;
 
 /// The document, as committed.

@@ -6,6 +6,7 @@ pub mod cors;
 pub mod csrf;
 pub mod error;
 pub mod response;
+pub mod routes;
 
 use http::{header, HeaderMap, HeaderValue};
 use lambda_http::{Body, Request, RequestExt};
@@ -275,6 +276,22 @@ pub fn source_ip(req: &Request) -> String {
     match req.request_context_ref() {
         Some(RequestContext::ApiGatewayV2(ctx)) => ctx.http.source_ip.clone().unwrap_or_default(),
         _ => String::new(),
+    }
+}
+
+/// The request's route key (`"GET /api/users/v1/{user-id}/sessions"`) as API Gateway
+/// reports it; for a request that came another way, the route its method and path match in
+/// the table ([`routes::key_of`]).
+pub fn route_key(req: &Request) -> String {
+    use lambda_http::request::RequestContext;
+    let from_gateway = match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.route_key.clone().unwrap_or_default(),
+        _ => String::new(),
+    };
+    if from_gateway.is_empty() {
+        routes::key_of(req.method().as_str(), req.uri().path()).to_string()
+    } else {
+        from_gateway
     }
 }
 

@@ -1,0 +1,265 @@
+//! The Admin session API (WSO2 paths). `internal_session_view` reads,
+//! `internal_session_delete` ends sessions and replays logout deliveries.
+//!
+//! * `GET /api/users/v1/sessions` — global search (filters, keyset paging, newest activity
+//!   first; no Scan: the sharded live-session index).
+//! * `GET|DELETE /api/users/v1/{user-id}/sessions` — a user's live sessions / end them all.
+//! * `GET|DELETE /api/users/v1/{user-id}/sessions/{session-id}` — one session / end it.
+//! * `GET …/{session-id}/logout-deliveries` — back-channel logout receipts (also for ended
+//!   sessions).
+//! * `POST …/logout-deliveries/{client-id}/replay` — re-send a `dead` or `rejected` delivery
+//!   (202); any other state is 409.
+//!
+//! Ownership: a session (and its deliveries) is found only under the user it belongs to;
+//! any other combination is the same 404 as an unknown id.
+
+use super::sessions::{self as api, Query, LIST_PARAMS, SEARCH_PARAMS};
+use super::Answer;
+use crate::app::App;
+use crate::http::error::ApiError;
+use crate::http::routes::{route, Route};
+use crate::logout::relay::replay;
+use crate::oauth::bearer::{authenticate, require_scope};
+use crate::platform::time::now_s;
+use crate::session::{terminate, terminate_all, Terminated};
+use crate::store::schema::DeliveryItem;
+use crate::store::StoreError;
+use http::{HeaderMap, StatusCode};
+use serde_json::json;
+
+/// Reading sessions and receipts.
+pub const VIEW: &str = "internal_session_view";
+/// Ending sessions and replaying deliveries.
+pub const DELETE: &str = "internal_session_delete";
+
+/// The operations, by route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Search,
+    ListUser,
+    EndUser,
+    GetOne,
+    EndOne,
+    Deliveries,
+    Replay,
+}
+
+/// Every operation and its route: the one mapping from the route table to this API.
+const OPS: [(Route, Op); 7] = [
+    (route::ADMIN_SEARCH, Op::Search),
+    (route::ADMIN_LIST_USER, Op::ListUser),
+    (route::ADMIN_END_USER, Op::EndUser),
+    (route::ADMIN_GET_ONE, Op::GetOne),
+    (route::ADMIN_END_ONE, Op::EndOne),
+    (route::ADMIN_DELIVERIES, Op::Deliveries),
+    (route::ADMIN_REPLAY, Op::Replay),
+];
+
+impl Op {
+    /// The operation of a route key.
+    pub fn of(route_key: &str) -> Option<Op> {
+        OPS.iter()
+            .find(|(r, _)| r.key == route_key)
+            .map(|(_, op)| *op)
+    }
+
+    /// The scope it needs.
+    pub fn scope(self) -> &'static str {
+        match self {
+            Op::Search | Op::ListUser | Op::GetOne | Op::Deliveries => VIEW,
+            Op::EndUser | Op::EndOne | Op::Replay => DELETE,
+        }
+    }
+}
+
+/// An Admin API request as the handler parsed it.
+#[derive(Debug, Clone, Copy)]
+pub struct AdminRequest<'a> {
+    pub headers: &'a HeaderMap,
+    /// API Gateway's route key; from [`crate::http::routes::key_of`] without one.
+    pub route_key: &'a str,
+    pub user_id: &'a str,
+    pub session_id: &'a str,
+    pub client_id: &'a str,
+    pub raw_query: &'a str,
+}
+
+fn no_session() -> ApiError {
+    ApiError::not_found("No session with this id belongs to this user.")
+}
+
+fn no_user() -> ApiError {
+    ApiError::not_found("No user with this id.")
+}
+
+fn no_delivery() -> ApiError {
+    ApiError::not_found("No logout delivery for this user, session and client.")
+}
+
+fn not_replayable(status: &str) -> ApiError {
+    let mut e = ApiError::new(
+        StatusCode::CONFLICT,
+        "SES-40901",
+        "Conflict.",
+        "Only a `dead` or `rejected` delivery can be replayed.",
+    );
+    e.description =
+        format!("Only a `dead` or `rejected` delivery can be replayed; this one is `{status}`.");
+    e
+}
+
+/// May this delivery be replayed? Only a final failure: `dead` (retries ran out) or
+/// `rejected` (the app answered 400, or the client has no back-channel URI any more).
+pub fn replayable(d: &DeliveryItem) -> bool {
+    d.status == "dead" || d.status == "rejected"
+}
+
+/// Run an Admin operation. Round trips: the bearer check (1) plus the operation's
+/// (`docs/round-trips.md`).
+pub async fn run(app: &App, r: &AdminRequest<'_>) -> Result<Answer, ApiError> {
+    let token = authenticate(app, r.headers).await?;
+    let Some(op) = Op::of(r.route_key) else {
+        return Err(ApiError::method_not_allowed());
+    };
+    require_scope(&token, op.scope())?;
+    let (uid, sid) = (r.user_id, r.session_id);
+    match op {
+        Op::Search => {
+            let q = Query::parse(r.raw_query, SEARCH_PARAMS)?;
+            let s = api::parse_search(&q)?;
+            let now = now_s();
+            let page = app
+                .store
+                .search_sessions(&s.filter, now, s.limit, s.cursor.as_ref())
+                .await?;
+            let sessions: Vec<_> = page
+                .items
+                .iter()
+                .filter(|x| x.is_live(now))
+                .map(|x| api::session_json(x, token.sessions.contains(&x.sid)))
+                .collect();
+            let next = page
+                .next
+                .map(|c| api::next_url(app, route::ADMIN_SEARCH.path, &q, &c));
+            Ok(Answer::page(json!({"sessions": sessions}), next))
+        }
+        Op::ListUser => {
+            let q = Query::parse(r.raw_query, LIST_PARAMS)?;
+            let limit = q.limit()?;
+            if !api::valid_id(uid) {
+                return Err(no_user());
+            }
+            let cursor = api::user_list_cursor(q.get("cursor"), uid)?;
+            if app.store.get_user(uid).await?.is_none() {
+                return Err(no_user());
+            }
+            let (sessions, next) =
+                api::list_user(app, uid, limit, cursor.as_ref(), &token.sessions).await?;
+            let path = format!("/api/users/v1/{}/sessions", api::path_segment(uid));
+            let next = next.map(|c| api::next_url(app, &path, &q, &c));
+            Ok(Answer::page(
+                json!({"userId": uid, "sessions": sessions}),
+                next,
+            ))
+        }
+        Op::EndUser => {
+            Query::parse(r.raw_query, &[])?;
+            if !api::valid_id(uid) || app.store.get_user(uid).await?.is_none() {
+                return Err(no_user());
+            }
+            terminate_all(app, uid, &[], "admin").await?;
+            Ok(Answer::empty(StatusCode::NO_CONTENT))
+        }
+        Op::GetOne => {
+            Query::parse(r.raw_query, &[])?;
+            if !api::valid_id(uid) || !api::valid_id(sid) {
+                return Err(no_session());
+            }
+            match app.store.get_session(sid).await? {
+                Some(s) if s.user_id == uid && s.is_live(now_s()) => Ok(Answer::json(
+                    api::session_json(&s, token.sessions.contains(&s.sid)),
+                )),
+                _ => Err(no_session()),
+            }
+        }
+        Op::EndOne => {
+            Query::parse(r.raw_query, &[])?;
+            if !api::valid_id(uid) || !api::valid_id(sid) {
+                return Err(no_session());
+            }
+            match terminate(app, sid, Some(uid), "admin").await? {
+                Terminated::NotFound => Err(no_session()),
+                Terminated::Ended { .. } | Terminated::AlreadyEnded => {
+                    Ok(Answer::empty(StatusCode::NO_CONTENT))
+                }
+            }
+        }
+        Op::Deliveries => {
+            Query::parse(r.raw_query, &[])?;
+            if !api::valid_id(uid) || !api::valid_id(sid) {
+                return Err(no_session());
+            }
+            let part = app.store.session_partition(sid).await?;
+            match &part.session {
+                Some(s) if s.user_id == uid => {
+                    let mut ds = part.deliveries.clone();
+                    ds.sort_by(|a, b| a.client_id.cmp(&b.client_id));
+                    let deliveries: Vec<_> = ds.iter().map(api::delivery_json).collect();
+                    Ok(Answer::json(json!({
+                        "sessionId": s.sid,
+                        "userId": s.user_id,
+                        "status": s.status,
+                        "endedReason": s.ended_reason,
+                        "deliveries": deliveries,
+                    })))
+                }
+                _ => Err(no_session()),
+            }
+        }
+        Op::Replay => {
+            Query::parse(r.raw_query, &[])?;
+            let cid = r.client_id;
+            if !api::valid_id(uid) || !api::valid_id(sid) || !api::valid_id(cid) {
+                return Err(no_delivery());
+            }
+            let part = app.store.session_partition(sid).await?;
+            if part.session.as_ref().is_none_or(|s| s.user_id != uid) {
+                return Err(no_delivery());
+            }
+            let Some(d) = part.deliveries.iter().find(|d| d.client_id == cid) else {
+                return Err(no_delivery());
+            };
+            if !replayable(d) {
+                return Err(not_replayable(&d.status));
+            }
+            match replay(app, sid, cid).await {
+                Ok(()) => Ok(Answer::empty(StatusCode::ACCEPTED)),
+                // Its state changed since it was read (replayed or finished meanwhile).
+                Err(StoreError::ConditionFailed) => Err(not_replayable("no longer replayable")),
+                Err(e) => Err(e.into()),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::routes::ROUTES;
+
+    #[test]
+    fn every_admin_route_is_an_operation_with_its_scope() {
+        let admin: Vec<&str> = ROUTES
+            .iter()
+            .filter(|r| r.function == "admin-sessions")
+            .map(|r| r.key)
+            .collect();
+        assert_eq!(admin.len(), OPS.len());
+        for k in admin {
+            let op = Op::of(k).unwrap_or_else(|| panic!("{k}"));
+            let reads = k.starts_with("GET ");
+            assert_eq!(op.scope() == VIEW, reads, "{k}");
+        }
+        assert_eq!(Op::of("GET /nope"), None);
+    }
+}
