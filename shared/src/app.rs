@@ -18,9 +18,15 @@ const CLIENT_CACHE: Duration = Duration::from_secs(30);
 
 type ClientCache = HashMap<String, (Instant, Option<Arc<ClientItem>>)>;
 
+/// Everything a handler needs, built once per cold start (Lambda) or once per process (local stack,
+/// CLI) and shared by every request: the configuration, the store, the logout queue, the delivery
+/// HTTP client, and caches of the signing keys (5 minutes) and clients (30 seconds).
 pub struct App {
+    /// The configuration read at start.
     pub config: Config,
+    /// The DynamoDB store.
     pub store: Store,
+    /// Where terminations send their back-channel deliveries.
     pub queue: Arc<dyn LogoutQueue>,
     /// HTTP client for back-channel deliveries: no redirects, short timeouts.
     pub http: reqwest::Client,
@@ -77,6 +83,8 @@ pub fn delivery_http_client(timeout: Duration) -> reqwest::Client {
 }
 
 impl App {
+    /// Assemble an app from its parts (the local stack, the tests). No I/O: keys and clients are
+    /// read on first use.
     pub fn new(config: Config, store: Store, queue: Arc<dyn LogoutQueue>) -> Self {
         App {
             key_protector: KeyProtector::new(

@@ -24,8 +24,11 @@ use std::sync::{Arc, Mutex};
 /// How private signing keys are protected at rest.
 #[derive(Clone)]
 pub enum KeyProtection {
-    /// AWS KMS key id, ARN or alias.
-    Kms { key_id: String },
+    /// AWS KMS: private keys are wrapped by `Encrypt` under this key.
+    Kms {
+        /// The KMS key id, ARN or alias (`WARDEN_KMS_KEY_ID`).
+        key_id: String,
+    },
     /// A 256-bit key-encryption key held by the configuration.
     Local(Arc<[u8; 32]>),
 }
@@ -61,20 +64,30 @@ impl KeyProtection {
     }
 }
 
+/// Why a stored private key could not be opened, or a new one wrapped.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyProtectionError {
+    /// The key was wrapped with another scheme than this process uses (e.g. `local` in a stack
+    /// configured for KMS): the configuration does not match the table.
     #[error("signing key {kid}: stored wrapped with {scheme:?}, but this process is configured for {configured}")]
     WrongScheme {
+        /// The signing key.
         kid: String,
+        /// The scheme its stored form names.
         scheme: String,
+        /// The scheme this process is configured for.
         configured: &'static str,
     },
+    /// Authenticated decryption failed for this kid: another key-encryption key, or an altered or
+    /// swapped ciphertext (the kid is bound into it).
     #[error(
         "signing key {0}: the wrapped key does not open (wrong key-encryption key, or altered)"
     )]
     DoesNotOpen(String),
+    /// The item for this kid holds no private key at all.
     #[error("signing key {0}: neither wrapped nor plain private key stored")]
     Missing(String),
+    /// KMS refused or could not be reached; temporary (see [`KeyProtectionError::is_temporary`]).
     #[error("KMS: {0}")]
     Kms(String),
 }
@@ -126,6 +139,7 @@ impl KeyProtector {
         }
     }
 
+    /// The scheme this protector wraps new keys with.
     pub fn protection(&self) -> &KeyProtection {
         &self.protection
     }

@@ -49,10 +49,15 @@ impl std::fmt::Debug for KeySet {
     }
 }
 
+/// Why the key set could not sign or seal.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
+    /// The key set has no `active` key, so nothing can be signed (an app generates one when it
+    /// loads a table that has none).
     #[error("no active signing key")]
     NoActiveKey,
+    /// The key material or the value to seal was refused by the crypto library (bad PKCS#8, an
+    /// unopened key, a failed seal).
     #[error("key material rejected: {0}")]
     Rejected(String),
 }
@@ -60,10 +65,13 @@ pub enum KeyError {
 /// Why a JWT did not verify.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum JwtError {
+    /// Not a JWS compact serialisation, or its header does not parse.
     #[error("malformed token")]
     Malformed,
+    /// No `kid`, or a `kid` this key set does not publish (a retired or foreign key).
     #[error("unknown key")]
     UnknownKey,
+    /// The algorithm, signature, issuer or (when checked) expiry is wrong; the text says which.
     #[error("invalid: {0}")]
     Invalid(String),
 }
@@ -256,6 +264,7 @@ impl KeySet {
         &self.jwks_json
     }
 
+    /// The `kid` of the active key: the one new tokens are signed with.
     pub fn signer_kid(&self) -> &str {
         &self.signer_kid
     }

@@ -8,8 +8,11 @@ use tokio::sync::mpsc;
 /// One back-channel logout to deliver: everything the dispatcher needs to build the token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeliveryMessage {
+    /// The ended session (the logout token's `sid`; with `client_id`, the delivery's key).
     pub sid: String,
+    /// The app to notify (the logout token's `aud`).
     pub client_id: String,
+    /// The session's user (the logout token's `sub`).
     pub user_id: String,
     /// Sent again by the relay (the delivery was still pending past its due time): the
     /// first message may yet be delivered, so the dispatcher checks the delivery's state
@@ -33,9 +36,13 @@ impl DeliveryMessage {
 /// Which messages could not be sent (the outbox keeps them pending for the relay).
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct SendReport {
+    /// Each message not accepted by the queue, with the reason.
     pub failed: Vec<(DeliveryMessage, String)>,
 }
 
+/// Where terminations hand their deliveries for the dispatcher: SQS on AWS, a channel in the local
+/// stack, nothing for the CLI. A send never fails the termination: the outbox record stays
+/// `pending` and the relay sends it again.
 pub trait LogoutQueue: Send + Sync + std::fmt::Debug {
     /// Send every message; never fails as a whole, reports per-message failures.
     fn send<'a>(&'a self, msgs: &'a [DeliveryMessage]) -> BoxFuture<'a, SendReport>;
@@ -50,7 +57,9 @@ pub trait LogoutQueue: Send + Sync + std::fmt::Debug {
 /// SQS adapter: SendMessageBatch in chunks of 10 (1 round trip per 10 messages).
 #[derive(Debug, Clone)]
 pub struct SqsQueue {
+    /// The SQS client.
     pub client: aws_sdk_sqs::Client,
+    /// The logout queue's URL (`WARDEN_QUEUE_URL`).
     pub url: String,
 }
 
@@ -107,10 +116,12 @@ impl LogoutQueue for SqsQueue {
 #[derive(Debug)]
 pub struct InProcessQueue {
     tx: mpsc::UnboundedSender<DeliveryMessage>,
+    /// While `true`, every send fails (tests of the relay's catch-up).
     pub fail_sends: AtomicBool,
 }
 
 impl InProcessQueue {
+    /// The queue and the receiving end the local dispatcher reads.
     pub fn new() -> (Self, mpsc::UnboundedReceiver<DeliveryMessage>) {
         let (tx, rx) = mpsc::unbounded_channel();
         (
