@@ -13,15 +13,20 @@ use serde_json::json;
 /// A REST API error.
 #[derive(Debug, Clone)]
 pub struct ApiError {
+    /// The HTTP status.
     pub status: StatusCode,
+    /// Warden's error code (`SES-<status><nn>`, WSO2's style), stable for clients to match on.
     pub code: &'static str,
+    /// A short summary (`Invalid request.`).
     pub message: String,
+    /// What exactly was wrong, for the developer reading it.
     pub description: String,
     /// RFC 6750 challenge for 401/403 on bearer-protected routes.
     pub www_authenticate: Option<String>,
 }
 
 impl ApiError {
+    /// An error with every field given (no `WWW-Authenticate`).
     pub fn new(status: StatusCode, code: &'static str, message: &str, description: &str) -> Self {
         ApiError {
             status,
@@ -31,16 +36,20 @@ impl ApiError {
             www_authenticate: None,
         }
     }
+    /// 400 `SES-40001`: the request breaks the API's rules; `description` says how.
     pub fn bad_request(description: impl Into<String>) -> Self {
         let mut e = Self::new(StatusCode::BAD_REQUEST, "SES-40001", "Invalid request.", "");
         e.description = description.into();
         e
     }
+    /// 404 `SES-40401`: no such resource (also for one the caller may not see, so existence does
+    /// not leak).
     pub fn not_found(description: impl Into<String>) -> Self {
         let mut e = Self::new(StatusCode::NOT_FOUND, "SES-40401", "Not found.", "");
         e.description = description.into();
         e
     }
+    /// 405 `SES-40501`: the path exists, the method does not.
     pub fn method_not_allowed() -> Self {
         Self::new(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -49,6 +58,7 @@ impl ApiError {
             "This resource does not support the request's method.",
         )
     }
+    /// 500 `SES-50001`: an unexpected failure (logged with the trace id); safe to retry.
     pub fn internal() -> Self {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -57,6 +67,7 @@ impl ApiError {
             "The server could not complete the request; it is safe to retry.",
         )
     }
+    /// 503 `SES-50301`: the store was throttled or unreachable; retry later.
     pub fn unavailable() -> Self {
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -117,6 +128,8 @@ impl ApiError {
         e
     }
 
+    /// The JSON response, with `traceId` (the request id, so a report can be found in the logs) and
+    /// the `WWW-Authenticate` challenge if any.
     pub fn into_response(self, trace_id: &str) -> Resp {
         let mut resp = json_response(
             self.status,
@@ -155,12 +168,17 @@ impl From<StoreError> for ApiError {
 /// An OAuth 2.0 error (RFC 6749 §4.1.2.1, §5.2; RFC 7009; RFC 7662).
 #[derive(Debug, Clone)]
 pub struct OAuthError {
+    /// The HTTP status (derived from `error` by [`OAuthError::new`]).
     pub status: StatusCode,
+    /// The RFC 6749 §5.2 error code (`invalid_request`, `invalid_client`, `invalid_grant`, ...).
     pub error: &'static str,
+    /// `error_description`: human-readable, ASCII, no secrets.
     pub description: String,
 }
 
 impl OAuthError {
+    /// An error with its status: 401 for `invalid_client` (RFC 6749 §5.2), 500 for `server_error`,
+    /// 503 for `temporarily_unavailable`, else 400.
     pub fn new(error: &'static str, description: impl Into<String>) -> Self {
         let status = match error {
             "invalid_client" => StatusCode::UNAUTHORIZED,
@@ -174,15 +192,20 @@ impl OAuthError {
             description: description.into(),
         }
     }
+    /// `invalid_request`: a parameter is missing, repeated, malformed or unsupported.
     pub fn invalid_request(d: impl Into<String>) -> Self {
         Self::new("invalid_request", d)
     }
+    /// `invalid_client`: client authentication failed (401 with a Basic challenge).
     pub fn invalid_client(d: impl Into<String>) -> Self {
         Self::new("invalid_client", d)
     }
+    /// `invalid_grant`: the code or refresh token is invalid, expired, revoked, used, or issued to
+    /// another client or redirect URI.
     pub fn invalid_grant(d: impl Into<String>) -> Self {
         Self::new("invalid_grant", d)
     }
+    /// `server_error` (500): an unexpected failure, logged.
     pub fn server_error() -> Self {
         Self::new("server_error", "The server could not complete the request.")
     }

@@ -23,9 +23,13 @@ pub fn set_cookie(resp: &mut Resp, cookie: &str) {
 
 /// Attributes for a cookie Warden sets.
 pub struct CookieSpec<'a> {
+    /// The bare name; [`CookieSpec::render`] adds the `__Host-` prefix when `secure`.
     pub name: &'a str,
+    /// The value, already safe for a cookie (no `;`, `,` or whitespace).
     pub value: &'a str,
+    /// `HttpOnly`: scripts cannot read it.
     pub http_only: bool,
+    /// `Secure` (and the `__Host-` name); false only on a plain-http issuer.
     pub secure: bool,
     /// `Lax`, `Strict` or `None` (None forces Secure in browsers).
     pub same_site: &'a str,
@@ -51,6 +55,7 @@ pub fn host_cookie<'a>(headers: &'a HeaderMap, name: &str, secure: bool) -> Opti
 }
 
 impl CookieSpec<'_> {
+    /// The `Set-Cookie` value, always at `Path=/`.
     pub fn render(&self) -> String {
         let mut s = format!(
             "{}={}; Path=/",
@@ -95,13 +100,17 @@ pub fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 #[derive(Debug, Default, Clone)]
 pub struct Params(pub BTreeMap<String, String>);
 
+/// Why parameters were refused (either is a 400).
 #[derive(Debug, PartialEq, Eq)]
 pub enum ParamsError {
+    /// A parameter (named) occurred more than once.
     Duplicate(String),
+    /// Not valid `application/x-www-form-urlencoded`, or not UTF-8.
     Malformed,
 }
 
 impl Params {
+    /// Parse a query string or form body: empty values dropped, repeats refused.
     pub fn parse(input: &str) -> Result<Self, ParamsError> {
         let pairs: Vec<(String, String)> =
             serde_urlencoded::from_str(input).map_err(|_| ParamsError::Malformed)?;
@@ -116,9 +125,11 @@ impl Params {
         }
         Ok(Params(map))
     }
+    /// The parameter's value, if given and non-empty.
     pub fn get(&self, k: &str) -> Option<&str> {
         self.0.get(k).map(String::as_str)
     }
+    /// The names of the parameters given, in sorted order.
     pub fn keys(&self) -> impl Iterator<Item = &str> {
         self.0.keys().map(String::as_str)
     }
@@ -204,8 +215,11 @@ pub fn path_param(req: &Request, name: &str) -> Option<String> {
 
 /// The bearer token of an `Authorization` header, per RFC 6750 §2.1.
 pub enum Bearer<'a> {
+    /// No `Authorization` header, or one with another scheme (e.g. `Basic`).
     Missing,
+    /// A `Bearer` header whose token is not a `b64token`, or a header that is not visible ASCII.
     Malformed,
+    /// The token.
     Token(&'a str),
 }
 
@@ -218,6 +232,8 @@ pub fn is_b64token(tok: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"-._~+/=".contains(&b))
 }
 
+/// The bearer token of the request's `Authorization` header (RFC 6750 §2.1; the scheme is
+/// case-insensitive).
 pub fn bearer(headers: &HeaderMap) -> Bearer<'_> {
     let Some(v) = header_str(headers, "authorization") else {
         return if headers.contains_key(header::AUTHORIZATION) {

@@ -149,6 +149,8 @@ pub fn redirect(location: &str) -> Resp {
     r
 }
 
+/// `Cache-Control: no-store` and `Pragma: no-cache`: for every answer that carries a token or a
+/// session (RFC 6749 §5.1).
 pub fn no_store(h: &mut HeaderMap) {
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));

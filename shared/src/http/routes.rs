@@ -9,6 +9,7 @@ use std::sync::LazyLock;
 /// One API Gateway route.
 #[derive(Debug, Clone, Copy)]
 pub struct Route {
+    /// The HTTP method (`GET`, `POST`, `DELETE`, `OPTIONS`).
     pub method: &'static str,
     /// API Gateway path template (`{name}` segments are path parameters).
     pub path: &'static str,
@@ -80,9 +81,11 @@ pub type Params = Vec<(String, String)>;
 
 /// What matching a request found.
 pub enum Match {
+    /// The route and its path parameters.
     Found(&'static Route, Params),
     /// The path exists for other methods.
     WrongMethod,
+    /// No route has this path.
     NotFound,
 }
 
