@@ -7,4 +7,5 @@ pub mod bearer;
 pub mod client_auth;
 pub mod code;
 pub mod oidc;
+pub mod token_endpoint;
 pub mod tokens;
