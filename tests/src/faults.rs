@@ -147,6 +147,8 @@ struct Shared {
     upstream: String,
     http: reqwest::Client,
     inner: Arc<Mutex<Inner>>,
+    /// Forward one request at a time ([`FaultProxy::start_serialized`]).
+    one_at_a_time: Option<tokio::sync::Mutex<()>>,
 }
 
 /// `X-Amz-Target: DynamoDB_20120810.GetItem` → `GetItem`.
@@ -185,6 +187,10 @@ async fn forward(
             .body(Body::from(body))
             .unwrap_or_default();
     }
+    let _turn = match &sh.one_at_a_time {
+        Some(m) => Some(m.lock().await),
+        None => None,
+    };
     let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     let mut req = sh.http.request(method, format!("{}{}", sh.upstream, path));
     for (k, v) in headers.iter() {
@@ -227,6 +233,19 @@ impl FaultProxy {
     /// Start a proxy on an ephemeral loopback port forwarding to `upstream`
     /// (`http://127.0.0.1:<port>` of the engine).
     pub async fn start(upstream: &str) -> FaultProxy {
+        Self::start_with(upstream, false).await
+    }
+
+    /// [`FaultProxy::start`], forwarding one request at a time. moto server handles requests
+    /// on threads and checks a transaction's conditions without a lock, so two concurrent
+    /// conditional writes can both pass a condition only one should; DynamoDB (and dynoxide)
+    /// apply each atomically. A test of what concurrent conditional writes let through puts
+    /// this in front of moto, so that it tests Warden's conditions, not moto's threading.
+    pub async fn start_serialized(upstream: &str) -> FaultProxy {
+        Self::start_with(upstream, true).await
+    }
+
+    async fn start_with(upstream: &str, serialized: bool) -> FaultProxy {
         let inner = Arc::new(Mutex::new(Inner {
             rng: 0x9E37_79B9_7F4A_7C15,
             ..Default::default()
@@ -238,6 +257,7 @@ impl FaultProxy {
                 .build()
                 .expect("proxy client"),
             inner: inner.clone(),
+            one_at_a_time: serialized.then(|| tokio::sync::Mutex::new(())),
         });
         let app = axum::Router::new().fallback(forward).with_state(shared);
         let addr = crate::rp::serve(app).await;

@@ -2,17 +2,17 @@
 //! `/oauth2/connect/endSession`), with the confirmation form, Front-Channel Logout iframes
 //! and back-channel deliveries queued (by `session::terminate`) before the response.
 //!
-//! Parse → `warden_core::logout::rp::validate` → decide → `session::terminate` → render.
+//! Parse → `warden_core::logout::rp::decide` (validation, the confirm/decline/CSRF rules and
+//! the termination) → render.
 //! Every validation error is an HTML error page (400) and never a redirect.
 
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::Request;
 use warden_core::http::{self as h, esc, html_response, redirect, set_cookie, Resp};
 use warden_core::logout::rp::{
-    self, EndSessionRequest, LogoutError, Validated, CONFIRM_FIELD, RESUBMIT_FIELD,
+    self, EndSessionRequest, LogoutError, Outcome, Validated, CONFIRM_FIELD, RESUBMIT_FIELD,
 };
-use warden_core::session::{self, SESSION_COOKIE};
-use warden_core::store::schema::SessionItem;
+use warden_core::session;
 use warden_core::{http::csrf, App, StoreError};
 
 pub async fn handle(app: &App, req: Request) -> Resp {
@@ -28,87 +28,43 @@ pub async fn handle(app: &App, req: Request) -> Resp {
             return error_page(StatusCode::BAD_REQUEST, "The request could not be read.")
         }
     };
-    let er = EndSessionRequest::from_params(&params);
-    let v = match rp::validate(app, &er).await {
-        Ok(v) => v,
-        Err(LogoutError::Store(e)) => return store_failure(e),
+    let is_post = req.method() == Method::POST;
+    let action = req.uri().path();
+    match rp::decide(app, &params, is_post, req.headers()).await {
+        Ok(Outcome::Resubmit(er)) => resubmit_page(action, &er),
+        Ok(Outcome::Confirm(er, v)) => confirmation_page(app, action, &er, &v).await,
+        Ok(Outcome::Stay(v)) => {
+            let mut resp = still_signed_in(&v);
+            set_cookie(&mut resp, &csrf::LOGOUT.clear(app));
+            resp
+        }
+        Ok(Outcome::FormExpired) => error_page(
+            StatusCode::BAD_REQUEST,
+            "The sign-out form expired or was not sent from this site. Start again from the application.",
+        ),
+        Ok(Outcome::SignedOut {
+            v,
+            iframes,
+            clear_cookies,
+            ended,
+        }) => {
+            let mut resp = finish(&v, &iframes);
+            if clear_cookies {
+                for c in session::logout_cookies(app) {
+                    set_cookie(&mut resp, &c);
+                }
+            }
+            if ended {
+                set_cookie(&mut resp, &csrf::LOGOUT.clear(app));
+            }
+            resp
+        }
+        Err(LogoutError::Store(e)) => store_failure(e),
         Err(e) => {
             tracing::info!(reason = %e, "end_session request refused");
-            return error_page(StatusCode::BAD_REQUEST, &e.to_string());
+            error_page(StatusCode::BAD_REQUEST, &e.to_string())
         }
-    };
-    let headers = req.headers();
-    let is_post = req.method() == Method::POST;
-    let has_cookie = h::host_cookie(headers, SESSION_COOKIE, app.config.cookie_secure).is_some();
-    let session = match session::from_cookie(app, headers).await {
-        Ok(s) => s,
-        Err(e) => return store_failure(e),
-    };
-    let confirm = if is_post {
-        params.get(CONFIRM_FIELD)
-    } else {
-        None
-    };
-    let Some(s) = session else {
-        // A cross-site POST does not carry the SameSite=Lax session cookie: re-submit the
-        // same form from our own origin once, so a signed-in user is really signed out.
-        if is_post && !has_cookie && confirm.is_none() && params.get(RESUBMIT_FIELD).is_none() {
-            return resubmit_page(req.uri().path(), &er);
-        }
-        let mut resp = finish(&v, &[]);
-        if has_cookie {
-            // A stale or ended session's cookie: drop it.
-            for c in session::logout_cookies(app) {
-                set_cookie(&mut resp, &c);
-            }
-        }
-        return resp;
-    };
-    match confirm {
-        Some(answer) => {
-            if !csrf::same_origin_or_none(app, headers)
-                || !csrf::LOGOUT
-                    .check(app, headers, params.get(csrf::LOGOUT.field))
-                    .await
-            {
-                return error_page(
-                    StatusCode::BAD_REQUEST,
-                    "The sign-out form expired or was not sent from this site. Start again from the application.",
-                );
-            }
-            if answer != "yes" {
-                let mut resp = still_signed_in(&v);
-                set_cookie(&mut resp, &csrf::LOGOUT.clear(app));
-                return resp;
-            }
-        }
-        None if rp::needs_confirmation(v.hint.as_ref(), &s) => {
-            return confirmation_page(app, req.uri().path(), &er, &v).await;
-        }
-        None => {}
     }
-    logout(app, &s, &v).await
-}
-
-/// End the session (back-channel deliveries committed and queued), clear the cookies, then
-/// front-channel iframes (if any app registered one) and the redirect or signed-out page.
-async fn logout(app: &App, s: &SessionItem, v: &Validated) -> Resp {
-    let iframes = match rp::frontchannel_iframes(app, s).await {
-        Ok(i) => i,
-        Err(e) => {
-            tracing::warn!(error = %e, "front-channel clients could not be read");
-            Vec::new()
-        }
-    };
-    if let Err(e) = session::terminate(app, &s.sid, None, "rp_logout").await {
-        return store_failure(e);
-    }
-    let mut resp = finish(v, &iframes);
-    for c in session::logout_cookies(app) {
-        set_cookie(&mut resp, &c);
-    }
-    set_cookie(&mut resp, &csrf::LOGOUT.clear(app));
-    resp
 }
 
 /// After a logout (or with nothing to end): front-channel page, redirect, or signed-out page.

@@ -235,6 +235,95 @@ pub async fn frontchannel_iframes(
     Ok(out)
 }
 
+/// What end_session must render, once [`decide`] has run.
+#[derive(Debug)]
+pub enum Outcome {
+    /// A cross-site POST arrived without the SameSite=Lax session cookie: re-submit the same
+    /// form once from Warden's own origin, so a signed-in user is really signed out.
+    Resubmit(EndSessionRequest),
+    /// Ask the user (the CSRF-guarded confirmation form, [`crate::http::csrf::LOGOUT`]).
+    Confirm(EndSessionRequest, Validated),
+    /// The user declined: still signed in.
+    Stay(Validated),
+    /// The confirmation answer's CSRF pair or origin did not pass: nothing ends.
+    FormExpired,
+    /// Signed out — now (`ended`), or there was no live session — then front-channel iframes
+    /// and the redirect. `clear_cookies`: the browser's session cookie is to be dropped (it
+    /// named this session, or a stale one).
+    SignedOut {
+        v: Validated,
+        iframes: Vec<String>,
+        clear_cookies: bool,
+        ended: bool,
+    },
+}
+
+/// Decide an end_session request (RPIL §2–§4): validate it, find the browser's session, and
+/// end it when the user need not confirm, or confirmed through the form. Round trips: those
+/// of [`validate`], 1 GetItem for the session cookie, and on a logout those of
+/// [`frontchannel_iframes`] and [`crate::session::terminate`].
+pub async fn decide(
+    app: &App,
+    params: &Params,
+    is_post: bool,
+    headers: &http::HeaderMap,
+) -> Result<Outcome, LogoutError> {
+    let er = EndSessionRequest::from_params(params);
+    let v = validate(app, &er).await?;
+    let has_cookie = crate::http::host_cookie(
+        headers,
+        crate::session::SESSION_COOKIE,
+        app.config.cookie_secure,
+    )
+    .is_some();
+    let confirm = if is_post {
+        params.get(CONFIRM_FIELD)
+    } else {
+        None
+    };
+    let Some(s) = crate::session::from_cookie(app, headers).await? else {
+        if is_post && !has_cookie && confirm.is_none() && params.get(RESUBMIT_FIELD).is_none() {
+            return Ok(Outcome::Resubmit(er));
+        }
+        return Ok(Outcome::SignedOut {
+            v,
+            iframes: Vec::new(),
+            clear_cookies: has_cookie,
+            ended: false,
+        });
+    };
+    match confirm {
+        Some(answer) => {
+            let guard = crate::http::csrf::LOGOUT;
+            if !crate::http::csrf::same_origin_or_none(app, headers)
+                || !guard.check(app, headers, params.get(guard.field)).await
+            {
+                return Ok(Outcome::FormExpired);
+            }
+            if answer != "yes" {
+                return Ok(Outcome::Stay(v));
+            }
+        }
+        None if needs_confirmation(v.hint.as_ref(), &s) => return Ok(Outcome::Confirm(er, v)),
+        None => {}
+    }
+    // The apps' front-channel URIs are read before the session ends (its app list).
+    let iframes = match frontchannel_iframes(app, &s).await {
+        Ok(i) => i,
+        Err(e) => {
+            tracing::warn!(error = %e, "front-channel clients could not be read");
+            Vec::new()
+        }
+    };
+    crate::session::terminate(app, &s.sid, None, "rp_logout").await?;
+    Ok(Outcome::SignedOut {
+        v,
+        iframes,
+        clear_cookies: true,
+        ended: true,
+    })
+}
+
 /// A page frame shared by the end_session pages.
 pub fn page(title: &str, body: &str) -> String {
     format!(
