@@ -1,7 +1,7 @@
 //! The termination transaction and the logout-delivery outbox.
 
 use super::tokens::TokenRef;
-use super::{n, s, Store};
+use super::{item_key, n, s, Store};
 use crate::store::schema::{self, from_item, keys, to_item, DeliveryItem, SessionItem};
 use crate::store::StoreError;
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, TransactWriteItem, Update};
@@ -142,8 +142,10 @@ impl Store {
         let mut tx = vec![TransactWriteItem::builder()
             .update(bld(Update::builder()
                 .table_name(&self.table)
-                .key("pk", s(keys::session_pk(&session.sid)))
-                .key("sk", s(keys::SESSION_SK))
+                .set_key(Some(item_key(
+                    keys::session_pk(&session.sid),
+                    keys::SESSION_SK,
+                )))
                 .update_expression(
                     "SET #st = :ended, ended_reason = :why, ended_at_ms = :now \
                      REMOVE gsi1pk, gsi1sk, gsi2pk, gsi2sk, gsi3pk, gsi3sk",
@@ -161,8 +163,10 @@ impl Store {
             TransactWriteItem::builder()
                 .condition_check(bld(ConditionCheck::builder()
                     .table_name(&self.table)
-                    .key("pk", s(keys::session_pk(&session.sid)))
-                    .key("sk", s(keys::ISSUED_SK))
+                    .set_key(Some(item_key(
+                        keys::session_pk(&session.sid),
+                        keys::ISSUED_SK,
+                    )))
                     .condition_expression("v = :v OR (attribute_not_exists(v) AND :v = :zero)")
                     .expression_attribute_values(":v", n(session.version))
                     .expression_attribute_values(":zero", n(0))
@@ -272,8 +276,10 @@ impl Store {
         self.client
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(keys::session_pk(sid)))
-            .key("sk", s(keys::delivery_sk(client_id)))
+            .set_key(Some(item_key(
+                keys::session_pk(sid),
+                keys::delivery_sk(client_id),
+            )))
             .condition_expression("#st = :pending")
             .expression_attribute_names("#st", "status")
             .set_expression_attribute_values(Some(values))
@@ -305,8 +311,10 @@ impl Store {
                 let (expr, values) = r.update(now_ms);
                 let u = Update::builder()
                     .table_name(&self.table)
-                    .key("pk", s(keys::session_pk(r.sid)))
-                    .key("sk", s(keys::delivery_sk(r.client_id)))
+                    .set_key(Some(item_key(
+                        keys::session_pk(r.sid),
+                        keys::delivery_sk(r.client_id),
+                    )))
                     .condition_expression("#st = :pending")
                     .expression_attribute_names("#st", "status")
                     .set_expression_attribute_values(Some(values))
@@ -359,8 +367,10 @@ impl Store {
         self.client
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(keys::session_pk(sid)))
-            .key("sk", s(keys::delivery_sk(client_id)))
+            .set_key(Some(item_key(
+                keys::session_pk(sid),
+                keys::delivery_sk(client_id),
+            )))
             .update_expression("SET gsi2sk = :due")
             .condition_expression("#st = :pending")
             .expression_attribute_names("#st", "status")
@@ -388,8 +398,7 @@ impl Store {
             .client
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(keys::session_pk(sid)))
-            .key("sk", s(keys::delivery_sk(client_id)))
+            .set_key(Some(item_key(keys::session_pk(sid), keys::delivery_sk(client_id))))
             .update_expression(
                 "SET #st = :pending, attempts = :zero, updated_ms = :now, gsi2pk = :g2pk, gsi2sk = :g2sk",
             )

@@ -1,6 +1,6 @@
 //! Signing keys, all in the `KEYS` partition.
 
-use super::{s, Store};
+use super::{item_key, s, Store};
 use crate::store::schema::{from_item, keys, to_item, SigningKeyItem};
 use crate::store::StoreError;
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
@@ -50,8 +50,7 @@ impl Store {
                     .update(
                         Update::builder()
                             .table_name(&self.table)
-                            .key("pk", s(keys::KEYS_PK))
-                            .key("sk", s(keys::signing_key_sk(&k.kid)))
+                            .set_key(Some(item_key(keys::KEYS_PK, keys::signing_key_sk(&k.kid))))
                             .update_expression("SET #st = :next")
                             .condition_expression("#st = :cur")
                             .expression_attribute_names("#st", "status")
@@ -75,8 +74,7 @@ impl Store {
             .client
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(keys::KEYS_PK))
-            .key("sk", s(keys::signing_key_sk(kid)))
+            .set_key(Some(item_key(keys::KEYS_PK, keys::signing_key_sk(kid))))
             .update_expression("SET private_wrapped = :w REMOVE private_pkcs8")
             .condition_expression("attribute_exists(private_pkcs8)")
             .expression_attribute_values(":w", s(wrapped))

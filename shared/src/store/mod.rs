@@ -172,8 +172,7 @@ impl Store {
             .client
             .get_item()
             .table_name(&self.table)
-            .key("pk", s(pk))
-            .key("sk", s(sk))
+            .set_key(Some(item_key(pk, sk)))
             .consistent_read(true)
             .send()
             .await
@@ -190,10 +189,8 @@ impl Store {
     ) -> Result<Vec<Option<Item>>, StoreError> {
         use aws_sdk_dynamodb::types::KeysAndAttributes;
         let mut found: Vec<Item> = Vec::with_capacity(keys.len());
-        let mut pending: Vec<HashMap<String, AttributeValue>> = keys
-            .iter()
-            .map(|(pk, sk)| HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))]))
-            .collect();
+        let mut pending: Vec<HashMap<String, AttributeValue>> =
+            keys.iter().map(|(pk, sk)| item_key(pk, sk)).collect();
         for attempt in 0..4u32 {
             if pending.is_empty() {
                 break;
@@ -283,6 +280,12 @@ impl Store {
         }
         Ok(out)
     }
+}
+
+/// The primary key of an item, `{pk, sk}`: the one place a store method turns the key that
+/// [`schema::keys`] derived into attributes.
+pub(crate) fn item_key(pk: impl Into<String>, sk: impl Into<String>) -> Item {
+    HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))])
 }
 
 /// A string attribute.

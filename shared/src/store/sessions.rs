@@ -1,6 +1,6 @@
 //! Session items and their partition (session, token links, deliveries).
 
-use super::{n, s, sk_of, Cursor, Item, Page, Store};
+use super::{item_key, n, s, sk_of, Cursor, Item, Page, Store};
 use crate::store::schema::{
     self, from_item, keys, to_item, DeliveryItem, IssuedCounter, SessionApp, SessionItem,
     SessionTokenLink, UserItem, GSI_DUE, GSI_LIVE, GSI_USER,
@@ -116,8 +116,10 @@ impl Store {
             .client
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(keys::session_pk(&session.sid)))
-            .key("sk", s(keys::SESSION_SK))
+            .set_key(Some(item_key(
+                keys::session_pk(&session.sid),
+                keys::SESSION_SK,
+            )))
             .condition_expression("#st = :active")
             .expression_attribute_names("#st", "status")
             .expression_attribute_values(":active", s("active"))
@@ -418,9 +420,7 @@ impl Store {
 }
 
 fn user_index_key(s_: &SessionItem) -> Item {
-    let mut k = HashMap::new();
-    k.insert("pk".into(), s(s_.pk.clone()));
-    k.insert("sk".into(), s(s_.sk.clone()));
+    let mut k = item_key(s_.pk.clone(), s_.sk.clone());
     if let (Some(a), Some(b)) = (&s_.gsi1pk, &s_.gsi1sk) {
         k.insert("gsi1pk".into(), s(a.clone()));
         k.insert("gsi1sk".into(), s(b.clone()));

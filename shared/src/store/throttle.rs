@@ -5,7 +5,7 @@
 //! login gives its reservation back in the transaction that writes its session, so only
 //! failures stay counted.
 
-use super::{n, s, Store};
+use super::{item_key, n, Store};
 use crate::store::schema::{keys, to_item, SessionItem};
 use crate::store::StoreError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
@@ -62,8 +62,7 @@ impl Store {
             let (pk, sk) = keys::throttle(t.kind, &format!("{}#{win}", t.subject));
             let u = bld(Update::builder()
                 .table_name(&self.table)
-                .key("pk", s(pk.clone()))
-                .key("sk", s(sk.clone()))
+                .set_key(Some(item_key(pk.clone(), sk.clone())))
                 .update_expression("ADD failures :one SET window_start = :ws, expires_at = :exp")
                 .condition_expression("attribute_not_exists(failures) OR failures < :limit")
                 .expression_attribute_values(":one", AttributeValue::N("1".into()))
@@ -107,8 +106,7 @@ impl Store {
         for (pk, sk) in &reservation.keys {
             let u = bld(Update::builder()
                 .table_name(&self.table)
-                .key("pk", s(pk.clone()))
-                .key("sk", s(sk.clone()))
+                .set_key(Some(item_key(pk.clone(), sk.clone())))
                 .update_expression("ADD failures :minus")
                 .condition_expression("attribute_exists(failures)")
                 .expression_attribute_values(":minus", AttributeValue::N("-1".into()))

@@ -2,7 +2,7 @@
 //! base64url SHA-256 of the value the client holds.
 
 use super::sessions::token_link;
-use super::{n, s, Resend, Store};
+use super::{item_key, n, s, Resend, Store};
 use crate::store::schema::{
     from_item, keys, to_item, HeldGrant, SessionItem, SessionTokenLink, SharedGrantItem, TokenItem,
 };
@@ -233,8 +233,7 @@ impl Store {
                 TransactWriteItem::builder()
                     .condition_check(bld(ConditionCheck::builder()
                         .table_name(&self.table)
-                        .key("pk", s(keys::session_pk(sid)))
-                        .key("sk", s(keys::SESSION_SK))
+                        .set_key(Some(item_key(keys::session_pk(sid), keys::SESSION_SK)))
                         // Live, not merely not yet swept: an idle or absolute expiry
                         // that passed counts as ended even before the relay ends it.
                         .condition_expression(
@@ -251,8 +250,7 @@ impl Store {
                 TransactWriteItem::builder()
                     .update(bld(Update::builder()
                         .table_name(&self.table)
-                        .key("pk", s(keys::session_pk(sid)))
-                        .key("sk", s(keys::ISSUED_SK))
+                        .set_key(Some(item_key(keys::session_pk(sid), keys::ISSUED_SK)))
                         .update_expression(
                             "SET v = if_not_exists(v, :zero) + :one, expires_at = :keep",
                         )
@@ -275,8 +273,7 @@ impl Store {
                 TransactWriteItem::builder()
                     .update(bld(Update::builder()
                         .table_name(&self.table)
-                        .key("pk", s(pk))
-                        .key("sk", s(sk))
+                        .set_key(Some(item_key(pk, sk)))
                         .update_expression("SET sessions = list_append(sessions, :sids)")
                         .condition_expression("#st = :active AND exp > :now")
                         .expression_attribute_names("#st", "status")
@@ -434,8 +431,7 @@ pub(crate) fn revoke_tx(
     let (pk, sk) = at.item_key();
     let mut u = Update::builder()
         .table_name(table)
-        .key("pk", s(pk))
-        .key("sk", s(sk))
+        .set_key(Some(item_key(pk, sk)))
         .update_expression(expr)
         .condition_expression("attribute_exists(pk)")
         .expression_attribute_values(":revoked", s("revoked"))
@@ -452,8 +448,7 @@ fn rotate_tx(table: &str, at: &TokenRef) -> Result<TransactWriteItem, StoreError
     let (pk, sk) = at.item_key();
     let u = Update::builder()
         .table_name(table)
-        .key("pk", s(pk))
-        .key("sk", s(sk));
+        .set_key(Some(item_key(pk, sk)));
     let u = match at {
         TokenRef::Item(_) => u
             .update_expression("SET #st = :rotated")
