@@ -12,7 +12,9 @@ use crate::store::StoreError;
 /// What one relay run did.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct RelayReport {
+    /// Pending deliveries sent to the queue again.
     pub resent: usize,
+    /// Expired sessions this run ended (reason `expired`).
     pub expired: usize,
 }
 

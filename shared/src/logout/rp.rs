@@ -1,9 +1,10 @@
 //! RP-Initiated Logout 1.0 (end_session) and Front-Channel Logout 1.0 rules.
 //!
-//! The handler in `functions/end-session` parses the request, calls [`validate`], decides
-//! with [`needs_confirmation`] whether the user must confirm (CSRF-protected form, see
-//! [`CSRF_COOKIE`]), ends the session through [`crate::session::terminate`] and renders the
-//! front-channel iframes from [`frontchannel_iframes`].
+//! The handler in `functions/end-session` parses the request, calls [`decide`] and renders
+//! its [`Outcome`]. `decide` runs [`validate`], decides with [`needs_confirmation`] whether
+//! the user must confirm (a CSRF-protected form, [`crate::http::csrf::LOGOUT`]), ends the
+//! session through [`crate::session::terminate`] and lists the front-channel iframes from
+//! [`frontchannel_iframes`].
 //!
 //! Rules (checklist items 11–18):
 //! * `id_token_hint` must be an RS256 JWT signed by one of our published keys with our
@@ -31,15 +32,24 @@ pub const RESUBMIT_FIELD: &str = "logout_resubmit";
 /// The end_session request parameters (RPIL §2).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct EndSessionRequest {
+    /// An ID token Warden issued, naming the user, session and client to sign out (RECOMMENDED,
+    /// RPIL §2).
     pub id_token_hint: Option<String>,
+    /// A hint about the user to sign out; accepted and kept for the confirmation form, not
+    /// otherwise used.
     pub logout_hint: Option<String>,
+    /// The requesting client; must match the hint's audience when both are sent.
     pub client_id: Option<String>,
+    /// Where to send the browser afterwards; must be registered for the client (exact match).
     pub post_logout_redirect_uri: Option<String>,
+    /// Opaque value returned to the client on that redirect.
     pub state: Option<String>,
+    /// Preferred languages for the pages; accepted, not used (Warden's pages are English only).
     pub ui_locales: Option<String>,
 }
 
 impl EndSessionRequest {
+    /// The request's parameters (query or form); unknown ones are ignored.
     pub fn from_params(p: &Params) -> Self {
         let g = |k: &str| p.get(k).map(str::to_string);
         EndSessionRequest {
@@ -71,24 +81,33 @@ impl EndSessionRequest {
 /// What a verified `id_token_hint` says.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Hint {
+    /// The user the hint was issued for.
     pub sub: String,
+    /// The session it was issued in, if it names one.
     pub sid: Option<String>,
+    /// Its audience: the client(s) it was issued to.
     pub aud: Vec<String>,
 }
 
 /// Why an end_session request is refused. Every variant means: error page, no redirect.
 #[derive(Debug, thiserror::Error)]
 pub enum LogoutError {
+    /// The hint is not an ID token of this issuer (signature, key or issuer); the text says why.
     #[error("The id_token_hint is not a valid ID token issued by this server ({0}).")]
     InvalidHint(String),
+    /// `client_id` is not in the hint's audience.
     #[error("The client_id does not match the audience of the id_token_hint.")]
     ClientMismatch,
+    /// `client_id` (or the hint's audience) names no registered client, or a disabled one.
     #[error("The client_id does not name a registered application.")]
     UnknownClient,
+    /// A `post_logout_redirect_uri` without anything naming the client it must be registered for.
     #[error("A post_logout_redirect_uri needs an id_token_hint or a client_id.")]
     RedirectWithoutClient,
+    /// The `post_logout_redirect_uri` is not one the client registered.
     #[error("The post_logout_redirect_uri is not registered for this application.")]
     UnregisteredRedirect,
+    /// The store failed (the handler renders a 503 page).
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -98,6 +117,7 @@ pub enum LogoutError {
 pub struct Validated {
     /// The application named by `client_id` or the hint's audience.
     pub client: Option<Arc<ClientItem>>,
+    /// The verified `id_token_hint`, if one was sent.
     pub hint: Option<Hint>,
     /// Where to send the browser afterwards: the registered URI with `state` appended.
     pub redirect: Option<String>,
@@ -251,9 +271,13 @@ pub enum Outcome {
     /// and the redirect. `clear_cookies`: the browser's session cookie is to be dropped (it
     /// named this session, or a stale one).
     SignedOut {
+        /// The validated request (its client and redirect).
         v: Validated,
+        /// Front-channel logout URLs to load in hidden iframes ([`frontchannel_iframes`]).
         iframes: Vec<String>,
+        /// Drop the browser's session cookie.
         clear_cookies: bool,
+        /// A live session was ended by this request (not only found already gone).
         ended: bool,
     },
 }

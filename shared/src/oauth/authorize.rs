@@ -45,12 +45,22 @@ pub const ROLE_SCOPES: &[&str] = &["internal_session_view", "internal_session_de
 #[derive(Debug)]
 pub enum Outcome {
     /// An HTML error page; never a redirect (the client or redirect_uri cannot be trusted).
-    ErrorPage { status: StatusCode, message: String },
+    ErrorPage {
+        /// The status (today always 400: the request named no usable client or redirect URI).
+        status: StatusCode,
+        /// The sentence the page shows.
+        message: String,
+    },
     /// Send the browser back to the client: a 302 with the parameters in the query, or an
     /// auto-submitting form (`form_post`).
     Respond {
+        /// The registered redirect URI the request named.
         redirect_uri: String,
+        /// `response_mode=form_post` (OAuth 2.0 Form Post Response Mode): an auto-submitting form
+        /// instead of a 302.
         form_post: bool,
+        /// The response parameters (`code`, `state`, `session_state`, or `error` and
+        /// `error_description`).
         params: Vec<(&'static str, String)>,
         /// Extra `Set-Cookie` values (the `warden_atbv` binding cookie).
         cookies: Vec<String>,
@@ -58,7 +68,9 @@ pub enum Outcome {
     /// 302 to the hosted login, which returns to `return_to` (a relative URL); `cookies`:
     /// the [`REAUTH_COOKIE`] when the browser had none.
     Login {
+        /// Where the login sends the browser afterwards: this authorization request again.
         return_to: String,
+        /// `Set-Cookie` values to send with the redirect.
         cookies: Vec<String>,
     },
     /// `response_type=none` without redirect_uri and a valid session.

@@ -9,6 +9,7 @@ use crate::platform::time::now_s;
 use crate::store::schema::TokenItem;
 use http::HeaderMap;
 
+/// The `realm` of every RFC 6750 `WWW-Authenticate` challenge Warden sends.
 pub const REALM: &str = "warden";
 
 /// The active access token of the request, from the `Authorization` header (RFC 6750

@@ -12,8 +12,11 @@ use std::sync::Arc;
 /// How the client authenticated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
+    /// `client_secret_basic`: id and secret in the `Authorization: Basic` header (RFC 6749 §2.3.1).
     Basic,
+    /// `client_secret_post`: id and secret as form parameters.
     Post,
+    /// `none`: a public client that sent only its `client_id`.
     None,
 }
 

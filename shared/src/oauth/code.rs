@@ -38,8 +38,12 @@ pub fn open(keys: &KeySet, code: &str) -> Option<CodeGrant> {
 /// What the client sent with a code (RFC 6749 §4.1.3, RFC 7636 §4.5).
 #[derive(Debug, Clone, Copy)]
 pub struct Presented<'a> {
+    /// The `code` parameter.
     pub code: &'a str,
+    /// The `redirect_uri` parameter; it must equal the authorization request's (RFC 6749 §4.1.3).
     pub redirect_uri: Option<&'a str>,
+    /// The PKCE `code_verifier`, required when the request had a `code_challenge` and refused when
+    /// it had none (RFC 7636 §4.6).
     pub code_verifier: Option<&'a str>,
 }
 

@@ -20,7 +20,9 @@ use serde_json::{json, Value};
 /// The grant types this endpoint serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GrantType {
+    /// `authorization_code` (RFC 6749 §4.1.3).
     AuthorizationCode,
+    /// `refresh_token` (RFC 6749 §6).
     RefreshToken,
 }
 

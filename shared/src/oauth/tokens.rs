@@ -29,12 +29,20 @@ use serde_json::{json, Value};
 /// Tokens handed to the client.
 #[derive(Debug, Clone)]
 pub struct Issued {
+    /// The access token (opaque; only its hash is stored).
     pub access_token: String,
+    /// The refresh token, when the client may use the `refresh_token` grant.
     pub refresh_token: Option<String>,
+    /// Seconds until the access token expires (less than the lifetime when a shared token is
+    /// reused).
     pub expires_in: i64,
+    /// The granted scope (space-separated).
     pub scope: String,
+    /// The user (the ID token's `sub`).
     pub user_id: String,
+    /// The session the tokens are mapped to (the ID token's `sid`).
     pub sid: String,
+    /// When the user authenticated (epoch s; the ID token's `auth_time`).
     pub auth_time: i64,
 }
 
@@ -47,7 +55,11 @@ pub enum GrantError {
     /// The code was exchanged before (its link exists); nothing was written. `family` is
     /// the family that exchange created, when the link was read.
     #[error("code already used")]
-    CodeUsed { family: Option<String> },
+    CodeUsed {
+        /// The family to revoke (RFC 6749 §4.1.2), if known.
+        family: Option<String>,
+    },
+    /// The store failed; the endpoint answers `server_error` or `temporarily_unavailable`.
     #[error(transparent)]
     Store(#[from] StoreError),
 }

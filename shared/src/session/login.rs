@@ -18,6 +18,7 @@ pub const DEFAULT_RETURN_TO: &str = "/myaccount";
 pub const THROTTLE_WINDOW_SECS: i64 = 15 * 60;
 /// Longest username / password accepted (longer ones fail without hashing).
 pub const MAX_USERNAME: usize = 128;
+/// Longest password accepted (bytes); a longer one fails without hashing, like a long username.
 pub const MAX_PASSWORD: usize = 1024;
 /// The reason recorded on a session ended because another user signed in in its browser.
 pub const USER_SWITCH_REASON: &str = "user_switch";
@@ -33,6 +34,7 @@ pub fn safe_return_to(v: Option<&str>) -> String {
     }
 }
 
+/// Whether `p` is a same-origin relative path [`safe_return_to`] accepts as it is.
 pub fn is_safe_return_to(p: &str) -> bool {
     p.starts_with('/')
         && !p.starts_with("//")
@@ -51,16 +53,24 @@ pub enum LoginOutcome {
     Invalid,
     /// Too many recent failures for this username from this address, or from this address;
     /// the password was not checked. `retry_after`: seconds until the window ends.
-    Throttled { retry_after: i64 },
+    Throttled {
+        /// Seconds until the window ends (`Retry-After`).
+        retry_after: i64,
+    },
 }
 
 /// One sign-in attempt as the login form sent it.
 #[derive(Debug, Clone, Copy)]
 pub struct Attempt<'a> {
+    /// The username as typed (trimmed, and matched regardless of case).
     pub username: &'a str,
+    /// The password as typed.
     pub password: &'a str,
+    /// "Remember me" was ticked: the session gets the remember-me lifetime.
     pub remember_me: bool,
+    /// The browser's `User-Agent`, recorded on the session.
     pub user_agent: &'a str,
+    /// The client address: recorded on the session and counted by the per-address limits.
     pub ip: &'a str,
 }
 

@@ -18,7 +18,10 @@ use std::collections::BTreeSet;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Terminated {
     /// The session was live and is now ended; `deliveries` logout notifications queued.
-    Ended { deliveries: usize },
+    Ended {
+        /// How many back-channel deliveries were written (and sent to the queue).
+        deliveries: usize,
+    },
     /// It had already ended (idempotent success).
     AlreadyEnded,
     /// No such session (or, with an owner, not that owner's).
