@@ -35,12 +35,19 @@ pub const DELETE: &str = "internal_session_delete";
 /// The operations, by route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
+    /// `GET /sessions`: the global search over live sessions, keyset-paged.
     Search,
+    /// `GET /{user-id}/sessions`: one user's sessions.
     ListUser,
+    /// `DELETE /{user-id}/sessions`: end every session of one user.
     EndUser,
+    /// `GET /{user-id}/sessions/{session-id}`: one session of a user.
     GetOne,
+    /// `DELETE /{user-id}/sessions/{session-id}`: end one session.
     EndOne,
+    /// `GET .../logout-deliveries`: the back-channel receipts of an ended session.
     Deliveries,
+    /// `POST .../logout-deliveries/{client-id}/replay`: queue a dead or rejected delivery again.
     Replay,
 }
 
@@ -75,12 +82,17 @@ impl Op {
 /// An Admin API request as the handler parsed it.
 #[derive(Debug, Clone, Copy)]
 pub struct AdminRequest<'a> {
+    /// The request headers (the bearer token).
     pub headers: &'a HeaderMap,
     /// API Gateway's route key; from [`crate::http::routes::key_of`] without one.
     pub route_key: &'a str,
+    /// The `{user-id}` path parameter; empty when the route has none.
     pub user_id: &'a str,
+    /// The `{session-id}` path parameter; empty when the route has none.
     pub session_id: &'a str,
+    /// The `{client-id}` path parameter (replay); empty when the route has none.
     pub client_id: &'a str,
+    /// The raw query string; each operation refuses parameters it does not take.
     pub raw_query: &'a str,
 }
 

@@ -25,11 +25,14 @@ pub const SCOPE: &str = "internal_login";
 /// A Me API request as the handler parsed it.
 #[derive(Debug, Clone, Copy)]
 pub struct MeRequest<'a> {
+    /// The request headers (the bearer token).
     pub headers: &'a HeaderMap,
     /// API Gateway's route key (`"DELETE /api/users/v1/me/sessions"`); found from the method
     /// and path in the route table when the request carries none.
     pub route_key: &'a str,
+    /// The `{session-id}` path parameter, for ending one session.
     pub session_id: Option<&'a str>,
+    /// The raw query string (`exclude` on "end all").
     pub raw_query: &'a str,
 }
 

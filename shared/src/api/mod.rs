@@ -16,8 +16,11 @@ use serde_json::Value;
 /// here).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Answer {
+    /// The HTTP status.
     pub status: StatusCode,
+    /// The JSON body; `None` for 202 and 204.
     pub body: Option<Value>,
+    /// The next page's URL, for the `Link: <…>; rel="next"` header.
     pub next: Option<String>,
 }
 

@@ -68,6 +68,7 @@ impl Query {
         Ok(Query(map, seen))
     }
 
+    /// The parameter's value, if sent non-empty.
     pub fn get(&self, k: &str) -> Option<&str> {
         self.0.get(k).map(String::as_str)
     }
@@ -217,8 +218,11 @@ pub const LIST_PARAMS: &[&str] = &["limit", "cursor"];
 /// A validated global search.
 #[derive(Debug, Clone)]
 pub struct Search {
+    /// The filters, combined with AND.
     pub filter: SessionFilter,
+    /// Page size (1 to 100, default 20).
     pub limit: usize,
+    /// Where the previous page stopped; `None` for the first page.
     pub cursor: Option<Cursor>,
 }
 
