@@ -24,7 +24,7 @@ pub struct RelayReport {
 ///
 /// Round trips: 1 Query per due shard for deliveries (+1 SQS batch per 10, +1 UpdateItem
 /// each), 1 Query per due shard for sessions, then per expired session 1 GetItem (re-check)
-/// + those of [`session::terminate`].
+/// + those of [`session::terminate()`].
 pub async fn relay(app: &App, now_s: i64) -> Result<RelayReport, StoreError> {
     let mut report = RelayReport::default();
     let due = app.store.due_deliveries(now_s, 500).await?;

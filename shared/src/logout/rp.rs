@@ -3,7 +3,7 @@
 //! The handler in `functions/end-session` parses the request, calls [`decide`] and renders
 //! its [`Outcome`]. `decide` runs [`validate`], decides with [`needs_confirmation`] whether
 //! the user must confirm (a CSRF-protected form, [`crate::http::csrf::LOGOUT`]), ends the
-//! session through [`crate::session::terminate`] and lists the front-channel iframes from
+//! session through [`crate::session::terminate()`] and lists the front-channel iframes from
 //! [`frontchannel_iframes`].
 //!
 //! Rules (checklist items 11–18):
@@ -285,7 +285,7 @@ pub enum Outcome {
 /// Decide an end_session request (RPIL §2–§4): validate it, find the browser's session, and
 /// end it when the user need not confirm, or confirmed through the form. Round trips: those
 /// of [`validate`], 1 GetItem for the session cookie, and on a logout those of
-/// [`frontchannel_iframes`] and [`crate::session::terminate`].
+/// [`frontchannel_iframes`] and [`crate::session::terminate()`].
 pub async fn decide(
     app: &App,
     params: &Params,

@@ -180,7 +180,7 @@ pub async fn authenticate(app: &App, a: &Attempt<'_>) -> Result<LoginOutcome, St
 /// user's session neither survives in the browser nor answers `prompt=none` for them. The
 /// same user signing in again (re-authentication) keeps their earlier session.
 /// Round trips: those of [`authenticate`]; with a session cookie + 1 GetItem, and on a
-/// switch those of [`crate::session::terminate`].
+/// switch those of [`crate::session::terminate()`].
 pub async fn sign_in(
     app: &App,
     headers: &HeaderMap,
