@@ -3,11 +3,12 @@
 
 use crate::platform::crypto;
 use crate::platform::time::now_ms;
-use crate::store::schema::{keys, ClientItem, UserItem};
+use crate::store::schema::{keys, ClientItem, TokenBinding, UserItem};
 use crate::store::Store;
 use crate::store::StoreError;
 
-pub const BINDINGS: &[&str] = &["sso-session", "cookie", "none"];
+/// The binding names `--token-binding` accepts.
+pub const BINDINGS: &[TokenBinding] = TokenBinding::ALL;
 pub const GRANT_TYPES: &[&str] = &["authorization_code", "refresh_token"];
 pub const DEFAULT_SCOPES: &[&str] = &["openid", "profile", "email", "offline_access"];
 
@@ -271,15 +272,12 @@ pub fn build_client(
             );
         }
     }
-    let binding = spec
-        .token_binding
-        .clone()
-        .unwrap_or_else(|| "sso-session".into());
-    if !BINDINGS.contains(&binding.as_str()) {
-        return Err(format!(
-            "token_binding: {binding:?} is not one of sso-session, cookie, none"
-        ));
-    }
+    let binding = match spec.token_binding.as_deref() {
+        None => TokenBinding::SsoSession,
+        Some(b) => TokenBinding::parse(b).ok_or_else(|| {
+            format!("token_binding: {b:?} is not one of sso-session, cookie, none")
+        })?,
+    };
     let scopes: Vec<String> = if spec.scopes.is_empty() {
         DEFAULT_SCOPES.iter().map(|s| s.to_string()).collect()
     } else {

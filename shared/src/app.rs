@@ -6,7 +6,7 @@ use crate::keys::protection::{KeyProtectionError, KeyProtector};
 use crate::keys::signing::{generate_key_item, KeySet};
 use crate::outbound::queue::{LogoutQueue, NoQueue, SqsQueue};
 use crate::platform::sdk::sdk_config;
-use crate::store::schema::ClientItem;
+use crate::store::schema::{ClientItem, KeyStatus};
 use crate::store::StoreError;
 use crate::store::{dynamodb_client, Store};
 use std::collections::HashMap;
@@ -156,7 +156,7 @@ impl App {
     /// key not yet opened in this process: 1 KMS Decrypt (concurrently).
     async fn load_keys(&self) -> Result<KeySet, StoreError> {
         let mut items = self.store.list_signing_keys().await?;
-        if !items.iter().any(|k| k.status == "active") {
+        if !items.iter().any(|k| k.status == KeyStatus::Active) {
             let mut new = generate_key_item(crate::platform::time::now_ms())
                 .map_err(|e| StoreError::Backend(e.to_string()))?;
             self.key_protector
@@ -166,7 +166,7 @@ impl App {
             self.store.rotate_signing_key(&new, &items).await?;
             items = self.store.list_signing_keys().await?;
         }
-        let live = items.iter().filter(|k| k.status != "retired");
+        let live = items.iter().filter(|k| k.status != KeyStatus::Retired);
         let opened = futures::future::try_join_all(live.map(|k| self.key_protector.open(k)))
             .await
             .map_err(protection_error)?;

@@ -49,7 +49,7 @@ fn session_item(sid: &str, now: i64) -> SessionItem {
         remember_me: false,
         user_agent: "test".into(),
         ip: "10.0.0.1".into(),
-        status: "active".into(),
+        status: warden_core::store::schema::SessionStatus::Active,
         ended_reason: None,
         ended_at_ms: None,
         version: 0,
@@ -71,7 +71,7 @@ fn pending_delivery(sid: &str, cid: &str, now: i64) -> DeliveryItem {
         sid: sid.into(),
         client_id: cid.into(),
         user_id: "u".into(),
-        status: "pending".into(),
+        status: warden_core::store::schema::DeliveryStatus::Pending,
         attempts: 0,
         last_http_status: None,
         last_error: None,
@@ -187,9 +187,14 @@ async fn an_app_that_answered_503_once_then_200_shows_a_clean_delivered_receipt(
     let user = s.user("erin", "correct horse", &[]).await;
     let (sess, _) = s.session_for(&user, "test").await;
     s.tokens_for(&sess, &c, "openid").await;
-    session::terminate(s.app(), &sess.sid, None, "user")
-        .await
-        .unwrap();
+    session::terminate(
+        s.app(),
+        &sess.sid,
+        None,
+        warden_core::store::schema::EndReason::User,
+    )
+    .await
+    .unwrap();
 
     // The first attempt fails and is recorded with its error.
     let start = Instant::now();

@@ -120,9 +120,14 @@ async fn delivered_through_sqs_and_the_message_is_deleted() {
     let user = s.user("carol", "correct horse", &[]).await;
     let (sess, _) = s.session_for(&user, "t").await;
     s.tokens_for(&sess, &c, "openid").await;
-    session::terminate(s.app(), &sess.sid, None, "user")
-        .await
-        .unwrap();
+    session::terminate(
+        s.app(),
+        &sess.sid,
+        None,
+        warden_core::store::schema::EndReason::User,
+    )
+    .await
+    .unwrap();
     assert_eq!(rp.wait_for(1, Duration::from_secs(15)).await, 1);
     let d = wait_status(
         &s,
@@ -179,7 +184,9 @@ async fn delivered_through_sqs_and_the_message_is_deleted() {
     let out = warden_core::logout::backchannel::deliver_batch(s.app(), &[(&first, 2)], 1).await;
     assert_eq!(
         out[0].as_ref().unwrap(),
-        &warden_core::store::DeliveryOutcome::AlreadyFinal("delivered".into())
+        &warden_core::store::DeliveryOutcome::AlreadyFinal(
+            warden_core::store::schema::DeliveryStatus::Delivered
+        )
     );
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
@@ -220,9 +227,14 @@ async fn failing_rp_goes_dead_into_the_dlq_and_replay_delivers() {
     let user = s.user("dave", "correct horse", &[]).await;
     let (sess, _) = s.session_for(&user, "t").await;
     s.tokens_for(&sess, &c, "openid").await;
-    session::terminate(s.app(), &sess.sid, None, "admin")
-        .await
-        .unwrap();
+    session::terminate(
+        s.app(),
+        &sess.sid,
+        None,
+        warden_core::store::schema::EndReason::Admin,
+    )
+    .await
+    .unwrap();
 
     // First receive: 503 → retry (visibility pushed out by the backoff); second receive:
     // 503 again at the last allowed attempt → `dead`, left for the redrive.

@@ -175,7 +175,7 @@ async fn wait_final(direct: &Store, sid: &str, client_id: &str) -> String {
         let d = direct.get_delivery(sid, client_id).await.unwrap();
         if let Some(d) = &d {
             if d.status != "pending" {
-                return d.status.clone();
+                return d.status.to_string();
             }
         }
         assert!(start.elapsed() < WAIT, "delivery still pending: {d:?}");
@@ -840,9 +840,14 @@ async fn sqs_wrong_queue_url_keeps_deliveries_pending_and_the_relay_delivers() {
     let (sqs, url) = moto_queue(30).await;
     // A queue URL that does not exist: every SendMessageBatch fails.
     let broken = app_on_sqs(&f.s, &format!("{url}-does-not-exist")).await;
-    let t = warden_core::session::terminate(&broken, &sess.sid, None, "user")
-        .await
-        .unwrap();
+    let t = warden_core::session::terminate(
+        &broken,
+        &sess.sid,
+        None,
+        warden_core::store::schema::EndReason::User,
+    )
+    .await
+    .unwrap();
     assert_eq!(t, warden_core::session::Terminated::Ended { deliveries: 1 });
     assert!(assert_consistent(&f.direct, &sess.sid, &issued, 1).await);
     let d = f
@@ -910,9 +915,14 @@ async fn dispatcher_killed_mid_batch_loses_nothing() {
     let (sqs, url) = moto_queue(2).await;
     let app = app_on_sqs(&f.s, &url).await;
     for sid in [&s1.sid, &s2.sid] {
-        warden_core::session::terminate(&app, sid, None, "admin")
-            .await
-            .unwrap();
+        warden_core::session::terminate(
+            &app,
+            sid,
+            None,
+            warden_core::store::schema::EndReason::Admin,
+        )
+        .await
+        .unwrap();
     }
     assert!(assert_consistent(&f.direct, &s1.sid, &t1, 4).await);
     assert!(assert_consistent(&f.direct, &s2.sid, &t2, 2).await);

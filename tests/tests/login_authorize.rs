@@ -717,9 +717,14 @@ async fn prompt_none_never_shows_ui() {
         .unwrap()
         .0
         .to_string();
-    warden_core::session::terminate(s.app(), &sid, None, "user")
-        .await
-        .unwrap();
+    warden_core::session::terminate(
+        s.app(),
+        &sid,
+        None,
+        warden_core::store::schema::EndReason::User,
+    )
+    .await
+    .unwrap();
     let r = authorize(&s, &cookie, &p).await;
     assert_eq!(r.param("error"), Some("login_required"));
 }

@@ -64,9 +64,14 @@ async fn delivers_logout_tokens_that_third_party_verification_accepts() {
     let c2 = rp_client(&s, &rp2, "app-two").await;
     let (user, sess) = signed_in(&s, &[&c1, &c2]).await;
 
-    let t = session::terminate(s.app(), &sess.sid, None, "user")
-        .await
-        .unwrap();
+    let t = session::terminate(
+        s.app(),
+        &sess.sid,
+        None,
+        warden_core::store::schema::EndReason::User,
+    )
+    .await
+    .unwrap();
     assert_eq!(t, Terminated::Ended { deliveries: 2 });
     assert_eq!(rp1.wait_for(1, WAIT).await, 1);
     assert_eq!(rp2.wait_for(1, WAIT).await, 1);
@@ -127,9 +132,14 @@ async fn rp_down_is_retried_then_dead_then_replay_delivers() {
     rp.set_status(503);
     let c = rp_client(&s, &rp, "flaky").await;
     let (user, sess) = signed_in(&s, &[&c]).await;
-    session::terminate(s.app(), &sess.sid, None, "admin")
-        .await
-        .unwrap();
+    session::terminate(
+        s.app(),
+        &sess.sid,
+        None,
+        warden_core::store::schema::EndReason::Admin,
+    )
+    .await
+    .unwrap();
 
     let d = wait_status(&s, &sess.sid, "flaky", "dead", WAIT).await;
     assert_eq!(d.attempts, 3);
@@ -173,9 +183,14 @@ async fn an_app_down_for_eight_attempts_still_gets_its_logout_once_it_is_back() 
     rp.set_status(503);
     let c = rp_client(&s, &rp, "back-later").await;
     let (user, sess) = signed_in(&s, &[&c]).await;
-    session::terminate(s.app(), &sess.sid, None, "user")
-        .await
-        .unwrap();
+    session::terminate(
+        s.app(),
+        &sess.sid,
+        None,
+        warden_core::store::schema::EndReason::User,
+    )
+    .await
+    .unwrap();
 
     // Down for the first 8 attempts: the delivery stays pending all along, never dead.
     let start = std::time::Instant::now();
@@ -234,9 +249,14 @@ async fn unreachable_rp_is_retried_until_dead() {
         .await
         .0;
     let (_, sess) = signed_in(&s, &[&c]).await;
-    session::terminate(s.app(), &sess.sid, None, "user")
-        .await
-        .unwrap();
+    session::terminate(
+        s.app(),
+        &sess.sid,
+        None,
+        warden_core::store::schema::EndReason::User,
+    )
+    .await
+    .unwrap();
     let d = wait_status(&s, &sess.sid, "gone", "dead", WAIT).await;
     assert_eq!(d.attempts, 3);
     assert_eq!(d.last_http_status, None);
@@ -250,9 +270,14 @@ async fn bad_request_is_rejected_and_never_retried() {
     rp.set_status(400);
     let c = rp_client(&s, &rp, "strict").await;
     let (_, sess) = signed_in(&s, &[&c]).await;
-    session::terminate(s.app(), &sess.sid, None, "user")
-        .await
-        .unwrap();
+    session::terminate(
+        s.app(),
+        &sess.sid,
+        None,
+        warden_core::store::schema::EndReason::User,
+    )
+    .await
+    .unwrap();
     let d = wait_status(&s, &sess.sid, "strict", "rejected", WAIT).await;
     assert_eq!(d.last_http_status, Some(400));
     assert_eq!(d.attempts, 1);
@@ -279,9 +304,14 @@ async fn slow_rp_times_out_and_is_retried() {
     rp.set_delay(Duration::from_millis(600));
     let c = rp_client(&s, &rp, "slow").await;
     let (user, sess) = signed_in(&s, &[&c]).await;
-    session::terminate(s.app(), &sess.sid, None, "user")
-        .await
-        .unwrap();
+    session::terminate(
+        s.app(),
+        &sess.sid,
+        None,
+        warden_core::store::schema::EndReason::User,
+    )
+    .await
+    .unwrap();
     // The first attempt times out and is recorded as a retry.
     let start = std::time::Instant::now();
     loop {
@@ -317,9 +347,14 @@ async fn relay_delivers_when_the_queue_send_failed_after_the_commit() {
     let q = s.running.queue.clone().expect("in-process queue");
     q.fail_sends
         .store(true, std::sync::atomic::Ordering::SeqCst);
-    let t = session::terminate(s.app(), &sess.sid, None, "user")
-        .await
-        .unwrap();
+    let t = session::terminate(
+        s.app(),
+        &sess.sid,
+        None,
+        warden_core::store::schema::EndReason::User,
+    )
+    .await
+    .unwrap();
     assert_eq!(t, Terminated::Ended { deliveries: 1 });
     // Committed: the session ended and the delivery is in the outbox, but nothing was sent.
     let ended = s.store().get_session(&sess.sid).await.unwrap().unwrap();

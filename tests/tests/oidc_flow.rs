@@ -192,9 +192,14 @@ async fn prompt_none_after_logout_is_login_required() {
     assert!(!code.is_empty(), "a live session gets a code silently");
     let sid = flow::cookie_value(&cookie, "warden_session").unwrap();
     let sid = sid.split('.').next().unwrap();
-    warden_core::session::terminate(s.app(), sid, None, "user")
-        .await
-        .unwrap();
+    warden_core::session::terminate(
+        s.app(),
+        sid,
+        None,
+        warden_core::store::schema::EndReason::User,
+    )
+    .await
+    .unwrap();
     let r = flow::authorize(
         &s,
         &cookie,

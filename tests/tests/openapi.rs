@@ -212,9 +212,14 @@ async fn schemathesis_finds_no_server_errors_or_schema_violations() {
         let _ = s.tokens_for(&a, &rp_app, "openid").await;
         alice_sids.push(a.sid);
     }
-    warden_core::session::terminate(s.app(), &alice_sids[0], None, "admin")
-        .await
-        .expect("terminate");
+    warden_core::session::terminate(
+        s.app(),
+        &alice_sids[0],
+        None,
+        warden_core::store::schema::EndReason::Admin,
+    )
+    .await
+    .expect("terminate");
     // Three admin sessions, one token per schemathesis run (see below).
     let (sa1, _) = s.session_for(&admin, "Mozilla/5.0 Chrome/120.0").await;
     let (sa2, _) = s.session_for(&admin, "Mozilla/5.0 Chrome/120.0").await;

@@ -310,7 +310,12 @@ async fn a_long_refreshed_session_ends_in_one_transaction() {
         access.push(next.access_token);
     }
     let (n, ended) = measure(&rt, || {
-        warden_core::session::terminate(s.app(), &sess.sid, None, "admin")
+        warden_core::session::terminate(
+            s.app(),
+            &sess.sid,
+            None,
+            warden_core::store::schema::EndReason::Admin,
+        )
     })
     .await;
     assert!(matches!(

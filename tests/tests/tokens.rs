@@ -412,9 +412,14 @@ async fn binding_types_map_tokens_to_sessions() {
         .tokens
         .contains_key(&warden_core::platform::crypto::hash_secret(at))
         && l.tokens.len() == 1));
-    warden_core::session::terminate(s.app(), &s2.sid, None, "admin")
-        .await
-        .unwrap();
+    warden_core::session::terminate(
+        s.app(),
+        &s2.sid,
+        None,
+        warden_core::store::schema::EndReason::Admin,
+    )
+    .await
+    .unwrap();
     assert_eq!(
         introspect(&s, &n, &nsecret, at).await["active"],
         false,
@@ -467,9 +472,14 @@ async fn ended_or_expired_sessions_get_no_tokens() {
     let (c, secret) = confidential(&s, "sso-session").await;
     let (sess, _) = s.session_for(&u, "ua").await;
     let code = seal_code(&s, &sess, &c, "openid", None, None).await;
-    warden_core::session::terminate(s.app(), &sess.sid, None, "user")
-        .await
-        .unwrap();
+    warden_core::session::terminate(
+        s.app(),
+        &sess.sid,
+        None,
+        warden_core::store::schema::EndReason::User,
+    )
+    .await
+    .unwrap();
     let r = exchange(&s, &c, &secret, &code, None).await;
     assert_eq!(r.status(), 400);
     assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_grant");
@@ -819,13 +829,13 @@ async fn token_items_from_before_held_tokens_keep_working() {
         let t = TokenItem {
             pk,
             sk,
-            kind: kind.into(),
+            kind: warden_core::store::schema::TokenKind::parse(kind).expect("a token kind"),
             client_id: c.client_id.clone(),
             user_id: u.user_id.clone(),
             scope: "openid offline_access".into(),
             iat: now,
             exp: now + 3600,
-            status: "active".into(),
+            status: warden_core::store::schema::TokenStatus::Active,
             sessions: vec![sess.sid.clone()],
             family: "old-family".into(),
             auth_time: now,
@@ -882,9 +892,14 @@ async fn token_items_from_before_held_tokens_keep_working() {
         .unwrap();
     let at3 = t3["access_token"].as_str().unwrap();
     assert_eq!(introspect(&s, &c, &secret, at3).await["active"], true);
-    warden_core::session::terminate(s.app(), &sess.sid, None, "admin")
-        .await
-        .unwrap();
+    warden_core::session::terminate(
+        s.app(),
+        &sess.sid,
+        None,
+        warden_core::store::schema::EndReason::Admin,
+    )
+    .await
+    .unwrap();
     assert_eq!(introspect(&s, &c, &secret, at3).await["active"], false);
     assert_eq!(
         s.store()

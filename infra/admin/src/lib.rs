@@ -352,7 +352,13 @@ async fn user(
             u.disabled = true;
             store.update_user(&u).await?;
             let app = cli_app(store).await?;
-            let ended = warden_core::session::terminate_all(&app, &u.user_id, &[], "admin").await?;
+            let ended = warden_core::session::terminate_all(
+                &app,
+                &u.user_id,
+                &[],
+                warden_core::store::schema::EndReason::Admin,
+            )
+            .await?;
             let mut v = user_json(&u);
             v["sessions_ended"] = json!(ended);
             Ok(vec![v])
@@ -487,7 +493,11 @@ async fn client(store: &Store, cmd: ClientCmd) -> Result<Vec<Value>, CliError> {
                     .unwrap_or(old.frontchannel_logout_session_required),
                 scopes: or(split_words(&flags.scopes), &old.scopes),
                 grant_types: or(split_words(&flags.grant_types), &old.grant_types),
-                token_binding: Some(flags.token_binding.unwrap_or(old.token_binding.clone())),
+                token_binding: Some(
+                    flags
+                        .token_binding
+                        .unwrap_or_else(|| old.token_binding.to_string()),
+                ),
                 resource_server: flags.resource_server.unwrap_or(old.resource_server),
             };
             let (mut c, secret) = admin::build_client(&spec, Some(&old)).map_err(CliError)?;

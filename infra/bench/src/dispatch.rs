@@ -227,10 +227,15 @@ pub async fn run(a: Args) -> Result<(), String> {
     let (_, errs, _, first) = util::drive(sids.clone(), a.terminators, move |sid| {
         let app = app2.clone();
         async move {
-            warden_core::session::terminate(&app, &sid, None, "bench")
-                .await
-                .map(|_| ())
-                .map_err(|e| e.to_string())
+            warden_core::session::terminate(
+                &app,
+                &sid,
+                None,
+                warden_core::store::schema::EndReason::Admin,
+            )
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
         }
     })
     .await;
@@ -276,7 +281,13 @@ pub async fn run(a: Args) -> Result<(), String> {
             if let Ok(mut m) = st.lock() {
                 m.insert(sid.clone(), Instant::now());
             }
-            warden_core::session::terminate(&app, &sid, None, "bench").await
+            warden_core::session::terminate(
+                &app,
+                &sid,
+                None,
+                warden_core::store::schema::EndReason::Admin,
+            )
+            .await
         }));
     }
     for t in tasks {
@@ -305,7 +316,14 @@ pub async fn run(a: Args) -> Result<(), String> {
                 if let Ok(mut m) = st.lock() {
                     m.insert(sid.clone(), Instant::now());
                 }
-                match warden_core::session::terminate(&app, &sid, None, "bench").await {
+                match warden_core::session::terminate(
+                    &app,
+                    &sid,
+                    None,
+                    warden_core::store::schema::EndReason::Admin,
+                )
+                .await
+                {
                     Ok(_) => Ok(()),
                     Err(e) => Err(e.to_string()),
                 }

@@ -22,7 +22,7 @@ use crate::logout::relay::replay;
 use crate::oauth::bearer::{authenticate, require_scope};
 use crate::platform::time::now_s;
 use crate::session::{terminate, terminate_all, Terminated};
-use crate::store::schema::DeliveryItem;
+use crate::store::schema::{DeliveryItem, DeliveryStatus, EndReason};
 use crate::store::StoreError;
 use http::{HeaderMap, StatusCode};
 use serde_json::json;
@@ -123,7 +123,7 @@ fn not_replayable(status: &str) -> ApiError {
 /// May this delivery be replayed? Only a final failure: `dead` (retries ran out) or
 /// `rejected` (the app answered 400, or the client has no back-channel URI any more).
 pub fn replayable(d: &DeliveryItem) -> bool {
-    d.status == "dead" || d.status == "rejected"
+    matches!(d.status, DeliveryStatus::Dead | DeliveryStatus::Rejected)
 }
 
 /// Run an Admin operation. Round trips: the bearer check (1) plus the operation's
@@ -179,7 +179,7 @@ pub async fn run(app: &App, r: &AdminRequest<'_>) -> Result<Answer, ApiError> {
             if !api::valid_id(uid) || app.store.get_user(uid).await?.is_none() {
                 return Err(no_user());
             }
-            terminate_all(app, uid, &[], "admin").await?;
+            terminate_all(app, uid, &[], EndReason::Admin).await?;
             Ok(Answer::empty(StatusCode::NO_CONTENT))
         }
         Op::GetOne => {
@@ -199,7 +199,7 @@ pub async fn run(app: &App, r: &AdminRequest<'_>) -> Result<Answer, ApiError> {
             if !api::valid_id(uid) || !api::valid_id(sid) {
                 return Err(no_session());
             }
-            match terminate(app, sid, Some(uid), "admin").await? {
+            match terminate(app, sid, Some(uid), EndReason::Admin).await? {
                 Terminated::NotFound => Err(no_session()),
                 Terminated::Ended { .. } | Terminated::AlreadyEnded => {
                     Ok(Answer::empty(StatusCode::NO_CONTENT))
@@ -242,7 +242,7 @@ pub async fn run(app: &App, r: &AdminRequest<'_>) -> Result<Answer, ApiError> {
                 return Err(no_delivery());
             };
             if !replayable(d) {
-                return Err(not_replayable(&d.status));
+                return Err(not_replayable(d.status.as_str()));
             }
             match replay(app, sid, cid).await {
                 Ok(()) => Ok(Answer::empty(StatusCode::ACCEPTED)),

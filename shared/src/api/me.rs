@@ -16,6 +16,7 @@ use crate::http::error::ApiError;
 use crate::http::routes::route;
 use crate::oauth::bearer::{authenticate, require_scope};
 use crate::session::{terminate, terminate_all, Terminated};
+use crate::store::schema::EndReason;
 use http::{HeaderMap, StatusCode};
 use serde_json::json;
 
@@ -77,7 +78,7 @@ pub async fn run(app: &App, r: &MeRequest<'_>) -> Result<Answer, ApiError> {
         k if k == route::ME_END_ALL.key => {
             let q = Query::parse(r.raw_query, &["exclude"])?;
             let keep = kept_by_exclude(&q, &token.sessions)?;
-            terminate_all(app, user_id, &keep, "user").await?;
+            terminate_all(app, user_id, &keep, EndReason::User).await?;
             Ok(Answer::empty(StatusCode::NO_CONTENT))
         }
         k if k == route::ME_END_ONE.key => {
@@ -86,7 +87,7 @@ pub async fn run(app: &App, r: &MeRequest<'_>) -> Result<Answer, ApiError> {
             if !api::valid_id(sid) {
                 return Err(not_found());
             }
-            match terminate(app, sid, Some(user_id), "user").await? {
+            match terminate(app, sid, Some(user_id), EndReason::User).await? {
                 Terminated::NotFound => Err(not_found()),
                 Terminated::Ended { .. } | Terminated::AlreadyEnded => {
                     Ok(Answer::empty(StatusCode::NO_CONTENT))

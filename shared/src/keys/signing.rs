@@ -3,7 +3,7 @@
 //! holding them do not implement `Debug` with their contents).
 
 use crate::platform::crypto::{b64, b64_decode};
-use crate::store::schema::{keys, SigningKeyItem};
+use crate::store::schema::{keys, KeyStatus, SigningKeyItem};
 use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rsa::KeySize;
@@ -95,7 +95,7 @@ pub fn generate_key_item(now_ms: i64) -> Result<SigningKeyItem, KeyError> {
         n: b64(pk.modulus().big_endian_without_leading_zero()),
         e: b64(pk.exponent().big_endian_without_leading_zero()),
         created_ms: now_ms,
-        status: "active".into(),
+        status: KeyStatus::Active,
     })
 }
 
@@ -152,7 +152,7 @@ impl KeySet {
     pub fn from_items(items: &[SigningKeyItem]) -> Result<Self, KeyError> {
         let signer_item = items
             .iter()
-            .filter(|k| k.status == "active")
+            .filter(|k| k.status == KeyStatus::Active)
             .max_by_key(|k| k.created_ms)
             .ok_or(KeyError::NoActiveKey)?;
         let der = signer_item
@@ -165,7 +165,7 @@ impl KeySet {
         let mut decoding = HashMap::new();
         let mut live: Vec<&SigningKeyItem> = items
             .iter()
-            .filter(|k| k.status == "active" || k.status == "previous")
+            .filter(|k| matches!(k.status, KeyStatus::Active | KeyStatus::Previous))
             .collect();
         live.sort_by_key(|k| std::cmp::Reverse(k.created_ms));
         let mut seal_keys = HashMap::new();
@@ -368,7 +368,7 @@ mod tests {
         let t = before
             .sign("JWT", &json!({"iss": "https://i", "sub": "u"}))
             .unwrap();
-        old.status = "previous".into();
+        old.status = KeyStatus::Previous;
         let new = generate_key_item(2).unwrap();
         let after = KeySet::from_items(&[old.clone(), new.clone()]).unwrap();
         assert_eq!(after.signer_kid(), new.kid);
@@ -382,7 +382,7 @@ mod tests {
             .collect();
         assert_eq!(kids, vec![new.kid.as_str(), old.kid.as_str()]);
         // A retired key no longer verifies.
-        old.status = "retired".into();
+        old.status = KeyStatus::Retired;
         let later = KeySet::from_items(&[old, new]).unwrap();
         assert!(later.verify(&t, "https://i", false).is_err());
     }
@@ -423,7 +423,7 @@ mod tests {
             assert!(before.open(junk).is_none(), "{junk}");
         }
         // Sealed before a rotation: still opens while the key is `previous`, not after.
-        old.status = "previous".into();
+        old.status = KeyStatus::Previous;
         let new = generate_key_item(2).unwrap();
         let after = KeySet::from_items(&[old.clone(), new.clone()]).unwrap();
         assert!(after
@@ -431,7 +431,7 @@ mod tests {
             .unwrap()
             .starts_with(&format!("{}.2.", new.kid)));
         assert_eq!(after.open(&sealed).as_deref(), Some(&b"grant"[..]));
-        old.status = "retired".into();
+        old.status = KeyStatus::Retired;
         assert!(KeySet::from_items(&[old, new])
             .unwrap()
             .open(&sealed)

@@ -4,7 +4,7 @@ use crate::app::App;
 use crate::outbound::queue::DeliveryMessage;
 use crate::platform::time::{now_ms, now_s};
 use crate::session::RELAY_AFTER_SECS;
-use crate::store::schema::ClientItem;
+use crate::store::schema::{ClientItem, DeliveryStatus};
 use crate::store::DeliveryOutcome;
 use crate::store::StoreError;
 use serde_json::{json, Value};
@@ -226,11 +226,11 @@ pub async fn deliver_batch(
 /// before, or re-sent by the relay) and its delivery is already final; `None` otherwise —
 /// also when the check itself fails, since posting twice is safer than not at all (RPs
 /// must accept a repeated logout token). 1 BatchGetItem when any message needs the check.
-async fn already_final(app: &App, msgs: &[(&DeliveryMessage, u32)]) -> Vec<Option<String>> {
+async fn already_final(app: &App, msgs: &[(&DeliveryMessage, u32)]) -> Vec<Option<DeliveryStatus>> {
     let check: Vec<usize> = (0..msgs.len())
         .filter(|&i| msgs[i].1 > 1 || msgs[i].0.resent)
         .collect();
-    let mut out: Vec<Option<String>> = vec![None; msgs.len()];
+    let mut out: Vec<Option<DeliveryStatus>> = vec![None; msgs.len()];
     if check.is_empty() {
         return out;
     }
@@ -241,7 +241,7 @@ async fn already_final(app: &App, msgs: &[(&DeliveryMessage, u32)]) -> Vec<Optio
     match app.store.get_deliveries(&which).await {
         Ok(found) => {
             for (i, d) in check.into_iter().zip(found) {
-                if let Some(d) = d.filter(|d| d.status != "pending") {
+                if let Some(d) = d.filter(|d| d.status != DeliveryStatus::Pending) {
                     out[i] = Some(d.status);
                 }
             }

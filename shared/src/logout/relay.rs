@@ -7,6 +7,7 @@ use crate::app::App;
 use crate::outbound::queue::DeliveryMessage;
 use crate::platform::time::{now_ms, now_s};
 use crate::session::{self, Terminated, RELAY_AFTER_SECS};
+use crate::store::schema::{EndReason, SessionStatus};
 use crate::store::StoreError;
 
 /// What one relay run did.
@@ -56,10 +57,13 @@ pub async fn relay(app: &App, now_s: i64) -> Result<RelayReport, StoreError> {
         // The index is eventually consistent: a session used a moment ago may still show
         // its old idle expiry there. Re-read it (strongly consistent) before ending it.
         match app.store.get_session(&s.sid).await? {
-            Some(cur) if cur.status == "active" && cur.effective_expiry() <= now_s => {}
+            Some(cur) if cur.status == SessionStatus::Active && cur.effective_expiry() <= now_s => {
+            }
             _ => continue,
         }
-        if let Terminated::Ended { .. } = session::terminate(app, &s.sid, None, "expired").await? {
+        if let Terminated::Ended { .. } =
+            session::terminate(app, &s.sid, None, EndReason::Expired).await?
+        {
             report.expired += 1;
         }
     }

@@ -18,7 +18,7 @@
 
 use crate::app::App;
 use crate::http::{esc, with_query, Params};
-use crate::store::schema::{ClientItem, SessionItem};
+use crate::store::schema::{ClientItem, EndReason, SessionItem};
 use crate::store::StoreError;
 use serde_json::Value;
 use std::sync::Arc;
@@ -339,7 +339,7 @@ pub async fn decide(
             Vec::new()
         }
     };
-    crate::session::terminate(app, &s.sid, None, "rp_logout").await?;
+    crate::session::terminate(app, &s.sid, None, EndReason::RpLogout).await?;
     Ok(Outcome::SignedOut {
         v,
         iframes,

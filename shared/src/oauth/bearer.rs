@@ -7,6 +7,7 @@ use crate::http::error::ApiError;
 use crate::http::{bearer, is_b64token, Bearer};
 use crate::platform::time::now_s;
 use crate::store::schema::TokenItem;
+use crate::store::schema::{TokenKind, TokenStatus};
 use http::HeaderMap;
 
 /// The `realm` of every RFC 6750 `WWW-Authenticate` challenge Warden sends.
@@ -54,7 +55,7 @@ async fn active_token(app: &App, tok: &str) -> Result<TokenItem, ApiError> {
         .await?
         .ok_or_else(|| ApiError::invalid_token(REALM))?
         .item;
-    if item.kind != "access" || item.status != "active" || item.exp <= now_s() {
+    if item.kind != TokenKind::Access || item.status != TokenStatus::Active || item.exp <= now_s() {
         return Err(ApiError::invalid_token(REALM));
     }
     Ok(item)

@@ -10,7 +10,7 @@ use crate::app::App;
 use crate::keys::signing::{KeyError, KeySet};
 use crate::oauth::tokens::{self, GrantError, Issued};
 use crate::platform::crypto::{self, hash_secret};
-use crate::store::schema::{ClientItem, CodeGrant, IdClaims};
+use crate::store::schema::{ClientItem, CodeGrant, EndReason, IdClaims};
 
 /// The link an exchange writes under the code's hash is kept at least this long (replay
 /// detection; longer than a code is valid).
@@ -138,7 +138,7 @@ async fn revoke_if_replayed(app: &App, sid: &str, code_hash: &str) -> Result<(),
 
 /// Revoke every token of `family`, which a replayed code created in session `sid`.
 async fn revoke_replayed(app: &App, sid: &str, family: &str) -> Result<(), GrantError> {
-    tokens::revoke_family(app, &[sid.to_string()], family, "code_replay").await?;
+    tokens::revoke_family(app, &[sid.to_string()], family, EndReason::CodeReplay).await?;
     tracing::warn!("authorization code replayed; its tokens were revoked");
     Ok(())
 }

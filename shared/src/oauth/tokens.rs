@@ -20,7 +20,8 @@ use crate::app::App;
 use crate::platform::crypto::{self, hash_secret};
 use crate::platform::time::now_s;
 use crate::store::schema::{
-    keys, ClientItem, CodeGrant, IdClaims, SharedGrantItem, TokenItem, UserItem,
+    keys, ClientItem, CodeGrant, EndReason, IdClaims, SharedGrantItem, TokenBinding, TokenItem,
+    TokenKind, TokenStatus, UserItem,
 };
 use crate::store::StoreError;
 use crate::store::{Issue, TokenRef};
@@ -74,19 +75,19 @@ struct Mint<'a> {
 }
 
 impl Mint<'_> {
-    fn token(&self, kind: &str, hash: &str, scope: &str, ttl: i64) -> TokenItem {
+    fn token(&self, kind: TokenKind, hash: &str, scope: &str, ttl: i64) -> TokenItem {
         let now = now_s();
         let (pk, sk) = keys::token(hash);
         TokenItem {
             pk,
             sk,
-            kind: kind.into(),
+            kind,
             client_id: self.client.into(),
             user_id: self.user.into(),
             scope: scope.into(),
             iat: now,
             exp: now + ttl,
-            status: "active".into(),
+            status: TokenStatus::Active,
             sessions: vec![self.sid.into()],
             family: self.family.into(),
             auth_time: self.auth_time,
@@ -138,7 +139,7 @@ pub async fn issue_for_code(
         ..Default::default()
     };
     let discriminator = shared_grant_discriminator(
-        &client.token_binding,
+        client.token_binding,
         code.browser_binding.as_deref(),
         &code.user_id,
         &client.client_id,
@@ -158,7 +159,7 @@ pub async fn issue_for_code(
     let refresh_token = if wants_refresh(client) {
         let rt = new_token(&code.sid, held_key.as_deref());
         let h = hash_secret(&rt);
-        let t = mint.token("refresh", &h, &code.scope, rt_ttl);
+        let t = mint.token(TokenKind::Refresh, &h, &code.scope, rt_ttl);
         issue.new_tokens.push((h, t));
         Some(rt)
     } else {
@@ -233,7 +234,7 @@ pub async fn issue_for_code(
         None => (new_token(&code.sid, held_key.as_deref()), None),
     };
     let h = hash_secret(&access_token);
-    let t = mint.token("access", &h, &code.scope, at_ttl);
+    let t = mint.token(TokenKind::Access, &h, &code.scope, at_ttl);
     issue.new_tokens.push((h, t));
     issue.shared_grant = shared;
     match app.store.issue(&issue).await {
@@ -260,7 +261,7 @@ pub async fn issue_for_code(
 /// Always keyed by user, client and scope: a shared token is one user's, whatever browser
 /// asks for it (a browser that two people sign in to gets two tokens).
 pub fn shared_grant_discriminator(
-    binding: &str,
+    binding: TokenBinding,
     browser_binding: Option<&str>,
     user_id: &str,
     client_id: &str,
@@ -268,9 +269,11 @@ pub fn shared_grant_discriminator(
 ) -> Option<String> {
     let scope = hash_secret(scope);
     match binding {
-        "none" => Some(format!("none#{user_id}#{client_id}#{scope}")),
-        "cookie" => browser_binding.map(|b| format!("cookie#{b}#{user_id}#{client_id}#{scope}")),
-        _ => None,
+        TokenBinding::None => Some(format!("none#{user_id}#{client_id}#{scope}")),
+        TokenBinding::Cookie => {
+            browser_binding.map(|b| format!("cookie#{b}#{user_id}#{client_id}#{scope}"))
+        }
+        TokenBinding::SsoSession => None,
     }
 }
 
@@ -298,17 +301,17 @@ pub async fn refresh(
         return Err(GrantError::InvalidGrant("Unknown refresh token."));
     };
     let old = found.item;
-    if old.kind != "refresh" || old.client_id != client.client_id {
+    if old.kind != TokenKind::Refresh || old.client_id != client.client_id {
         return Err(GrantError::InvalidGrant("Unknown refresh token."));
     }
-    if old.status == "rotated" {
-        revoke_family(app, &old.sessions, &old.family, "refresh_reuse").await?;
+    if old.status == TokenStatus::Rotated {
+        revoke_family(app, &old.sessions, &old.family, EndReason::RefreshReuse).await?;
         tracing::warn!(client_id = %client.client_id, "refresh token reuse: family revoked");
         return Err(GrantError::InvalidGrant(
             "The refresh token was already used.",
         ));
     }
-    if old.status != "active" || old.exp <= now_s() {
+    if old.status != TokenStatus::Active || old.exp <= now_s() {
         return Err(GrantError::InvalidGrant(
             "The refresh token is no longer valid.",
         ));
@@ -342,13 +345,13 @@ pub async fn refresh(
         auth_time: old.auth_time,
     };
     let ta = mint.token(
-        "access",
+        TokenKind::Access,
         &ha,
         &new_scope,
         cfg.access_token_ttl.as_secs() as i64,
     );
     let mut tr = mint.token(
-        "refresh",
+        TokenKind::Refresh,
         &hr,
         &old.scope,
         cfg.refresh_token_ttl.as_secs() as i64,
@@ -393,10 +396,10 @@ pub async fn revoke_family(
     app: &App,
     sessions: &[String],
     family: &str,
-    reason: &str,
+    reason: EndReason,
 ) -> Result<(), StoreError> {
     let tokens = app.store.family_tokens(sessions, family).await?;
-    app.store.revoke_tokens(&tokens, reason).await
+    app.store.revoke_tokens(&tokens, reason.as_str()).await
 }
 
 /// RFC 7009 revocation by the client that owns the token. Unknown tokens and other
@@ -419,8 +422,8 @@ pub async fn revoke(
     if t.client_id != client.client_id {
         return Ok(());
     }
-    if t.kind == "refresh" {
-        return revoke_family(app, &t.sessions, &t.family, "revoked").await;
+    if t.kind == TokenKind::Refresh {
+        return revoke_family(app, &t.sessions, &t.family, EndReason::Revoked).await;
     }
     let at = match found.at {
         TokenRef::Held { sid, key, .. } => TokenRef::Held {
@@ -430,7 +433,9 @@ pub async fn revoke(
         },
         item => item,
     };
-    app.store.revoke_tokens(&[at], "revoked").await
+    app.store
+        .revoke_tokens(&[at], EndReason::Revoked.as_str())
+        .await
 }
 
 /// RFC 7662 introspection by `caller` (an authenticated confidential client). Inactive
@@ -444,7 +449,7 @@ pub async fn introspect(app: &App, caller: &ClientItem, token: &str) -> Result<V
     let Some(t) = app.store.find_token(token).await?.map(|f| f.item) else {
         return Ok(json!({"active": false}));
     };
-    if t.status != "active" || t.exp <= now_s() {
+    if t.status != TokenStatus::Active || t.exp <= now_s() {
         return Ok(json!({"active": false}));
     }
     if t.client_id != caller.client_id && !caller.resource_server {
@@ -454,7 +459,7 @@ pub async fn introspect(app: &App, caller: &ClientItem, token: &str) -> Result<V
         "active": true,
         "scope": t.scope,
         "client_id": t.client_id,
-        "token_type": if t.kind == "access" { "Bearer" } else { "refresh_token" },
+        "token_type": if t.kind == TokenKind::Access { "Bearer" } else { "refresh_token" },
         "exp": t.exp,
         "iat": t.iat,
         "sub": t.user_id,
@@ -522,7 +527,8 @@ mod tests {
 
     #[test]
     fn a_shared_grant_is_keyed_by_its_user() {
-        let k = |binding, browser, user| {
+        let k = |binding: &str, browser, user| {
+            let binding = TokenBinding::parse(binding).expect("a binding");
             shared_grant_discriminator(binding, browser, user, "rp", "openid profile")
         };
         // One browser, two people: two grants (the cookie binding once mixed them).

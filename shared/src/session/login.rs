@@ -5,7 +5,7 @@
 use crate::app::App;
 use crate::platform::crypto;
 use crate::platform::time::now_s;
-use crate::store::schema::SessionItem;
+use crate::store::schema::{EndReason, SessionItem};
 use crate::store::StoreError;
 use crate::store::ThrottleSubject;
 use http::HeaderMap;
@@ -20,8 +20,6 @@ pub const THROTTLE_WINDOW_SECS: i64 = 15 * 60;
 pub const MAX_USERNAME: usize = 128;
 /// Longest password accepted (bytes); a longer one fails without hashing, like a long username.
 pub const MAX_PASSWORD: usize = 1024;
-/// The reason recorded on a session ended because another user signed in in its browser.
-pub const USER_SWITCH_REASON: &str = "user_switch";
 
 /// A same-origin relative path to continue to after login, or [`DEFAULT_RETURN_TO`].
 /// Accepted: starts with `/`, not `//` or `/\`, no backslash, no control characters or
@@ -176,7 +174,7 @@ pub async fn authenticate(app: &App, a: &Attempt<'_>) -> Result<LoginOutcome, St
 
 /// A login through the hosted page: [`authenticate`], then, when the browser still carried
 /// a live session of *another* user, that session ends through the termination path
-/// (reason [`USER_SWITCH_REASON`]: its tokens revoked, its apps told), so the previous
+/// (reason [`EndReason::UserSwitch`]: its tokens revoked, its apps told), so the previous
 /// user's session neither survives in the browser nor answers `prompt=none` for them. The
 /// same user signing in again (re-authentication) keeps their earlier session.
 /// Round trips: those of [`authenticate`]; with a session cookie + 1 GetItem, and on a
@@ -190,7 +188,7 @@ pub async fn sign_in(
     if let LoginOutcome::Success(new, _) = &outcome {
         if let Some(prev) = crate::session::from_cookie(app, headers).await? {
             if prev.user_id != new.user_id {
-                crate::session::terminate(app, &prev.sid, None, USER_SWITCH_REASON).await?;
+                crate::session::terminate(app, &prev.sid, None, EndReason::UserSwitch).await?;
             }
         }
     }

@@ -11,7 +11,7 @@ use crate::app::App;
 use crate::http::{host_cookie, CookieSpec};
 use crate::platform::crypto;
 use crate::platform::time::{now_ms, now_s};
-use crate::store::schema::{keys, SessionApp, SessionItem, UserItem};
+use crate::store::schema::{keys, SessionApp, SessionItem, SessionStatus, UserItem};
 use crate::store::Reservation;
 use crate::store::StoreError;
 use http::HeaderMap;
@@ -86,7 +86,7 @@ pub async fn create_releasing(
         remember_me,
         user_agent: truncate(user_agent, 512),
         ip: truncate(ip, 64),
-        status: "active".into(),
+        status: SessionStatus::Active,
         ended_reason: None,
         ended_at_ms: None,
         version: 0,

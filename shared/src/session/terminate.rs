@@ -10,7 +10,9 @@ use crate::app::App;
 use crate::outbound::queue::DeliveryMessage;
 use crate::platform::time::{now_ms, now_s};
 use crate::session::{RECEIPT_RETENTION_SECS, RELAY_AFTER_SECS};
-use crate::store::schema::{keys, DeliveryItem, SessionItem, SessionTokenLink};
+use crate::store::schema::{
+    keys, DeliveryItem, DeliveryStatus, EndReason, SessionItem, SessionStatus, SessionTokenLink,
+};
 use crate::store::{StoreError, TokenRef};
 use std::collections::BTreeSet;
 
@@ -56,7 +58,7 @@ pub fn plan(
     s: &SessionItem,
     links: &[SessionTokenLink],
     existing: &[DeliveryItem],
-    reason: &str,
+    reason: EndReason,
     now_ms: i64,
     relay_grace: i64,
 ) -> Plan {
@@ -90,7 +92,7 @@ pub fn plan(
             sid: s.sid.clone(),
             client_id: cid.clone(),
             user_id: s.user_id.clone(),
-            status: "pending".into(),
+            status: DeliveryStatus::Pending,
             attempts: 0,
             last_http_status: None,
             last_error: None,
@@ -125,7 +127,7 @@ pub async fn terminate(
     app: &App,
     sid: &str,
     owner: Option<&str>,
-    reason: &str,
+    reason: EndReason,
 ) -> Result<Terminated, StoreError> {
     for _ in 0..5 {
         let part = app.store.session_partition(sid).await?;
@@ -135,7 +137,7 @@ pub async fn terminate(
         if owner.is_some_and(|o| o != s.user_id) {
             return Ok(Terminated::NotFound);
         }
-        if s.status != "active" {
+        if s.status != SessionStatus::Active {
             return Ok(Terminated::AlreadyEnded);
         }
         let now = now_ms();
@@ -149,14 +151,14 @@ pub async fn terminate(
         );
         match app
             .store
-            .commit_termination(&s, &tokens, &deliveries, reason, now)
+            .commit_termination(&s, &tokens, &deliveries, reason.as_str(), now)
             .await
         {
             Ok(()) => {}
             Err(StoreError::ConditionFailed) => continue,
             Err(e) => return Err(e),
         }
-        crate::platform::telemetry::metric("Terminations", ("Reason", reason), 1.0);
+        crate::platform::telemetry::metric("Terminations", ("Reason", reason.as_str()), 1.0);
         tracing::info!(sid = %sid, reason = %reason, tokens = tokens.len(), deliveries = deliveries.len(), "session ended");
         let msgs: Vec<DeliveryMessage> = deliveries
             .iter()
@@ -184,7 +186,7 @@ pub async fn terminate_all(
     app: &App,
     user_id: &str,
     keep: &[String],
-    reason: &str,
+    reason: EndReason,
 ) -> Result<usize, StoreError> {
     use futures::stream::{self, StreamExt, TryStreamExt};
     let sessions = app.store.all_user_sessions(user_id, now_s()).await?;
@@ -206,7 +208,7 @@ pub async fn terminate_all(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::schema::{HeldGrant, SessionApp};
+    use crate::store::schema::{HeldGrant, SessionApp, TokenStatus};
     use crate::store::token_link;
     use std::collections::BTreeMap;
 
@@ -235,7 +237,7 @@ mod tests {
             remember_me: false,
             user_agent: String::new(),
             ip: String::new(),
-            status: "active".into(),
+            status: SessionStatus::Active,
             ended_reason: None,
             ended_at_ms: None,
             version: 0,
@@ -280,7 +282,7 @@ mod tests {
     }
 
     fn planned(s: &SessionItem, links: &[SessionTokenLink]) -> Plan {
-        plan(s, links, &[], "admin", NOW_MS, RELAY_AFTER_SECS)
+        plan(s, links, &[], EndReason::Admin, NOW_MS, RELAY_AFTER_SECS)
     }
 
     #[test]
@@ -316,7 +318,7 @@ mod tests {
         let live = held_link("k1", "a1", Some("r1"), NOW + 60);
         let expired = held_link("k2", "a2", None, NOW - 1);
         let mut rotated = held_link("k3", "a3", Some("r3"), NOW + 60);
-        rotated.refresh_status = Some("rotated".into());
+        rotated.refresh_status = Some(TokenStatus::Rotated);
         let p = planned(&session(&[]), &[live.clone(), expired, rotated.clone()]);
         assert_eq!(
             p.tokens,
@@ -342,12 +344,19 @@ mod tests {
     #[test]
     fn only_apps_with_a_back_channel_get_a_delivery_and_only_once() {
         let s = session(&[("bcl", true), ("spa", false), ("done", true)]);
-        let already = plan(&s, &[], &[], "admin", NOW_MS, 0).deliveries;
+        let already = plan(&s, &[], &[], EndReason::Admin, NOW_MS, 0).deliveries;
         let existing: Vec<DeliveryItem> = already
             .into_iter()
             .filter(|d| d.client_id == "done")
             .collect();
-        let p = plan(&s, &[], &existing, "admin", NOW_MS, RELAY_AFTER_SECS);
+        let p = plan(
+            &s,
+            &[],
+            &existing,
+            EndReason::Admin,
+            NOW_MS,
+            RELAY_AFTER_SECS,
+        );
         let ids: Vec<&str> = p.deliveries.iter().map(|d| d.client_id.as_str()).collect();
         assert_eq!(ids, vec!["bcl"]);
         let d = &p.deliveries[0];
@@ -361,7 +370,14 @@ mod tests {
 
     #[test]
     fn without_a_queue_the_deliveries_are_due_at_once() {
-        let p = plan(&session(&[("bcl", true)]), &[], &[], "admin", NOW_MS, 0);
+        let p = plan(
+            &session(&[("bcl", true)]),
+            &[],
+            &[],
+            EndReason::Admin,
+            NOW_MS,
+            0,
+        );
         assert_eq!(
             p.deliveries[0].gsi2sk.as_deref(),
             Some(keys::due_sort(NOW, "s1#bcl").as_str())

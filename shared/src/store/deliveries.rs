@@ -2,7 +2,9 @@
 
 use super::tokens::TokenRef;
 use super::{item_key, n, s, Store};
-use crate::store::schema::{self, from_item, keys, to_item, DeliveryItem, SessionItem};
+use crate::store::schema::{
+    self, from_item, keys, to_item, DeliveryItem, DeliveryStatus, SessionItem, SessionStatus,
+};
 use crate::store::StoreError;
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, TransactWriteItem, Update};
 use std::collections::HashMap;
@@ -33,7 +35,7 @@ pub enum DeliveryOutcome {
     },
     /// Not attempted: a redelivered message whose delivery is already final (`delivered`,
     /// `rejected` or `dead`, named here). Nothing is posted or recorded.
-    AlreadyFinal(String),
+    AlreadyFinal(DeliveryStatus),
 }
 
 /// The same failure for each of `n` records.
@@ -60,17 +62,21 @@ impl DeliveryRecord<'_> {
     /// The update expression and its values (condition: still `pending`, as `#st`).
     fn update(&self, now_ms: i64) -> (String, HashMap<String, AttributeValue>) {
         let mut values: HashMap<String, AttributeValue> = HashMap::new();
-        values.insert(":pending".into(), s("pending"));
+        values.insert(":pending".into(), s(DeliveryStatus::Pending));
         values.insert(":now".into(), n(now_ms));
         values.insert(":one".into(), n(1));
         let (status, http, err) = match self.outcome {
-            DeliveryOutcome::Delivered(c) => ("delivered", Some(*c), None),
-            DeliveryOutcome::Rejected(c) => ("rejected", Some(*c), None),
-            DeliveryOutcome::Retry { http_status, error } => ("pending", *http_status, Some(error)),
-            DeliveryOutcome::Dead { http_status, error } => ("dead", *http_status, Some(error)),
+            DeliveryOutcome::Delivered(c) => (DeliveryStatus::Delivered, Some(*c), None),
+            DeliveryOutcome::Rejected(c) => (DeliveryStatus::Rejected, Some(*c), None),
+            DeliveryOutcome::Retry { http_status, error } => {
+                (DeliveryStatus::Pending, *http_status, Some(error))
+            }
+            DeliveryOutcome::Dead { http_status, error } => {
+                (DeliveryStatus::Dead, *http_status, Some(error))
+            }
             // Never recorded (`deliver_batch` leaves it out); were it, the `pending`
             // condition would refuse it.
-            DeliveryOutcome::AlreadyFinal(_) => ("pending", None, None),
+            DeliveryOutcome::AlreadyFinal(_) => (DeliveryStatus::Pending, None, None),
         };
         let mut expr =
             String::from("SET #st = :status, attempts = attempts + :one, updated_ms = :now");
@@ -89,10 +95,10 @@ impl DeliveryRecord<'_> {
             // read as the reason of a delivery that went through (or was refused with 400).
             None => remove.push("last_error"),
         }
-        if status == "delivered" {
+        if status == DeliveryStatus::Delivered {
             expr.push_str(", delivered_ms = :now");
         }
-        if status == "pending" {
+        if status == DeliveryStatus::Pending {
             expr.push_str(", gsi2sk = :due");
             values.insert(
                 ":due".into(),
@@ -153,7 +159,7 @@ impl Store {
                 .condition_expression("#st = :active")
                 .expression_attribute_names("#st", "status")
                 .expression_attribute_values(":ended", s("ended"))
-                .expression_attribute_values(":active", s("active"))
+                .expression_attribute_values(":active", s(SessionStatus::Active))
                 .expression_attribute_values(":why", s(reason))
                 .expression_attribute_values(":now", n(now_ms))
                 .build())?)
@@ -374,7 +380,7 @@ impl Store {
             .update_expression("SET gsi2sk = :due")
             .condition_expression("#st = :pending")
             .expression_attribute_names("#st", "status")
-            .expression_attribute_values(":pending", s("pending"))
+            .expression_attribute_values(":pending", s(DeliveryStatus::Pending))
             .expression_attribute_values(
                 ":due",
                 s(keys::due_sort(due_s, &format!("{sid}#{client_id}"))),
@@ -404,9 +410,9 @@ impl Store {
             )
             .condition_expression("#st IN (:dead, :rejected)")
             .expression_attribute_names("#st", "status")
-            .expression_attribute_values(":pending", s("pending"))
-            .expression_attribute_values(":dead", s("dead"))
-            .expression_attribute_values(":rejected", s("rejected"))
+            .expression_attribute_values(":pending", s(DeliveryStatus::Pending))
+            .expression_attribute_values(":dead", s(DeliveryStatus::Dead))
+            .expression_attribute_values(":rejected", s(DeliveryStatus::Rejected))
             .expression_attribute_values(":zero", n(0))
             .expression_attribute_values(":now", n(now_ms))
             .expression_attribute_values(":g2pk", s(keys::due_logout_gsi(keys::due_shard(sid))))

@@ -1,7 +1,7 @@
 //! Signing keys, all in the `KEYS` partition.
 
 use super::{item_key, s, Store};
-use crate::store::schema::{from_item, keys, to_item, SigningKeyItem};
+use crate::store::schema::{from_item, keys, to_item, KeyStatus, SigningKeyItem};
 use crate::store::StoreError;
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
 
@@ -40,10 +40,10 @@ impl Store {
             )
             .build()];
         for k in existing {
-            let next = match k.status.as_str() {
-                "active" => "previous",
-                "previous" => "retired",
-                _ => continue,
+            let next = match k.status {
+                KeyStatus::Active => KeyStatus::Previous,
+                KeyStatus::Previous => KeyStatus::Retired,
+                KeyStatus::Retired => continue,
             };
             tx.push(
                 TransactWriteItem::builder()
@@ -55,7 +55,7 @@ impl Store {
                             .condition_expression("#st = :cur")
                             .expression_attribute_names("#st", "status")
                             .expression_attribute_values(":next", s(next))
-                            .expression_attribute_values(":cur", s(k.status.clone()))
+                            .expression_attribute_values(":cur", s(k.status))
                             .build()
                             .map_err(|e| StoreError::Backend(e.to_string()))?,
                     )

@@ -13,6 +13,7 @@ mod table;
 mod throttle;
 mod tokens;
 mod users;
+pub mod vocab;
 
 pub use cursor::{Cursor, Page};
 pub use deliveries::TX_LIMIT;

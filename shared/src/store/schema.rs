@@ -9,6 +9,9 @@
 //! * `gsi3` (`gsi3pk`/`gsi3sk`): the sparse live-session index for the global search,
 //!   write-sharded `LIVE#<shard>` / `<last-access-ms>#<sid>`.
 
+pub use crate::store::vocab::{
+    DeliveryStatus, EndReason, KeyStatus, SessionStatus, TokenBinding, TokenKind, TokenStatus,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -236,7 +239,7 @@ pub struct SessionItem {
     #[serde(default)]
     pub ip: String,
     /// `active` or `ended`.
-    pub status: String,
+    pub status: SessionStatus,
     /// Why the session ended (`user`, `admin`, `rp_logout`, `expired`, `user_switch`, ...); `None`
     /// while active.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -284,7 +287,7 @@ impl SessionItem {
     }
     /// Active and not expired at `now_s`. Reads never trust TTL.
     pub fn is_live(&self, now_s: i64) -> bool {
-        self.status == "active" && now_s < self.effective_expiry()
+        self.status == SessionStatus::Active && now_s < self.effective_expiry()
     }
 }
 
@@ -344,10 +347,10 @@ pub struct SessionTokenLink {
     pub grant: Option<HeldGrant>,
     /// A held access token's state: absent while active, else `revoked`.
     #[serde(rename = "sa", default, skip_serializing_if = "Option::is_none")]
-    pub access_status: Option<String>,
+    pub access_status: Option<TokenStatus>,
     /// A held refresh token's state: absent while active, else `rotated` or `revoked`.
     #[serde(rename = "sr", default, skip_serializing_if = "Option::is_none")]
-    pub refresh_status: Option<String>,
+    pub refresh_status: Option<TokenStatus>,
     /// Why a held token of this link was first revoked (one reason for both tokens).
     #[serde(rename = "rr", default, skip_serializing_if = "Option::is_none")]
     pub revoked_reason: Option<String>,
@@ -424,10 +427,10 @@ impl SessionTokenLink {
         let g = self.grant.as_ref()?;
         let ct = |stored: &str| crate::platform::crypto::ct_eq(stored.as_bytes(), hash.as_bytes());
         let (kind, status, scope) = if ct(&g.access) {
-            ("access", &self.access_status, &g.scope)
+            (TokenKind::Access, &self.access_status, &g.scope)
         } else if g.refresh.as_deref().is_some_and(ct) {
             (
-                "refresh",
+                TokenKind::Refresh,
                 &self.refresh_status,
                 g.refresh_scope.as_ref().unwrap_or(&g.scope),
             )
@@ -438,13 +441,13 @@ impl SessionTokenLink {
         Some(TokenItem {
             pk: self.pk.clone(),
             sk: self.sk.clone(),
-            kind: kind.into(),
+            kind,
             client_id: g.client_id.clone(),
             user_id: g.user_id.clone(),
             scope: scope.clone(),
             iat: g.iat,
             exp,
-            status: status.clone().unwrap_or_else(|| "active".into()),
+            status: status.unwrap_or(TokenStatus::Active),
             sessions: vec![self.sid().to_string()],
             family: self.family.clone(),
             auth_time: g.auth_time,
@@ -459,7 +462,7 @@ impl SessionTokenLink {
         let Some(g) = &self.grant else {
             return false;
         };
-        let live = |h: &str, status: &Option<String>| {
+        let live = |h: &str, status: &Option<TokenStatus>| {
             status.is_none() && self.tokens.get(h).is_some_and(|exp| *exp > now_s)
         };
         live(&g.access, &self.access_status)
@@ -488,9 +491,9 @@ struct StoredLink {
     #[serde(rename = "g", default)]
     grant: Option<HeldGrant>,
     #[serde(rename = "sa", default)]
-    access_status: Option<String>,
+    access_status: Option<TokenStatus>,
     #[serde(rename = "sr", default)]
-    refresh_status: Option<String>,
+    refresh_status: Option<TokenStatus>,
     #[serde(rename = "rr", default)]
     revoked_reason: Option<String>,
 }
@@ -540,7 +543,7 @@ pub struct TokenItem {
     /// Sort key: `TOKEN`.
     pub sk: String,
     /// `access` or `refresh`.
-    pub kind: String,
+    pub kind: TokenKind,
     /// The client the token was issued to.
     pub client_id: String,
     /// The user it was issued for.
@@ -552,7 +555,7 @@ pub struct TokenItem {
     /// The token's expiry (epoch s), checked on every use; introspection answers it.
     pub exp: i64,
     /// `active`, `revoked`, or (refresh only) `rotated`.
-    pub status: String,
+    pub status: TokenStatus,
     /// Sessions this token is mapped to (several only with binding `none`/`cookie`).
     #[serde(default)]
     pub sessions: Vec<String>,
@@ -709,7 +712,7 @@ pub struct ClientItem {
     /// `refresh_token`).
     pub grant_types: Vec<String>,
     /// `sso-session`, `cookie` or `none`.
-    pub token_binding: String,
+    pub token_binding: TokenBinding,
     /// A disabled client is refused everywhere, as if unknown.
     #[serde(default)]
     pub disabled: bool,
@@ -798,7 +801,7 @@ pub struct SigningKeyItem {
     /// When the key was generated (epoch ms).
     pub created_ms: i64,
     /// `active` (signs), `previous` (verifies, published), `retired`.
-    pub status: String,
+    pub status: KeyStatus,
 }
 
 /// `SESSION#<sid>` / `LOGOUT#<client>`: one back-channel logout delivery (outbox record).
@@ -815,7 +818,7 @@ pub struct DeliveryItem {
     /// The session's user (the logout token's `sub`).
     pub user_id: String,
     /// `pending`, `delivered`, `rejected`, `dead`.
-    pub status: String,
+    pub status: DeliveryStatus,
     /// POSTs made so far.
     pub attempts: u32,
     /// The status of the latest answer, if the app answered.

@@ -3,7 +3,7 @@
 use super::{item_key, n, s, sk_of, Cursor, Item, Page, Store};
 use crate::store::schema::{
     self, from_item, keys, to_item, DeliveryItem, IssuedCounter, SessionApp, SessionItem,
-    SessionTokenLink, UserItem, GSI_DUE, GSI_LIVE, GSI_USER,
+    SessionStatus, SessionTokenLink, UserItem, GSI_DUE, GSI_LIVE, GSI_USER,
 };
 use crate::store::StoreError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
@@ -122,7 +122,7 @@ impl Store {
             )))
             .condition_expression("#st = :active")
             .expression_attribute_names("#st", "status")
-            .expression_attribute_values(":active", s("active"))
+            .expression_attribute_values(":active", s(SessionStatus::Active))
             .expression_attribute_values(":now", n(now_ms))
             .expression_attribute_values(":idle", n(idle_exp))
             .expression_attribute_values(":g3", s(keys::live_sort(now_ms, &session.sid)))
@@ -176,7 +176,7 @@ impl Store {
                 )
                 .expression_attribute_names("#st", "status")
                 .expression_attribute_values(":pk", s(keys::user_sessions_gsi(user_id)))
-                .expression_attribute_values(":active", s("active"))
+                .expression_attribute_values(":active", s(SessionStatus::Active))
                 .expression_attribute_values(":now", n(now_s))
                 .scan_index_forward(false)
                 .limit((limit - items.len()) as i32)
@@ -249,7 +249,7 @@ impl Store {
         let mut names: HashMap<String, String> = HashMap::new();
         names.insert("#st".into(), "status".into());
         let mut values: HashMap<String, AttributeValue> = HashMap::new();
-        values.insert(":active".into(), s("active"));
+        values.insert(":active".into(), s(SessionStatus::Active));
         values.insert(":now".into(), n(now_s));
         if let Some(u) = &filter.user_id {
             expr.push("user_id = :uid".into());

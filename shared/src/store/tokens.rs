@@ -4,7 +4,8 @@
 use super::sessions::token_link;
 use super::{item_key, n, s, Resend, Store};
 use crate::store::schema::{
-    from_item, keys, to_item, HeldGrant, SessionItem, SessionTokenLink, SharedGrantItem, TokenItem,
+    from_item, keys, to_item, HeldGrant, SessionItem, SessionStatus, SessionTokenLink,
+    SharedGrantItem, TokenItem, TokenStatus,
 };
 use crate::store::StoreError;
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem, Update};
@@ -142,10 +143,12 @@ impl Store {
                 return Ok(None);
             };
             let now = crate::platform::time::now_s();
-            if item.status == "active" && !session.as_ref().is_some_and(|s| s.is_live(now)) {
-                item.status = "revoked".into();
+            if item.status == TokenStatus::Active
+                && !session.as_ref().is_some_and(|s| s.is_live(now))
+            {
+                item.status = TokenStatus::Revoked;
                 let why = match session {
-                    Some(s) if s.status == "active" => "session_expired".to_string(),
+                    Some(s) if s.status == SessionStatus::Active => "session_expired".to_string(),
                     Some(s) => s.ended_reason.unwrap_or_else(|| "session_ended".into()),
                     None => "session_ended".into(),
                 };
@@ -241,7 +244,7 @@ impl Store {
                              AND absolute_expires_at > :now",
                         )
                         .expression_attribute_names("#st", "status")
-                        .expression_attribute_values(":active", s("active"))
+                        .expression_attribute_values(":active", s(TokenStatus::Active))
                         .expression_attribute_values(":now", n(now))
                         .build())?)
                     .build(),
@@ -277,7 +280,7 @@ impl Store {
                         .update_expression("SET sessions = list_append(sessions, :sids)")
                         .condition_expression("#st = :active AND exp > :now")
                         .expression_attribute_names("#st", "status")
-                        .expression_attribute_values(":active", s("active"))
+                        .expression_attribute_values(":active", s(TokenStatus::Active))
                         .expression_attribute_values(":now", n(crate::platform::time::now_s()))
                         .expression_attribute_values(":sids", AttributeValue::L(sids))
                         .build())?)
@@ -434,7 +437,7 @@ pub(crate) fn revoke_tx(
         .set_key(Some(item_key(pk, sk)))
         .update_expression(expr)
         .condition_expression("attribute_exists(pk)")
-        .expression_attribute_values(":revoked", s("revoked"))
+        .expression_attribute_values(":revoked", s(TokenStatus::Revoked))
         .expression_attribute_values(":why", s(reason));
     if matches!(at, TokenRef::Item(_)) {
         u = u.expression_attribute_names("#st", "status");
@@ -454,14 +457,14 @@ fn rotate_tx(table: &str, at: &TokenRef) -> Result<TransactWriteItem, StoreError
             .update_expression("SET #st = :rotated")
             .condition_expression("#st = :active")
             .expression_attribute_names("#st", "status")
-            .expression_attribute_values(":active", s("active")),
+            .expression_attribute_values(":active", s(TokenStatus::Active)),
         TokenRef::Held { .. } => u
             .update_expression("SET sr = :rotated")
             .condition_expression("attribute_exists(pk) AND attribute_not_exists(sr)"),
     };
     Ok(TransactWriteItem::builder()
         .update(bld(u
-            .expression_attribute_values(":rotated", s("rotated"))
+            .expression_attribute_values(":rotated", s(TokenStatus::Rotated))
             .build())?)
         .build())
 }
