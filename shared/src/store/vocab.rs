@@ -81,7 +81,9 @@ vocabulary! {
 vocabulary! {
     /// Which token a token item or a held grant's token is.
     TokenKind {
+        /// An access token (RFC 6749 §1.4): presented to userinfo and resource servers.
         Access = "access",
+        /// A refresh token (RFC 6749 §1.5): exchanged at the token endpoint for new tokens.
         Refresh = "refresh",
     }
 }
@@ -89,6 +91,7 @@ vocabulary! {
 vocabulary! {
     /// A token's state.
     TokenStatus {
+        /// Usable until its expiry.
         Active = "active",
         /// Revoked (RFC 7009, a termination, a replayed code's or reused refresh's family).
         Revoked = "revoked",
