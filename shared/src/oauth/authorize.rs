@@ -18,6 +18,7 @@ use crate::http::error::OAuthError;
 use crate::http::{self, host_cookie, CookieSpec, Params, ParamsError};
 use crate::oauth::code;
 use crate::platform::crypto;
+use crate::platform::text::is_b64url;
 use crate::platform::time::now_s;
 use crate::session::{self, BROWSER_STATE_COOKIE};
 use crate::store::schema::{ClientItem, CodeGrant, IdClaims};
@@ -279,11 +280,7 @@ fn check(p: &Params, client: &ClientItem) -> Result<Checked, OAuthError> {
             ))
         }
         (Some(c), Some(_)) => {
-            if c.len() != 43
-                || !c
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-            {
+            if c.len() != 43 || !is_b64url(c) {
                 return Err(OAuthError::invalid_request(
                     "code_challenge must be the base64url SHA-256 of the verifier (43 characters).",
                 ));
@@ -321,9 +318,7 @@ fn marker_mac(key: &[u8], client_id: &str, ts: i64, browser: &str) -> String {
 
 /// A well-formed random cookie value (43 base64url characters, as `random_token` makes).
 fn random_cookie_value(v: &str) -> bool {
-    v.len() == 43
-        && v.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    v.len() == 43 && is_b64url(v)
 }
 
 /// Does a verified ID token name `client_id` among its audiences?

@@ -4,5 +4,6 @@
 pub mod crypto;
 pub mod sdk;
 pub mod telemetry;
+pub mod text;
 pub mod time;
 pub mod url;

@@ -10,6 +10,7 @@ pub use terminate::{terminate, terminate_all, Terminated};
 use crate::app::App;
 use crate::http::{host_cookie, CookieSpec};
 use crate::platform::crypto;
+use crate::platform::text::{is_b64url, truncate};
 use crate::platform::time::{now_ms, now_s};
 use crate::store::schema::{keys, SessionApp, SessionItem, SessionStatus, UserItem};
 use crate::store::Reservation;
@@ -175,10 +176,7 @@ pub struct SessionCookie<'a> {
 }
 
 fn cookie_safe(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 64
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    !s.is_empty() && s.len() <= 64 && is_b64url(s)
 }
 
 /// Split a `warden_session` cookie value: `<sid>.<secret>` or `<sid>.<secret>.<user id>`.
@@ -299,17 +297,6 @@ pub async fn touch(
         Err(StoreError::ConditionFailed) => Ok(None),
         Err(e) => Err(e),
     }
-}
-
-fn truncate(s: &str, max: usize) -> String {
-    if s.len() <= max {
-        return s.to_string();
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    s[..end].to_string()
 }
 
 #[cfg(test)]

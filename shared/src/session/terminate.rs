@@ -101,10 +101,7 @@ pub fn plan(
             delivered_ms: None,
             reason: reason.to_string(),
             gsi2pk: Some(keys::due_logout_gsi(keys::due_shard(&s.sid))),
-            gsi2sk: Some(keys::due_sort(
-                now_s + relay_grace,
-                &format!("{}#{cid}", s.sid),
-            )),
+            gsi2sk: Some(keys::delivery_due_sort(now_s + relay_grace, &s.sid, cid)),
             expires_at: now_s + RECEIPT_RETENTION_SECS,
         })
         .collect();

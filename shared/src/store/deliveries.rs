@@ -1,9 +1,10 @@
 //! The termination transaction and the logout-delivery outbox.
 
 use super::tokens::TokenRef;
-use super::{item_key, n, s, Store};
+use super::{bld, item_key, n, s, Store};
+use crate::platform::text::truncate;
 use crate::store::schema::{
-    self, from_item, keys, to_item, DeliveryItem, DeliveryStatus, SessionItem, SessionStatus,
+    from_item, keys, to_item, DeliveryItem, DeliveryStatus, SessionItem, SessionStatus,
 };
 use crate::store::StoreError;
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, TransactWriteItem, Update};
@@ -102,9 +103,10 @@ impl DeliveryRecord<'_> {
             expr.push_str(", gsi2sk = :due");
             values.insert(
                 ":due".into(),
-                s(keys::due_sort(
+                s(keys::delivery_due_sort(
                     self.retry_due_s,
-                    &format!("{}#{}", self.sid, self.client_id),
+                    self.sid,
+                    self.client_id,
                 )),
             );
         } else {
@@ -116,10 +118,6 @@ impl DeliveryRecord<'_> {
         }
         (expr, values)
     }
-}
-
-fn bld<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, StoreError> {
-    r.map_err(|e| StoreError::Backend(e.to_string()))
 }
 
 impl Store {
@@ -351,16 +349,7 @@ impl Store {
         now_s: i64,
         limit: usize,
     ) -> Result<Vec<DeliveryItem>, StoreError> {
-        let mut out = Vec::new();
-        for sh in 0..schema::DUE_SHARDS {
-            for it in self
-                .due_query(&keys::due_logout_gsi(sh), now_s, limit)
-                .await?
-            {
-                out.push(from_item(it)?);
-            }
-        }
-        Ok(out)
+        self.due_items(keys::due_logout_gsi, now_s, limit).await
     }
 
     /// Push a pending delivery's due time (after the relay re-sent it). 1 round trip.
@@ -381,10 +370,7 @@ impl Store {
             .condition_expression("#st = :pending")
             .expression_attribute_names("#st", "status")
             .expression_attribute_values(":pending", s(DeliveryStatus::Pending))
-            .expression_attribute_values(
-                ":due",
-                s(keys::due_sort(due_s, &format!("{sid}#{client_id}"))),
-            )
+            .expression_attribute_values(":due", s(keys::delivery_due_sort(due_s, sid, client_id)))
             .send()
             .await
             .map_err(StoreError::from_sdk)?;
@@ -418,7 +404,7 @@ impl Store {
             .expression_attribute_values(":g2pk", s(keys::due_logout_gsi(keys::due_shard(sid))))
             .expression_attribute_values(
                 ":g2sk",
-                s(keys::due_sort(due_s, &format!("{sid}#{client_id}"))),
+                s(keys::delivery_due_sort(due_s, sid, client_id)),
             )
             .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
             .send()
@@ -426,15 +412,4 @@ impl Store {
             .map_err(StoreError::from_sdk)?;
         from_item(out.attributes.unwrap_or_default())
     }
-}
-
-fn truncate(s: &str, max: usize) -> String {
-    if s.len() <= max {
-        return s.to_string();
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    s[..end].to_string()
 }

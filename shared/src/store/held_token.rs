@@ -6,6 +6,7 @@
 //! no dots) are `TOKEN#` items.
 
 use crate::platform::crypto;
+use crate::platform::text::is_b64url;
 
 /// A new held token for the link `key` in session `sid`.
 pub fn mint(sid: &str, key: &str) -> String {
@@ -20,12 +21,7 @@ pub fn parse(token: &str) -> Option<(&str, &str)> {
     if parts.next().is_some() {
         return None;
     }
-    let ok = |p: &str, max: usize| {
-        !p.is_empty()
-            && p.len() <= max
-            && p.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    };
+    let ok = |p: &str, max: usize| !p.is_empty() && p.len() <= max && is_b64url(p);
     (ok(sid, 64) && ok(key, 64) && ok(secret, 64)).then_some((sid, key))
 }
 

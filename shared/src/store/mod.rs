@@ -283,6 +283,12 @@ impl Store {
     }
 }
 
+/// A request builder's result as a store result (the SDK's builders fail only on a missing
+/// required field, i.e. a bug of ours).
+pub(crate) fn bld<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, StoreError> {
+    r.map_err(|e| StoreError::Backend(e.to_string()))
+}
+
 /// The primary key of an item, `{pk, sk}`: the one place a store method turns the key that
 /// [`schema::keys`] derived into attributes.
 pub(crate) fn item_key(pk: impl Into<String>, sk: impl Into<String>) -> Item {

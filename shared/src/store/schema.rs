@@ -188,6 +188,10 @@ pub mod keys {
     pub fn due_sort(at_s: i64, rest: &str) -> String {
         format!("{at_s:010}#{rest}")
     }
+    /// `gsi2sk` of a delivery: its due time, then `<sid>#<client>`.
+    pub fn delivery_due_sort(at_s: i64, sid: &str, client_id: &str) -> String {
+        due_sort(at_s, &format!("{sid}#{client_id}"))
+    }
     /// The `gsi2` shard of `id` (a session id; a delivery uses its session's).
     pub fn due_shard(id: &str) -> u32 {
         shard_of(id, super::DUE_SHARDS)

@@ -385,24 +385,28 @@ impl Store {
         now_s: i64,
         limit: usize,
     ) -> Result<Vec<SessionItem>, StoreError> {
+        self.due_items(keys::due_session_gsi, now_s, limit).await
+    }
+
+    /// The items of one `gsi2` key family (`shard → partition key`) due by `now_s`, across
+    /// every due shard: 1 Query per shard, at most `limit` items each. The expiry sweep and
+    /// the relay's re-send both read the due index this way.
+    pub(crate) async fn due_items<T: serde::de::DeserializeOwned>(
+        &self,
+        partition_of: fn(u32) -> String,
+        now_s: i64,
+        limit: usize,
+    ) -> Result<Vec<T>, StoreError> {
         let mut out = Vec::new();
         for sh in 0..schema::DUE_SHARDS {
-            for it in self
-                .due_query(&keys::due_session_gsi(sh), now_s, limit)
-                .await?
-            {
+            for it in self.due_query(&partition_of(sh), now_s, limit).await? {
                 out.push(from_item(it)?);
             }
         }
         Ok(out)
     }
 
-    pub(crate) async fn due_query(
-        &self,
-        pk: &str,
-        now_s: i64,
-        limit: usize,
-    ) -> Result<Vec<Item>, StoreError> {
+    async fn due_query(&self, pk: &str, now_s: i64, limit: usize) -> Result<Vec<Item>, StoreError> {
         let out = self
             .client
             .query()

@@ -5,7 +5,7 @@
 //! login gives its reservation back in the transaction that writes its session, so only
 //! failures stay counted.
 
-use super::{item_key, n, Store};
+use super::{bld, item_key, n, Store};
 use crate::store::schema::{keys, to_item, SessionItem};
 use crate::store::StoreError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
@@ -35,10 +35,6 @@ impl Reservation {
     pub fn none() -> Self {
         Reservation::default()
     }
-}
-
-fn bld<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, StoreError> {
-    r.map_err(|e| StoreError::Backend(e.to_string()))
 }
 
 impl Store {

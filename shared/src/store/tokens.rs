@@ -2,7 +2,7 @@
 //! base64url SHA-256 of the value the client holds.
 
 use super::sessions::token_link;
-use super::{item_key, n, s, Resend, Store};
+use super::{bld, item_key, n, s, Resend, Store};
 use crate::store::schema::{
     from_item, keys, to_item, HeldGrant, SessionItem, SessionStatus, SessionTokenLink,
     SharedGrantItem, TokenItem, TokenStatus,
@@ -91,10 +91,6 @@ pub struct Issue {
     /// new tokens' link is then keyed by the code's hash and put first, only if absent: the
     /// code's single use.
     pub code: Option<(String, i64)>,
-}
-
-fn bld<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, StoreError> {
-    r.map_err(|e| StoreError::Backend(e.to_string()))
 }
 
 impl Store {
