@@ -201,3 +201,19 @@ async fn an_older_stacks_world_readable_files_are_made_owner_only() {
     assert_eq!(dir_mode, 0o755);
     std::fs::remove_dir_all(&data).unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plain_http_issuer_off_loopback_still_starts_without_my_account() {
+    // My Account's redirect URI is the issuer's own; plain http off loopback breaks the
+    // client URI rules, so the seed leaves My Account out (and says so) instead of failing.
+    let s = spawn_with(Options {
+        issuer: Some("http://192.0.2.10:8080".into()),
+        seed: true,
+        ..Default::default()
+    })
+    .await;
+    assert!(s.running.seeded.is_some(), "the demo app and user are seeded");
+    let store = s.store();
+    assert!(store.get_client("myaccount").await.unwrap().is_none());
+    assert!(store.get_client("demo-app").await.unwrap().is_some());
+}

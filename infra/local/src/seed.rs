@@ -22,7 +22,10 @@ pub async fn seed(app: &App) -> Result<Option<Seeded>, AdminError> {
         return Ok(None);
     }
     let issuer = &app.config.issuer;
-    admin::create_client(
+    // My Account redirects to the issuer itself. An issuer on plain http that is not
+    // loopback (`--addr 0.0.0.0:8080`, a LAN address) breaks the client URI rules (RFC 8252:
+    // http only for loopback): the stack still starts, without My Account, and says why.
+    let myaccount = admin::create_client(
         &app.store,
         &ClientSpec {
             client_id: Some(MYACCOUNT_CLIENT.into()),
@@ -36,9 +39,16 @@ pub async fn seed(app: &App) -> Result<Option<Seeded>, AdminError> {
             ..Default::default()
         },
     )
-    .await?;
+    .await;
+    match myaccount {
+        Ok(_) => {}
+        Err(AdminError::Invalid(why)) => {
+            tracing::warn!(issuer = %issuer, problem = %why, "My Account is not seeded: give an https issuer (--issuer) or serve on a loopback address");
+        }
+        Err(e) => return Err(e),
+    }
     let redirect_uri = "http://localhost:9000/callback".to_string();
-    let (demo, secret) = admin::create_client(
+    let demo = admin::create_client(
         &app.store,
         &ClientSpec {
             client_id: Some("demo-app".into()),
@@ -48,7 +58,13 @@ pub async fn seed(app: &App) -> Result<Option<Seeded>, AdminError> {
             ..Default::default()
         },
     )
-    .await?;
+    .await;
+    let (demo, secret) = match demo {
+        Ok(created) => created,
+        // Seeded on an earlier start that could not seed My Account.
+        Err(AdminError::Exists) => return Ok(None),
+        Err(e) => return Err(e),
+    };
     let password = warden_core::platform::crypto::random_id();
     admin::create_user(
         &app.store,
