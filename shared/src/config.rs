@@ -45,6 +45,11 @@ pub struct Config {
     /// [`MAX_DELIVERY_ATTEMPTS`]): back-channel attempts before a delivery is `dead`;
     /// matches the queue's maxReceiveCount.
     pub delivery_max_attempts: u32,
+    /// `WARDEN_CHECK_SESSION_INTERVAL_SECONDS` (default 10, 1 to 30): how often the
+    /// check_session iframe asks about its browser state's session (and how long the browser
+    /// may cache the answer), so the bound within which it reports a session ended by any
+    /// cause.
+    pub check_session_interval: Duration,
     /// How private signing keys are wrapped at rest: `WARDEN_KMS_KEY_ID` (a KMS key; the
     /// deployed stack) or `WARDEN_KEY_ENCRYPTION_KEY` (a base64url 256-bit key, outside
     /// AWS). One of them is required; [`Config::new`] uses a random local key.
@@ -139,6 +144,12 @@ fn count(
     }
 }
 
+/// `WARDEN_CHECK_SESSION_INTERVAL_SECONDS`: 1 to 30 seconds, 10 when unset or blank.
+fn check_session_interval(value: Option<String>) -> Result<Duration, ConfigError> {
+    count("WARDEN_CHECK_SESSION_INTERVAL_SECONDS", value, 10, 30)
+        .map(|n| Duration::from_secs(n.into()))
+}
+
 impl Config {
     /// Read the configuration from the environment. Missing required variables and malformed
     /// values are reported with the variable's name.
@@ -177,6 +188,8 @@ impl Config {
         cfg.login_max_failures = secs("WARDEN_LOGIN_MAX_FAILURES", 5)?.as_secs() as u32;
         cfg.login_max_failures_per_ip =
             secs("WARDEN_LOGIN_MAX_FAILURES_PER_IP", 100)?.as_secs() as u32;
+        cfg.check_session_interval =
+            check_session_interval(env::var("WARDEN_CHECK_SESSION_INTERVAL_SECONDS").ok())?;
         cfg.key_protection = key_protection_from_env()?;
         cfg.kms_endpoint = env::var("WARDEN_KMS_ENDPOINT")
             .ok()
@@ -219,6 +232,7 @@ impl Config {
             login_max_failures: 5,
             login_max_failures_per_ip: 100,
             delivery_max_attempts: DEFAULT_DELIVERY_MAX_ATTEMPTS,
+            check_session_interval: Duration::from_secs(10),
             key_protection: KeyProtection::random_local(),
             kms_endpoint: None,
         })
@@ -278,5 +292,24 @@ mod tests {
         let c = Config::new("https://x.example/", "t").unwrap();
         assert_eq!(c.issuer, "https://x.example");
         assert!(c.cookie_secure);
+    }
+
+    #[test]
+    fn the_check_session_interval_is_one_to_thirty_seconds() {
+        let c = Config::new("https://x.example", "t").unwrap();
+        assert_eq!(c.check_session_interval, Duration::from_secs(10));
+        let v = |s: &str| Some(s.to_string());
+        assert_eq!(
+            check_session_interval(None).unwrap(),
+            Duration::from_secs(10)
+        );
+        assert_eq!(
+            check_session_interval(v(" 3 ")).unwrap(),
+            Duration::from_secs(3)
+        );
+        for bad in ["0", "31", "ten", "-1"] {
+            let e = check_session_interval(v(bad)).unwrap_err();
+            assert_eq!(e.var, "WARDEN_CHECK_SESSION_INTERVAL_SECONDS", "{bad}");
+        }
     }
 }

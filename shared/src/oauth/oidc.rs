@@ -59,15 +59,24 @@ pub fn session_state(client_id: &str, origin: &str, browser_state: &str, salt: &
     format!("{}.{}", crate::platform::crypto::b64(&h), salt)
 }
 
-/// A fresh `session_state` for a redirect URI (origin per RFC 6454).
+/// A fresh `session_state` for a redirect URI (origin per RFC 6454). Its salt is
+/// [`new_salt`]: the issue time, then a random value.
 pub fn new_session_state(client_id: &str, redirect_uri: &str, browser_state: &str) -> String {
     let origin = crate::platform::url::origin_of(redirect_uri).unwrap_or_default();
     session_state(
         client_id,
         &origin,
         browser_state,
-        &crate::platform::crypto::random_id(),
+        &new_salt(crate::platform::time::now_ms()),
     )
+}
+
+/// A `session_state` salt, `<issued epoch ms>-<random 128 bits>` (no `.` or space, so the
+/// iframe splits it off at the last `.`). Apps only compare the whole value; the check_session
+/// iframe reads the issue time to tell a `session_state` issued while the browser state's
+/// session lived from one issued after it ended (`session::browser_state`).
+pub fn new_salt(now_ms: i64) -> String {
+    format!("{now_ms}-{}", crate::platform::crypto::random_id())
 }
 
 /// `at_hash`: base64url of the left half of SHA-256(access_token) (Core §3.1.3.6).
@@ -105,6 +114,19 @@ mod tests {
             ),
             "7viJnOiMJx9FiGCGmbzrq9jY2i-i5DmosMVe9DwEdwY.q1Wz0n2l3Jp8Ckq4Tz9R6A"
         );
+    }
+
+    #[test]
+    fn a_new_salt_starts_with_its_issue_time() {
+        let salt = new_salt(1_700_000_000_123);
+        let (ms, random) = salt.split_once('-').unwrap();
+        assert_eq!(ms, "1700000000123");
+        assert!(random.len() >= 22 && !salt.contains('.') && !salt.contains(' '));
+        let ss = new_session_state("c", "https://rp.example/cb", "bs");
+        let salt = ss.rsplit_once('.').unwrap().1;
+        let ms: i64 = salt.split('-').next().unwrap().parse().unwrap();
+        assert!((crate::platform::time::now_ms() - ms).abs() < 60_000);
+        assert_eq!(session_state("c", "https://rp.example", "bs", salt), ss);
     }
 
     #[test]

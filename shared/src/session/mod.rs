@@ -2,6 +2,7 @@
 //! Every way a session ends — Me API, Admin API, end_session, expiry — goes through
 //! [`terminate`].
 
+pub mod browser_state;
 pub mod login;
 pub mod terminate;
 
@@ -23,7 +24,8 @@ use std::collections::BTreeMap;
 /// session item, and the secret (only its hash is stored) is what proves the session.
 /// Cookies of the older `<sid>.<secret>` form are still accepted.
 pub const SESSION_COOKIE: &str = "warden_session";
-/// `warden_bs`: the OP browser state for check_session (not HttpOnly, SameSite=None).
+/// `warden_bs`: the OP browser state for check_session (not HttpOnly, SameSite=None), bound
+/// to its session after a login ([`browser_state`]), a bare random value after a logout.
 pub const BROWSER_STATE_COOKIE: &str = "warden_bs";
 /// A pending delivery not finished within this many seconds is re-sent by the relay.
 pub const RELAY_AFTER_SECS: i64 = 120;
@@ -128,7 +130,7 @@ pub fn login_cookies(app: &App, cookie_value: &str, session: &SessionItem) -> Ve
             max_age,
         }
         .render(),
-        browser_state_cookie(app, &crypto::random_id()),
+        browser_state_cookie(app, &browser_state::mint(session)),
     ]
 }
 
