@@ -52,6 +52,7 @@ fn session_item(sid: &str, now: i64) -> SessionItem {
         status: warden_core::store::schema::SessionStatus::Active,
         ended_reason: None,
         ended_at_ms: None,
+        ended_by: None,
         version: 0,
         apps: Default::default(),
         gsi1pk: None,
@@ -124,7 +125,10 @@ async fn a_final_attempt_clears_the_earlier_error(store: &Store) {
     }
 
     let ok = DeliveryOutcome::Delivered(200);
-    let refused = DeliveryOutcome::Rejected(400);
+    let refused = DeliveryOutcome::Rejected {
+        http_status: Some(400),
+        error: None,
+    };
     // One by one (the single UpdateItem path).
     store
         .record_delivery("r1", "one", &ok, now_ms(), now + 300)

@@ -402,13 +402,18 @@ async fn expired_session_is_ended_by_the_relay_and_apps_hear_of_it() {
     let c = rp_client(&s, &rp, "idle").await;
     let (user, sess) = signed_in(&s, &[&c]).await;
     // Idle expiry is one second: the relay loop (every 250 ms here, every minute in AWS)
-    // ends the session with reason `expired` and the RP is told.
+    // ends the session with reason `idle_timeout` (told apart from `absolute_timeout`), by
+    // the system, and the RP is told.
     assert_eq!(rp.wait_for(1, WAIT).await, 1);
     let ended = s.store().get_session(&sess.sid).await.unwrap().unwrap();
     assert_eq!(ended.status, "ended");
-    assert_eq!(ended.ended_reason.as_deref(), Some("expired"));
+    assert_eq!(ended.ended_reason.as_deref(), Some("idle_timeout"));
+    assert_eq!(
+        ended.ended_by,
+        Some(warden_core::store::schema::EndedBy::system())
+    );
     let d = wait_status(&s, &sess.sid, "idle", "delivered", WAIT).await;
-    assert_eq!(d.reason, "expired");
+    assert_eq!(d.reason, "idle_timeout");
     verify_all(&s, "idle", &user.user_id, &sess.sid, &rp.logout_tokens()).await;
 }
 

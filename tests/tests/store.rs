@@ -46,6 +46,7 @@ fn session_item(uid: &str, sid: &str, created: i64, idle_exp: i64) -> SessionIte
         status: warden_core::store::schema::SessionStatus::Active,
         ended_reason: None,
         ended_at_ms: None,
+        ended_by: None,
         version: 0,
         apps: BTreeMap::new(),
         gsi1pk: Some(keys::user_sessions_gsi(uid)),

@@ -356,7 +356,7 @@ async fn user(
                 &app,
                 &u.user_id,
                 &[],
-                warden_core::store::schema::EndReason::Admin,
+                warden_core::store::schema::EndReason::UserDisabled,
             )
             .await?;
             let mut v = user_json(&u);

@@ -21,8 +21,9 @@ use crate::http::routes::{route, Route};
 use crate::logout::relay::replay;
 use crate::oauth::bearer::{authenticate, require_scope};
 use crate::platform::time::now_s;
-use crate::session::{terminate, terminate_all, Terminated};
-use crate::store::schema::{DeliveryItem, DeliveryStatus, EndReason};
+use crate::session::terminate::{terminate_all_by, terminate_by};
+use crate::session::Terminated;
+use crate::store::schema::{ActorKind, DeliveryItem, DeliveryStatus, EndReason, EndedBy};
 use crate::store::StoreError;
 use http::{HeaderMap, StatusCode};
 use serde_json::json;
@@ -120,6 +121,19 @@ fn not_replayable(status: &str) -> ApiError {
     e
 }
 
+/// Who ended a session, as the API shows it: `{"type": "user"|"admin"|"system", "userId"?,
+/// "clientId"?}`.
+pub fn ended_by_json(by: &EndedBy) -> serde_json::Value {
+    let mut v = json!({"type": by.kind.as_str()});
+    if let Some(u) = &by.user_id {
+        v["userId"] = json!(u);
+    }
+    if let Some(c) = &by.client_id {
+        v["clientId"] = json!(c);
+    }
+    v
+}
+
 /// May this delivery be replayed? Only a final failure: `dead` (retries ran out) or
 /// `rejected` (the app answered 400, or the client has no back-channel URI any more).
 pub fn replayable(d: &DeliveryItem) -> bool {
@@ -179,7 +193,8 @@ pub async fn run(app: &App, r: &AdminRequest<'_>) -> Result<Answer, ApiError> {
             if !api::valid_id(uid) || app.store.get_user(uid).await?.is_none() {
                 return Err(no_user());
             }
-            terminate_all(app, uid, &[], EndReason::Admin).await?;
+            let by = EndedBy::person(ActorKind::Admin, &token.user_id, Some(&token.client_id));
+            terminate_all_by(app, uid, &[], EndReason::Admin, Some(&by)).await?;
             Ok(Answer::empty(StatusCode::NO_CONTENT))
         }
         Op::GetOne => {
@@ -199,7 +214,8 @@ pub async fn run(app: &App, r: &AdminRequest<'_>) -> Result<Answer, ApiError> {
             if !api::valid_id(uid) || !api::valid_id(sid) {
                 return Err(no_session());
             }
-            match terminate(app, sid, Some(uid), EndReason::Admin).await? {
+            let by = EndedBy::person(ActorKind::Admin, &token.user_id, Some(&token.client_id));
+            match terminate_by(app, sid, Some(uid), EndReason::Admin, Some(&by)).await? {
                 Terminated::NotFound => Err(no_session()),
                 Terminated::Ended { .. } | Terminated::AlreadyEnded => {
                     Ok(Answer::empty(StatusCode::NO_CONTENT))
@@ -222,6 +238,8 @@ pub async fn run(app: &App, r: &AdminRequest<'_>) -> Result<Answer, ApiError> {
                         "userId": s.user_id,
                         "status": s.status,
                         "endedReason": s.ended_reason,
+                        "endedAt": s.ended_at_ms.map(|t| t.to_string()),
+                        "endedBy": s.ended_by.as_ref().map(ended_by_json),
                         "deliveries": deliveries,
                     })))
                 }

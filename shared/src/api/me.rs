@@ -15,8 +15,9 @@ use crate::app::App;
 use crate::http::error::ApiError;
 use crate::http::routes::route;
 use crate::oauth::bearer::{authenticate, require_scope};
-use crate::session::{terminate, terminate_all, Terminated};
-use crate::store::schema::EndReason;
+use crate::session::terminate::{terminate_all_by, terminate_by};
+use crate::session::Terminated;
+use crate::store::schema::{ActorKind, EndReason, EndedBy};
 use http::{HeaderMap, StatusCode};
 use serde_json::json;
 
@@ -78,7 +79,8 @@ pub async fn run(app: &App, r: &MeRequest<'_>) -> Result<Answer, ApiError> {
         k if k == route::ME_END_ALL.key => {
             let q = Query::parse(r.raw_query, &["exclude"])?;
             let keep = kept_by_exclude(&q, &token.sessions)?;
-            terminate_all(app, user_id, &keep, EndReason::User).await?;
+            let by = EndedBy::person(ActorKind::User, user_id, Some(&token.client_id));
+            terminate_all_by(app, user_id, &keep, EndReason::UserAll, Some(&by)).await?;
             Ok(Answer::empty(StatusCode::NO_CONTENT))
         }
         k if k == route::ME_END_ONE.key => {
@@ -87,7 +89,8 @@ pub async fn run(app: &App, r: &MeRequest<'_>) -> Result<Answer, ApiError> {
             if !api::valid_id(sid) {
                 return Err(not_found());
             }
-            match terminate(app, sid, Some(user_id), EndReason::User).await? {
+            let by = EndedBy::person(ActorKind::User, user_id, Some(&token.client_id));
+            match terminate_by(app, sid, Some(user_id), EndReason::User, Some(&by)).await? {
                 Terminated::NotFound => Err(not_found()),
                 Terminated::Ended { .. } | Terminated::AlreadyEnded => {
                     Ok(Answer::empty(StatusCode::NO_CONTENT))

@@ -56,18 +56,26 @@ pub async fn relay(app: &App, now_s: i64) -> Result<RelayReport, StoreError> {
     for s in app.store.due_sessions(now_s, 500).await? {
         // The index is eventually consistent: a session used a moment ago may still show
         // its old idle expiry there. Re-read it (strongly consistent) before ending it.
-        match app.store.get_session(&s.sid).await? {
+        let reason = match app.store.get_session(&s.sid).await? {
             Some(cur) if cur.status == SessionStatus::Active && cur.effective_expiry() <= now_s => {
+                expiry_reason(&cur, now_s)
             }
             _ => continue,
-        }
-        if let Terminated::Ended { .. } =
-            session::terminate(app, &s.sid, None, EndReason::Expired).await?
-        {
+        };
+        if let Terminated::Ended { .. } = session::terminate(app, &s.sid, None, reason).await? {
             report.expired += 1;
         }
     }
     Ok(report)
+}
+
+/// Which expiry ended a session: its absolute lifetime, or (before that) its idle timeout.
+pub fn expiry_reason(s: &crate::store::schema::SessionItem, now_s: i64) -> EndReason {
+    if s.absolute_expires_at <= now_s {
+        EndReason::AbsoluteTimeout
+    } else {
+        EndReason::IdleTimeout
+    }
 }
 
 /// Re-open a `dead` or `rejected` delivery and queue it again (Admin API replay).

@@ -339,7 +339,14 @@ pub async fn decide(
             Vec::new()
         }
     };
-    crate::session::terminate(app, &s.sid, None, EndReason::RpLogout).await?;
+    // The user signs out through the app: the actor is the user, acting through that app.
+    let by = crate::store::schema::EndedBy::person(
+        crate::store::schema::ActorKind::User,
+        &s.user_id,
+        v.client.as_ref().map(|c| c.client_id.as_str()),
+    );
+    crate::session::terminate::terminate_by(app, &s.sid, None, EndReason::RpLogout, Some(&by))
+        .await?;
     Ok(Outcome::SignedOut {
         v,
         iframes,

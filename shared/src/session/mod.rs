@@ -92,6 +92,7 @@ pub async fn create_releasing(
         status: SessionStatus::Active,
         ended_reason: None,
         ended_at_ms: None,
+        ended_by: None,
         version: 0,
         apps: BTreeMap::new(),
         gsi1pk: Some(keys::user_sessions_gsi(&user.user_id)),

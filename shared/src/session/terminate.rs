@@ -11,7 +11,8 @@ use crate::outbound::queue::DeliveryMessage;
 use crate::platform::time::{now_ms, now_s};
 use crate::session::{RECEIPT_RETENTION_SECS, RELAY_AFTER_SECS};
 use crate::store::schema::{
-    keys, DeliveryItem, DeliveryStatus, EndReason, SessionItem, SessionStatus, SessionTokenLink,
+    keys, DeliveryItem, DeliveryStatus, EndReason, EndedBy, SessionItem, SessionStatus,
+    SessionTokenLink,
 };
 use crate::store::{StoreError, TokenRef};
 use std::collections::BTreeSet;
@@ -126,6 +127,19 @@ pub async fn terminate(
     owner: Option<&str>,
     reason: EndReason,
 ) -> Result<Terminated, StoreError> {
+    terminate_by(app, sid, owner, reason, None).await
+}
+
+/// [`terminate`], recording who ended the session: `by`, or without it the actor the reason
+/// implies ([`EndReason::implied_actor`]: the system for expiry, the user for their own
+/// logout, an unnamed administrator for the CLI).
+pub async fn terminate_by(
+    app: &App,
+    sid: &str,
+    owner: Option<&str>,
+    reason: EndReason,
+    by: Option<&EndedBy>,
+) -> Result<Terminated, StoreError> {
     for _ in 0..5 {
         let part = app.store.session_partition(sid).await?;
         let Some(s) = part.session else {
@@ -146,9 +160,12 @@ pub async fn terminate(
             now,
             app.relay_grace_secs(RELAY_AFTER_SECS),
         );
+        let actor = by
+            .cloned()
+            .unwrap_or_else(|| reason.implied_actor(&s.user_id));
         match app
             .store
-            .commit_termination(&s, &tokens, &deliveries, reason.as_str(), now)
+            .commit_termination_by(&s, &tokens, &deliveries, reason.as_str(), Some(&actor), now)
             .await
         {
             Ok(()) => {}
@@ -185,13 +202,24 @@ pub async fn terminate_all(
     keep: &[String],
     reason: EndReason,
 ) -> Result<usize, StoreError> {
+    terminate_all_by(app, user_id, keep, reason, None).await
+}
+
+/// [`terminate_all`], recording who ended the sessions ([`terminate_by`]).
+pub async fn terminate_all_by(
+    app: &App,
+    user_id: &str,
+    keep: &[String],
+    reason: EndReason,
+    by: Option<&EndedBy>,
+) -> Result<usize, StoreError> {
     use futures::stream::{self, StreamExt, TryStreamExt};
     let sessions = app.store.all_user_sessions(user_id, now_s()).await?;
     let ended: Vec<Terminated> = stream::iter(
         sessions
             .into_iter()
             .filter(|s| !keep.contains(&s.sid))
-            .map(|s| async move { terminate(app, &s.sid, Some(user_id), reason).await }),
+            .map(|s| async move { terminate_by(app, &s.sid, Some(user_id), reason, by).await }),
     )
     .buffer_unordered(8)
     .try_collect()
@@ -237,6 +265,7 @@ mod tests {
             status: SessionStatus::Active,
             ended_reason: None,
             ended_at_ms: None,
+            ended_by: None,
             version: 0,
             apps: apps
                 .iter()

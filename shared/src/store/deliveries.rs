@@ -4,7 +4,7 @@ use super::tokens::TokenRef;
 use super::{bld, item_key, n, s, Store};
 use crate::platform::text::truncate;
 use crate::store::schema::{
-    from_item, keys, to_item, DeliveryItem, DeliveryStatus, SessionItem, SessionStatus,
+    from_item, keys, to_item, DeliveryItem, DeliveryStatus, EndedBy, SessionItem, SessionStatus,
 };
 use crate::store::StoreError;
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, TransactWriteItem, Update};
@@ -18,8 +18,16 @@ pub const TX_LIMIT: usize = 100;
 pub enum DeliveryOutcome {
     /// 200 or 204.
     Delivered(u16),
-    /// 400: final, never retried.
-    Rejected(u16),
+    /// Final, never retried (an admin may replay it): the app answered 400, or the attempt
+    /// was refused before anything was sent (the outbound address policy, no back-channel
+    /// URI).
+    Rejected {
+        /// The status the app answered (400), or `None` when nothing was sent.
+        http_status: Option<u16>,
+        /// Why nothing was sent, as stored in the receipt's `last_error` (`None` for a 400,
+        /// which clears an earlier attempt's error).
+        error: Option<String>,
+    },
     /// Network error, timeout, 5xx, 429 or another status: SQS will retry.
     Retry {
         /// The status the app answered, if it answered at all.
@@ -68,7 +76,9 @@ impl DeliveryRecord<'_> {
         values.insert(":one".into(), n(1));
         let (status, http, err) = match self.outcome {
             DeliveryOutcome::Delivered(c) => (DeliveryStatus::Delivered, Some(*c), None),
-            DeliveryOutcome::Rejected(c) => (DeliveryStatus::Rejected, Some(*c), None),
+            DeliveryOutcome::Rejected { http_status, error } => {
+                (DeliveryStatus::Rejected, *http_status, error.as_ref())
+            }
             DeliveryOutcome::Retry { http_status, error } => {
                 (DeliveryStatus::Pending, *http_status, Some(error))
             }
@@ -120,6 +130,17 @@ impl DeliveryRecord<'_> {
     }
 }
 
+/// The `:by` value of a termination's update, when it names who ended the session.
+fn ended_values(by: Option<&EndedBy>) -> Result<HashMap<String, AttributeValue>, StoreError> {
+    let mut v = HashMap::new();
+    if let Some(by) = by {
+        let item =
+            serde_dynamo::to_attribute_value(by).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        v.insert(":by".to_string(), item);
+    }
+    Ok(v)
+}
+
 impl Store {
     /// Commit a termination. Round trips: 1 TransactWriteItems when the session's tokens and
     /// deliveries fit in one transaction (≤ 97 token items or held links with 1 app);
@@ -132,6 +153,21 @@ impl Store {
         tokens: &[TokenRef],
         deliveries: &[DeliveryItem],
         reason: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.commit_termination_by(session, tokens, deliveries, reason, None, now_ms)
+            .await
+    }
+
+    /// [`Store::commit_termination`], recording who ended the session (`ended_by`) in the
+    /// same update. Same round trips.
+    pub async fn commit_termination_by(
+        &self,
+        session: &SessionItem,
+        tokens: &[TokenRef],
+        deliveries: &[DeliveryItem],
+        reason: &str,
+        by: Option<&EndedBy>,
         now_ms: i64,
     ) -> Result<(), StoreError> {
         let room = TX_LIMIT.saturating_sub(2 + deliveries.len());
@@ -150,13 +186,17 @@ impl Store {
                     keys::session_pk(&session.sid),
                     keys::SESSION_SK,
                 )))
-                .update_expression(
+                .update_expression(if by.is_some() {
+                    "SET #st = :ended, ended_reason = :why, ended_at_ms = :now, ended_by = :by \
+                     REMOVE gsi1pk, gsi1sk, gsi2pk, gsi2sk, gsi3pk, gsi3sk"
+                } else {
                     "SET #st = :ended, ended_reason = :why, ended_at_ms = :now \
-                     REMOVE gsi1pk, gsi1sk, gsi2pk, gsi2sk, gsi3pk, gsi3sk",
-                )
+                     REMOVE gsi1pk, gsi1sk, gsi2pk, gsi2sk, gsi3pk, gsi3sk"
+                })
                 .condition_expression("#st = :active")
                 .expression_attribute_names("#st", "status")
-                .expression_attribute_values(":ended", s("ended"))
+                .set_expression_attribute_values(Some(ended_values(by)?))
+                .expression_attribute_values(":ended", s(SessionStatus::Ended))
                 .expression_attribute_values(":active", s(SessionStatus::Active))
                 .expression_attribute_values(":why", s(reason))
                 .expression_attribute_values(":now", n(now_ms))
@@ -224,7 +264,7 @@ impl Store {
                 } else {
                     deliveries.to_vec()
                 };
-                Box::pin(self.commit_termination(session, &[], &fresh, reason, now_ms)).await
+                Box::pin(self.commit_termination_by(session, &[], &fresh, reason, by, now_ms)).await
             }
             Err(e) => Err(e),
         }

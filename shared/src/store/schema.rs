@@ -10,7 +10,8 @@
 //!   write-sharded `LIVE#<shard>` / `<last-access-ms>#<sid>`.
 
 pub use crate::store::vocab::{
-    DeliveryStatus, EndReason, KeyStatus, SessionStatus, TokenBinding, TokenKind, TokenStatus,
+    ActorKind, DeliveryStatus, EndReason, EndedBy, KeyStatus, SessionStatus, TokenBinding,
+    TokenKind, TokenStatus,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -251,6 +252,9 @@ pub struct SessionItem {
     /// When it ended (epoch ms); `None` while active.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended_at_ms: Option<i64>,
+    /// Who ended it; absent while active, and on sessions ended before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_by: Option<EndedBy>,
     /// How many writes mapped tokens to the session: the `v` of its [`IssuedCounter`], filled
     /// in by [`crate::store::Store::session_partition`] (not stored on the session item, whose GSI
     /// copies would otherwise be rewritten by every issuance). Termination conditions on

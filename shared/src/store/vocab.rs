@@ -143,12 +143,27 @@ vocabulary! {
     EndReason {
         /// The user ended it (My Account, the Me API).
         User = "user",
+        /// The user ended all their sessions (or all others) at once.
+        UserAll = "user_all",
         /// An administrator ended it (Admin API, `warden-admin`).
         Admin = "admin",
         /// The app's RP-initiated logout.
         RpLogout = "rp_logout",
-        /// Its idle or absolute expiry passed (the relay).
+        /// Its idle or absolute expiry passed: what the relay recorded before the two were
+        /// told apart (still read from older items, no longer written).
         Expired = "expired",
+        /// Unused longer than its idle timeout (the relay).
+        IdleTimeout = "idle_timeout",
+        /// Its absolute lifetime ended (the relay).
+        AbsoluteTimeout = "absolute_timeout",
+        /// The user's password was changed or reset.
+        CredentialChange = "credential_change",
+        /// Evicted by the concurrent-session limit.
+        SessionLimit = "session_limit",
+        /// The user's account was disabled.
+        UserDisabled = "user_disabled",
+        /// The user's account was deleted.
+        UserDeleted = "user_deleted",
         /// Another user signed in in its browser.
         UserSwitch = "user_switch",
         /// A code was presented again: its family is revoked (RFC 6749 §4.1.2).
@@ -157,6 +172,75 @@ vocabulary! {
         RefreshReuse = "refresh_reuse",
         /// RFC 7009 revocation by the client.
         Revoked = "revoked",
+    }
+}
+
+vocabulary! {
+    /// Who ended a session.
+    ActorKind {
+        /// The session's own user.
+        User = "user",
+        /// An administrator (a user with `internal_session_delete`, or `warden-admin`).
+        Admin = "admin",
+        /// Warden itself: expiry, a replayed code, a reused refresh token, an app's logout.
+        System = "system",
+    }
+}
+
+/// Who ended a session: the actor's kind, and for a person their user id and the client
+/// they acted through (absent for the CLI and for the system). Stored on the ended session
+/// (`ended_by`) and shown by the Admin API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndedBy {
+    /// Whether a user, an administrator or Warden itself ended it.
+    pub kind: ActorKind,
+    /// The person who acted (the session's user or the administrator); `None` for the system.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    /// The client they acted through (a bearer token's client); `None` for the CLI and the
+    /// system.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+}
+
+impl EndedBy {
+    /// The system (no person).
+    pub fn system() -> Self {
+        EndedBy {
+            kind: ActorKind::System,
+            user_id: None,
+            client_id: None,
+        }
+    }
+
+    /// A person of `kind` acting through `client_id` (a bearer token's client).
+    pub fn person(kind: ActorKind, user_id: &str, client_id: Option<&str>) -> Self {
+        EndedBy {
+            kind,
+            user_id: Some(user_id.to_string()),
+            client_id: client_id.map(str::to_string),
+        }
+    }
+}
+
+impl EndReason {
+    /// Who a reason implies when the caller names nobody: the system for everything Warden
+    /// does itself, an administrator (unnamed: the CLI) for the administrative causes, the
+    /// session's user for the user's own.
+    pub fn implied_actor(self, session_user: &str) -> EndedBy {
+        match self {
+            EndReason::User
+            | EndReason::UserAll
+            | EndReason::UserSwitch
+            | EndReason::RpLogout
+            | EndReason::CredentialChange => EndedBy::person(ActorKind::User, session_user, None),
+            EndReason::Admin | EndReason::UserDisabled | EndReason::UserDeleted => EndedBy {
+                kind: ActorKind::Admin,
+                user_id: None,
+                client_id: None,
+            },
+            _ => EndedBy::system(),
+        }
     }
 }
 
@@ -196,6 +280,7 @@ mod tests {
         check(TokenBinding::ALL, TokenBinding::as_str, TokenBinding::parse);
         check(KeyStatus::ALL, KeyStatus::as_str, KeyStatus::parse);
         check(EndReason::ALL, EndReason::as_str, EndReason::parse);
+        check(ActorKind::ALL, ActorKind::as_str, ActorKind::parse);
         assert_eq!(TokenBinding::SsoSession, "sso-session");
     }
 }
