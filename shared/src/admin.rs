@@ -195,6 +195,42 @@ pub fn client_uri_findings(c: &ClientItem) -> Vec<UriFinding> {
         .collect()
 }
 
+/// The grant types a spec gives its client, checked against its redirect URIs. Only the
+/// authorization_code grant redirects, so only it needs a redirect URI. A confidential
+/// resource server given neither redirect URIs nor grant types only introspects: it gets
+/// no grant at all (it cannot start an authorization: no redirect URI is registered, so
+/// authorize shows its error page; nor obtain tokens). Any other spec without grant types
+/// gets the defaults ([`GRANT_TYPES`]). A public client always needs a redirect URI: without
+/// a secret it can do nothing else.
+fn grant_types(spec: &ClientSpec) -> Result<Vec<String>, String> {
+    let no_redirect = spec.redirect_uris.is_empty();
+    let grant_types: Vec<String> = if !spec.grant_types.is_empty() {
+        spec.grant_types.clone()
+    } else if no_redirect && spec.resource_server && !spec.public {
+        Vec::new()
+    } else {
+        GRANT_TYPES.iter().map(|s| s.to_string()).collect()
+    };
+    if let Some(g) = grant_types
+        .iter()
+        .find(|g| !GRANT_TYPES.contains(&g.as_str()))
+    {
+        return Err(format!("grant_types: unsupported grant type {g:?}"));
+    }
+    if no_redirect && spec.public {
+        return Err("redirect_uris: a public client needs at least one".into());
+    }
+    if no_redirect && grant_types.iter().any(|g| g == "authorization_code") {
+        return Err(
+            "redirect_uris: at least one is required for the authorization_code \
+                    grant (a resource server that only introspects: a confidential client \
+                    with resource_server, no redirect URI and no grant type)"
+                .into(),
+        );
+    }
+    Ok(grant_types)
+}
+
 /// Validate a spec into a client item (with its new secret for confidential clients).
 /// Errors are sentences for the administrator.
 pub fn build_client(
@@ -221,9 +257,7 @@ pub fn build_client(
     {
         return Err("client_id: 1-128 characters of letters, digits, '-', '_' or '.'".into());
     }
-    if spec.redirect_uris.is_empty() {
-        return Err("redirect_uris: at least one is required".into());
-    }
+    let grant_types = grant_types(spec)?;
     let mut redirect_origins = Vec::new();
     for u in &spec.redirect_uris {
         let p = check_uri("redirect_uris", u)?;
@@ -286,16 +320,6 @@ pub fn build_client(
     for s in &scopes {
         if !crate::oauth::oidc::SCOPES.contains(&s.as_str()) {
             return Err(format!("scopes: unknown scope {s:?}"));
-        }
-    }
-    let grant_types: Vec<String> = if spec.grant_types.is_empty() {
-        GRANT_TYPES.iter().map(|s| s.to_string()).collect()
-    } else {
-        spec.grant_types.clone()
-    };
-    for g in &grant_types {
-        if !GRANT_TYPES.contains(&g.as_str()) {
-            return Err(format!("grant_types: unsupported grant type {g:?}"));
         }
     }
     let (secret_hash, secret) = match (spec.public, existing) {
@@ -582,5 +606,53 @@ mod tests {
         let mut s = spec();
         s.frontchannel_logout_uri = Some("https://rp.example/fc".into());
         assert!(build_client(&s, None).is_ok());
+    }
+
+    #[test]
+    fn only_the_authorization_code_grant_needs_a_redirect_uri() {
+        let no_redirect = |f: fn(&mut ClientSpec)| {
+            let mut s = ClientSpec {
+                name: "api".into(),
+                ..Default::default()
+            };
+            f(&mut s);
+            build_client(&s, None)
+        };
+        // A confidential resource server with no redirect URI and no grant type: introspection only.
+        let (c, secret) = no_redirect(|s| s.resource_server = true).unwrap();
+        assert!(c.grant_types.is_empty() && c.redirect_uris.is_empty());
+        assert!(c.resource_server && secret.is_some());
+        // Without the resource server flag it would get the code grant, which redirects.
+        let e = no_redirect(|_| {}).unwrap_err();
+        assert!(
+            e.starts_with("redirect_uris:") && e.contains("authorization_code"),
+            "{e}"
+        );
+        let e = no_redirect(|s| {
+            s.resource_server = true;
+            s.grant_types = vec!["authorization_code".into()];
+        })
+        .unwrap_err();
+        assert!(e.starts_with("redirect_uris:"), "{e}");
+        // Public clients always need one.
+        let e = no_redirect(|s| {
+            s.resource_server = true;
+            s.public = true;
+        })
+        .unwrap_err();
+        assert!(
+            e.starts_with("redirect_uris:") && e.contains("public"),
+            "{e}"
+        );
+        // With a redirect URI a resource server keeps the default grants.
+        let mut s = spec();
+        s.resource_server = true;
+        assert_eq!(build_client(&s, None).unwrap().0.grant_types, GRANT_TYPES);
+        // A front-channel URI needs a redirect URI's origin, so none without one.
+        assert!(no_redirect(|s| {
+            s.resource_server = true;
+            s.frontchannel_logout_uri = Some("https://api.example/fc".into());
+        })
+        .is_err());
     }
 }

@@ -804,3 +804,106 @@ async fn works_against_a_running_stack() {
     let grant = warden_core::oauth::code::open(&keys, &code).expect("a sealed code");
     assert_eq!(grant.client_id, "cli-app");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resource_server_needs_no_redirect_uri_and_cannot_start_an_authorization() {
+    let s = spawn().await;
+    // An introspection-only client: confidential, --resource-server, no redirect URI.
+    let out = cli(
+        s.store(),
+        &[
+            "client",
+            "create",
+            "--client-id",
+            "orders-api",
+            "--name",
+            "Orders API",
+            "--resource-server",
+        ],
+    )
+    .await
+    .expect("a resource server without redirect URIs is created");
+    let api = &out[0];
+    assert_eq!(api["redirect_uris"], serde_json::json!([]));
+    assert_eq!(api["grant_types"], serde_json::json!([]), "no grant at all");
+    assert_eq!(api["resource_server"], true);
+    let api_secret = api["client_secret"].as_str().expect("a secret").to_string();
+    // Without --resource-server (or as a public client) a redirect URI is still required.
+    let e = cli(s.store(), &["client", "create", "--name", "Plain"])
+        .await
+        .unwrap_err();
+    assert!(e.contains("redirect_uris"), "{e}");
+    let e = cli(
+        s.store(),
+        &[
+            "client",
+            "create",
+            "--name",
+            "SPA",
+            "--public",
+            "--resource-server",
+        ],
+    )
+    .await
+    .unwrap_err();
+    assert!(e.contains("redirect_uris") && e.contains("public"), "{e}");
+
+    // It introspects another client's access token.
+    let rp = "https://shop.example/cb";
+    let shop = cli(
+        s.store(),
+        &[
+            "client",
+            "create",
+            "--client-id",
+            "shop",
+            "--name",
+            "Shop",
+            "--redirect-uri",
+            rp,
+        ],
+    )
+    .await
+    .unwrap();
+    let shop_secret = shop[0]["client_secret"].as_str().unwrap().to_string();
+    s.user("frank", "frank-password", &[]).await;
+    let cookie = login(&s, "frank", "frank-password").await;
+    let (code, _, _) = warden_tests::flow::authorize_code(&s, &cookie, "shop", rp, &[]).await;
+    let t: Value = warden_tests::flow::exchange_code(&s, "shop", &shop_secret, &code, rp, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let r = s
+        .http
+        .post(s.url("/oauth2/introspect"))
+        .basic_auth("orders-api", Some(&api_secret))
+        .form(&[("token", t["access_token"].as_str().unwrap())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let i: Value = r.json().await.unwrap();
+    assert_eq!(i["active"], true, "{i}");
+    assert_eq!(i["client_id"], "shop");
+
+    // It cannot start an authorization: the error page, never a redirect.
+    for redirect in [Some(rp), Some("https://orders.example/cb"), None] {
+        let mut p = vec![
+            ("response_type", "code"),
+            ("client_id", "orders-api"),
+            ("scope", "openid"),
+            ("state", "s"),
+        ];
+        if let Some(u) = redirect {
+            p.push(("redirect_uri", u));
+        }
+        let r = warden_tests::flow::authorize(&s, &cookie, &p).await;
+        assert_eq!(r.status, 400, "{redirect:?}: {r:?}");
+        assert!(r.location.is_none(), "{redirect:?}: never a redirect");
+        assert!(
+            r.body.contains("<html") || r.body.contains("<!doctype"),
+            "{r:?}"
+        );
+    }
+}
