@@ -106,20 +106,92 @@ pub struct ConfigError {
     pub problem: String,
 }
 
-fn secs(var: &'static str, default: u64) -> Result<Duration, ConfigError> {
-    match env::var(var) {
-        Ok(v) if !v.trim().is_empty() => v
-            .trim()
-            .parse::<u64>()
-            .ok()
-            .filter(|n| *n > 0)
-            .map(Duration::from_secs)
-            .ok_or(ConfigError {
-                var,
-                problem: format!("expected a positive number of seconds, got {v:?}"),
-            }),
-        _ => Ok(Duration::from_secs(default)),
+/// A positive number of seconds from `value` (variable `var`'s).
+fn seconds(var: &'static str, value: &str) -> Result<Duration, ConfigError> {
+    value
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .map(Duration::from_secs)
+        .ok_or(ConfigError {
+            var,
+            problem: format!("expected a positive number of seconds, got {value:?}"),
+        })
+}
+
+/// A variable of the process environment; unset, blank or not UTF-8 is `None`.
+pub fn env_var(name: &str) -> Option<String> {
+    env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// Apply the optional settings onto `cfg`, each read through `var` (a variable's value;
+/// `None` when unset): `WARDEN_QUEUE_URL`, the lifetimes, `WARDEN_COOKIE_SECURE`, the
+/// login limits, `WARDEN_DELIVERY_MAX_ATTEMPTS`, `WARDEN_CHECK_SESSION_INTERVAL_SECONDS` and
+/// `WARDEN_KMS_ENDPOINT`. A setting not given (or blank) keeps `cfg`'s value,
+/// [`Config::new`]'s default. The one reading of these variables: [`Config::from_env`]
+/// passes [`env_var`]; the local stack, which fills in the issuer, table and key protection
+/// itself, passes the environment or the pairs its caller gave. A malformed value is an
+/// error naming its variable.
+pub fn apply_settings(
+    cfg: &mut Config,
+    var: &dyn Fn(&str) -> Option<String>,
+) -> Result<(), ConfigError> {
+    let given = |name: &str| var(name).filter(|v| !v.trim().is_empty());
+    let lifetimes = [
+        ("WARDEN_SESSION_IDLE_SECONDS", &mut cfg.session_idle),
+        ("WARDEN_SESSION_ABSOLUTE_SECONDS", &mut cfg.session_absolute),
+        ("WARDEN_REMEMBER_ME_SECONDS", &mut cfg.remember_me),
+        ("WARDEN_ACCESS_TOKEN_SECONDS", &mut cfg.access_token_ttl),
+        ("WARDEN_REFRESH_TOKEN_SECONDS", &mut cfg.refresh_token_ttl),
+    ];
+    for (name, field) in lifetimes {
+        if let Some(v) = given(name) {
+            *field = seconds(name, &v)?;
+        }
     }
+    let counts = [
+        (
+            "WARDEN_DELIVERY_MAX_ATTEMPTS",
+            &mut cfg.delivery_max_attempts,
+            MAX_DELIVERY_ATTEMPTS,
+        ),
+        (
+            "WARDEN_LOGIN_MAX_FAILURES",
+            &mut cfg.login_max_failures,
+            u32::MAX,
+        ),
+        (
+            "WARDEN_LOGIN_MAX_FAILURES_PER_IP",
+            &mut cfg.login_max_failures_per_ip,
+            u32::MAX,
+        ),
+    ];
+    for (name, field, max) in counts {
+        *field = count(name, given(name), *field, max)?;
+    }
+    if let Some(v) = given("WARDEN_CHECK_SESSION_INTERVAL_SECONDS") {
+        cfg.check_session_interval = check_session_interval(Some(v))?;
+    }
+    if let Some(v) = given("WARDEN_COOKIE_SECURE") {
+        cfg.cookie_secure = match v.trim() {
+            "true" | "1" => true,
+            "false" | "0" => false,
+            other => {
+                return Err(ConfigError {
+                    var: "WARDEN_COOKIE_SECURE",
+                    problem: format!("expected true or false, got {other:?}"),
+                })
+            }
+        };
+    }
+    if let Some(v) = given("WARDEN_QUEUE_URL") {
+        cfg.queue_url = Some(v.trim().to_string());
+    }
+    if let Some(v) = given("WARDEN_KMS_ENDPOINT") {
+        cfg.kms_endpoint = Some(v.trim().to_string());
+    }
+    Ok(())
 }
 
 /// A count between 1 and `max` from `value` (variable `var`'s), or `default` when unset or
@@ -151,8 +223,9 @@ fn check_session_interval(value: Option<String>) -> Result<Duration, ConfigError
 }
 
 impl Config {
-    /// Read the configuration from the environment. Missing required variables and malformed
-    /// values are reported with the variable's name.
+    /// Read the configuration from the environment: the required `WARDEN_ISSUER`,
+    /// `WARDEN_TABLE` and key protection, then [`apply_settings`]. Missing required variables
+    /// and malformed values are reported with the variable's name.
     pub fn from_env() -> Result<Self, ConfigError> {
         let issuer = env::var("WARDEN_ISSUER").map_err(|_| ConfigError {
             var: "WARDEN_ISSUER",
@@ -163,37 +236,8 @@ impl Config {
             problem: "required (the DynamoDB table name)".into(),
         })?;
         let mut cfg = Config::new(&issuer, &table)?;
-        cfg.queue_url = env::var("WARDEN_QUEUE_URL").ok().filter(|s| !s.is_empty());
-        cfg.session_idle = secs("WARDEN_SESSION_IDLE_SECONDS", 900)?;
-        cfg.session_absolute = secs("WARDEN_SESSION_ABSOLUTE_SECONDS", 8 * 3600)?;
-        cfg.remember_me = secs("WARDEN_REMEMBER_ME_SECONDS", 14 * 86400)?;
-        cfg.access_token_ttl = secs("WARDEN_ACCESS_TOKEN_SECONDS", 3600)?;
-        cfg.refresh_token_ttl = secs("WARDEN_REFRESH_TOKEN_SECONDS", 14 * 86400)?;
-        cfg.cookie_secure = match env::var("WARDEN_COOKIE_SECURE").as_deref() {
-            Ok("false") | Ok("0") => false,
-            Ok("true") | Ok("1") | Err(_) | Ok("") => true,
-            Ok(other) => {
-                return Err(ConfigError {
-                    var: "WARDEN_COOKIE_SECURE",
-                    problem: format!("expected true or false, got {other:?}"),
-                })
-            }
-        };
-        cfg.delivery_max_attempts = count(
-            "WARDEN_DELIVERY_MAX_ATTEMPTS",
-            env::var("WARDEN_DELIVERY_MAX_ATTEMPTS").ok(),
-            DEFAULT_DELIVERY_MAX_ATTEMPTS,
-            MAX_DELIVERY_ATTEMPTS,
-        )?;
-        cfg.login_max_failures = secs("WARDEN_LOGIN_MAX_FAILURES", 5)?.as_secs() as u32;
-        cfg.login_max_failures_per_ip =
-            secs("WARDEN_LOGIN_MAX_FAILURES_PER_IP", 100)?.as_secs() as u32;
-        cfg.check_session_interval =
-            check_session_interval(env::var("WARDEN_CHECK_SESSION_INTERVAL_SECONDS").ok())?;
+        apply_settings(&mut cfg, &env_var)?;
         cfg.key_protection = key_protection_from_env()?;
-        cfg.kms_endpoint = env::var("WARDEN_KMS_ENDPOINT")
-            .ok()
-            .filter(|s| !s.is_empty());
         Ok(cfg)
     }
 
@@ -282,6 +326,61 @@ mod tests {
         }
         let c = Config::new("https://x.example", "t").unwrap();
         assert_eq!(c.delivery_max_attempts, DEFAULT_DELIVERY_MAX_ATTEMPTS);
+    }
+
+    #[test]
+    fn settings_apply_onto_a_config_and_name_a_malformed_variable() {
+        let pairs = |kv: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                kv.iter()
+                    .rev()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        let mut c = Config::new("http://127.0.0.1:8080", "t").unwrap();
+        apply_settings(
+            &mut c,
+            &pairs(&[
+                ("WARDEN_ACCESS_TOKEN_SECONDS", " 30 "),
+                ("WARDEN_SESSION_IDLE_SECONDS", "2"),
+                ("WARDEN_LOGIN_MAX_FAILURES", "3"),
+                ("WARDEN_DELIVERY_MAX_ATTEMPTS", "7"),
+                ("WARDEN_REFRESH_TOKEN_SECONDS", ""),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.access_token_ttl, Duration::from_secs(30));
+        assert_eq!(c.session_idle, Duration::from_secs(2));
+        assert_eq!(c.login_max_failures, 3);
+        assert_eq!(c.delivery_max_attempts, 7);
+        // Not given (or blank): the value stays, here Config::new's defaults.
+        assert_eq!(c.refresh_token_ttl, Duration::from_secs(14 * 86400));
+        assert_eq!(c.session_absolute, Duration::from_secs(8 * 3600));
+        assert_eq!(c.login_max_failures_per_ip, 100);
+        assert!(!c.cookie_secure, "an http issuer's default stays");
+        assert_eq!(c.queue_url, None);
+
+        for (var, bad) in [
+            ("WARDEN_ACCESS_TOKEN_SECONDS", "30s"),
+            ("WARDEN_SESSION_IDLE_SECONDS", "0"),
+            ("WARDEN_LOGIN_MAX_FAILURES", "-1"),
+            ("WARDEN_LOGIN_MAX_FAILURES_PER_IP", "many"),
+            ("WARDEN_COOKIE_SECURE", "yes"),
+            ("WARDEN_DELIVERY_MAX_ATTEMPTS", "1001"),
+        ] {
+            let e = apply_settings(&mut c, &|name: &str| (name == var).then(|| bad.to_string()))
+                .unwrap_err();
+            assert_eq!(e.var, var, "{bad}");
+            assert!(e.to_string().contains(var), "{e}");
+        }
+        apply_settings(
+            &mut c,
+            &pairs(&[("WARDEN_COOKIE_SECURE", "true"), ("WARDEN_QUEUE_URL", "q")]),
+        )
+        .unwrap();
+        assert!(c.cookie_secure);
+        assert_eq!(c.queue_url.as_deref(), Some("q"));
     }
 
     #[test]

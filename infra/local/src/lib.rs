@@ -54,6 +54,13 @@ pub struct Options {
     pub retry_base: Duration,
     /// Back-channel POST timeout.
     pub delivery_timeout: Duration,
+    /// The `WARDEN_*` settings to read instead of the process environment (`None`: the
+    /// environment), as name/value pairs, the last of a name winning: the same variables the
+    /// functions read ([`warden_core::config::apply_settings`], `WARDEN_KMS_KEY_ID` /
+    /// `WARDEN_KEY_ENCRYPTION_KEY`, `WARDEN_SQS_ENDPOINT`). The issuer and table come from
+    /// [`Options::issuer`] and [`Options::table`]. Tests give them here, so that no test
+    /// depends on process-global state.
+    pub env: Option<Vec<(String, String)>>,
     /// Change the configuration before the app is built (tests).
     pub configure: Option<fn(&mut Config)>,
     /// Count DynamoDB round trips (tests).
@@ -84,12 +91,48 @@ impl Default for Options {
             relay_every: Duration::from_secs(60),
             retry_base: Duration::from_secs(2),
             delivery_timeout: Duration::from_secs(5),
+            env: None,
             configure: None,
             round_trips: None,
             dynamodb_attempt_timeout: warden_core::store::ATTEMPT_TIMEOUT,
             header_read_timeout: Duration::from_secs(10),
             body_read_timeout: Duration::from_secs(10),
         }
+    }
+}
+
+impl Options {
+    /// Setting `name`: from [`Options::env`] when given, else from the process environment.
+    /// Blank counts as unset.
+    pub fn setting(&self, name: &str) -> Option<String> {
+        let value = match &self.env {
+            Some(pairs) => pairs
+                .iter()
+                .rev()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone()),
+            None => std::env::var(name).ok(),
+        };
+        value.filter(|v| !v.trim().is_empty())
+    }
+
+    /// The configuration the stack runs with: the issuer (default `http://<addr>`) and
+    /// table, then every optional setting the functions read
+    /// ([`warden_core::config::apply_settings`]), then the queue (`--sqs-queue-url`, else
+    /// `WARDEN_QUEUE_URL`). Key protection is added by [`start`]. A malformed setting is an
+    /// error naming its variable.
+    pub fn config(&self, addr: SocketAddr) -> Result<Config, String> {
+        let issuer = self
+            .issuer
+            .clone()
+            .unwrap_or_else(|| format!("http://{addr}"));
+        let mut config = Config::new(&issuer, &self.table).map_err(|e| e.to_string())?;
+        warden_core::config::apply_settings(&mut config, &|name| self.setting(name))
+            .map_err(|e| e.to_string())?;
+        if self.sqs_queue_url.is_some() {
+            config.queue_url = self.sqs_queue_url.clone();
+        }
+        Ok(config)
     }
 }
 
@@ -196,8 +239,8 @@ fn start_engine(
 /// engine) a random one for this process.
 fn local_key_protection(opts: &Options) -> Result<KeyProtection, String> {
     let from_env = warden_core::config::key_protection_from(
-        std::env::var("WARDEN_KMS_KEY_ID").ok().as_deref(),
-        std::env::var("WARDEN_KEY_ENCRYPTION_KEY").ok().as_deref(),
+        opts.setting("WARDEN_KMS_KEY_ID").as_deref(),
+        opts.setting("WARDEN_KEY_ENCRYPTION_KEY").as_deref(),
     )
     .map_err(|e| e.to_string())?;
     if let Some(p) = from_env {
@@ -315,6 +358,13 @@ pub async fn start(opts: Options) -> Result<Running, String> {
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", opts.addr))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    // Checked before anything starts: a malformed setting stops the stack here.
+    let mut config = opts.config(addr)?;
+    config.key_protection = local_key_protection(&opts)?;
+    let sqs_endpoint = opts
+        .sqs_endpoint
+        .clone()
+        .or_else(|| opts.setting("WARDEN_SQS_ENDPOINT"));
     let (endpoint, engine_thread) = match &opts.dynamodb_endpoint {
         Some(ep) => (ep.clone(), None),
         None => {
@@ -335,23 +385,16 @@ pub async fn start(opts: Options) -> Result<Running, String> {
         // The first writes may have created the -wal and -shm files.
         restrict_data_files(&opts.data_dir)?;
     }
-    let issuer = opts
-        .issuer
-        .clone()
-        .unwrap_or_else(|| format!("http://{addr}"));
-    let mut config = Config::new(&issuer, &opts.table).map_err(|e| e.to_string())?;
-    config.queue_url = opts.sqs_queue_url.clone();
-    config.key_protection = local_key_protection(&opts)?;
-    config.kms_endpoint = std::env::var("WARDEN_KMS_ENDPOINT").ok();
     if let Some(f) = opts.configure {
         f(&mut config);
     }
     let store = Store::new(client, &opts.table);
+    let queue_url = config.queue_url.clone();
     let (queue, in_proc, rx): (Arc<dyn LogoutQueue>, Option<Arc<InProcessQueue>>, _) =
-        match &opts.sqs_queue_url {
+        match &queue_url {
             Some(url) => (
                 Arc::new(SqsQueue {
-                    client: warden_core::app::sqs_client(opts.sqs_endpoint.as_deref()).await,
+                    client: warden_core::app::sqs_client(sqs_endpoint.as_deref()).await,
                     url: url.clone(),
                 }),
                 None,
@@ -381,11 +424,11 @@ pub async fn start(opts: Options) -> Result<Running, String> {
             stop_rx.clone(),
         ));
     }
-    if let (Some(url), None) = (&opts.sqs_queue_url, &in_proc) {
+    if let (Some(url), None) = (&queue_url, &in_proc) {
         tokio::spawn(sqs_poller(
             app.clone(),
             url.clone(),
-            opts.sqs_endpoint.clone(),
+            sqs_endpoint.clone(),
             stop_rx.clone(),
         ));
     }

@@ -1,4 +1,5 @@
-//! `cargo run -p warden-local`: Warden on this machine.
+//! `cargo run -p warden-local`: Warden on this machine. It reads the `WARDEN_*` settings the
+//! functions read (README, Configuration); the flags below win over them.
 
 use clap::Parser;
 use std::net::SocketAddr;
@@ -7,7 +8,11 @@ use std::path::PathBuf;
 #[derive(Parser, Debug)]
 #[command(
     name = "warden-local",
-    about = "Run Warden locally (embedded DynamoDB-compatible storage, no AWS account)"
+    about = "Run Warden locally (embedded DynamoDB-compatible storage, no AWS account)",
+    after_help = "Reads the WARDEN_* settings the functions read (lifetimes, \
+                  WARDEN_COOKIE_SECURE, login limits, WARDEN_DELIVERY_MAX_ATTEMPTS, \
+                  WARDEN_QUEUE_URL, key protection, …; see the README's Configuration); a \
+                  malformed one stops the start with its name. The flags win over them."
 )]
 struct Cli {
     /// Listen address.
@@ -34,6 +39,48 @@ struct Cli {
     /// Table name.
     #[arg(long, env = "WARDEN_TABLE", default_value = "warden")]
     table: String,
+    /// Access token lifetime in seconds (WARDEN_ACCESS_TOKEN_SECONDS; default 3600).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    access_token_seconds: Option<u64>,
+    /// Refresh token lifetime in seconds (WARDEN_REFRESH_TOKEN_SECONDS; default 1209600).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    refresh_token_seconds: Option<u64>,
+    /// Session idle timeout in seconds (WARDEN_SESSION_IDLE_SECONDS; default 900).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    session_idle_seconds: Option<u64>,
+    /// Session absolute lifetime in seconds (WARDEN_SESSION_ABSOLUTE_SECONDS; default 28800).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    session_absolute_seconds: Option<u64>,
+}
+
+impl Cli {
+    /// The settings the stack reads: the process environment's `WARDEN_*` variables, then
+    /// the flags that stand for one of them (the last of a name wins).
+    fn settings(&self) -> Vec<(String, String)> {
+        let mut pairs: Vec<(String, String)> = std::env::vars_os()
+            .filter_map(|(k, v)| {
+                let k = k.into_string().ok()?;
+                // Not UTF-8: kept (lossily), so that it is refused with its name.
+                k.starts_with("WARDEN_")
+                    .then(|| (k, v.to_string_lossy().into_owned()))
+            })
+            .collect();
+        let flags = [
+            ("WARDEN_ACCESS_TOKEN_SECONDS", self.access_token_seconds),
+            ("WARDEN_REFRESH_TOKEN_SECONDS", self.refresh_token_seconds),
+            ("WARDEN_SESSION_IDLE_SECONDS", self.session_idle_seconds),
+            (
+                "WARDEN_SESSION_ABSOLUTE_SECONDS",
+                self.session_absolute_seconds,
+            ),
+        ];
+        for (name, value) in flags {
+            if let Some(v) = value {
+                pairs.push((name.to_string(), v.to_string()));
+            }
+        }
+        pairs
+    }
 }
 
 #[tokio::main]
@@ -41,6 +88,7 @@ async fn main() {
     warden_core::platform::telemetry::init();
     let cli = Cli::parse();
     let opts = warden_local::Options {
+        env: Some(cli.settings()),
         addr: cli.addr,
         memory: cli.memory,
         data_dir: cli.data_dir,
