@@ -46,6 +46,15 @@ pub struct Cli {
         global = true
     )]
     pub key_encryption_key: Option<String>,
+    /// The SQS logout queue (the stack's `LogoutQueueUrl`, or the local stack's
+    /// `--sqs-queue-url`): `user disable` enqueues its back-channel logouts there at once,
+    /// as the functions do. Without one they are written due at once and the relay sends
+    /// them (the local stack's within seconds, the deployed one within a minute).
+    #[arg(long, env = "WARDEN_QUEUE_URL", global = true)]
+    pub queue_url: Option<String>,
+    /// SQS endpoint (moto) for --queue-url.
+    #[arg(long, env = "WARDEN_SQS_ENDPOINT", global = true)]
+    pub sqs_endpoint: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -90,8 +99,8 @@ pub enum UserCmd {
     },
     /// List users.
     List,
-    /// Disable a user: no more logins, and every live session ends (logout notifications
-    /// go out through the queue, or the relay when no queue is configured here).
+    /// Disable a user: no more logins, and every live session ends (back-channel logouts go
+    /// out through --queue-url at once, or, without a queue, through the relay's next run).
     Disable {
         #[arg(long)]
         username: String,
@@ -227,8 +236,12 @@ pub async fn execute(
     stdin: &mut dyn BufRead,
 ) -> Result<Vec<Value>, CliError> {
     let protection = key_protection(&cli);
+    let queue = QueueFlags {
+        url: cli.queue_url.filter(|u| !u.trim().is_empty()),
+        endpoint: cli.sqs_endpoint.filter(|e| !e.trim().is_empty()),
+    };
     match cli.command {
-        Command::User(c) => user(store, c, stdin).await,
+        Command::User(c) => user(store, c, &queue, stdin).await,
         Command::Client(c) => client(store, c).await,
         Command::Keys(c) => keys(store, c, protection, cli.kms_endpoint).await,
     }
@@ -309,6 +322,7 @@ fn listed_client_json(c: &ClientItem) -> Value {
 async fn user(
     store: &Store,
     cmd: UserCmd,
+    queue: &QueueFlags,
     stdin: &mut dyn BufRead,
 ) -> Result<Vec<Value>, CliError> {
     match cmd {
@@ -351,7 +365,7 @@ async fn user(
             };
             u.disabled = true;
             store.update_user(&u).await?;
-            let app = cli_app(store).await?;
+            let app = cli_app(store, queue).await?;
             let ended = warden_core::session::terminate_all(
                 &app,
                 &u.user_id,
@@ -366,23 +380,28 @@ async fn user(
     }
 }
 
-/// An `App` for session termination from the CLI: the logout queue is SQS when
-/// `WARDEN_QUEUE_URL` is set, otherwise none (the deliveries stay pending and the relay
-/// sends them).
-async fn cli_app(store: &Store) -> Result<App, CliError> {
+/// Where the CLI's back-channel logouts go: `--queue-url` / `WARDEN_QUEUE_URL` (blank:
+/// none) and its endpoint.
+struct QueueFlags {
+    url: Option<String>,
+    endpoint: Option<String>,
+}
+
+/// An `App` for session termination from the CLI. With a queue its deliveries are enqueued
+/// at once (SQS, as the functions send them); without one ([`NoQueue`]) they are written
+/// due at once ([`App::relay_grace_secs`]), for the relay's next run.
+async fn cli_app(store: &Store, queue: &QueueFlags) -> Result<App, CliError> {
     let issuer = std::env::var("WARDEN_ISSUER").unwrap_or_else(|_| "http://localhost".to_string());
-    let config = Config::new(&issuer, &store.table).map_err(|e| CliError(e.to_string()))?;
-    let queue: Arc<dyn LogoutQueue> = match std::env::var("WARDEN_QUEUE_URL") {
-        Ok(url) if !url.is_empty() => {
-            let ep = std::env::var("WARDEN_SQS_ENDPOINT").ok();
-            Arc::new(SqsQueue {
-                client: warden_core::app::sqs_client(ep.as_deref()).await,
-                url,
-            })
-        }
-        _ => Arc::new(NoQueue),
+    let mut config = Config::new(&issuer, &store.table).map_err(|e| CliError(e.to_string()))?;
+    config.queue_url = queue.url.clone();
+    let logout_queue: Arc<dyn LogoutQueue> = match &queue.url {
+        Some(url) => Arc::new(SqsQueue {
+            client: warden_core::app::sqs_client(queue.endpoint.as_deref()).await,
+            url: url.clone(),
+        }),
+        None => Arc::new(NoQueue),
     };
-    Ok(App::new(config, store.clone(), queue))
+    Ok(App::new(config, store.clone(), logout_queue))
 }
 
 /// Values given repeatedly or space/comma separated.

@@ -46,7 +46,9 @@ pub struct Options {
     pub table: String,
     /// Create the demo user and client on first start.
     pub seed: bool,
-    /// Relay period (production: one minute).
+    /// Relay period: 5 s, so that deliveries another process left due (`warden-admin user
+    /// disable` without a queue) go out within seconds. The deployed relay runs once a
+    /// minute (its schedule in `template.yaml`).
     pub relay_every: Duration,
     /// First retry delay of the local dispatcher: it follows the deployed retry schedule
     /// (`warden_core::logout::backchannel::retry_delay`, 2 s doubling to a 1 h cap, ±10 %) scaled so
@@ -88,7 +90,7 @@ impl Default for Options {
             issuer: None,
             table: "warden".into(),
             seed: true,
-            relay_every: Duration::from_secs(60),
+            relay_every: Duration::from_secs(5),
             retry_base: Duration::from_secs(2),
             delivery_timeout: Duration::from_secs(5),
             env: None,

@@ -51,6 +51,10 @@ struct Cli {
     /// Session absolute lifetime in seconds (WARDEN_SESSION_ABSOLUTE_SECONDS; default 28800).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     session_absolute_seconds: Option<u64>,
+    /// How often the relay runs, in seconds (sessions past their expiry, deliveries left
+    /// due, e.g. by `warden-admin user disable`). The deployed relay runs once a minute.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+    relay_seconds: u64,
 }
 
 impl Cli {
@@ -89,6 +93,7 @@ async fn main() {
     let cli = Cli::parse();
     let opts = warden_local::Options {
         env: Some(cli.settings()),
+        relay_every: std::time::Duration::from_secs(cli.relay_seconds),
         addr: cli.addr,
         memory: cli.memory,
         data_dir: cli.data_dir,
