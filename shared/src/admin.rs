@@ -57,6 +57,12 @@ pub enum UriProblem {
     Fragment,
     /// Plain http on a host other than 127.0.0.1, [::1] or localhost.
     PlainHttp,
+    /// A back-channel URI whose host the outbound address policy refuses by default: an IP
+    /// literal in a loopback, private, link-local, metadata or other special range, or a
+    /// `localhost` name ([`crate::outbound::policy`]). A warning, not a refusal: a VPC
+    /// deployment may allow the network (`WARDEN_OUTBOUND_ALLOW`), the local stack allows
+    /// loopback.
+    RefusedAddress,
 }
 
 impl UriProblem {
@@ -75,6 +81,12 @@ impl UriProblem {
             UriProblem::PlainHttp => {
                 "must use https (plain http only on a loopback host: 127.0.0.1, [::1] or \
                  localhost; RFC 8252 §8.3)"
+            }
+            UriProblem::RefusedAddress => {
+                "names an address Warden does not send to by default (loopback, private, \
+                 link-local, metadata, …): its deliveries are rejected unless \
+                 WARDEN_OUTBOUND_ALLOW covers it (loopback: unless the issuer is loopback, as \
+                 in the local stack)"
             }
         }
     }
@@ -154,7 +166,9 @@ fn check_uri(field: &str, u: &str) -> Result<url::Url, String> {
 }
 
 /// A stored client's URI that breaks today's rules (registered before they applied): the
-/// client keeps working, `warden-admin client list` names it.
+/// client keeps working, `warden-admin client list` names it. Also a back-channel URI the
+/// outbound policy will refuse ([`UriProblem::RefusedAddress`]), which `client create` and
+/// `client update` warn about.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct UriFinding {
     /// The metadata field (`redirect_uris`, `backchannel_logout_uri`, …).
@@ -163,7 +177,21 @@ pub struct UriFinding {
     pub problem: UriProblem,
 }
 
-/// Every URI of `c` that breaks the registration rules ([`uri_problem`]), field by field.
+/// [`UriProblem::RefusedAddress`] when back-channel URI `u`'s host is one the default
+/// outbound policy refuses before any lookup (an IP literal or a `localhost` name; other
+/// names are judged when they are resolved, at delivery).
+pub fn refused_address(u: &str) -> Option<UriProblem> {
+    let parsed = url::Url::parse(u).ok()?;
+    let host = parsed.host()?;
+    crate::outbound::policy::AddressPolicy::default()
+        .check_host(&host)
+        .err()
+        .map(|_| UriProblem::RefusedAddress)
+}
+
+/// Every URI of `c` that breaks the registration rules ([`uri_problem`]), field by field,
+/// and a back-channel URI the outbound policy refuses by default ([`refused_address`]; the
+/// front-channel URI is loaded by the browser, not by Warden).
 pub fn client_uri_findings(c: &ClientItem) -> Vec<UriFinding> {
     let fields: [(&'static str, Vec<&String>); 5] = [
         ("redirect_uris", c.redirect_uris.iter().collect()),
@@ -185,7 +213,11 @@ pub fn client_uri_findings(c: &ClientItem) -> Vec<UriFinding> {
         .into_iter()
         .flat_map(|(field, uris)| {
             uris.into_iter().filter_map(move |u| {
-                uri_problem(u).map(|problem| UriFinding {
+                let refused = || match field {
+                    "backchannel_logout_uri" => refused_address(u),
+                    _ => None,
+                };
+                uri_problem(u).or_else(refused).map(|problem| UriFinding {
                     field,
                     uri: u.clone(),
                     problem,
@@ -563,6 +595,56 @@ mod tests {
                     problem: UriProblem::Wildcard,
                 },
             ]
+        );
+    }
+
+    #[test]
+    fn a_back_channel_uri_the_outbound_policy_refuses_is_a_finding_not_an_error() {
+        for uri in [
+            "https://169.254.169.254/latest",
+            "https://10.0.0.1/bc",
+            "https://[::1]:8443/bc",
+            "https://[::ffff:192.168.1.5]/bc",
+            "https://localhost/bc",
+            "http://localhost:9001/bc",
+            "http://127.0.0.1:4001/backchannel",
+            "https://100.64.0.9/bc",
+        ] {
+            let mut s = spec();
+            s.backchannel_logout_uri = Some(uri.into());
+            let (c, _) = build_client(&s, None).unwrap_or_else(|e| panic!("{uri}: {e}"));
+            assert_eq!(
+                client_uri_findings(&c),
+                vec![UriFinding {
+                    field: "backchannel_logout_uri",
+                    uri: uri.into(),
+                    problem: UriProblem::RefusedAddress,
+                }],
+                "{uri}"
+            );
+        }
+        for uri in [
+            "https://rp.example/bc",
+            "https://93.184.216.34/bc",
+            "https://private.example.test/bc",
+        ] {
+            let mut s = spec();
+            s.backchannel_logout_uri = Some(uri.into());
+            assert!(
+                client_uri_findings(&build_client(&s, None).unwrap().0).is_empty(),
+                "{uri}"
+            );
+        }
+        // Only the back-channel URI: the browser loads the front-channel one.
+        let mut s = spec();
+        s.redirect_uris = vec!["http://127.0.0.1:4000/cb".into()];
+        s.frontchannel_logout_uri = Some("http://127.0.0.1:4000/fc".into());
+        assert!(client_uri_findings(&build_client(&s, None).unwrap().0).is_empty());
+        let rule = UriProblem::RefusedAddress.rule();
+        assert!(rule.contains("WARDEN_OUTBOUND_ALLOW"), "{rule}");
+        assert_eq!(
+            serde_json::to_value(UriProblem::RefusedAddress).unwrap(),
+            "refused_address"
         );
     }
 

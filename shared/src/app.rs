@@ -4,6 +4,8 @@
 use crate::config::Config;
 use crate::keys::protection::{KeyProtectionError, KeyProtector};
 use crate::keys::signing::{generate_key_item, KeySet};
+use crate::outbound::client::{Limits, Lookup, OutboundClient, SystemLookup};
+use crate::outbound::policy::AddressPolicy;
 use crate::outbound::queue::{LogoutQueue, NoQueue, SqsQueue};
 use crate::platform::sdk::sdk_config;
 use crate::store::schema::{ClientItem, KeyStatus};
@@ -28,8 +30,9 @@ pub struct App {
     pub store: Store,
     /// Where terminations send their back-channel deliveries.
     pub queue: Arc<dyn LogoutQueue>,
-    /// HTTP client for back-channel deliveries: no redirects, short timeouts.
-    pub http: reqwest::Client,
+    /// The one HTTP client for outbound calls (back-channel deliveries): no redirects,
+    /// short time-outs, a body cap and the address policy ([`outbound_client`]).
+    pub http: OutboundClient,
     /// Wraps new signing keys and opens stored ones (KMS client built on first use).
     pub key_protector: KeyProtector,
     keys: RwLock<Option<(Instant, Arc<KeySet>)>>,
@@ -71,15 +74,20 @@ pub async fn sqs_client(endpoint: Option<&str>) -> aws_sdk_sqs::Client {
     aws_sdk_sqs::Client::from_conf(b.build())
 }
 
-/// The HTTP client used for back-channel logout: never follows redirects (BCL §2.5).
-pub fn delivery_http_client(timeout: Duration) -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(timeout)
-        .connect_timeout(timeout)
-        .user_agent("Warden-BackChannel-Logout/1")
-        .build()
-        .unwrap_or_default()
+/// The outbound HTTP client of `config`'s deployment, the one place its policy is made:
+/// local mode when the issuer is loopback, `WARDEN_OUTBOUND_ALLOW`'s networks, `limits`.
+/// `lookup` resolves host names (`None`: the system resolver; tests give a fixed map).
+pub fn outbound_client(
+    config: &Config,
+    limits: Limits,
+    lookup: Option<Arc<dyn Lookup>>,
+) -> OutboundClient {
+    let policy = AddressPolicy::for_issuer(&config.issuer, config.outbound_allow.clone());
+    OutboundClient::new(
+        policy,
+        limits,
+        lookup.unwrap_or_else(|| Arc::new(SystemLookup)),
+    )
 }
 
 impl App {
@@ -91,10 +99,10 @@ impl App {
                 config.key_protection.clone(),
                 config.kms_endpoint.clone(),
             ),
+            http: outbound_client(&config, Limits::default(), None),
             config,
             store,
             queue,
-            http: delivery_http_client(Duration::from_secs(5)),
             keys: RwLock::new(None),
             clients: Mutex::new(HashMap::new()),
             discovery: OnceLock::new(),

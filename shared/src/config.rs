@@ -56,6 +56,11 @@ pub struct Config {
     pub key_protection: KeyProtection,
     /// `WARDEN_KMS_ENDPOINT`: a KMS emulator's URL (tests).
     pub kms_endpoint: Option<String>,
+    /// `WARDEN_OUTBOUND_ALLOW` (default none): networks outbound calls may reach although
+    /// the address policy refuses them by default (private, link-local, …; metadata
+    /// endpoints never), as CIDRs separated by commas, e.g. `10.1.0.0/16,192.168.5.0/24`,
+    /// for deployments that deliver inside their VPC ([`crate::outbound::policy`]).
+    pub outbound_allow: Vec<crate::outbound::policy::Cidr>,
 }
 
 /// [`KeyProtection`] from its two settings, `WARDEN_KMS_KEY_ID` (wins when both are set)
@@ -127,12 +132,12 @@ pub fn env_var(name: &str) -> Option<String> {
 
 /// Apply the optional settings onto `cfg`, each read through `var` (a variable's value;
 /// `None` when unset): `WARDEN_QUEUE_URL`, the lifetimes, `WARDEN_COOKIE_SECURE`, the
-/// login limits, `WARDEN_DELIVERY_MAX_ATTEMPTS`, `WARDEN_CHECK_SESSION_INTERVAL_SECONDS` and
-/// `WARDEN_KMS_ENDPOINT`. A setting not given (or blank) keeps `cfg`'s value,
-/// [`Config::new`]'s default. The one reading of these variables: [`Config::from_env`]
-/// passes [`env_var`]; the local stack, which fills in the issuer, table and key protection
-/// itself, passes the environment or the pairs its caller gave. A malformed value is an
-/// error naming its variable.
+/// login limits, `WARDEN_DELIVERY_MAX_ATTEMPTS`, `WARDEN_CHECK_SESSION_INTERVAL_SECONDS`,
+/// `WARDEN_KMS_ENDPOINT` and `WARDEN_OUTBOUND_ALLOW`. A setting not given (or blank) keeps
+/// `cfg`'s value, [`Config::new`]'s default. The one reading of these variables:
+/// [`Config::from_env`] passes [`env_var`]; the local stack, which fills in the issuer, table
+/// and key protection itself, passes the environment or the pairs its caller gave. A
+/// malformed value is an error naming its variable.
 pub fn apply_settings(
     cfg: &mut Config,
     var: &dyn Fn(&str) -> Option<String>,
@@ -190,6 +195,13 @@ pub fn apply_settings(
     }
     if let Some(v) = given("WARDEN_KMS_ENDPOINT") {
         cfg.kms_endpoint = Some(v.trim().to_string());
+    }
+    if let Some(v) = given("WARDEN_OUTBOUND_ALLOW") {
+        cfg.outbound_allow =
+            crate::outbound::policy::parse_allow_list(&v).map_err(|problem| ConfigError {
+                var: "WARDEN_OUTBOUND_ALLOW",
+                problem,
+            })?;
     }
     Ok(())
 }
@@ -279,6 +291,7 @@ impl Config {
             check_session_interval: Duration::from_secs(10),
             key_protection: KeyProtection::random_local(),
             kms_endpoint: None,
+            outbound_allow: Vec::new(),
         })
     }
 
@@ -381,6 +394,20 @@ mod tests {
         .unwrap();
         assert!(c.cookie_secure);
         assert_eq!(c.queue_url.as_deref(), Some("q"));
+    }
+
+    #[test]
+    fn the_outbound_allow_list_is_a_list_of_cidrs() {
+        let mut c = Config::new("https://id.example", "t").unwrap();
+        assert!(c.outbound_allow.is_empty());
+        let allow =
+            |v: &'static str| move |n: &str| (n == "WARDEN_OUTBOUND_ALLOW").then(|| v.to_string());
+        apply_settings(&mut c, &allow("10.1.0.0/16, 192.168.5.0/24")).unwrap();
+        let shown: Vec<String> = c.outbound_allow.iter().map(|n| n.to_string()).collect();
+        assert_eq!(shown, ["10.1.0.0/16", "192.168.5.0/24"]);
+        let e = apply_settings(&mut c, &allow("10.1.0.0/16,intranet")).unwrap_err();
+        assert_eq!(e.var, "WARDEN_OUTBOUND_ALLOW");
+        assert!(e.problem.contains("intranet"), "{e}");
     }
 
     #[test]

@@ -8,11 +8,11 @@
 
 mod logout_common;
 
-use logout_common::{oic_verify, verify_all, wait_status};
+use logout_common::{oic_verify, signed_in, verify_all, wait_status};
 use std::time::Duration;
 use warden_core::admin::ClientSpec;
 use warden_core::session::{self, Terminated};
-use warden_core::store::schema::{ClientItem, SessionItem, UserItem};
+use warden_core::store::schema::ClientItem;
 use warden_tests::rp::TestRp;
 use warden_tests::{spawn_with, Options, Stack};
 
@@ -36,23 +36,6 @@ async fn rp_client(s: &Stack, rp: &TestRp, id: &str) -> ClientItem {
     })
     .await
     .0
-}
-
-/// A user with a live session that `clients` joined (tokens issued as a code exchange would).
-async fn signed_in(s: &Stack, clients: &[&ClientItem]) -> (UserItem, SessionItem) {
-    let user = s
-        .user(
-            &format!("u{}", warden_core::platform::crypto::random_id()),
-            "correct horse",
-            &[],
-        )
-        .await;
-    let (mut sess, _) = s.session_for(&user, "test").await;
-    for c in clients {
-        s.tokens_for(&sess, c, "openid").await;
-    }
-    sess = s.store().get_session(&sess.sid).await.unwrap().unwrap();
-    (user, sess)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -296,10 +296,12 @@ fn client_json(c: &ClientItem) -> Value {
     })
 }
 
-/// A client as `client list` shows it: [`client_json`], plus `uri_problems` when a stored
-/// URI breaks today's registration rules (a client registered before they applied keeps
-/// working; `client update` refuses to store it again until the URI is fixed). Each names
-/// the field, the URI, the rule (`problem`, e.g. `plain_http`) and a sentence.
+/// A client as `client list` (and `client create` / `client update`) shows it:
+/// [`client_json`], plus `uri_problems` when a stored URI breaks today's registration rules
+/// (a client registered before they applied keeps working; `client update` refuses to store
+/// it again until the URI is fixed) or its back-channel URI names an address the outbound
+/// policy refuses by default (`refused_address`: a warning only). Each names the field, the
+/// URI, the rule (`problem`, e.g. `plain_http`) and a sentence.
 fn listed_client_json(c: &ClientItem) -> Value {
     let mut v = client_json(c);
     let findings = admin::client_uri_findings(c);
@@ -462,7 +464,9 @@ async fn client(store: &Store, cmd: ClientCmd) -> Result<Vec<Value>, CliError> {
                     )),
                     other => other.into(),
                 })?;
-            let mut v = client_json(&c);
+            // With `uri_problems` (a back-channel URI the outbound policy will refuse), which
+            // the binary prints as warnings: a VPC deployment may allow it, so no refusal.
+            let mut v = listed_client_json(&c);
             if let Some(s) = secret {
                 v["client_secret"] = json!(s);
             }
@@ -522,7 +526,9 @@ async fn client(store: &Store, cmd: ClientCmd) -> Result<Vec<Value>, CliError> {
             let (mut c, secret) = admin::build_client(&spec, Some(&old)).map_err(CliError)?;
             c.disabled = old.disabled;
             store.put_client(&c, false).await?;
-            let mut v = client_json(&c);
+            // With `uri_problems` (a back-channel URI the outbound policy will refuse), which
+            // the binary prints as warnings: a VPC deployment may allow it, so no refusal.
+            let mut v = listed_client_json(&c);
             if let Some(s) = secret {
                 v["client_secret"] = json!(s);
             }
@@ -596,8 +602,9 @@ async fn keys(
 }
 
 /// Warning lines for standard error about the printed lines: one `{"warning": …}` per
-/// stored URI that breaks the registration rules (`uri_problems` of `client list`), so an
-/// operator reading the terminal sees them without reading every client.
+/// stored URI that breaks the registration rules or that the outbound policy will refuse
+/// (`uri_problems` of `client list`, `create`, `update`), so an operator reading the
+/// terminal sees them without reading every client.
 pub fn warnings(lines: &[Value]) -> Vec<Value> {
     lines
         .iter()

@@ -25,6 +25,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use warden_core::keys::protection::KeyProtection;
+use warden_core::outbound::client::{Lookup, OutboundClient};
+use warden_core::outbound::policy::AddressPolicy;
 use warden_core::outbound::queue::{DeliveryMessage, InProcessQueue, LogoutQueue, SqsQueue};
 use warden_core::store::{dynamodb_client_with, RoundTrips};
 use warden_core::{ApiError, App, Config, Store};
@@ -65,6 +67,10 @@ pub struct Options {
     pub env: Option<Vec<(String, String)>>,
     /// Change the configuration before the app is built (tests).
     pub configure: Option<fn(&mut Config)>,
+    /// The outbound client's address policy and name lookup instead of the configuration's
+    /// (tests: a deployment's policy, which refuses loopback, although this stack's issuer
+    /// is loopback; host names answered from a fixed map).
+    pub outbound: Option<(AddressPolicy, Arc<dyn Lookup>)>,
     /// Count DynamoDB round trips (tests).
     pub round_trips: Option<RoundTrips>,
     /// Per-attempt DynamoDB timeout (tests shorten it).
@@ -95,6 +101,7 @@ impl Default for Options {
             delivery_timeout: Duration::from_secs(5),
             env: None,
             configure: None,
+            outbound: None,
             round_trips: None,
             dynamodb_attempt_timeout: warden_core::store::ATTEMPT_TIMEOUT,
             header_read_timeout: Duration::from_secs(10),
@@ -409,7 +416,11 @@ pub async fn start(opts: Options) -> Result<Running, String> {
             }
         };
     let mut app = App::new(config, store, queue);
-    app.http = warden_core::app::delivery_http_client(opts.delivery_timeout);
+    let outbound = warden_core::outbound::client::Limits::with_timeout(opts.delivery_timeout);
+    app.http = match &opts.outbound {
+        Some((policy, lookup)) => OutboundClient::new(policy.clone(), outbound, lookup.clone()),
+        None => warden_core::app::outbound_client(&app.config, outbound, None),
+    };
     let app = Arc::new(app);
     app.keys().await.map_err(|e| format!("signing keys: {e}"))?;
     let seeded = if opts.seed {

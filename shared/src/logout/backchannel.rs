@@ -1,6 +1,7 @@
 //! Back-channel logout: the logout token, one delivery attempt, and the relay's sweep.
 
 use crate::app::App;
+use crate::outbound::client::OutboundError;
 use crate::outbound::queue::DeliveryMessage;
 use crate::platform::time::{now_ms, now_s};
 use crate::session::RELAY_AFTER_SECS;
@@ -89,11 +90,18 @@ fn random_spread() -> f64 {
 }
 
 /// Classify an HTTP status from the RP (BCL §2.8): 200/204 success, 400 final, the rest
-/// retried.
+/// retried (a 3xx too: redirects are never followed, BCL §2.5).
 pub fn classify(status: u16) -> DeliveryOutcome {
     match status {
         200 | 204 => DeliveryOutcome::Delivered(status),
-        400 => DeliveryOutcome::Rejected(status),
+        400 => DeliveryOutcome::Rejected {
+            http_status: Some(status),
+            error: None,
+        },
+        s @ 300..=399 => DeliveryOutcome::Retry {
+            http_status: Some(s),
+            error: format!("HTTP {s} (redirects are not followed)"),
+        },
         s => DeliveryOutcome::Retry {
             http_status: Some(s),
             error: format!("HTTP {s}"),
@@ -101,7 +109,25 @@ pub fn classify(status: u16) -> DeliveryOutcome {
     }
 }
 
-/// POST one logout token to the client's back-channel URI. Never follows redirects.
+/// What a POST that got no answer means: refused by the outbound address policy → final
+/// `rejected` with the refusal as its error (nothing was sent; an admin may replay it once
+/// the URI or `WARDEN_OUTBOUND_ALLOW` changed); anything else is retried.
+pub fn classify_failure(e: &OutboundError) -> DeliveryOutcome {
+    match e {
+        OutboundError::Refused(r) => DeliveryOutcome::Rejected {
+            http_status: None,
+            error: Some(r.to_string()),
+        },
+        other => DeliveryOutcome::Retry {
+            http_status: None,
+            error: other.to_string(),
+        },
+    }
+}
+
+/// POST one logout token to the client's back-channel URI through the outbound client
+/// ([`crate::outbound::client`]: its address policy, no redirects, time-outs). Only the
+/// status is read.
 pub async fn post_logout_token(app: &App, uri: &str, token: &str) -> DeliveryOutcome {
     let body = format!(
         "logout_token={}",
@@ -109,23 +135,11 @@ pub async fn post_logout_token(app: &App, uri: &str, token: &str) -> DeliveryOut
     );
     match app
         .http
-        .post(uri)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(body)
-        .send()
+        .post(uri, "application/x-www-form-urlencoded", body)
         .await
     {
-        Ok(r) => classify(r.status().as_u16()),
-        Err(e) => DeliveryOutcome::Retry {
-            http_status: None,
-            error: if e.is_timeout() {
-                "timeout".into()
-            } else if e.is_connect() {
-                "connection failed".into()
-            } else {
-                "request failed".into()
-            },
-        },
+        Ok(answer) => classify(answer.status()),
+        Err(e) => classify_failure(&e),
     }
 }
 
@@ -210,7 +224,7 @@ pub async fn deliver_batch(
             }
             let label = match &outcome {
                 DeliveryOutcome::Delivered(_) => "delivered",
-                DeliveryOutcome::Rejected(_) => "rejected",
+                DeliveryOutcome::Rejected { .. } => "rejected",
                 DeliveryOutcome::Retry { .. } => "retried",
                 DeliveryOutcome::Dead { .. } => "dead",
                 DeliveryOutcome::AlreadyFinal(_) => "duplicate",
@@ -264,7 +278,10 @@ async fn attempt(
         .as_ref()
         .and_then(|c| c.backchannel_logout_uri.clone())
     {
-        None => DeliveryOutcome::Rejected(0),
+        None => DeliveryOutcome::Rejected {
+            http_status: None,
+            error: Some("the client has no back-channel logout URI".into()),
+        },
         Some(uri) => {
             let keys = app.keys().await?;
             let claims = logout_token_claims(
@@ -310,9 +327,52 @@ mod tests {
     fn classification() {
         assert_eq!(classify(200), DeliveryOutcome::Delivered(200));
         assert_eq!(classify(204), DeliveryOutcome::Delivered(204));
-        assert_eq!(classify(400), DeliveryOutcome::Rejected(400));
+        assert_eq!(
+            classify(400),
+            DeliveryOutcome::Rejected {
+                http_status: Some(400),
+                error: None
+            }
+        );
         assert!(matches!(classify(503), DeliveryOutcome::Retry { .. }));
         assert!(matches!(classify(429), DeliveryOutcome::Retry { .. }));
+        assert_eq!(
+            classify(302),
+            DeliveryOutcome::Retry {
+                http_status: Some(302),
+                error: "HTTP 302 (redirects are not followed)".into()
+            }
+        );
+    }
+
+    #[test]
+    fn a_policy_refusal_is_final_with_its_reason_and_other_failures_are_retried() {
+        use crate::outbound::policy::AddressPolicy;
+        let refusal = AddressPolicy::default()
+            .check_ip("169.254.169.254".parse().unwrap())
+            .unwrap_err();
+        assert_eq!(
+            classify_failure(&OutboundError::Refused(refusal)),
+            DeliveryOutcome::Rejected {
+                http_status: None,
+                error: Some(
+                    "address refused by policy: 169.254.169.254 is link-local (metadata)".into()
+                ),
+            }
+        );
+        for (e, text) in [
+            (OutboundError::Timeout, "timeout"),
+            (OutboundError::Connect, "connection failed"),
+            (OutboundError::Failed, "request failed"),
+        ] {
+            assert_eq!(
+                classify_failure(&e),
+                DeliveryOutcome::Retry {
+                    http_status: None,
+                    error: text.into()
+                }
+            );
+        }
     }
 
     #[test]

@@ -1,13 +1,13 @@
 //! Helpers shared by the logout test files: third-party verification of logout tokens
-//! (PyPI `oic` through `tests/verify_logout_token.py`), our own claim checks, and waiting
-//! for a delivery to reach a status.
+//! (PyPI `oic` through `tests/verify_logout_token.py`), our own claim checks, waiting
+//! for a delivery to reach a status, and a user signed in to apps.
 #![allow(dead_code)]
 
 use base64::Engine;
 use serde_json::Value;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
-use warden_core::store::schema::DeliveryItem;
+use warden_core::store::schema::{ClientItem, DeliveryItem, SessionItem, UserItem};
 use warden_tests::Stack;
 
 /// The venv holding `oic`: `WARDEN_VENV`, else `<repo>/.venv`. Missing → the test fails.
@@ -149,4 +149,21 @@ pub async fn wait_status(
         );
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
+}
+
+/// A user with a live session that `clients` joined (tokens issued as a code exchange would).
+pub async fn signed_in(s: &Stack, clients: &[&ClientItem]) -> (UserItem, SessionItem) {
+    let user = s
+        .user(
+            &format!("u{}", warden_core::platform::crypto::random_id()),
+            "correct horse",
+            &[],
+        )
+        .await;
+    let (mut sess, _) = s.session_for(&user, "test").await;
+    for c in clients {
+        s.tokens_for(&sess, c, "openid").await;
+    }
+    sess = s.store().get_session(&sess.sid).await.unwrap().unwrap();
+    (user, sess)
 }
