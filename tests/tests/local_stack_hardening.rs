@@ -212,7 +212,10 @@ async fn a_plain_http_issuer_off_loopback_still_starts_without_my_account() {
         ..Default::default()
     })
     .await;
-    assert!(s.running.seeded.is_some(), "the demo app and user are seeded");
+    assert!(
+        s.running.seeded.is_some(),
+        "the demo app and user are seeded"
+    );
     let store = s.store();
     assert!(store.get_client("myaccount").await.unwrap().is_none());
     assert!(store.get_client("demo-app").await.unwrap().is_some());
