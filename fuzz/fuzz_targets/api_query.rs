@@ -1,7 +1,7 @@
 //! Session API query parameters: paging, cursors, search filters.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use warden_core::api::sessions::{self, Query, LIST_PARAMS, SEARCH_PARAMS};
+use warden_core::api::sessions::{self as api, Query, LIST_PARAMS, SEARCH_PARAMS};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(s) = std::str::from_utf8(data) else {
