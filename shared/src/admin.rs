@@ -7,27 +7,43 @@ use crate::store::schema::{keys, ClientItem, TokenBinding, UserItem};
 use crate::store::Store;
 use crate::store::StoreError;
 
+/// The token bindings a client may have (see [`crate::oauth::tokens`]); `sso-session` when none is
+/// given.
 /// The binding names `--token-binding` accepts.
 pub const BINDINGS: &[TokenBinding] = TokenBinding::ALL;
+/// The grant types Warden serves, and a new client's default.
 pub const GRANT_TYPES: &[&str] = &["authorization_code", "refresh_token"];
+/// The scopes a client may request when its spec names none.
 pub const DEFAULT_SCOPES: &[&str] = &["openid", "profile", "email", "offline_access"];
 
 /// What an administrator says about a client.
 #[derive(Debug, Clone, Default)]
 pub struct ClientSpec {
+    /// The client id; `None`: a random one (never starting with `-` or `_`). Ignored on update.
     pub client_id: Option<String>,
+    /// Display name.
     pub name: String,
+    /// A public client (no secret, PKCE required), e.g. a single-page or native app.
     pub public: bool,
+    /// Redirect URIs, matched exactly ([`uri_problem`] states the rules).
     pub redirect_uris: Vec<String>,
     /// CORS origins for token, userinfo and revoke; empty: the redirect URIs' origins.
     pub web_origins: Vec<String>,
+    /// Where RP-Initiated Logout may return the browser.
     pub post_logout_redirect_uris: Vec<String>,
+    /// Back-Channel Logout endpoint.
     pub backchannel_logout_uri: Option<String>,
+    /// The client wants `sid` in logout tokens.
     pub backchannel_logout_session_required: bool,
+    /// Front-Channel Logout page; must share the scheme, host and port of a redirect URI.
     pub frontchannel_logout_uri: Option<String>,
+    /// Add `iss` and `sid` to the front-channel logout URI.
     pub frontchannel_logout_session_required: bool,
+    /// Scopes it may request; empty: [`DEFAULT_SCOPES`].
     pub scopes: Vec<String>,
+    /// Grant types; empty: [`GRANT_TYPES`] (none for an introspection-only resource server).
     pub grant_types: Vec<String>,
+    /// One of [`BINDINGS`]; `None`: `sso-session`.
     pub token_binding: Option<String>,
     /// May introspect other clients' tokens ([`ClientItem::resource_server`]).
     pub resource_server: bool,
@@ -55,7 +71,7 @@ pub enum UriProblem {
     Wildcard,
     /// A `#fragment` (OAuth 2.1 §2.3.1: the redirect URI must not include one).
     Fragment,
-    /// Plain http on a host other than 127.0.0.1, [::1] or localhost.
+    /// Plain http on a host other than `127.0.0.1`, `[::1]` or `localhost`.
     PlainHttp,
     /// A back-channel URI whose host the outbound address policy refuses by default: an IP
     /// literal in a loopback, private, link-local, metadata or other special range, or a
@@ -173,7 +189,9 @@ fn check_uri(field: &str, u: &str) -> Result<url::Url, String> {
 pub struct UriFinding {
     /// The metadata field (`redirect_uris`, `backchannel_logout_uri`, …).
     pub field: &'static str,
+    /// The URI as stored.
     pub uri: String,
+    /// The rule it breaks.
     pub problem: UriProblem,
 }
 
@@ -395,10 +413,13 @@ pub fn build_client(
 /// Errors of the create operations.
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
+    /// The spec breaks a rule; the text is a sentence for the administrator.
     #[error("{0}")]
     Invalid(String),
+    /// The client id or username is taken.
     #[error("already exists")]
     Exists,
+    /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
 }

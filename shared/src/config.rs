@@ -107,7 +107,9 @@ pub fn key_protection_from_env() -> Result<KeyProtection, ConfigError> {
 #[derive(Debug, thiserror::Error)]
 #[error("configuration: {var}: {problem}")]
 pub struct ConfigError {
+    /// The environment variable (e.g. `WARDEN_ISSUER`).
     pub var: &'static str,
+    /// What is wrong with it, in words an operator can act on.
     pub problem: String,
 }
 
@@ -295,7 +297,7 @@ impl Config {
         })
     }
 
-    /// The issuer's origin (scheme://host[:port]), for same-origin checks.
+    /// The issuer's origin (`scheme://host[:port]`), for same-origin checks.
     pub fn issuer_origin(&self) -> String {
         crate::platform::url::origin_of(&self.issuer).unwrap_or_else(|| self.issuer.clone())
     }
