@@ -1,6 +1,6 @@
 //! The session lifecycle: create (login), resolve from the cookie, touch, terminate.
 //! Every way a session ends — Me API, Admin API, end_session, expiry — goes through
-//! [`terminate`].
+//! [`terminate()`].
 
 pub mod browser_state;
 pub mod login;
@@ -172,7 +172,9 @@ pub fn logout_cookies(app: &App) -> Vec<String> {
 /// The parts of a `warden_session` cookie value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SessionCookie<'a> {
+    /// The session id.
     pub sid: &'a str,
+    /// The session secret; only its SHA-256 is stored, compared in constant time.
     pub secret: &'a str,
     /// Absent in cookies of the older two-part form.
     pub user_id: Option<&'a str>,
