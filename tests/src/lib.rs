@@ -155,6 +155,21 @@ impl Stack {
     }
 }
 
+/// The `warden-local` binary next to the test executable (target/debug); the test command
+/// builds it first.
+pub fn warden_local_bin() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
+    let bin = dir.join(format!("warden-local{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.exists(),
+        "{} is missing: build it first (`cargo build -p warden-local`, or run the workspace \
+         tests, which build every workspace binary)",
+        bin.display()
+    );
+    bin
+}
+
 /// The moto server the test command started. Panics (fails the test) if it is not there.
 pub fn moto_endpoint() -> String {
     match std::env::var("MOTO_ENDPOINT") {

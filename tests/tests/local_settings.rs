@@ -158,23 +158,9 @@ async fn a_malformed_setting_stops_the_start_with_its_name() {
     }
 }
 
-/// The `warden-local` binary next to this test's executable (target/debug).
-fn warden_local_bin() -> std::path::PathBuf {
-    let exe = std::env::current_exe().expect("current exe");
-    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
-    let bin = dir.join(format!("warden-local{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        bin.exists(),
-        "{} is missing: build it first (`cargo build -p warden-local`, or run the workspace \
-         tests, which build every workspace binary)",
-        bin.display()
-    );
-    bin
-}
-
 /// The binary with a clean `WARDEN_*` environment (and a key-encryption key) plus `env`.
 fn command(args: &[&str], env: &[(&str, &str)]) -> std::process::Command {
-    let mut cmd = std::process::Command::new(warden_local_bin());
+    let mut cmd = std::process::Command::new(warden_tests::warden_local_bin());
     for (k, _) in std::env::vars_os() {
         if k.to_string_lossy().starts_with("WARDEN_") {
             cmd.env_remove(k);

@@ -1096,20 +1096,6 @@ async fn forged_id_token_hints_are_refused_at_end_session() {
 // Secrets absent from logs
 // ---------------------------------------------------------------------------------------
 
-/// The `warden-local` binary next to this test's executable (target/debug).
-fn warden_local_bin() -> std::path::PathBuf {
-    let exe = std::env::current_exe().expect("current exe");
-    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
-    let bin = dir.join(format!("warden-local{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        bin.exists(),
-        "{} is missing: build it first (`cargo build -p warden-local`, or run the workspace \
-         tests, which build every workspace binary)",
-        bin.display()
-    );
-    bin
-}
-
 /// A child process killed (by its handle) when dropped.
 struct Child(std::process::Child);
 impl Drop for Child {
@@ -1139,7 +1125,7 @@ fn capture(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_or_token_reaches_the_logs() {
-    let bin = warden_local_bin();
+    let bin = warden_tests::warden_local_bin();
     let out = Arc::new(Mutex::new(String::new()));
     let mut cmd = std::process::Command::new(bin);
     // The key-encryption key is handed in, so the test can open the stored signing keys and
