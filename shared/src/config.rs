@@ -13,6 +13,10 @@ pub const DEFAULT_DELIVERY_MAX_ATTEMPTS: u32 = 35;
 /// template's `MaxValue`).
 pub const MAX_DELIVERY_ATTEMPTS: u32 = 1000;
 
+/// The most `WARDEN_SESSION_LIMIT` may say: the per-user set of live session ids is one
+/// item, rewritten at every login and end, so it stays small (≈ 40 bytes a session).
+pub const MAX_SESSION_LIMIT: u32 = 100;
+
 /// Everything a function needs to know about its deployment.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -61,6 +65,43 @@ pub struct Config {
     /// endpoints never), as CIDRs separated by commas, e.g. `10.1.0.0/16,192.168.5.0/24`,
     /// for deployments that deliver inside their VPC ([`crate::outbound::policy`]).
     pub outbound_allow: Vec<crate::outbound::policy::Cidr>,
+    /// `WARDEN_SESSION_LIMIT` (default none; `0` also means none): the most live sessions one user may have at
+    /// once. Held exactly under concurrency by a per-user set of live session ids that every
+    /// login and every end update in their own transactions ([`crate::session::limit`]).
+    pub session_limit: Option<u32>,
+    /// `WARDEN_SESSION_LIMIT_POLICY` (default `deny`): what a login beyond
+    /// [`Config::session_limit`] does.
+    pub session_limit_policy: SessionLimitPolicy,
+}
+
+/// What a sign-in does when its user already has [`Config::session_limit`] live sessions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionLimitPolicy {
+    /// Refuse the new session: the login page says why and offers to sign out one of the
+    /// other sessions there and then (Keycloak's "deny new session").
+    Deny,
+    /// End the session that started first (reason `session_limit`), then sign in.
+    EvictOldest,
+    /// End the session used least recently (reason `session_limit`), then sign in.
+    EvictIdlest,
+}
+
+impl SessionLimitPolicy {
+    /// The setting's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionLimitPolicy::Deny => "deny",
+            SessionLimitPolicy::EvictOldest => "evict_oldest",
+            SessionLimitPolicy::EvictIdlest => "evict_idlest",
+        }
+    }
+
+    /// Parse the setting (`deny`, `evict_oldest`, `evict_idlest`).
+    pub fn parse(v: &str) -> Option<Self> {
+        [Self::Deny, Self::EvictOldest, Self::EvictIdlest]
+            .into_iter()
+            .find(|p| p.as_str() == v.trim())
+    }
 }
 
 /// [`KeyProtection`] from its two settings, `WARDEN_KMS_KEY_ID` (wins when both are set)
@@ -135,7 +176,8 @@ pub fn env_var(name: &str) -> Option<String> {
 /// Apply the optional settings onto `cfg`, each read through `var` (a variable's value;
 /// `None` when unset): `WARDEN_QUEUE_URL`, the lifetimes, `WARDEN_COOKIE_SECURE`, the
 /// login limits, `WARDEN_DELIVERY_MAX_ATTEMPTS`, `WARDEN_CHECK_SESSION_INTERVAL_SECONDS`,
-/// `WARDEN_KMS_ENDPOINT` and `WARDEN_OUTBOUND_ALLOW`. A setting not given (or blank) keeps
+/// `WARDEN_KMS_ENDPOINT`, `WARDEN_OUTBOUND_ALLOW` and the session limit
+/// (`WARDEN_SESSION_LIMIT`, `WARDEN_SESSION_LIMIT_POLICY`). A setting not given (or blank) keeps
 /// `cfg`'s value, [`Config::new`]'s default. The one reading of these variables:
 /// [`Config::from_env`] passes [`env_var`]; the local stack, which fills in the issuer, table
 /// and key protection itself, passes the environment or the pairs its caller gave. A
@@ -197,6 +239,24 @@ pub fn apply_settings(
     }
     if let Some(v) = given("WARDEN_KMS_ENDPOINT") {
         cfg.kms_endpoint = Some(v.trim().to_string());
+    }
+    if let Some(v) = given("WARDEN_SESSION_LIMIT") {
+        // `0` is the template's "no limit".
+        cfg.session_limit = match v.trim() {
+            "0" => None,
+            _ => Some(count(
+                "WARDEN_SESSION_LIMIT",
+                Some(v),
+                1,
+                MAX_SESSION_LIMIT,
+            )?),
+        };
+    }
+    if let Some(v) = given("WARDEN_SESSION_LIMIT_POLICY") {
+        cfg.session_limit_policy = SessionLimitPolicy::parse(&v).ok_or(ConfigError {
+            var: "WARDEN_SESSION_LIMIT_POLICY",
+            problem: format!("expected deny, evict_oldest or evict_idlest, got {v:?}"),
+        })?;
     }
     if let Some(v) = given("WARDEN_OUTBOUND_ALLOW") {
         cfg.outbound_allow =
@@ -294,6 +354,8 @@ impl Config {
             key_protection: KeyProtection::random_local(),
             kms_endpoint: None,
             outbound_allow: Vec::new(),
+            session_limit: None,
+            session_limit_policy: SessionLimitPolicy::Deny,
         })
     }
 

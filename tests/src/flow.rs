@@ -242,3 +242,53 @@ pub async fn exchange_code(
         .await
         .expect("token request")
 }
+
+/// `POST /oauth2/token` with `grant_type=refresh_token`, the client authenticated with HTTP
+/// Basic.
+pub async fn refresh(
+    stack: &Stack,
+    client_id: &str,
+    secret: &str,
+    refresh_token: &str,
+) -> reqwest::Response {
+    stack
+        .http
+        .post(stack.url("/oauth2/token"))
+        .basic_auth(client_id, Some(secret))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+        ])
+        .send()
+        .await
+        .expect("refresh request")
+}
+
+/// `POST /oauth2/introspect` (RFC 7662) by the token's own client; the JSON answer.
+pub async fn introspect(
+    stack: &Stack,
+    client_id: &str,
+    secret: &str,
+    token: &str,
+) -> serde_json::Value {
+    let r = stack
+        .http
+        .post(stack.url("/oauth2/introspect"))
+        .basic_auth(client_id, Some(secret))
+        .form(&[("token", token)])
+        .send()
+        .await
+        .expect("introspection request");
+    assert_eq!(r.status(), 200, "introspection answers 200");
+    r.json().await.expect("introspection JSON")
+}
+
+/// A JWT's claims (its payload, not verified: for tests that verify elsewhere or only read).
+pub fn jwt_claims(jwt: &str) -> serde_json::Value {
+    use base64::Engine as _;
+    let part = jwt.split('.').nth(1).expect("a JWT payload");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(part)
+        .expect("base64url");
+    serde_json::from_slice(&bytes).expect("JSON claims")
+}

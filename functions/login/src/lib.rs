@@ -72,14 +72,30 @@ async fn post(app: &App, req: &Request) -> Resp {
     }
     let ua = http::header_str(req.headers(), "user-agent").unwrap_or("");
     let ip = http::source_ip(req);
-    let attempt = login::Attempt {
-        username,
-        password: p.get("password").unwrap_or(""),
-        remember_me: matches!(p.get("remember_me"), Some("on" | "true" | "1")),
-        user_agent: ua,
-        ip: &ip,
+    let outcome = match (p.get("limit_ticket"), p.get("end_sid")) {
+        // The session-limit page: sign one session out, then continue.
+        (Some(ticket), Some(end_sid)) => {
+            let choice = login::LimitChoice {
+                ticket,
+                csrf_field: p.get(csrf::LOGIN.field).unwrap_or(""),
+                end_sid,
+                user_agent: ua,
+                ip: &ip,
+            };
+            login::continue_after_limit(app, &choice).await
+        }
+        _ => {
+            let attempt = login::Attempt {
+                username,
+                password: p.get("password").unwrap_or(""),
+                remember_me: matches!(p.get("remember_me"), Some("on" | "true" | "1")),
+                user_agent: ua,
+                ip: &ip,
+            };
+            login::sign_in(app, req.headers(), &attempt).await
+        }
     };
-    match login::sign_in(app, req.headers(), &attempt).await {
+    match outcome {
         Ok(LoginOutcome::Success(s, cookie_value)) => {
             tracing::info!(sid = %s.sid, user_id = %s.user_id, "login");
             let mut r = http::empty(StatusCode::SEE_OTHER);
@@ -102,6 +118,11 @@ async fn post(app: &App, req: &Request) -> Resp {
             )
             .await
         }
+        Ok(LoginOutcome::SessionLimit {
+            user_id,
+            remember_me,
+            sessions,
+        }) => limit_page(app, &return_to, &user_id, remember_me, &sessions).await,
         Ok(LoginOutcome::Throttled { retry_after }) => {
             let mut r = form_page(
                 app,
@@ -207,4 +228,111 @@ button{{margin-top:1.5rem;padding:.6rem 1.2rem;font-size:1rem}}
     let mut r = html_response(status, html, false);
     http::set_cookie(&mut r, &csrf_cookie);
     r
+}
+
+// ---- The session-limit page (WARDEN_SESSION_LIMIT with policy `deny`) ----
+
+/// "You are signed in on too many devices": the user's live sessions, each with a button
+/// that signs it out and continues the login (`limit_ticket` stands in for the password;
+/// see `warden_core::session::login::continue_after_limit`). Status 409: the sign-in
+/// conflicts with the limit until the person chooses.
+async fn limit_page(
+    app: &App,
+    return_to: &str,
+    user_id: &str,
+    remember_me: bool,
+    sessions: &[warden_core::store::schema::SessionItem],
+) -> Resp {
+    let unavailable = || {
+        html_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "<!doctype html><title>Sign in — Warden</title><p>Sign-in is temporarily unavailable. Please try again.</p>".into(),
+            false,
+        )
+    };
+    let Ok((csrf_cookie, token)) = csrf::LOGIN.issue(app).await else {
+        return unavailable();
+    };
+    let Ok(ticket) = login::limit_ticket(app, user_id, remember_me, &token).await else {
+        return unavailable();
+    };
+    let when = warden_core::platform::time::utc_minute;
+    let rows: String = sessions
+        .iter()
+        .map(|s| {
+            format!(
+                r#"<li class="session"><form method="post" action="{action}">
+<input type="hidden" name="{csrf_field}" value="{token}">
+<input type="hidden" name="return_to" value="{return_to}">
+<input type="hidden" name="limit_ticket" value="{ticket}">
+<input type="hidden" name="end_sid" value="{sid}">
+<p><strong class="ua">{ua}</strong><br>from {ip} · signed in {created} · last used {seen}</p>
+<button type="submit">Sign out this one and continue</button>
+</form></li>
+"#,
+                action = esc(&app.config.url("/login")),
+                csrf_field = csrf::LOGIN.field,
+                token = esc(&token),
+                return_to = esc(return_to),
+                ticket = esc(&ticket),
+                sid = esc(&s.sid),
+                ua = esc(if s.user_agent.is_empty() {
+                    "Unknown device"
+                } else {
+                    &s.user_agent
+                }),
+                ip = esc(&s.ip),
+                created = when(s.created_ms),
+                seen = when(s.last_seen_ms),
+            )
+        })
+        .collect();
+    let html = format!(
+        r#"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Too many sessions — Warden</title>
+<style>
+body{{font-family:system-ui,sans-serif;max-width:32rem;margin:4rem auto;padding:0 1rem;color:#1a1a1a}}
+ul{{list-style:none;padding:0}}
+.session{{border:1px solid #ccc;padding:.75rem;margin:.75rem 0}}
+.ua{{word-break:break-word}}
+button{{padding:.5rem 1rem;font-size:1rem}}
+:focus{{outline:3px solid #1a73e8;outline-offset:2px}}
+</style>
+</head>
+<body>
+<main>
+<h1>You are signed in on too many devices</h1>
+<p id="limit-reason" role="alert">Your account may have at most {limit} sessions at once, and it has {n}. Sign out one of them to continue signing in here.</p>
+<ul aria-describedby="limit-reason">
+{rows}</ul>
+<p><a href="{cancel}">Cancel</a></p>
+</main>
+</body>
+</html>
+"#,
+        limit = app.config.session_limit.unwrap_or(0),
+        n = sessions.len(),
+        cancel = esc(&app
+            .config
+            .url(&format!("/login?return_to={}", percent_encode(return_to)))),
+    );
+    let mut r = html_response(StatusCode::CONFLICT, html, false);
+    http::set_cookie(&mut r, &csrf_cookie);
+    r
+}
+
+/// A query-string value: unreserved characters as they are, every other byte `%XX`.
+fn percent_encode(v: &str) -> String {
+    v.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }

@@ -71,11 +71,7 @@ pub async fn relay(app: &App, now_s: i64) -> Result<RelayReport, StoreError> {
 
 /// Which expiry ended a session: its absolute lifetime, or (before that) its idle timeout.
 pub fn expiry_reason(s: &crate::store::schema::SessionItem, now_s: i64) -> EndReason {
-    if s.absolute_expires_at <= now_s {
-        EndReason::AbsoluteTimeout
-    } else {
-        EndReason::IdleTimeout
-    }
+    s.expiry_reason(now_s)
 }
 
 /// Re-open a `dead` or `rejected` delivery and queue it again (Admin API replay).

@@ -5,9 +5,10 @@
 use crate::app::App;
 use crate::platform::crypto;
 use crate::platform::time::now_s;
-use crate::store::schema::{EndReason, SessionItem};
+use crate::session::{Created, Terminated};
+use crate::store::schema::{ActorKind, EndReason, EndedBy, SessionItem};
 use crate::store::StoreError;
-use crate::store::ThrottleSubject;
+use crate::store::{Reservation, ThrottleSubject};
 use http::HeaderMap;
 use std::sync::OnceLock;
 
@@ -55,6 +56,139 @@ pub enum LoginOutcome {
         /// Seconds until the window ends (`Retry-After`).
         retry_after: i64,
     },
+    /// The password was right but the user already has the configured number of live
+    /// sessions and the policy is `deny`: no session. The login page lists `sessions` and
+    /// offers to sign one out there and then ([`continue_after_limit`], with a
+    /// [`limit_ticket`] standing in for the password).
+    SessionLimit {
+        /// The user who signed in.
+        user_id: String,
+        /// "Remember me" as asked, for the session the page goes on to create.
+        remember_me: bool,
+        /// The user's live sessions (the limit's number of them).
+        sessions: Vec<SessionItem>,
+    },
+}
+
+/// How long the session-limit page's ticket stands in for the password (seconds).
+pub const LIMIT_TICKET_SECS: i64 = 300;
+
+/// The session-limit page's proof that its user signed in a moment ago: the user id,
+/// "remember me", an expiry, and an HMAC over them and the page's CSRF field (so it only
+/// works with that browser's login CSRF cookie, which a completed login clears). Never
+/// stored. 0 round trips (cached signing keys).
+pub async fn limit_ticket(
+    app: &App,
+    user_id: &str,
+    remember_me: bool,
+    csrf_field: &str,
+) -> Result<String, StoreError> {
+    let exp = now_s() + LIMIT_TICKET_SECS;
+    let body = format!("{exp}.{}.{user_id}", u8::from(remember_me));
+    let mac = ticket_mac(app, &body, csrf_field).await?;
+    Ok(format!("{}.{mac}", crypto::b64(body.as_bytes())))
+}
+
+async fn ticket_mac(app: &App, body: &str, csrf_field: &str) -> Result<String, StoreError> {
+    let keys = app.keys().await?;
+    let key = keys
+        .derivation_key(keys.signer_kid())
+        .ok_or_else(|| StoreError::Backend("no derivation key".into()))?;
+    Ok(crypto::hmac_b64(
+        &key,
+        format!("warden-session-limit|{body}|{csrf_field}").as_bytes(),
+    ))
+}
+
+/// A [`limit_ticket`]'s user id and "remember me", if it is genuine, unexpired and bound to
+/// `csrf_field`.
+async fn open_ticket(app: &App, ticket: &str, csrf_field: &str) -> Option<(String, bool)> {
+    let (body, mac) = ticket.split_once('.')?;
+    let body = String::from_utf8(crypto::b64_decode(body)?).ok()?;
+    let want = ticket_mac(app, &body, csrf_field).await.ok()?;
+    if !crypto::ct_eq(want.as_bytes(), mac.as_bytes()) {
+        return None;
+    }
+    let mut parts = body.splitn(3, '.');
+    let exp: i64 = parts.next()?.parse().ok()?;
+    let remember = parts.next()? == "1";
+    let user_id = parts.next()?.to_string();
+    (exp > now_s()).then_some((user_id, remember))
+}
+
+/// The choice made on the session-limit page: which session to sign out to make room.
+#[derive(Debug, Clone, Copy)]
+pub struct LimitChoice<'a> {
+    /// The page's [`limit_ticket`].
+    pub ticket: &'a str,
+    /// The CSRF field the form carried (already checked against its cookie).
+    pub csrf_field: &'a str,
+    /// The session to sign out (one of the user's own).
+    pub end_sid: &'a str,
+    /// The browser's `User-Agent`, for the new session.
+    pub user_agent: &'a str,
+    /// The client address, for the new session.
+    pub ip: &'a str,
+}
+
+/// Sign out the session the person chose on the session-limit page (reason
+/// `session_limit`, actor the user: its tokens revoked, its apps told), then create the
+/// session the login asked for. A ticket that is forged, expired or from another browser,
+/// or a session that is not the user's, is [`LoginOutcome::Invalid`]; no room yet (another
+/// login took it) shows the page again.
+/// Round trips: 1 GetItem (user) + those of [`crate::session::terminate()`] + those of
+/// [`crate::session::create_releasing`].
+pub async fn continue_after_limit(
+    app: &App,
+    c: &LimitChoice<'_>,
+) -> Result<LoginOutcome, StoreError> {
+    let Some((user_id, remember_me)) = open_ticket(app, c.ticket, c.csrf_field).await else {
+        return Ok(LoginOutcome::Invalid);
+    };
+    let Some(user) = app.store.get_user(&user_id).await? else {
+        return Ok(LoginOutcome::Invalid);
+    };
+    if user.disabled {
+        return Ok(LoginOutcome::Invalid);
+    }
+    let by = EndedBy::person(ActorKind::User, &user_id, None);
+    if let Terminated::NotFound = crate::session::terminate::terminate_by(
+        app,
+        c.end_sid,
+        Some(&user_id),
+        EndReason::SessionLimit,
+        Some(&by),
+    )
+    .await?
+    {
+        return Ok(LoginOutcome::Invalid);
+    }
+    created(
+        crate::session::create_releasing(
+            app,
+            &user,
+            remember_me,
+            c.user_agent,
+            c.ip,
+            &Reservation::none(),
+        )
+        .await?,
+        &user_id,
+        remember_me,
+    )
+}
+
+/// A login outcome from what [`crate::session::create_releasing`] did.
+fn created(c: Created, user_id: &str, remember_me: bool) -> Result<LoginOutcome, StoreError> {
+    Ok(match c {
+        Created::Session(s, cookie) => LoginOutcome::Success(s, cookie),
+        Created::UserChanged => LoginOutcome::Invalid,
+        Created::LimitReached(sessions) => LoginOutcome::SessionLimit {
+            user_id: user_id.to_string(),
+            remember_me,
+            sessions,
+        },
+    })
 }
 
 /// One sign-in attempt as the login form sent it.
@@ -118,6 +252,8 @@ pub fn retry_after(now: i64) -> i64 {
 /// limit checked; a success gives its reservation back when its session is written.
 /// Round trips: 1 TransactWriteItems (reserve); then 2 GetItem (username → user); then on
 /// success 1 TransactWriteItems (session + release). A failure stays counted: nothing more.
+/// At a session limit, those of [`crate::session::limit::make_room`] per try, and under
+/// `deny` + 1 TransactWriteItems giving the reservation back.
 pub async fn authenticate(app: &App, a: &Attempt<'_>) -> Result<LoginOutcome, StoreError> {
     let now = now_s();
     let user_key = a.username.trim().to_lowercase();
@@ -154,7 +290,7 @@ pub async fn authenticate(app: &App, a: &Attempt<'_>) -> Result<LoginOutcome, St
     };
     match user {
         Some(u) if ok => {
-            let (s, cookie) = crate::session::create_releasing(
+            let c = crate::session::create_releasing(
                 app,
                 &u,
                 a.remember_me,
@@ -163,7 +299,11 @@ pub async fn authenticate(app: &App, a: &Attempt<'_>) -> Result<LoginOutcome, St
                 &reservation,
             )
             .await?;
-            Ok(LoginOutcome::Success(Box::new(s), cookie))
+            if !matches!(c, Created::Session(..)) {
+                // A right password does not count as a failure.
+                app.store.release_reservation(&reservation).await?;
+            }
+            created(c, &u.user_id, a.remember_me)
         }
         _ => {
             crate::platform::telemetry::metric("Logins", ("Outcome", "failure"), 1.0);

@@ -3,6 +3,7 @@
 //! [`terminate()`].
 
 pub mod browser_state;
+pub mod limit;
 pub mod login;
 pub mod terminate;
 
@@ -14,8 +15,8 @@ use crate::platform::crypto;
 use crate::platform::text::{is_b64url, truncate};
 use crate::platform::time::{now_ms, now_s};
 use crate::store::schema::{keys, SessionApp, SessionItem, SessionStatus, UserItem};
-use crate::store::Reservation;
 use crate::store::StoreError;
+use crate::store::{Reservation, SessionWrite};
 use http::HeaderMap;
 use std::collections::BTreeMap;
 
@@ -35,7 +36,9 @@ pub const RECEIPT_RETENTION_SECS: i64 = 14 * 86400;
 pub const TOUCH_EVERY_MS: i64 = 60_000;
 
 /// Create a session for an authenticated user. Returns the item and the cookie value.
-/// 1 round trip (PutItem).
+/// 1 round trip (TransactWriteItems). A user gone or disabled meanwhile, or at the session
+/// limit under the `deny` policy, is `ConditionFailed` here; the login flow tells them apart
+/// through [`create_releasing`].
 pub async fn create(
     app: &App,
     user: &UserItem,
@@ -43,11 +46,33 @@ pub async fn create(
     user_agent: &str,
     ip: &str,
 ) -> Result<(SessionItem, String), StoreError> {
-    create_releasing(app, user, remember_me, user_agent, ip, &Reservation::none()).await
+    match create_releasing(app, user, remember_me, user_agent, ip, &Reservation::none()).await? {
+        Created::Session(s, cookie) => Ok((*s, cookie)),
+        Created::UserChanged | Created::LimitReached(_) => Err(StoreError::ConditionFailed),
+    }
 }
 
+/// What [`create_releasing`] came to.
+#[derive(Debug)]
+pub enum Created {
+    /// The new session and its `warden_session` cookie value.
+    Session(Box<SessionItem>, String),
+    /// The user was deleted or disabled since they were read: no session.
+    UserChanged,
+    /// The user has [`crate::config::Config::session_limit`] live sessions and the policy is
+    /// `deny`: no session; these are the live ones, to offer signing one out.
+    LimitReached(Vec<SessionItem>),
+}
+
+/// Tries of a login's session write that each found no room and made some (a concurrent
+/// login may take the room made): enough for the limit's worth of logins at once.
+const ROOM_TRIES: usize = 32;
+
 /// [`create`] for a login whose attempt was reserved against the throttle counters: the
-/// session is written and the reservation given back in 1 round trip (TransactWriteItems).
+/// session is written and the reservation given back in 1 round trip (TransactWriteItems),
+/// which also checks that the user still exists and is enabled and, under a session limit,
+/// counts the session in the user's live set. A login that finds no room asks
+/// [`limit::make_room`] and tries again.
 pub async fn create_releasing(
     app: &App,
     user: &UserItem,
@@ -55,7 +80,7 @@ pub async fn create_releasing(
     user_agent: &str,
     ip: &str,
     reservation: &Reservation,
-) -> Result<(SessionItem, String), StoreError> {
+) -> Result<Created, StoreError> {
     let sid = crypto::random_id();
     let secret = crypto::random_token();
     let now = now_ms();
@@ -103,14 +128,42 @@ pub async fn create_releasing(
         gsi3sk: Some(keys::live_sort(now, &sid)),
         expires_at: absolute_exp + RECEIPT_RETENTION_SECS,
     };
-    app.store.put_session_releasing(&s, reservation).await?;
+    let limit = cfg.session_limit;
+    let mut tries = 0;
+    loop {
+        match app
+            .store
+            .put_session_releasing(&s, user, reservation, limit)
+            .await?
+        {
+            SessionWrite::Written => break,
+            SessionWrite::UserChanged => return Ok(Created::UserChanged),
+            SessionWrite::NoRoom => {
+                tries += 1;
+                let Some(max) = limit.filter(|_| tries < ROOM_TRIES) else {
+                    return Err(StoreError::Throttled);
+                };
+                match limit::make_room(app, &user.user_id, max, cfg.session_limit_policy).await? {
+                    limit::Room::Retry => continue,
+                    limit::Room::Full(live) => {
+                        crate::platform::telemetry::metric(
+                            "Logins",
+                            ("Outcome", "session_limit"),
+                            1.0,
+                        );
+                        return Ok(Created::LimitReached(live));
+                    }
+                }
+            }
+        }
+    }
     crate::platform::telemetry::metric("Logins", ("Outcome", "success"), 1.0);
     let value = if cookie_safe(&user.user_id) {
         format!("{sid}.{secret}.{}", user.user_id)
     } else {
         format!("{sid}.{secret}")
     };
-    Ok((s, value))
+    Ok(Created::Session(Box::new(s), value))
 }
 
 /// The `Set-Cookie` values after a login: the session cookie and a fresh browser state.

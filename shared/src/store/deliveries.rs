@@ -170,7 +170,7 @@ impl Store {
         by: Option<&EndedBy>,
         now_ms: i64,
     ) -> Result<(), StoreError> {
-        let room = TX_LIMIT.saturating_sub(2 + deliveries.len());
+        let room = TX_LIMIT.saturating_sub(3 + deliveries.len());
         let (early, last) = if tokens.len() > room {
             tokens.split_at(tokens.len() - room)
         } else {
@@ -223,6 +223,8 @@ impl Store {
         for d in deliveries {
             tx.push(super::tokens::put_tx(&self.table, to_item(d)?, true)?);
         }
+        // Last, so the cancellation reasons above keep their positions; it has no condition.
+        tx.extend(self.live_set_release_tx(&session.user_id, &[session.sid.as_str()])?);
         match self.transact(tx).await {
             Ok(()) => Ok(()),
             Err(StoreError::TransactionCancelled(reasons)) => {

@@ -7,6 +7,7 @@ mod deliveries;
 mod error;
 pub mod held_token;
 mod keys;
+mod live_sessions;
 pub mod schema;
 mod sessions;
 mod table;
@@ -19,6 +20,7 @@ pub use cursor::{Cursor, Page};
 pub use deliveries::TX_LIMIT;
 pub use deliveries::{DeliveryOutcome, DeliveryRecord};
 pub use error::StoreError;
+pub use live_sessions::{LiveSessions, SessionWrite};
 pub use sessions::{token_link, SessionFilter, SessionPartition};
 pub use table::{create_table, describe_matches};
 pub use throttle::{Reservation, ThrottleSubject};
@@ -45,6 +47,9 @@ pub struct Store {
     pub client: Client,
     /// The one table every item lives in (`WARDEN_TABLE`).
     pub table: String,
+    /// Whether logins and ends keep each user's set of live session ids (`USER#<uid>` /
+    /// `LIVE`): on when a session limit is configured ([`Store::tracking_live_sessions`]).
+    pub(crate) track_live: bool,
 }
 
 /// Counts the DynamoDB requests a client sends (an SDK interceptor), for round-trip tests.
@@ -164,7 +169,16 @@ impl Store {
         Store {
             client,
             table: table.into(),
+            track_live: false,
         }
+    }
+
+    /// The same store, keeping (or not) every user's set of live session ids in the
+    /// transactions that start and end sessions: what an exact session limit counts
+    /// ([`crate::store::LiveSessions`]). Off by default: without a limit nothing is written.
+    pub fn tracking_live_sessions(mut self, on: bool) -> Self {
+        self.track_live = on;
+        self
     }
 
     /// 1 round trip: GetItem (strongly consistent).

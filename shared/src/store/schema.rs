@@ -132,6 +132,12 @@ pub mod keys {
     pub fn user(uid: &str) -> (String, String) {
         (format!("USER#{uid}"), "USER".into())
     }
+    /// The set of a user's live session ids (`USER#<uid>` / `LIVE`), kept only while a
+    /// session limit is configured: attribute `sids` (a string set; absent when empty) and
+    /// `seeded` (the set was filled from the user's sessions once, so it is complete).
+    pub fn live_sessions(uid: &str) -> (String, String) {
+        (format!("USER#{uid}"), "LIVE".into())
+    }
     /// The username reservation's key. Lower-cased: usernames are unique regardless of case.
     pub fn username(name: &str) -> (String, String) {
         (
@@ -296,6 +302,15 @@ impl SessionItem {
     /// Active and not expired at `now_s`. Reads never trust TTL.
     pub fn is_live(&self, now_s: i64) -> bool {
         self.status == SessionStatus::Active && now_s < self.effective_expiry()
+    }
+    /// Which expiry ends (or ended) this session at `now_s`: its absolute lifetime, or
+    /// before that its idle timeout.
+    pub fn expiry_reason(&self, now_s: i64) -> EndReason {
+        if self.absolute_expires_at <= now_s {
+            EndReason::AbsoluteTimeout
+        } else {
+            EndReason::IdleTimeout
+        }
     }
 }
 

@@ -6,9 +6,9 @@
 //! failures stay counted.
 
 use super::{bld, item_key, n, Store};
-use crate::store::schema::{keys, to_item, SessionItem};
+use crate::store::schema::keys;
 use crate::store::StoreError;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 
 /// One counter an attempt counts against: its key (`kind`, `subject`) and its limit.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +34,23 @@ impl Reservation {
     /// A reservation that holds nothing (nothing to give back).
     pub fn none() -> Self {
         Reservation::default()
+    }
+
+    /// The transaction items giving the reservation back: one decrement per counter.
+    pub(crate) fn release_items(&self, table: &str) -> Result<Vec<TransactWriteItem>, StoreError> {
+        self.keys
+            .iter()
+            .map(|(pk, sk)| {
+                let u = bld(Update::builder()
+                    .table_name(table)
+                    .set_key(Some(item_key(pk.clone(), sk.clone())))
+                    .update_expression("ADD failures :minus")
+                    .condition_expression("attribute_exists(failures)")
+                    .expression_attribute_values(":minus", AttributeValue::N("-1".into()))
+                    .build())?;
+                Ok(TransactWriteItem::builder().update(u).build())
+            })
+            .collect()
     }
 }
 
@@ -81,33 +98,13 @@ impl Store {
         }
     }
 
-    /// Write a new session and give back the attempt that created it. 1 round trip: a
-    /// PutItem when nothing was reserved, else one TransactWriteItems (the session, put only
-    /// if absent, and one decrement per counter).
-    pub async fn put_session_releasing(
-        &self,
-        session: &SessionItem,
-        reservation: &Reservation,
-    ) -> Result<(), StoreError> {
-        if reservation.keys.is_empty() {
-            return self.put_session(session).await;
-        }
-        let mut tx = vec![TransactWriteItem::builder()
-            .put(bld(Put::builder()
-                .table_name(&self.table)
-                .set_item(Some(to_item(session)?))
-                .condition_expression("attribute_not_exists(pk)")
-                .build())?)
-            .build()];
-        for (pk, sk) in &reservation.keys {
-            let u = bld(Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(item_key(pk.clone(), sk.clone())))
-                .update_expression("ADD failures :minus")
-                .condition_expression("attribute_exists(failures)")
-                .expression_attribute_values(":minus", AttributeValue::N("-1".into()))
-                .build())?;
-            tx.push(TransactWriteItem::builder().update(u).build());
+    /// Give back a reserved attempt without writing a session (a right password whose
+    /// login could not complete, e.g. refused by the session limit): it must not count as a
+    /// failure. 1 round trip (TransactWriteItems), none when nothing was reserved.
+    pub async fn release_reservation(&self, reservation: &Reservation) -> Result<(), StoreError> {
+        let tx = reservation.release_items(&self.table)?;
+        if tx.is_empty() {
+            return Ok(());
         }
         self.transact(tx).await
     }
