@@ -47,6 +47,9 @@ pub struct ClientSpec {
     pub token_binding: Option<String>,
     /// May introspect other clients' tokens ([`ClientItem::resource_server`]).
     pub resource_server: bool,
+    /// `offline_access` refresh tokens outlive logout and expiry
+    /// ([`ClientItem::keep_offline_tokens`]).
+    pub keep_offline_tokens: bool,
 }
 
 /// Why a client URI breaks the registration rules. Redirect, post-logout redirect and
@@ -405,6 +408,7 @@ pub fn build_client(
             disabled: false,
             created_ms: existing.map(|e| e.created_ms).unwrap_or_else(now_ms),
             resource_server: spec.resource_server,
+            keep_offline_tokens: spec.keep_offline_tokens,
         },
         secret,
     ))

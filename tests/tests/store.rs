@@ -75,6 +75,7 @@ fn token(kind: &str, family: &str, sid: &str) -> TokenItem {
         family: family.into(),
         auth_time: now_s(),
         revoked_reason: None,
+        offline: false,
         expires_at: now_s() + 3600,
     }
 }

@@ -840,6 +840,7 @@ async fn token_items_from_before_held_tokens_keep_working() {
             family: "old-family".into(),
             auth_time: now,
             revoked_reason: None,
+            offline: false,
             expires_at: now + 3600,
         };
         (h, t)

@@ -155,6 +155,11 @@ pub struct ClientFlags {
     /// (`--resource-server[=true|false]`; without it a client introspects only its own).
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub resource_server: Option<bool>,
+    /// Refresh tokens granted `offline_access` outlive the user's logout, the RP's logout
+    /// and expiry (Back-Channel Logout 1.0 §2.7), never a credential change, a disabled or
+    /// deleted account or an admin's termination (`--keep-offline-tokens[=true|false]`).
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub keep_offline_tokens: Option<bool>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -291,6 +296,7 @@ fn client_json(c: &ClientItem) -> Value {
         "grant_types": c.grant_types,
         "token_binding": c.token_binding,
         "resource_server": c.resource_server,
+        "keep_offline_tokens": c.keep_offline_tokens,
         "disabled": c.disabled,
         "created_ms": c.created_ms,
     })
@@ -454,6 +460,7 @@ async fn client(store: &Store, cmd: ClientCmd) -> Result<Vec<Value>, CliError> {
                 grant_types: split_words(&flags.grant_types),
                 token_binding: flags.token_binding,
                 resource_server: flags.resource_server.unwrap_or(false),
+                keep_offline_tokens: flags.keep_offline_tokens.unwrap_or(false),
             };
             let (c, secret) = admin::create_client(store, &spec)
                 .await
@@ -522,6 +529,7 @@ async fn client(store: &Store, cmd: ClientCmd) -> Result<Vec<Value>, CliError> {
                         .unwrap_or_else(|| old.token_binding.to_string()),
                 ),
                 resource_server: flags.resource_server.unwrap_or(old.resource_server),
+                keep_offline_tokens: flags.keep_offline_tokens.unwrap_or(old.keep_offline_tokens),
             };
             let (mut c, secret) = admin::build_client(&spec, Some(&old)).map_err(CliError)?;
             c.disabled = old.disabled;

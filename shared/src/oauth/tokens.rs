@@ -72,6 +72,8 @@ struct Mint<'a> {
     sid: &'a str,
     family: &'a str,
     auth_time: i64,
+    /// The tokens belong to an offline grant ([`offline_grant`]).
+    offline: bool,
 }
 
 impl Mint<'_> {
@@ -92,6 +94,7 @@ impl Mint<'_> {
             family: self.family.into(),
             auth_time: self.auth_time,
             revoked_reason: None,
+            offline: self.offline,
             expires_at: now + ttl,
         }
     }
@@ -110,6 +113,16 @@ fn wants_refresh(client: &ClientItem) -> bool {
     client.grant_types.iter().any(|g| g == "refresh_token")
 }
 
+/// Whether a grant of `scope` to `client` is an offline grant: the client keeps
+/// `offline_access` tokens through logout ([`ClientItem::keep_offline_tokens`]), it gets a
+/// refresh token, and the scope has `offline_access`. Its tokens are `TOKEN#` items (not
+/// held by the session's link, which ends with the session) registered under the user.
+pub fn offline_grant(client: &ClientItem, scope: &str) -> bool {
+    client.keep_offline_tokens
+        && wants_refresh(client)
+        && scope.split(' ').any(|s| s == "offline_access")
+}
+
 /// Issue tokens for a code's grant. 1 TransactWriteItems for `sso-session`, whose link is
 /// keyed by `used` (the code's hash, and how long to keep the link), put only if absent so
 /// the code issues at most once, and holds the new tokens; `none` and `cookie` add 1
@@ -125,17 +138,20 @@ pub async fn issue_for_code(
     let cfg = &app.config;
     let at_ttl = cfg.access_token_ttl.as_secs() as i64;
     let rt_ttl = cfg.refresh_token_ttl.as_secs() as i64;
+    let offline = offline_grant(client, &code.scope);
     let mint = Mint {
         client: &client.client_id,
         user: &code.user_id,
         sid: &code.sid,
         family,
         auth_time: code.auth_time,
+        offline,
     };
     let mut issue = Issue {
         sessions: vec![code.sid.clone()],
         family: family.into(),
         code: used,
+        offline_user: offline.then(|| code.user_id.clone()),
         ..Default::default()
     };
     let discriminator = shared_grant_discriminator(
@@ -147,7 +163,9 @@ pub async fn issue_for_code(
     );
     // Fresh tokens of one session (`sso-session`) are held by the code's link: the
     // exchange writes no token items. Shared tokens keep their `TOKEN#` items.
+    // An offline grant's tokens are items: they may outlive the session.
     let held_key = match (&discriminator, &issue.code) {
+        _ if offline => None,
         (None, Some((code_hash, _))) => Some(code_hash.clone()),
         (None, None) => Some(crypto::random_id()),
         _ => None,
@@ -176,6 +194,7 @@ pub async fn issue_for_code(
                         new_tokens: issue.new_tokens.clone(),
                         family: issue.family.clone(),
                         code: issue.code.clone(),
+                        offline_user: issue.offline_user.clone(),
                         ..Default::default()
                     };
                     reuse.link_existing.push((
@@ -305,7 +324,7 @@ pub async fn refresh(
         return Err(GrantError::InvalidGrant("Unknown refresh token."));
     }
     if old.status == TokenStatus::Rotated {
-        revoke_family(app, &old.sessions, &old.family, EndReason::RefreshReuse).await?;
+        revoke_grant(app, &old, EndReason::RefreshReuse).await?;
         tracing::warn!(client_id = %client.client_id, "refresh token reuse: family revoked");
         return Err(GrantError::InvalidGrant(
             "The refresh token was already used.",
@@ -333,7 +352,7 @@ pub async fn refresh(
     let sid = old.sessions.first().cloned().unwrap_or_default();
     let cfg = &app.config;
     // The new pair is held by the refresh's own link (a refresh token maps to one session).
-    let held_key = (old.sessions.len() == 1).then(crypto::random_id);
+    let held_key = (!old.offline && old.sessions.len() == 1).then(crypto::random_id);
     let at = new_token(&sid, held_key.as_deref());
     let rt = new_token(&sid, held_key.as_deref());
     let (ha, hr) = (hash_secret(&at), hash_secret(&rt));
@@ -343,6 +362,7 @@ pub async fn refresh(
         sid: &sid,
         family: &old.family,
         auth_time: old.auth_time,
+        offline: old.offline,
     };
     let ta = mint.token(
         TokenKind::Access,
@@ -366,9 +386,23 @@ pub async fn refresh(
         family: old.family.clone(),
         sessions: old.sessions.clone(),
         rotate_refresh: Some(found.at),
+        offline_user: old.offline.then(|| old.user_id.clone()),
         ..Default::default()
     };
-    match app.store.issue(&issue).await {
+    let mut result = app.store.issue(&issue).await;
+    if old.offline && matches!(result, Err(StoreError::ConditionFailed)) {
+        // An offline grant outlives a logout or an expiry: its session may have ended.
+        // Refresh without it, as long as the grant is still registered under its user (a
+        // credential change, a disabled or deleted account removes it) and the user is
+        // enabled; a rotated token still refuses (the rotation's own condition).
+        let detached = Issue {
+            sessions: Vec::new(),
+            detached: true,
+            ..issue
+        };
+        result = app.store.issue(&detached).await;
+    }
+    match result {
         Ok(()) => {}
         Err(StoreError::ConditionFailed) => {
             // Either the session ended or a concurrent refresh rotated the token first.
@@ -402,6 +436,19 @@ pub async fn revoke_family(
     app.store.revoke_tokens(&tokens, reason.as_str()).await
 }
 
+/// Revoke the grant family a refresh token `t` belongs to: its tokens linked to its
+/// sessions ([`revoke_family`]) and, for an offline grant, those registered under its user
+/// (a refresh after the session ended links none), whose registration goes too.
+/// Round trips: those of [`revoke_family`]; an offline grant + 1 GetItem, + 1 TransactWriteItems
+/// per 100 tokens, + 1 DeleteItem.
+pub async fn revoke_grant(app: &App, t: &TokenItem, reason: EndReason) -> Result<(), StoreError> {
+    revoke_family(app, &t.sessions, &t.family, reason).await?;
+    if t.offline {
+        crate::session::terminate::revoke_offline_grant(app, &t.user_id, &t.family, reason).await?;
+    }
+    Ok(())
+}
+
 /// RFC 7009 revocation by the client that owns the token. Unknown tokens and other
 /// clients' tokens are a silent success (no existence leak). A refresh token revokes its
 /// whole family (the access tokens issued from it), an access token only itself.
@@ -423,7 +470,7 @@ pub async fn revoke(
         return Ok(());
     }
     if t.kind == TokenKind::Refresh {
-        return revoke_family(app, &t.sessions, &t.family, EndReason::Revoked).await;
+        return revoke_grant(app, &t, EndReason::Revoked).await;
     }
     let at = match found.at {
         TokenRef::Held { sid, key, .. } => TokenRef::Held {

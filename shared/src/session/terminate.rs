@@ -50,6 +50,10 @@ pub struct Plan {
 ///   says so itself; a `TOKEN#` one is named by that refresh's link's `rotated`).
 /// * A link holding a live token is revoked as one item ([`TokenRef::held`]); a token item
 ///   linked by several issuances (a shared token of binding `none`/`cookie`) once.
+/// * An offline grant's refresh token (its client keeps `offline_access` tokens through
+///   logout) stays active when the reason allows it ([`EndReason::keeps_offline_tokens`]):
+///   it is registered under the user, who can still lose it to a credential change, a
+///   disabled or deleted account or an administrator ([`revoke_offline_grant`]).
 /// * An app without a back-channel URI gets no delivery; an app that has one already (a
 ///   termination retried after a conflict) gets no second.
 ///
@@ -75,9 +79,13 @@ pub fn plan(
                     vec![]
                 };
             }
+            let kept = l
+                .offline_refresh
+                .as_ref()
+                .filter(|_| reason.keeps_offline_tokens());
             l.tokens
                 .iter()
-                .filter(|(h, exp)| **exp > now_s && !rotated.contains(h))
+                .filter(|(h, exp)| **exp > now_s && !rotated.contains(h) && kept != Some(*h))
                 .map(|(h, _)| TokenRef::Item(h.clone()))
                 .collect()
         })
@@ -205,7 +213,11 @@ pub async fn terminate_all(
     terminate_all_by(app, user_id, keep, reason, None).await
 }
 
-/// [`terminate_all`], recording who ended the sessions ([`terminate_by`]).
+/// [`terminate_all`], recording who ended the sessions ([`terminate_by`]). A reason that
+/// does not keep offline grants ([`EndReason::keeps_offline_tokens`]: a credential change, a
+/// disabled or deleted account, an administrator) also revokes the user's offline grants
+/// that outlived their sessions ([`revoke_offline_grants`]: + 1 Query, and per grant found
+/// its revocation).
 pub async fn terminate_all_by(
     app: &App,
     user_id: &str,
@@ -215,6 +227,9 @@ pub async fn terminate_all_by(
 ) -> Result<usize, StoreError> {
     use futures::stream::{self, StreamExt, TryStreamExt};
     let sessions = app.store.all_user_sessions(user_id, now_s()).await?;
+    if !reason.keeps_offline_tokens() {
+        revoke_offline_grants(app, user_id, keep, None, reason).await?;
+    }
     let ended: Vec<Terminated> = stream::iter(
         sessions
             .into_iter()
@@ -228,6 +243,58 @@ pub async fn terminate_all_by(
         .iter()
         .filter(|t| matches!(t, Terminated::Ended { .. }))
         .count())
+}
+
+/// Revoke one offline grant of `user_id` (the family of a refresh token being revoked or
+/// replayed), wherever its tokens are. See [`revoke_offline_grants`].
+pub async fn revoke_offline_grant(
+    app: &App,
+    user_id: &str,
+    family: &str,
+    reason: EndReason,
+) -> Result<(), StoreError> {
+    revoke_offline_grants(app, user_id, &[], Some(family), reason).await
+}
+
+/// Revoke the user's offline grants (all, or the one of `family`), except those that started
+/// in a session of `keep`: their registered tokens are revoked, then the registration is
+/// deleted only at the version read, so a refresh that slipped in between (it rewrites the
+/// registration) is read again and its new tokens revoked too; a refresh after the deletion
+/// finds no registration and is refused. Round trips: 1 Query (the user's `OFFLINE#` items),
+/// then per grant 1 TransactWriteItems per 100 tokens + 1 DeleteItem.
+pub async fn revoke_offline_grants(
+    app: &App,
+    user_id: &str,
+    keep: &[String],
+    family: Option<&str>,
+    reason: EndReason,
+) -> Result<(), StoreError> {
+    for _ in 0..5 {
+        let grants: Vec<_> = app
+            .store
+            .offline_grants(user_id)
+            .await?
+            .into_iter()
+            .filter(|g| !keep.contains(&g.sid))
+            .filter(|g| family.is_none_or(|f| g.sk.ends_with(&format!("#{f}"))))
+            .collect();
+        let mut changed = false;
+        for g in &grants {
+            let refs: Vec<TokenRef> = g.tokens.keys().cloned().map(TokenRef::Item).collect();
+            app.store.revoke_tokens(&refs, reason.as_str()).await?;
+            match app.store.drop_offline_grant(g).await {
+                Ok(()) => {}
+                Err(StoreError::ConditionFailed) => changed = true,
+                Err(e) => return Err(e),
+            }
+        }
+        if !changed {
+            return Ok(());
+        }
+    }
+    Err(StoreError::Backend(
+        "offline grants kept changing during revocation".into(),
+    ))
 }
 
 #[cfg(test)]
@@ -408,6 +475,33 @@ mod tests {
             p.deliveries[0].gsi2sk.as_deref(),
             Some(keys::due_sort(NOW, "s1#bcl").as_str())
         );
+    }
+
+    #[test]
+    fn an_offline_refresh_token_survives_logout_and_expiry_but_not_an_admin() {
+        let mut l = items_link("k1", &[("at", NOW + 60), ("offline-rt", NOW + 600)]);
+        l.offline_refresh = Some("offline-rt".into());
+        let s = session(&[]);
+        let revoked = |reason| plan(&s, std::slice::from_ref(&l), &[], reason, NOW_MS, 0).tokens;
+        for keeps in [
+            EndReason::User,
+            EndReason::UserAll,
+            EndReason::RpLogout,
+            EndReason::IdleTimeout,
+            EndReason::AbsoluteTimeout,
+        ] {
+            assert_eq!(revoked(keeps), vec![TokenRef::Item("at".into())], "{keeps}");
+        }
+        for ends in [
+            EndReason::Admin,
+            EndReason::CredentialChange,
+            EndReason::UserDisabled,
+            EndReason::UserDeleted,
+            EndReason::SessionLimit,
+            EndReason::RefreshReuse,
+        ] {
+            assert_eq!(revoked(ends).len(), 2, "{ends}");
+        }
     }
 
     #[test]

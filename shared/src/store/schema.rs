@@ -156,6 +156,12 @@ pub mod keys {
     pub fn throttle(kind: &str, subject: &str) -> (String, String) {
         (format!("THROTTLE#{kind}#{subject}"), "THROTTLE".into())
     }
+    /// An offline grant's registration under its user ([`super::OfflineGrantItem`]).
+    pub fn offline_grant(uid: &str, family: &str) -> (String, String) {
+        (format!("USER#{uid}"), format!("{OFFLINE_PREFIX}{family}"))
+    }
+    /// Sort-key prefix of a user's offline grants.
+    pub const OFFLINE_PREFIX: &str = "OFFLINE#";
     /// The reusable grant of binding types `none` (per user+client+scope) and `cookie`
     /// (per browser binding value+user+client+scope).
     pub fn shared_grant(discriminator: &str) -> (String, String) {
@@ -377,6 +383,11 @@ pub struct SessionTokenLink {
     /// Why a held token of this link was first revoked (one reason for both tokens).
     #[serde(rename = "rr", default, skip_serializing_if = "Option::is_none")]
     pub revoked_reason: Option<String>,
+    /// The hash of this link's offline refresh token (a `TOKEN#` item of an offline grant),
+    /// which a logout, an RP logout or an expiry leaves active
+    /// ([`EndReason::keeps_offline_tokens`]).
+    #[serde(rename = "o", default, skip_serializing_if = "Option::is_none")]
+    pub offline_refresh: Option<String>,
 }
 
 /// What the tokens a link holds share, and which of the link's tokens is which. Written once
@@ -475,6 +486,7 @@ impl SessionTokenLink {
             family: self.family.clone(),
             auth_time: g.auth_time,
             revoked_reason: self.revoked_reason.clone(),
+            offline: false,
             expires_at: exp,
         })
     }
@@ -519,6 +531,8 @@ struct StoredLink {
     refresh_status: Option<TokenStatus>,
     #[serde(rename = "rr", default)]
     revoked_reason: Option<String>,
+    #[serde(rename = "o", default)]
+    offline_refresh: Option<String>,
 }
 
 impl From<StoredLink> for SessionTokenLink {
@@ -538,6 +552,7 @@ impl From<StoredLink> for SessionTokenLink {
             access_status: w.access_status,
             refresh_status: w.refresh_status,
             revoked_reason: w.revoked_reason,
+            offline_refresh: w.offline_refresh,
         }
     }
 }
@@ -590,7 +605,36 @@ pub struct TokenItem {
     /// `code_replay`; `None` unless revoked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoked_reason: Option<String>,
+    /// Part of an offline grant (its client keeps `offline_access` tokens through logout):
+    /// registered under its user ([`OfflineGrantItem`]), and a refresh token of it may be
+    /// used after its session ended.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub offline: bool,
     /// TTL (epoch s): the token's expiry.
+    pub expires_at: i64,
+}
+
+/// `USER#<uid>` / `OFFLINE#<family>`: the live tokens of an offline grant (a client with
+/// [`ClientItem::keep_offline_tokens`], scope `offline_access`), kept beside the user so
+/// that what outlives its session is still found when the user's credentials change or the
+/// account is disabled or deleted, and so that a refresh after the session ended has
+/// something to be conditioned on. Every issuance of the family rewrites it (and bumps
+/// `v`); the user-wide revocation deletes it only at the `v` it read.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct OfflineGrantItem {
+    /// Partition key: `USER#<uid>`.
+    pub pk: String,
+    /// Sort key: `OFFLINE#<family>`.
+    pub sk: String,
+    /// The session the grant started in (which may have ended).
+    #[serde(default)]
+    pub sid: String,
+    /// The family's live token hashes → their expiry (epoch s).
+    #[serde(rename = "t")]
+    pub tokens: BTreeMap<String, i64>,
+    /// Issuances so far (the revocation's condition).
+    pub v: i64,
+    /// TTL (epoch s): the latest expiry of its tokens.
     pub expires_at: i64,
 }
 
@@ -747,6 +791,13 @@ pub struct ClientItem {
     /// (the attribute is absent: `true`); every client created since says it explicitly.
     #[serde(default = "legacy_resource_server")]
     pub resource_server: bool,
+    /// Refresh tokens granted `offline_access` outlive the session's end by the user, by
+    /// the RP's logout and by expiry (Back-Channel Logout 1.0 §2.7: they SHOULD NOT be
+    /// revoked then), never a credential change, a disabled or deleted account or an
+    /// administrator's termination. Off by default (every mapped token is revoked, as WSO2
+    /// does). Applies to tokens issued while it is on ([`OfflineGrantItem`]).
+    #[serde(default)]
+    pub keep_offline_tokens: bool,
 }
 
 fn legacy_resource_server() -> bool {

@@ -461,5 +461,6 @@ pub fn token_link(
         access_status: None,
         refresh_status: None,
         revoked_reason: None,
+        offline_refresh: None,
     }
 }

@@ -9,7 +9,7 @@ use crate::store::schema::{
 };
 use crate::store::StoreError;
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem, Update};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// Where a token's state is kept, for writes that change it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -91,6 +91,14 @@ pub struct Issue {
     /// new tokens' link is then keyed by the code's hash and put first, only if absent: the
     /// code's single use.
     pub code: Option<(String, i64)>,
+    /// The new tokens belong to an offline grant of this user: its registration
+    /// ([`crate::store::schema::OfflineGrantItem`]) is rewritten with them (a refresh:
+    /// only if it still exists, so a user-wide revocation that deleted it refuses the
+    /// refresh), and the session link names the new refresh token as offline.
+    pub offline_user: Option<String>,
+    /// A refresh of an offline grant whose session has ended: `sessions` is empty (no link,
+    /// no session check); instead the user must still exist and be enabled.
+    pub detached: bool,
 }
 
 impl Store {
@@ -217,6 +225,13 @@ impl Store {
                     l.rotated = Some(old.clone());
                 }
                 l.grant = held.clone();
+                if issue.offline_user.is_some() {
+                    l.offline_refresh = issue
+                        .new_tokens
+                        .iter()
+                        .find(|(_, t)| t.kind == crate::store::schema::TokenKind::Refresh)
+                        .map(|(h, _)| h.clone());
+                }
                 tx.push(put_tx(&self.table, to_item(&l)?, issue.code.is_some())?);
             }
         }
@@ -293,6 +308,24 @@ impl Store {
         }
         if let Some(g) = &issue.shared_grant {
             tx.push(put_tx(&self.table, to_item(g)?, false)?);
+        }
+        if let Some(uid) = &issue.offline_user {
+            tx.push(offline_grant_tx(&self.table, uid, issue, keep)?);
+            if issue.detached {
+                let (pk, sk) = keys::user(uid);
+                tx.push(
+                    TransactWriteItem::builder()
+                        .condition_check(bld(ConditionCheck::builder()
+                            .table_name(&self.table)
+                            .set_key(Some(item_key(pk, sk)))
+                            .condition_expression(
+                                "attribute_exists(pk) AND (attribute_not_exists(disabled) OR disabled = :no)",
+                            )
+                            .expression_attribute_values(":no", AttributeValue::Bool(false))
+                            .build())?)
+                        .build(),
+                );
+            }
         }
         let resend = match issue.code {
             Some(_) => Resend::OwnMarker,
@@ -399,6 +432,44 @@ impl Store {
     }
 }
 
+/// Rewrite an offline grant's registration with the issuance's tokens and bump its `v`; a
+/// refresh (`rotate_refresh`) only if the registration still exists.
+fn offline_grant_tx(
+    table: &str,
+    user_id: &str,
+    issue: &Issue,
+    keep: i64,
+) -> Result<TransactWriteItem, StoreError> {
+    let (pk, sk) = keys::offline_grant(user_id, &issue.family);
+    let tokens: HashMap<String, AttributeValue> = issue
+        .new_tokens
+        .iter()
+        .map(|(h, t)| (h.clone(), n(t.expires_at)))
+        .collect();
+    let mut u = Update::builder()
+        .table_name(table)
+        .set_key(Some(item_key(pk, sk)))
+        .update_expression(
+            "SET t = :t, v = if_not_exists(v, :zero) + :one, expires_at = :keep, sid = if_not_exists(sid, :sid)",
+        )
+        .expression_attribute_values(":t", AttributeValue::M(tokens))
+        .expression_attribute_values(
+            ":sid",
+            s(issue
+                .new_tokens
+                .first()
+                .and_then(|(_, t)| t.sessions.first().cloned())
+                .unwrap_or_default()),
+        )
+        .expression_attribute_values(":zero", n(0))
+        .expression_attribute_values(":one", n(1))
+        .expression_attribute_values(":keep", n(keep));
+    if issue.rotate_refresh.is_some() {
+        u = u.condition_expression("attribute_exists(pk)");
+    }
+    Ok(TransactWriteItem::builder().update(bld(u.build())?).build())
+}
+
 pub(crate) fn put_tx(
     table: &str,
     item: super::Item,
@@ -463,4 +534,39 @@ fn rotate_tx(table: &str, at: &TokenRef) -> Result<TransactWriteItem, StoreError
             .expression_attribute_values(":rotated", s(TokenStatus::Rotated))
             .build())?)
         .build())
+}
+
+impl Store {
+    /// A user's offline grants ([`crate::store::schema::OfflineGrantItem`]). 1 round trip
+    /// (Query of the user's partition, `OFFLINE#` prefix) per 1 MB.
+    pub async fn offline_grants(
+        &self,
+        user_id: &str,
+    ) -> Result<Vec<crate::store::schema::OfflineGrantItem>, StoreError> {
+        let (pk, _) = keys::user(user_id);
+        self.query_partition(&pk, Some(keys::OFFLINE_PREFIX))
+            .await?
+            .into_iter()
+            .map(from_item)
+            .collect()
+    }
+
+    /// Delete an offline grant's registration if no issuance rewrote it since it was read
+    /// (`ConditionFailed` otherwise: read it again, its new tokens too must go). 1 round
+    /// trip (DeleteItem).
+    pub async fn drop_offline_grant(
+        &self,
+        g: &crate::store::schema::OfflineGrantItem,
+    ) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(item_key(g.pk.clone(), g.sk.clone())))
+            .condition_expression("v = :v")
+            .expression_attribute_values(":v", n(g.v))
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        Ok(())
+    }
 }

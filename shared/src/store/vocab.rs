@@ -224,6 +224,24 @@ impl EndedBy {
 }
 
 impl EndReason {
+    /// Whether an end for this reason leaves the refresh tokens of offline grants
+    /// ([`crate::store::schema::ClientItem::keep_offline_tokens`]) active: the user's own
+    /// logouts, the RP's logout and expiry (Back-Channel Logout 1.0 §2.7), never a
+    /// credential change, a disabled or deleted account, an administrator, the session
+    /// limit or a replay.
+    pub fn keeps_offline_tokens(self) -> bool {
+        matches!(
+            self,
+            EndReason::User
+                | EndReason::UserAll
+                | EndReason::UserSwitch
+                | EndReason::RpLogout
+                | EndReason::IdleTimeout
+                | EndReason::AbsoluteTimeout
+                | EndReason::Expired
+        )
+    }
+
     /// Who a reason implies when the caller names nobody: the system for everything Warden
     /// does itself, an administrator (unnamed: the CLI) for the administrative causes, the
     /// session's user for the user's own.
