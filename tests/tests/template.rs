@@ -501,6 +501,30 @@ fn environment_covers_the_configuration() {
         at(env, &["WARDEN_DELIVERY_MAX_ATTEMPTS"]),
         "MaxReceiveCount"
     ));
+    // Every setting the configuration reads reaches the functions from the template (a
+    // parameter, or a value the stack gives), except those that only make sense outside
+    // AWS or whose default is right for a deployed stack.
+    let local_only = [
+        "WARDEN_KEY_ENCRYPTION_KEY",
+        "WARDEN_KMS_ENDPOINT",
+        "WARDEN_DYNAMODB_ENDPOINT",
+        "WARDEN_SQS_ENDPOINT",
+        "WARDEN_COOKIE_SECURE",
+    ];
+    let config = std::fs::read_to_string(root().join("shared/src/config.rs")).unwrap();
+    let read: std::collections::BTreeSet<&str> = config
+        .split('"')
+        .filter(|w| {
+            w.starts_with("WARDEN_") && w[7..].chars().all(|c| c.is_ascii_uppercase() || c == '_')
+        })
+        .collect();
+    assert!(read.len() > 10, "found the settings in config.rs: {read:?}");
+    for var in read.iter().filter(|v| !local_only.contains(v)) {
+        assert!(
+            !at(env, &[var]).is_null(),
+            "config.rs reads {var}, which template.yaml's Globals environment does not set"
+        );
+    }
     // Empty IssuerUrl: the API's own URL is the issuer.
     let iss = at(env, &["WARDEN_ISSUER", "Fn::If"]);
     assert_eq!(s(&iss[0]), "HasIssuerUrl");
