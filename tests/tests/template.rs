@@ -497,6 +497,16 @@ fn environment_covers_the_configuration() {
         "deleting the key would lose the signing keys"
     );
     assert!(is_ref(at(env, &["WARDEN_QUEUE_URL"]), "LogoutQueue"));
+    assert!(is_ref(at(env, &["WARDEN_LOGOUT_WAIT_MS"]), "LogoutWaitMs"));
+    assert_eq!(
+        at(&t, &["Parameters", "LogoutWaitMs", "Default"]).as_u64(),
+        Some(warden_core::config::DEFAULT_LOGOUT_WAIT_MS),
+        "the template's default wait is the core's"
+    );
+    assert_eq!(
+        at(&t, &["Parameters", "LogoutWaitMs", "MaxValue"]).as_u64(),
+        Some(warden_core::config::MAX_LOGOUT_WAIT_MS)
+    );
     assert!(is_ref(
         at(env, &["WARDEN_DELIVERY_MAX_ATTEMPTS"]),
         "MaxReceiveCount"

@@ -21,7 +21,8 @@ use crate::http::routes::{route, Route};
 use crate::logout::relay::replay;
 use crate::oauth::bearer::{authenticate, require_scope};
 use crate::platform::time::now_s;
-use crate::session::terminate::{terminate_all_by, terminate_by};
+use crate::session::history::{remember, terminate_all_remembered};
+use crate::session::terminate::terminate_by;
 use crate::session::Terminated;
 use crate::store::schema::{ActorKind, DeliveryItem, DeliveryStatus, EndReason, EndedBy};
 use crate::store::StoreError;
@@ -194,7 +195,7 @@ pub async fn run(app: &App, r: &AdminRequest<'_>) -> Result<Answer, ApiError> {
                 return Err(no_user());
             }
             let by = EndedBy::person(ActorKind::Admin, &token.user_id, Some(&token.client_id));
-            terminate_all_by(app, uid, &[], EndReason::Admin, Some(&by)).await?;
+            terminate_all_remembered(app, uid, &[], EndReason::Admin, Some(&by)).await?;
             Ok(Answer::empty(StatusCode::NO_CONTENT))
         }
         Op::GetOne => {
@@ -217,9 +218,11 @@ pub async fn run(app: &App, r: &AdminRequest<'_>) -> Result<Answer, ApiError> {
             let by = EndedBy::person(ActorKind::Admin, &token.user_id, Some(&token.client_id));
             match terminate_by(app, sid, Some(uid), EndReason::Admin, Some(&by)).await? {
                 Terminated::NotFound => Err(no_session()),
-                Terminated::Ended { .. } | Terminated::AlreadyEnded => {
+                Terminated::Ended { .. } => {
+                    remember(app, uid, &[sid.to_string()]).await;
                     Ok(Answer::empty(StatusCode::NO_CONTENT))
                 }
+                Terminated::AlreadyEnded => Ok(Answer::empty(StatusCode::NO_CONTENT)),
             }
         }
         Op::Deliveries => {

@@ -101,6 +101,11 @@ pub fn csp_hash(text: &str) -> String {
     )
 }
 
+/// The one stylesheet of every hosted page — login, logout confirmation, signed-out, My
+/// Account and the sessions console — inlined in each as `<style>` (no external asset;
+/// pages whose CSP restricts styles list its [`csp_hash`]).
+pub const STYLE: &str = include_str!("style.css");
+
 /// The Content-Security-Policy of a hosted page: scripts only by the hashes of the page's
 /// own inline scripts (`'none'` without any), no plugins, no `<base>`, and no framing
 /// unless `frameable`. Styles, images, forms and frames are left to the defaults: the pages

@@ -63,6 +63,8 @@ pub async fn relay(app: &App, now_s: i64) -> Result<RelayReport, StoreError> {
             _ => continue,
         };
         if let Terminated::Ended { .. } = session::terminate(app, &s.sid, None, reason).await? {
+            // For the user's "Recently ended" (issue 20).
+            session::history::remember(app, &s.user_id, std::slice::from_ref(&s.sid)).await;
             report.expired += 1;
         }
     }
