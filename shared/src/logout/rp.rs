@@ -402,7 +402,7 @@ pub async fn wait_for_receipts(
     mut apps: Vec<AppReceipt>,
     wait: std::time::Duration,
 ) -> Vec<AppReceipt> {
-    if wait.is_zero() || apps.is_empty() {
+    if apps.is_empty() {
         return apps;
     }
     let deadline = tokio::time::Instant::now() + wait;
@@ -503,7 +503,7 @@ pub async fn decide(
     let receipts = match ended {
         crate::session::Terminated::Ended { deliveries } => {
             crate::session::history::remember(app, &s.user_id, std::slice::from_ref(&s.sid)).await;
-            if deliveries > 0 {
+            if deliveries > 0 && !app.config.logout_wait.is_zero() {
                 wait_for_receipts(app, &s.sid, backchannel_apps(&s), app.config.logout_wait).await
             } else {
                 Vec::new()
