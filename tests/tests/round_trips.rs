@@ -26,15 +26,17 @@ const REFRESH: u64 = 3;
 const INTROSPECT: u64 = 1;
 const USERINFO: u64 = 2;
 const LIST_SESSIONS: u64 = 2;
-/// End one session (k tokens ≤ 90, m apps): bearer check + Query + TransactWriteItems.
-const END_ONE: u64 = 3;
+/// End one session (k tokens ≤ 90, m apps): bearer check + Query + TransactWriteItems +
+/// the ended-session marker (BatchWriteItem, "Recently ended").
+const END_ONE: u64 = 4;
 /// A dispatcher batch: the outcomes recorded together; + the duplicate check when any
 /// message was received before or re-sent by the relay.
 const DISPATCH: u64 = 1;
 const DISPATCH_AGAIN: u64 = 2;
-/// End all of n sessions: bearer check + list Query + n × (Query + TransactWriteItems).
+/// End all of n sessions: bearer check + the markers' list Query + list Query + n × (Query +
+/// TransactWriteItems) + the markers (1 BatchWriteItem for n ≤ 25).
 fn end_all(n: u64) -> u64 {
-    2 + 2 * n
+    4 + 2 * n
 }
 
 async fn measure<F, Fut, T>(rt: &RoundTrips, f: F) -> (u64, T)
