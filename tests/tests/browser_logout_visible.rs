@@ -220,3 +220,102 @@ async fn myaccount_shows_receipts_and_recently_ended_sessions_with_their_reason(
         .join("myaccount-recently-ended.png")
         .exists());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_finds_a_session_by_ip_ends_it_shows_its_receipts_and_replays_a_dead_delivery()
+{
+    // One attempt per delivery: the app that is down is `dead` after its first answer.
+    let s = warden_tests::spawn_with(warden_tests::Options {
+        env: Some(vec![("WARDEN_DELIVERY_MAX_ATTEMPTS".into(), "1".into())]),
+        ..Default::default()
+    })
+    .await;
+    let console = s
+        .store()
+        .get_client("warden-console")
+        .await
+        .unwrap()
+        .expect("seeded");
+    let bye = format!("http://{}/bye", page_server().await);
+    let (fast, down) = (TestRp::start().await, TestRp::start().await);
+    down.set_status(503);
+    let cf = app(&s, "fast", PROBE, &fast, &bye).await;
+    let cd = app(&s, "down", "Down App", &down, &bye).await;
+    let alice = s.user("alice", "password-alice", &[]).await;
+    let victim = warden_core::session::create(s.app(), &alice, false, UA_PROBE, "203.0.113.77")
+        .await
+        .unwrap()
+        .0;
+    for c in [&cf, &cd] {
+        s.tokens_for(&victim, c, "openid").await;
+    }
+    session_elsewhere(&s, &alice).await;
+    let admin = s
+        .user(
+            "root",
+            "password-root",
+            &["internal_session_view", "internal_session_delete"],
+        )
+        .await;
+    let (admin_s, _) = s.session_for(&admin, "Chrome").await;
+    let scope = "openid profile internal_session_view internal_session_delete";
+    let token = s.tokens_for(&admin_s, &console, scope).await.access_token;
+    let out = browser::run(
+        "console.mjs",
+        &[
+            ("BASE", s.base.clone()),
+            ("MODE", "operate".into()),
+            ("SHOTS", shots()),
+            ("TOKEN", token),
+            ("SCOPE", scope.into()),
+            ("IP", "203.0.113.77".into()),
+            ("VICTIM_SID", victim.sid.clone()),
+            ("UA_PROBE", UA_PROBE.into()),
+            ("PROBE", PROBE.into()),
+            ("DOWN_CLIENT", "down".into()),
+        ],
+    )
+    .await;
+    assert!(out.contains("CONSOLE OPERATE OK"), "{out}");
+    let ended = s.store().get_session(&victim.sid).await.unwrap().unwrap();
+    assert_eq!(ended.ended_reason.as_deref(), Some("admin"));
+    assert!(
+        down.wait_for(2, std::time::Duration::from_secs(10)).await >= 2,
+        "the replay posted again"
+    );
+    for shot in [
+        "console-search.png",
+        "console-deliveries.png",
+        "console-replayed.png",
+    ] {
+        assert!(PathBuf::from(shots()).join(shot).exists(), "{shot}");
+    }
+}
+
+/// Another live session of `u` from another address (the IP filter must leave it out).
+async fn session_elsewhere(s: &Stack, u: &UserItem) {
+    warden_core::session::create(s.app(), u, false, "Firefox", "198.51.100.1")
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_tells_a_user_without_the_scopes_they_are_not_allowed() {
+    let s = spawn().await;
+    s.user("bob", "password-bob", &["internal_login"]).await;
+    let out = browser::run(
+        "console.mjs",
+        &[
+            ("BASE", s.base.clone()),
+            ("MODE", "denied".into()),
+            ("SHOTS", shots()),
+            ("USERNAME", "bob".into()),
+            ("PASSWORD", "password-bob".into()),
+        ],
+    )
+    .await;
+    assert!(out.contains("CONSOLE DENIED OK"), "{out}");
+    assert!(PathBuf::from(shots())
+        .join("console-not-allowed.png")
+        .exists());
+}
