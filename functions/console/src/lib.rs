@@ -16,7 +16,7 @@
 use lambda_http::http::{header, HeaderValue, StatusCode};
 use lambda_http::Request;
 use std::sync::OnceLock;
-use warden_core::http::{csp_hash, esc, html_response, Resp};
+use warden_core::http::{esc, html_response, Resp};
 use warden_core::App;
 
 const TEMPLATE: &str = include_str!("page/console.html");
@@ -34,14 +34,7 @@ pub fn style() -> &'static str {
 /// The Content-Security-Policy of the page.
 pub fn csp() -> &'static str {
     static CSP: OnceLock<String> = OnceLock::new();
-    CSP.get_or_init(|| {
-        format!(
-            "default-src 'none'; script-src {}; style-src {}; connect-src 'self'; img-src 'self' data:; \
-             base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
-            csp_hash(SCRIPT),
-            csp_hash(style())
-        )
-    })
+    CSP.get_or_init(|| warden_core::http::first_party_csp(SCRIPT, style()))
 }
 
 /// The page for an issuer.
@@ -63,6 +56,7 @@ pub async fn handle(app: &App, _req: Request) -> Resp {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use warden_core::http::csp_hash;
 
     #[test]
     fn page_inlines_exactly_what_the_csp_hashes() {

@@ -9,7 +9,6 @@
 //! script and style are allowed by their SHA-256 hashes (computed here from the exact text
 //! served); `connect-src 'self'` (token endpoint and Me API only); no framing; no referrer.
 
-use base64::Engine;
 use lambda_http::http::{header, HeaderValue, StatusCode};
 use lambda_http::Request;
 use std::sync::OnceLock;
@@ -34,25 +33,10 @@ pub fn style() -> &'static str {
     STYLE.get_or_init(|| format!("{}{}", warden_core::http::STYLE, PAGE_STYLE))
 }
 
-fn csp_hash(text: &str) -> String {
-    format!(
-        "'sha256-{}'",
-        base64::engine::general_purpose::STANDARD
-            .encode(warden_core::platform::crypto::sha256(text.as_bytes()))
-    )
-}
-
 /// The Content-Security-Policy of the page.
 pub fn csp() -> &'static str {
     static CSP: OnceLock<String> = OnceLock::new();
-    CSP.get_or_init(|| {
-        format!(
-            "default-src 'none'; script-src {}; style-src {}; connect-src 'self'; img-src 'self' data:; \
-             base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
-            csp_hash(SCRIPT),
-            csp_hash(style())
-        )
-    })
+    CSP.get_or_init(|| warden_core::http::first_party_csp(SCRIPT, style()))
 }
 
 /// The page for an issuer.
@@ -75,6 +59,7 @@ pub async fn handle(app: &App, _req: Request) -> Resp {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use warden_core::http::csp_hash;
 
     #[test]
     fn page_inlines_exactly_what_the_csp_hashes() {

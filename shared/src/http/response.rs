@@ -125,6 +125,19 @@ pub fn page_csp(html: &str, frameable: bool) -> String {
     csp
 }
 
+/// The stricter policy of the first-party script pages (My Account, the sessions console):
+/// nothing by default, the page's one inline script and one inline style by their hashes,
+/// `connect-src 'self'` (Warden's own token endpoint and APIs), no `<base>`, forms only to
+/// Warden, no framing.
+pub fn first_party_csp(script: &str, style: &str) -> String {
+    format!(
+        "default-src 'none'; script-src {}; style-src {}; connect-src 'self'; img-src 'self' data:; \
+         base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+        csp_hash(script),
+        csp_hash(style)
+    )
+}
+
 /// Headers every answer of an https deployment carries: `Strict-Transport-Security`
 /// (two years; no `includeSubDomains`, which would bind the operator's other hosts).
 /// Called by the Lambda wrapper and the local router for every response.

@@ -16,10 +16,10 @@
 //!   unchanged.
 //! * `ui_locales` and `logout_hint` are accepted; unknown locales are not an error.
 //!
-//! **The bounded wait** (issue 20). RPIL §2 lets the OP tell the apps before it redirects;
-//! back-channel delivery is asynchronous (outbox → queue → dispatcher), so a redirect at once
-//! can land on an app that has not heard yet, and a logout that waits for every app blocks on
-//! a slow one. After the session ended, [`decide`] polls the new deliveries' receipts
+//! **The bounded wait** (issue 20). RPIL §3 redirects to the `post_logout_redirect_uri`
+//! "after a logout has been performed"; back-channel delivery is asynchronous (outbox →
+//! queue → dispatcher), so a redirect at once can land on an app that has not heard yet, and
+//! a logout that waits for every app blocks on a slow one. After the session ended, [`decide`] polls the new deliveries' receipts
 //! ([`wait_for_receipts`]) for at most `WARDEN_LOGOUT_WAIT_MS` (default 2 s, `0` = no wait);
 //! [`finish`] then decides, from the receipts alone, between today's redirect and a page
 //! listing each app (signed out, still trying, failed) with a Continue link. The wait only
