@@ -356,4 +356,15 @@ async fn a_wait_of_zero_redirects_at_once_as_before() {
     let d = f.s.store().get_delivery(&sess.sid, "slow").await.unwrap();
     assert!(d.is_some(), "queued before the redirect");
     assert_eq!(slow.wait_for(1, Duration::from_secs(10)).await, 1);
+    // The user's "Recently ended" says the app ended it.
+    let ended =
+        f.s.store()
+            .recently_ended(&f.user.user_id, warden_core::platform::time::now_s(), 25)
+            .await
+            .unwrap();
+    assert_eq!(ended.len(), 1);
+    let v = warden_core::api::me::ended_json(&ended[0]);
+    assert_eq!(v["id"], sess.sid.as_str());
+    assert_eq!(v["endedReason"], "rp_logout");
+    assert_eq!(v["endedBy"], "app");
 }

@@ -368,11 +368,13 @@ async fn user(
             u.disabled = true;
             store.update_user(&u).await?;
             let app = cli_app(store, queue).await?;
-            let ended = warden_core::session::terminate_all(
+            // Remembered for the user's "Recently ended" (issue 20).
+            let ended = warden_core::session::history::terminate_all_remembered(
                 &app,
                 &u.user_id,
                 &[],
                 warden_core::store::schema::EndReason::UserDisabled,
+                None,
             )
             .await?;
             let mut v = user_json(&u);

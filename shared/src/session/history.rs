@@ -3,7 +3,8 @@
 //! Termination ([`crate::session::terminate`]) removes an ended session's `gsi1` keys, so
 //! the user's session list never shows it again, and its transaction is not changed here.
 //! Instead, after a termination the callers a person can see — the Me and Admin APIs,
-//! end_session and the expiry sweep — [`remember`] the ended sessions: one small marker per
+//! end_session, the expiry sweep and `warden-admin user disable` — [`remember`] the ended
+//! sessions: one small marker per
 //! session in the user's partition (1 write unit each; `Store::put_ended_markers`). The
 //! reader is `Store::recently_ended`. A marker that could not be written is only logged: the
 //! session did end; it is missing from "Recently ended", nothing else.
