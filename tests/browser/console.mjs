@@ -57,6 +57,16 @@ try {
     check(text.includes('Not allowed') && text.includes('internal_session_view'), 'a clear "not allowed" page');
     check(await page.isHidden('#search-section'), 'no broken console behind it');
     await page.screenshot({ path: `${shots}/console-not-allowed.png`, fullPage: true });
+    // "Sign in as someone else": Warden asks to confirm the sign-out, then the console
+    // starts a new sign-in (the login page again).
+    await Promise.all([page.waitForURL((u) => u.pathname === '/oidc/logout'), page.click('#signin-again')]);
+    await page.waitForSelector('button[value=yes]');
+    await page.screenshot({ path: `${shots}/logout-confirmation.png`, fullPage: true });
+    await Promise.all([
+      page.waitForURL((u) => u.pathname === '/login', { timeout: 15000 }),
+      page.click('button[value=yes]'),
+    ]);
+    check(true, 'signed out and back to the login page');
     check(cspErrors.length === 0, 'no CSP violations');
     console.log('CONSOLE DENIED OK');
   } else {

@@ -178,9 +178,9 @@ async fn confirmation_page(app: &App, action: &str, er: &EndSessionRequest, v: &
     let body = format!(
         "<p>Do you want to sign out{app_name}? You will be signed out of every application \
          that uses this sign-in.</p>\
-         <form method=\"post\" action=\"{action}\">{hidden}\
-         <button type=\"submit\" name=\"{cf}\" value=\"yes\">Sign out</button>\
-         <button type=\"submit\" name=\"{cf}\" value=\"no\">Stay signed in</button></form>",
+         <form method=\"post\" action=\"{action}\">{hidden}<p class=\"actions\">\
+         <button type=\"submit\" class=\"primary\" name=\"{cf}\" value=\"yes\">Sign out</button>\
+         <button type=\"submit\" name=\"{cf}\" value=\"no\">Stay signed in</button></p></form>",
         action = esc(action),
         hidden = rp::hidden_fields(&fields),
         cf = CONFIRM_FIELD,

@@ -319,8 +319,13 @@
   });
   $('signin-btn').addEventListener('click', () => { sessionStorage.removeItem(K.tries); signIn(); });
   $('signin-again').addEventListener('click', () => {
+    // Sign out of Warden (it asks to confirm), then back here to sign in again.
     sessionStorage.removeItem(K.tries);
-    location.assign(issuer + '/oidc/logout?client_id=' + CLIENT_ID);
+    sessionStorage.removeItem(K.token);
+    sessionStorage.removeItem(K.scope);
+    location.assign(issuer + '/oidc/logout?' + new URLSearchParams({
+      client_id: CLIENT_ID, post_logout_redirect_uri: REDIRECT_URI,
+    }).toString());
   });
 
   async function main() {
