@@ -10,7 +10,7 @@
 # If the aarch64 Rust target cannot be added on this machine (rustup needs to download it),
 # the script says so and builds x86_64 instead, so the build is still proven; deploy such a
 # build only with `Architectures: [x86_64]`.
-# Slow: a release build with LTO of 16 binaries. On a shared machine run it under nice.
+# Slow: a release build with LTO of 17 binaries. On a shared machine run it under nice.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"

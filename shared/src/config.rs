@@ -54,6 +54,11 @@ pub struct Config {
     /// may cache the answer), so the bound within which it reports a session ended by any
     /// cause.
     pub check_session_interval: Duration,
+    /// `WARDEN_LOGOUT_WAIT_MS` (default [`DEFAULT_LOGOUT_WAIT_MS`], at most
+    /// [`MAX_LOGOUT_WAIT_MS`]; `0` redirects at once): how long end_session waits, after the
+    /// session ended, for the back-channel receipts of its apps before it shows the page
+    /// listing them ([`crate::config`] only reads it; `logout::rp` waits).
+    pub logout_wait: Duration,
     /// How private signing keys are wrapped at rest: `WARDEN_KMS_KEY_ID` (a KMS key; the
     /// deployed stack) or `WARDEN_KEY_ENCRYPTION_KEY` (a base64url 256-bit key, outside
     /// AWS). One of them is required; [`Config::new`] uses a random local key.
@@ -176,8 +181,8 @@ pub fn env_var(name: &str) -> Option<String> {
 /// Apply the optional settings onto `cfg`, each read through `var` (a variable's value;
 /// `None` when unset): `WARDEN_QUEUE_URL`, the lifetimes, `WARDEN_COOKIE_SECURE`, the
 /// login limits, `WARDEN_DELIVERY_MAX_ATTEMPTS`, `WARDEN_CHECK_SESSION_INTERVAL_SECONDS`,
-/// `WARDEN_KMS_ENDPOINT`, `WARDEN_OUTBOUND_ALLOW` and the session limit
-/// (`WARDEN_SESSION_LIMIT`, `WARDEN_SESSION_LIMIT_POLICY`). A setting not given (or blank) keeps
+/// `WARDEN_LOGOUT_WAIT_MS`, `WARDEN_KMS_ENDPOINT`, `WARDEN_OUTBOUND_ALLOW` and the session
+/// limit (`WARDEN_SESSION_LIMIT`, `WARDEN_SESSION_LIMIT_POLICY`). A setting not given (or blank) keeps
 /// `cfg`'s value, [`Config::new`]'s default. The one reading of these variables:
 /// [`Config::from_env`] passes [`env_var`]; the local stack, which fills in the issuer, table
 /// and key protection itself, passes the environment or the pairs its caller gave. A
@@ -221,6 +226,9 @@ pub fn apply_settings(
     }
     if let Some(v) = given("WARDEN_CHECK_SESSION_INTERVAL_SECONDS") {
         cfg.check_session_interval = check_session_interval(Some(v))?;
+    }
+    if let Some(v) = given("WARDEN_LOGOUT_WAIT_MS") {
+        cfg.logout_wait = logout_wait(&v)?;
     }
     if let Some(v) = given("WARDEN_COOKIE_SECURE") {
         cfg.cookie_secure = match v.trim() {
@@ -296,6 +304,25 @@ fn check_session_interval(value: Option<String>) -> Result<Duration, ConfigError
         .map(|n| Duration::from_secs(n.into()))
 }
 
+/// The default of `WARDEN_LOGOUT_WAIT_MS`: 2 s.
+pub const DEFAULT_LOGOUT_WAIT_MS: u64 = 2000;
+/// The most `WARDEN_LOGOUT_WAIT_MS` may be: 10 s (API Gateway gives a function 30 s; a
+/// person should not stare at a blank tab longer).
+pub const MAX_LOGOUT_WAIT_MS: u64 = 10_000;
+
+/// `WARDEN_LOGOUT_WAIT_MS`: 0 to [`MAX_LOGOUT_WAIT_MS`] milliseconds.
+fn logout_wait(v: &str) -> Result<Duration, ConfigError> {
+    v.trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|n| *n <= MAX_LOGOUT_WAIT_MS)
+        .map(Duration::from_millis)
+        .ok_or(ConfigError {
+            var: "WARDEN_LOGOUT_WAIT_MS",
+            problem: format!("expected milliseconds from 0 to {MAX_LOGOUT_WAIT_MS}, got {v:?}"),
+        })
+}
+
 impl Config {
     /// Read the configuration from the environment: the required `WARDEN_ISSUER`,
     /// `WARDEN_TABLE` and key protection, then [`apply_settings`]. Missing required variables
@@ -351,6 +378,7 @@ impl Config {
             login_max_failures_per_ip: 100,
             delivery_max_attempts: DEFAULT_DELIVERY_MAX_ATTEMPTS,
             check_session_interval: Duration::from_secs(10),
+            logout_wait: Duration::from_millis(DEFAULT_LOGOUT_WAIT_MS),
             key_protection: KeyProtection::random_local(),
             kms_endpoint: None,
             outbound_allow: Vec::new(),
@@ -500,6 +528,21 @@ mod tests {
         for bad in ["0", "31", "ten", "-1"] {
             let e = check_session_interval(v(bad)).unwrap_err();
             assert_eq!(e.var, "WARDEN_CHECK_SESSION_INTERVAL_SECONDS", "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_logout_wait_is_zero_to_ten_seconds() {
+        let c = Config::new("https://x.example", "t").unwrap();
+        assert_eq!(c.logout_wait, Duration::from_millis(2000));
+        assert_eq!(logout_wait("0").unwrap(), Duration::ZERO);
+        assert_eq!(logout_wait(" 250 ").unwrap(), Duration::from_millis(250));
+        for bad in ["10001", "-1", "2s", ""] {
+            assert_eq!(
+                logout_wait(bad).unwrap_err().var,
+                "WARDEN_LOGOUT_WAIT_MS",
+                "{bad}"
+            );
         }
     }
 }

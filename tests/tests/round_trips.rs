@@ -26,15 +26,17 @@ const REFRESH: u64 = 3;
 const INTROSPECT: u64 = 1;
 const USERINFO: u64 = 2;
 const LIST_SESSIONS: u64 = 2;
-/// End one session (k tokens ≤ 90, m apps): bearer check + Query + TransactWriteItems.
-const END_ONE: u64 = 3;
+/// End one session (k tokens ≤ 90, m apps): bearer check + Query + TransactWriteItems +
+/// the ended-session marker (BatchWriteItem, "Recently ended").
+const END_ONE: u64 = 4;
 /// A dispatcher batch: the outcomes recorded together; + the duplicate check when any
 /// message was received before or re-sent by the relay.
 const DISPATCH: u64 = 1;
 const DISPATCH_AGAIN: u64 = 2;
-/// End all of n sessions: bearer check + list Query + n × (Query + TransactWriteItems).
+/// End all of n sessions: bearer check + list Query + n × (Query + TransactWriteItems +
+/// the session's ended marker, a BatchWriteItem).
 fn end_all(n: u64) -> u64 {
-    2 + 2 * n
+    2 + 3 * n
 }
 
 async fn measure<F, Fut, T>(rt: &RoundTrips, f: F) -> (u64, T)
@@ -323,8 +325,9 @@ async fn a_long_refreshed_session_ends_in_one_transaction() {
         warden_core::session::Terminated::Ended { .. }
     ));
     assert_eq!(
-        n, 2,
-        "1 Query + 1 TransactWriteItems for 61 links (61 access tokens + 1 refresh token)"
+        n, 3,
+        "1 Query + 1 TransactWriteItems for 61 links (61 access tokens + 1 refresh token) \
+         + the ended-session marker"
     );
     let store = s.store();
     // Revoked in the links themselves (a held token would also read as revoked merely

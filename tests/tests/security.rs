@@ -193,7 +193,7 @@ async fn every_api_route_refuses_missing_bad_cookie_only_and_wrong_scope_request
         );
         assert!(live(&s, &victim_sess.sid).await, "{what}: nothing ended");
     }
-    assert_eq!(covered, 10, "every protected /api/ route was exercised");
+    assert_eq!(covered, 11, "every protected /api/ route was exercised");
     assert!(live(&s, &admin_sess.sid).await);
 }
 

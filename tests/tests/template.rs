@@ -381,7 +381,7 @@ fn routes_match_the_local_stack() {
 fn every_function_crate_is_deployed() {
     let t = template();
     let crates = crates();
-    assert_eq!(crates.len(), 16, "function crates: {crates:?}");
+    assert_eq!(crates.len(), 17, "function crates: {crates:?}");
     let tpl = template_functions(&t);
     let tpl_bins: BTreeSet<&String> = tpl.values().collect();
     for (dir, bin) in &crates {
@@ -497,6 +497,16 @@ fn environment_covers_the_configuration() {
         "deleting the key would lose the signing keys"
     );
     assert!(is_ref(at(env, &["WARDEN_QUEUE_URL"]), "LogoutQueue"));
+    assert!(is_ref(at(env, &["WARDEN_LOGOUT_WAIT_MS"]), "LogoutWaitMs"));
+    assert_eq!(
+        at(&t, &["Parameters", "LogoutWaitMs", "Default"]).as_u64(),
+        Some(warden_core::config::DEFAULT_LOGOUT_WAIT_MS),
+        "the template's default wait is the core's"
+    );
+    assert_eq!(
+        at(&t, &["Parameters", "LogoutWaitMs", "MaxValue"]).as_u64(),
+        Some(warden_core::config::MAX_LOGOUT_WAIT_MS)
+    );
     assert!(is_ref(
         at(env, &["WARDEN_DELIVERY_MAX_ATTEMPTS"]),
         "MaxReceiveCount"
@@ -700,7 +710,7 @@ fn policies_are_least_privilege() {
             dir == "logout-dispatcher",
             "{id}: ChangeMessageVisibility"
         );
-        if ["discovery", "api-docs", "myaccount"].contains(&dir.as_str()) {
+        if ["discovery", "api-docs", "myaccount", "console"].contains(&dir.as_str()) {
             assert!(acts.is_empty(), "{id} needs no table or queue access");
         }
         // Sufficiency: what each function's code path calls (read from the handlers and the

@@ -191,19 +191,11 @@ async fn form_page(
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Sign in — Warden</title>
-<style>
-body{{font-family:system-ui,sans-serif;max-width:24rem;margin:4rem auto;padding:0 1rem;color:#1a1a1a}}
-label{{display:block;margin-top:1rem;font-weight:600}}
-input[type=text],input[type=password]{{width:100%;padding:.5rem;font-size:1rem;box-sizing:border-box}}
-.remember{{margin-top:1rem;font-weight:normal}}
-button{{margin-top:1.5rem;padding:.6rem 1.2rem;font-size:1rem}}
-.error{{background:#fdecea;border:1px solid #b3261e;color:#b3261e;padding:.75rem;margin-top:1rem}}
-:focus{{outline:3px solid #1a73e8;outline-offset:2px}}
-</style>
+<style>{style}</style>
 </head>
-<body>
+<body class="narrow">
 <main>
-<h1>Sign in</h1>
+<h1>{heading}</h1>
 {error_html}
 <form method="post" action="{action}" novalidate>
 <input type="hidden" name="{csrf_field}" value="{token}">
@@ -213,7 +205,7 @@ button{{margin-top:1.5rem;padding:.6rem 1.2rem;font-size:1rem}}
 <label for="password">Password</label>
 <input type="password" id="password" name="password" autocomplete="current-password" required{described}>
 <label class="remember"><input type="checkbox" name="remember_me" value="on"> Remember me on this device</label>
-<button type="submit">Sign in</button>
+<p class="actions"><button type="submit" class="primary">Sign in</button></p>
 </form>
 </main>
 </body>
@@ -224,6 +216,8 @@ button{{margin-top:1.5rem;padding:.6rem 1.2rem;font-size:1rem}}
         token = esc(&token),
         return_to = esc(return_to),
         username = esc(username),
+        style = http::STYLE,
+        heading = heading(app, return_to).await,
     );
     let mut r = html_response(status, html, false);
     http::set_cookie(&mut r, &csrf_cookie);
@@ -261,13 +255,13 @@ async fn limit_page(
         .iter()
         .map(|s| {
             format!(
-                r#"<li class="session"><form method="post" action="{action}">
+                r#"<li class="card"><form method="post" action="{action}">
 <input type="hidden" name="{csrf_field}" value="{token}">
 <input type="hidden" name="return_to" value="{return_to}">
 <input type="hidden" name="limit_ticket" value="{ticket}">
 <input type="hidden" name="end_sid" value="{sid}">
 <p><strong class="ua">{ua}</strong><br>from {ip} · signed in {created} · last used {seen}</p>
-<button type="submit">Sign out this one and continue</button>
+<button type="submit" class="primary">Sign out this one and continue</button>
 </form></li>
 "#,
                 action = esc(&app.config.url("/login")),
@@ -294,26 +288,20 @@ async fn limit_page(
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Too many sessions — Warden</title>
-<style>
-body{{font-family:system-ui,sans-serif;max-width:32rem;margin:4rem auto;padding:0 1rem;color:#1a1a1a}}
-ul{{list-style:none;padding:0}}
-.session{{border:1px solid #ccc;padding:.75rem;margin:.75rem 0}}
-.ua{{word-break:break-word}}
-button{{padding:.5rem 1rem;font-size:1rem}}
-:focus{{outline:3px solid #1a73e8;outline-offset:2px}}
-</style>
+<style>{style}</style>
 </head>
-<body>
+<body class="narrow">
 <main>
 <h1>You are signed in on too many devices</h1>
 <p id="limit-reason" role="alert">Your account may have at most {limit} sessions at once, and it has {n}. Sign out one of them to continue signing in here.</p>
-<ul aria-describedby="limit-reason">
+<ul class="receipts" aria-describedby="limit-reason">
 {rows}</ul>
 <p><a href="{cancel}">Cancel</a></p>
 </main>
 </body>
 </html>
 "#,
+        style = http::STYLE,
         limit = app.config.session_limit.unwrap_or(0),
         n = sessions.len(),
         cancel = esc(&app
@@ -335,4 +323,50 @@ fn percent_encode(v: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+// --- issue 20: "Sign in to <client name>".
+
+/// The client a `return_to` continues to: the `client_id` of an authorization request
+/// (`/oauth2/authorize?…&client_id=…`); `None` for anything else.
+fn client_in_return_to(return_to: &str) -> Option<String> {
+    let (path, query) = return_to.split_once('?')?;
+    if path != "/oauth2/authorize" {
+        return None;
+    }
+    http::Params::parse(query)
+        .ok()?
+        .get("client_id")
+        .filter(|v| !v.is_empty())
+        .map(str::to_string)
+}
+
+/// The page's heading, escaped: "Sign in to <the app's name>" when `return_to` names a
+/// registered, enabled client, else "Sign in". Round trips: 0 (cached client) or 1 GetItem.
+async fn heading(app: &App, return_to: &str) -> String {
+    let Some(id) = client_in_return_to(return_to) else {
+        return "Sign in".into();
+    };
+    match app.client(&id).await {
+        Ok(Some(c)) if !c.disabled && !c.name.trim().is_empty() => {
+            format!("Sign in to {}", esc(c.name.trim()))
+        }
+        _ => "Sign in".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_app_is_named_only_for_an_authorization_request() {
+        assert_eq!(
+            client_in_return_to("/oauth2/authorize?response_type=code&client_id=my%20app&x=1"),
+            Some("my app".into())
+        );
+        assert_eq!(client_in_return_to("/oauth2/authorize?client_id="), None);
+        assert_eq!(client_in_return_to("/myaccount?client_id=x"), None);
+        assert_eq!(client_in_return_to("/oauth2/authorize"), None);
+    }
 }

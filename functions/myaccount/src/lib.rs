@@ -9,7 +9,6 @@
 //! script and style are allowed by their SHA-256 hashes (computed here from the exact text
 //! served); `connect-src 'self'` (token endpoint and Me API only); no framing; no referrer.
 
-use base64::Engine;
 use lambda_http::http::{header, HeaderValue, StatusCode};
 use lambda_http::Request;
 use std::sync::OnceLock;
@@ -17,30 +16,27 @@ use warden_core::http::{esc, html_response, Resp};
 use warden_core::App;
 
 const TEMPLATE: &str = include_str!("page/page.html");
-/// The page's script, inlined verbatim (its hash is in the CSP).
-pub const SCRIPT: &str = include_str!("page/page.js");
-/// The page's style sheet, inlined verbatim (its hash is in the CSP).
-pub const STYLE: &str = include_str!("page/page.css");
+/// The page's script, inlined verbatim (its hash is in the CSP): the page itself, then
+/// "Recently ended" (`page/ended.js`, issue 20).
+pub const SCRIPT: &str = concat!(
+    include_str!("page/page.js"),
+    "\n",
+    include_str!("page/ended.js")
+);
+/// The page's own style rules (after the hosted pages' shared stylesheet).
+pub const PAGE_STYLE: &str = include_str!("page/page.css");
 
-fn csp_hash(text: &str) -> String {
-    format!(
-        "'sha256-{}'",
-        base64::engine::general_purpose::STANDARD
-            .encode(warden_core::platform::crypto::sha256(text.as_bytes()))
-    )
+/// The page's style sheet, inlined verbatim (its hash is in the CSP): the one stylesheet of
+/// the hosted pages ([`warden_core::http::STYLE`]), then the page's own rules.
+pub fn style() -> &'static str {
+    static STYLE: OnceLock<String> = OnceLock::new();
+    STYLE.get_or_init(|| format!("{}{}", warden_core::http::STYLE, PAGE_STYLE))
 }
 
 /// The Content-Security-Policy of the page.
 pub fn csp() -> &'static str {
     static CSP: OnceLock<String> = OnceLock::new();
-    CSP.get_or_init(|| {
-        format!(
-            "default-src 'none'; script-src {}; style-src {}; connect-src 'self'; img-src 'self' data:; \
-             base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
-            csp_hash(SCRIPT),
-            csp_hash(STYLE)
-        )
-    })
+    CSP.get_or_init(|| warden_core::http::first_party_csp(SCRIPT, style()))
 }
 
 /// The page for an issuer.
@@ -48,7 +44,7 @@ pub fn page(issuer: &str) -> String {
     // The issuer goes into an attribute (escaped); the script and style are constant.
     TEMPLATE
         .replacen("{{ISSUER}}", &esc(issuer), 1)
-        .replacen("{{STYLE}}", STYLE, 1)
+        .replacen("{{STYLE}}", style(), 1)
         .replacen("{{SCRIPT}}", SCRIPT, 1)
 }
 
@@ -63,19 +59,21 @@ pub async fn handle(app: &App, _req: Request) -> Resp {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use warden_core::http::csp_hash;
 
     #[test]
     fn page_inlines_exactly_what_the_csp_hashes() {
         let p = page("https://id.example.com");
         assert!(p.contains(&format!("<script>{SCRIPT}</script>")));
-        assert!(p.contains(&format!("<style>{STYLE}</style>")));
+        assert!(p.contains(&format!("<style>{}</style>", style())));
+        assert!(csp().contains(&csp_hash(style())));
         assert!(p.contains("data-issuer=\"https://id.example.com\""));
         assert!(!csp().contains("unsafe-inline"));
         assert!(csp().contains(&csp_hash(SCRIPT)));
         // The templates carry no other script or style.
         assert_eq!(p.matches("<script").count(), 1);
         assert_eq!(p.matches("<style").count(), 1);
-        assert!(!SCRIPT.contains("{{") && !STYLE.contains("{{"));
+        assert!(!SCRIPT.contains("{{") && !style().contains("{{"));
         let evil = page("https://x\"><script>alert(1)</script>");
         assert_eq!(evil.matches("<script").count(), 1);
     }

@@ -374,11 +374,12 @@ async fn user(
             u.disabled = true;
             store.update_user(&u).await?;
             let app = cli_app(store, queue).await?;
-            let ended = warden_core::session::terminate_all(
+            let ended = warden_core::session::terminate::terminate_all_by(
                 &app,
                 &u.user_id,
                 &[],
                 warden_core::store::schema::EndReason::UserDisabled,
+                None,
             )
             .await?;
             let mut v = user_json(&u);

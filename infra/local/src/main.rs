@@ -115,6 +115,7 @@ async fn main() {
     println!("Warden is running at {base}");
     println!("  discovery:   {base}/.well-known/openid-configuration");
     println!("  my account:  {base}/myaccount");
+    println!("  console:     {base}/console");
     println!("  storage:     {}", running.dynamodb_endpoint);
     match &running.seeded {
         Some(s) => {

@@ -39,6 +39,7 @@ pub fn handler(function: &str) -> Option<Handler> {
         "admin-sessions" => h!(warden_fn_admin_sessions::handle),
         "api-docs" => h!(warden_fn_api_docs::handle),
         "myaccount" => h!(warden_fn_myaccount::handle),
+        "console" => h!(warden_fn_console::handle),
         "end-session" => h!(warden_fn_end_session::handle),
         "check-session" => h!(warden_fn_check_session::handle),
         _ => return None,

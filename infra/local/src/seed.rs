@@ -16,8 +16,51 @@ pub struct Seeded {
     pub redirect_uri: String,
 }
 
-/// Seed once: if the My Account client exists, nothing is done.
+/// The sessions console's own client id (a first-party public client, issue 20).
+pub const CONSOLE_CLIENT: &str = "warden-console";
+
+/// Seed the sessions console's client if it is missing (also on a stack seeded before the
+/// console existed). Like My Account's: public, code + PKCE, redirect `<issuer>/console`;
+/// its scopes are granted only to users whose roles allow them.
+async fn seed_console(app: &App) -> Result<(), AdminError> {
+    if app.store.get_client(CONSOLE_CLIENT).await?.is_some() {
+        return Ok(());
+    }
+    let issuer = &app.config.issuer;
+    let created = admin::create_client(
+        &app.store,
+        &ClientSpec {
+            client_id: Some(CONSOLE_CLIENT.into()),
+            name: "Sessions console".into(),
+            public: true,
+            redirect_uris: vec![format!("{issuer}/console")],
+            post_logout_redirect_uris: vec![format!("{issuer}/console")],
+            scopes: vec![
+                "openid".into(),
+                "profile".into(),
+                "internal_session_view".into(),
+                "internal_session_delete".into(),
+            ],
+            grant_types: vec!["authorization_code".into()],
+            token_binding: Some("sso-session".into()),
+            ..Default::default()
+        },
+    )
+    .await;
+    match created {
+        Ok(_) | Err(AdminError::Exists) => Ok(()),
+        Err(AdminError::Invalid(why)) => {
+            tracing::warn!(issuer = %issuer, problem = %why, "the sessions console is not seeded");
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Seed once: if the My Account client exists, nothing more is done (the console's client
+/// is seeded whenever it is missing).
 pub async fn seed(app: &App) -> Result<Option<Seeded>, AdminError> {
+    seed_console(app).await?;
     if app.store.get_client(MYACCOUNT_CLIENT).await?.is_some() {
         return Ok(None);
     }

@@ -21,7 +21,8 @@ use crate::http::routes::{route, Route};
 use crate::logout::relay::replay;
 use crate::oauth::bearer::{authenticate, require_scope};
 use crate::platform::time::now_s;
-use crate::session::terminate::{terminate_all_by, terminate_by};
+use crate::session::terminate::terminate_all_by;
+use crate::session::terminate::terminate_by;
 use crate::session::Terminated;
 use crate::store::schema::{ActorKind, DeliveryItem, DeliveryStatus, EndReason, EndedBy};
 use crate::store::StoreError;
@@ -217,9 +218,8 @@ pub async fn run(app: &App, r: &AdminRequest<'_>) -> Result<Answer, ApiError> {
             let by = EndedBy::person(ActorKind::Admin, &token.user_id, Some(&token.client_id));
             match terminate_by(app, sid, Some(uid), EndReason::Admin, Some(&by)).await? {
                 Terminated::NotFound => Err(no_session()),
-                Terminated::Ended { .. } | Terminated::AlreadyEnded => {
-                    Ok(Answer::empty(StatusCode::NO_CONTENT))
-                }
+                Terminated::Ended { .. } => Ok(Answer::empty(StatusCode::NO_CONTENT)),
+                Terminated::AlreadyEnded => Ok(Answer::empty(StatusCode::NO_CONTENT)),
             }
         }
         Op::Deliveries => {

@@ -6,8 +6,14 @@
 //! * `DELETE /api/users/v1/me/sessions/{session-id}` — end one; another user's or an unknown
 //!   id is 404, an already ended one 204.
 //!
+//! * `GET /api/users/v1/me/ended-sessions?limit` — the caller's recently ended sessions
+//!   (newest first, until they expire from the table), each with why and by whom it ended
+//!   and, per app, whether it was told (its back-channel receipt). Only the caller's own:
+//!   the markers are read under the caller's user id and each session's owner is checked.
+//!
 //! Ending a session revokes its tokens at once: ending the caller's own session makes the
-//! next call with the same token a 401.
+//! next call with the same token a 401. Every ending through this API is remembered for
+//! "Recently ended" ([`crate::session::history`]).
 
 use super::sessions::{self as api, Query, LIST_PARAMS};
 use super::Answer;
@@ -15,9 +21,12 @@ use crate::app::App;
 use crate::http::error::ApiError;
 use crate::http::routes::route;
 use crate::oauth::bearer::{authenticate, require_scope};
-use crate::session::terminate::{terminate_all_by, terminate_by};
+use crate::platform::time::now_s;
+use crate::session::terminate::terminate_all_by;
+use crate::session::terminate::terminate_by;
 use crate::session::Terminated;
-use crate::store::schema::{ActorKind, EndReason, EndedBy};
+use crate::store::schema::{ActorKind, DeliveryItem, EndReason, EndedBy};
+use crate::store::EndedSession;
 use http::{HeaderMap, StatusCode};
 use serde_json::json;
 
@@ -92,14 +101,88 @@ pub async fn run(app: &App, r: &MeRequest<'_>) -> Result<Answer, ApiError> {
             let by = EndedBy::person(ActorKind::User, user_id, Some(&token.client_id));
             match terminate_by(app, sid, Some(user_id), EndReason::User, Some(&by)).await? {
                 Terminated::NotFound => Err(not_found()),
-                Terminated::Ended { .. } | Terminated::AlreadyEnded => {
-                    Ok(Answer::empty(StatusCode::NO_CONTENT))
-                }
+                Terminated::Ended { .. } => Ok(Answer::empty(StatusCode::NO_CONTENT)),
+                Terminated::AlreadyEnded => Ok(Answer::empty(StatusCode::NO_CONTENT)),
             }
+        }
+        k if k == route::ME_ENDED.key => {
+            let q = Query::parse(r.raw_query, &["limit"])?;
+            let limit = q.limit()?.min(ENDED_LIMIT);
+            let ended = app.store.recently_ended(user_id, now_s(), limit).await?;
+            let sessions: Vec<_> = ended.iter().map(ended_json).collect();
+            Ok(Answer::json(
+                json!({"userId": user_id, "sessions": sessions}),
+            ))
         }
         _ => Err(ApiError::method_not_allowed()),
     }
 }
+
+// --- Recently ended (issue 20) ---
+
+/// At most this many ended sessions are listed.
+pub const ENDED_LIMIT: usize = 25;
+
+/// Who ended a session, as its user is told: `you`, `administrator`, `app` (the app's
+/// RP-initiated logout), `timeout` (idle or absolute expiry) or `system` (anything else
+/// Warden did itself). The administrator's identity is not shown.
+pub fn ended_by_label(reason: Option<EndReason>, by: Option<&EndedBy>) -> &'static str {
+    match (reason, by.map(|b| b.kind)) {
+        (Some(EndReason::IdleTimeout | EndReason::AbsoluteTimeout | EndReason::Expired), _) => {
+            "timeout"
+        }
+        (Some(EndReason::RpLogout), _) => "app",
+        (_, Some(ActorKind::Admin)) => "administrator",
+        (Some(EndReason::UserDisabled | EndReason::UserDeleted | EndReason::Admin), _) => {
+            "administrator"
+        }
+        (_, Some(ActorKind::User)) => "you",
+        _ => "system",
+    }
+}
+
+/// Whether an app of an ended session was told, as its user sees it: `signed-out`,
+/// `trying`, `failed` ([`crate::logout::rp::ReceiptState`]) or `not-needed` (the app has no
+/// back-channel URI, so nothing was to be sent).
+fn told(d: Option<&DeliveryItem>) -> &'static str {
+    d.map_or("not-needed", |d| {
+        crate::logout::rp::ReceiptState::of(d.status).as_str()
+    })
+}
+
+/// One ended session for its user: the live-session shape without `current`, the end
+/// (`endedReason`, `endedAt`, `endedBy` as [`ended_by_label`]) and per app its receipt
+/// (`told`, `status`, `attempts`, `deliveredAt`; no error text).
+pub fn ended_json(e: &EndedSession) -> serde_json::Value {
+    let s = &e.session;
+    let mut v = api::session_json(s, false);
+    if let Some(o) = v.as_object_mut() {
+        o.remove("current");
+    }
+    let reason = s.ended_reason.as_deref().and_then(EndReason::parse);
+    v["endedReason"] = json!(s.ended_reason);
+    v["endedAt"] = json!(s.ended_at_ms.map(|t| t.to_string()));
+    v["endedBy"] = json!(ended_by_label(reason, s.ended_by.as_ref()));
+    let apps: Vec<_> = s
+        .apps
+        .iter()
+        .map(|(cid, a)| {
+            let d = e.deliveries.iter().find(|d| &d.client_id == cid);
+            json!({
+                "appId": cid,
+                "appName": a.name,
+                "told": told(d),
+                "status": d.map(|d| d.status),
+                "attempts": d.map(|d| d.attempts),
+                "deliveredAt": d.and_then(|d| d.delivered_ms).map(|t| t.to_string()),
+            })
+        })
+        .collect();
+    v["applications"] = json!(apps);
+    v
+}
+
+// --- end of Recently ended.
 
 #[cfg(test)]
 mod tests {
@@ -126,7 +209,8 @@ mod tests {
                 [
                     route::ME_LIST.key,
                     route::ME_END_ALL.key,
-                    route::ME_END_ONE.key
+                    route::ME_END_ONE.key,
+                    route::ME_ENDED.key
                 ]
                 .contains(&r.key),
                 "{}",
@@ -137,5 +221,27 @@ mod tests {
             routes::key_of("DELETE", "/api/users/v1/me/sessions/abc"),
             route::ME_END_ONE.key
         );
+    }
+
+    #[test]
+    fn the_user_is_told_who_ended_a_session_without_the_administrators_name() {
+        let admin = EndedBy::person(ActorKind::Admin, "admin-1", Some("console"));
+        let me = EndedBy::person(ActorKind::User, "u1", Some("myaccount"));
+        let l = ended_by_label;
+        assert_eq!(l(Some(EndReason::Admin), Some(&admin)), "administrator");
+        assert_eq!(l(Some(EndReason::UserDisabled), None), "administrator");
+        assert_eq!(l(Some(EndReason::User), Some(&me)), "you");
+        assert_eq!(l(Some(EndReason::UserAll), Some(&me)), "you");
+        assert_eq!(l(Some(EndReason::RpLogout), Some(&me)), "app");
+        assert_eq!(
+            l(Some(EndReason::IdleTimeout), Some(&EndedBy::system())),
+            "timeout"
+        );
+        assert_eq!(l(Some(EndReason::AbsoluteTimeout), None), "timeout");
+        assert_eq!(
+            l(Some(EndReason::CodeReplay), Some(&EndedBy::system())),
+            "system"
+        );
+        assert_eq!(l(None, None), "system");
     }
 }

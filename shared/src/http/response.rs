@@ -101,6 +101,11 @@ pub fn csp_hash(text: &str) -> String {
     )
 }
 
+/// The one stylesheet of every hosted page — login, logout confirmation, signed-out, My
+/// Account and the sessions console — inlined in each as `<style>` (no external asset;
+/// pages whose CSP restricts styles list its [`csp_hash`]).
+pub const STYLE: &str = include_str!("style.css");
+
 /// The Content-Security-Policy of a hosted page: scripts only by the hashes of the page's
 /// own inline scripts (`'none'` without any), no plugins, no `<base>`, and no framing
 /// unless `frameable`. Styles, images, forms and frames are left to the defaults: the pages
@@ -118,6 +123,19 @@ pub fn page_csp(html: &str, frameable: bool) -> String {
         csp.push_str("; frame-ancestors 'none'");
     }
     csp
+}
+
+/// The stricter policy of the first-party script pages (My Account, the sessions console):
+/// nothing by default, the page's one inline script and one inline style by their hashes,
+/// `connect-src 'self'` (Warden's own token endpoint and APIs), no `<base>`, forms only to
+/// Warden, no framing.
+pub fn first_party_csp(script: &str, style: &str) -> String {
+    format!(
+        "default-src 'none'; script-src {}; style-src {}; connect-src 'self'; img-src 'self' data:; \
+         base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+        csp_hash(script),
+        csp_hash(style)
+    )
 }
 
 /// Headers every answer of an https deployment carries: `Strict-Transport-Security`

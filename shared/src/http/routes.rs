@@ -65,6 +65,10 @@ routes! {
     ME_LIST = "GET" "/api/users/v1/me/sessions" => "me-sessions";
     ME_END_ALL = "DELETE" "/api/users/v1/me/sessions" => "me-sessions";
     ME_END_ONE = "DELETE" "/api/users/v1/me/sessions/{session-id}" => "me-sessions";
+    // --- issue 20 (logout you can see): recently ended sessions; the sessions console.
+    ME_ENDED = "GET" "/api/users/v1/me/ended-sessions" => "me-sessions";
+    GET_CONSOLE = "GET" "/console" => "console";
+    // --- end of issue 20.
     ADMIN_SEARCH = "GET" "/api/users/v1/sessions" => "admin-sessions";
     ADMIN_LIST_USER = "GET" "/api/users/v1/{user-id}/sessions" => "admin-sessions";
     ADMIN_END_USER = "DELETE" "/api/users/v1/{user-id}/sessions" => "admin-sessions";

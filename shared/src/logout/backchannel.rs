@@ -159,7 +159,9 @@ pub async fn deliver(
 }
 
 /// [`deliver`] for a batch of messages (an SQS batch): the POSTs run concurrently (at
-/// most `concurrency` at once), then every outcome is recorded in 1 round trip
+/// most `concurrency` at once), and the outcomes are recorded in waves: those finished
+/// within [`RECORD_WAVE`] of each other in 1 round trip (so 1 for a batch whose apps all
+/// answer promptly; one more per app that answers later than the others)
 /// ([`crate::store::Store::record_deliveries`]: one TransactWriteItems, or UpdateItems one
 /// by one for a batch of one or when a duplicate message makes the transaction fail).
 /// Messages that may be duplicates — handed out more than once, or re-sent by the relay —
@@ -176,43 +178,37 @@ pub async fn deliver_batch(
     let futs: Vec<_> = msgs
         .iter()
         .zip(finals)
-        .map(|(&(msg, count), fin)| async move {
-            match fin {
+        .enumerate()
+        .map(|(i, (&(msg, count), fin))| async move {
+            let outcome = match fin {
                 Some(status) => Ok(DeliveryOutcome::AlreadyFinal(status)),
                 None => attempt(app, msg, count).await,
-            }
+            };
+            (i, outcome)
         })
         .collect();
-    let attempts: Vec<Result<DeliveryOutcome, StoreError>> = stream::iter(futs)
-        .buffered(concurrency.max(1))
-        .collect()
-        .await;
-    let now = now_ms();
-    let mut records = Vec::new();
-    let mut which = Vec::new();
-    for (i, (a, (msg, count))) in attempts.iter().zip(msgs).enumerate() {
-        if let Ok(outcome) = a {
-            if matches!(outcome, DeliveryOutcome::AlreadyFinal(_)) {
-                continue;
-            }
-            records.push(crate::store::DeliveryRecord {
-                sid: &msg.sid,
-                client_id: &msg.client_id,
-                outcome,
-                retry_due_s: relay_due_after_retry(now / 1000, *count),
-            });
-            which.push(i);
-        }
-    }
-    let recorded = app.store.record_deliveries(&records, now).await;
+    // Outcomes are recorded in waves: everything that finished within RECORD_WAVE of the
+    // wave's first outcome together, so a fast app's receipt is not held back by a slow app
+    // of the same batch (end_session waits on receipts; issue 20). With every app
+    // answering promptly this is the one transaction it always was.
+    let mut running = stream::iter(futs).buffer_unordered(concurrency.max(1));
+    let mut attempts: Vec<Option<Result<DeliveryOutcome, StoreError>>> =
+        msgs.iter().map(|_| None).collect();
     let mut failed: Vec<Option<StoreError>> = msgs.iter().map(|_| None).collect();
-    for (i, r) in which.into_iter().zip(recorded) {
-        match r {
-            // Already final (a duplicate message): nothing to record.
-            Ok(()) | Err(StoreError::ConditionFailed) => {}
-            Err(e) => failed[i] = Some(e),
+    while let Some((i, a)) = running.next().await {
+        let mut wave = vec![i];
+        attempts[i] = Some(a);
+        let until = tokio::time::Instant::now() + RECORD_WAVE;
+        while let Ok(Some((j, b))) = tokio::time::timeout_at(until, running.next()).await {
+            wave.push(j);
+            attempts[j] = Some(b);
         }
+        record_wave(app, msgs, &attempts, &wave, &mut failed).await;
     }
+    let attempts: Vec<Result<DeliveryOutcome, StoreError>> = attempts
+        .into_iter()
+        .map(|a| a.unwrap_or(Err(StoreError::Backend("no outcome".into()))))
+        .collect();
     attempts
         .into_iter()
         .zip(failed)
@@ -234,6 +230,50 @@ pub async fn deliver_batch(
             Ok(outcome)
         })
         .collect()
+}
+
+/// How long after a wave's first outcome [`deliver_batch`] waits for more before it records
+/// them together.
+pub const RECORD_WAVE: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Record the outcomes of one wave (`wave`: indices into `msgs` and `attempts`) in 1 round
+/// trip ([`crate::store::Store::record_deliveries`]); a store error lands in `failed`.
+async fn record_wave(
+    app: &App,
+    msgs: &[(&DeliveryMessage, u32)],
+    attempts: &[Option<Result<DeliveryOutcome, StoreError>>],
+    wave: &[usize],
+    failed: &mut [Option<StoreError>],
+) {
+    let now = now_ms();
+    let mut records = Vec::new();
+    let mut which = Vec::new();
+    for &i in wave {
+        let (msg, count) = msgs[i];
+        if let Some(Ok(outcome)) = &attempts[i] {
+            if matches!(outcome, DeliveryOutcome::AlreadyFinal(_)) {
+                continue;
+            }
+            records.push(crate::store::DeliveryRecord {
+                sid: &msg.sid,
+                client_id: &msg.client_id,
+                outcome,
+                retry_due_s: relay_due_after_retry(now / 1000, count),
+            });
+            which.push(i);
+        }
+    }
+    if records.is_empty() {
+        return;
+    }
+    let recorded = app.store.record_deliveries(&records, now).await;
+    for (i, r) in which.into_iter().zip(recorded) {
+        match r {
+            // Already final (a duplicate message): nothing to record.
+            Ok(()) | Err(StoreError::ConditionFailed) => {}
+            Err(e) => failed[i] = Some(e),
+        }
+    }
 }
 
 /// For each message: the final status of its delivery when it may be a duplicate (received

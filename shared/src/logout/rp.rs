@@ -15,10 +15,19 @@
 //!   `post_logout_redirect_uris`; it needs a valid hint or `client_id`. `state` is returned
 //!   unchanged.
 //! * `ui_locales` and `logout_hint` are accepted; unknown locales are not an error.
+//!
+//! **The bounded wait** (issue 20). RPIL §3 redirects to the `post_logout_redirect_uri`
+//! "after a logout has been performed"; back-channel delivery is asynchronous (outbox →
+//! queue → dispatcher), so a redirect at once can land on an app that has not heard yet, and
+//! a logout that waits for every app blocks on a slow one. After the session ended, [`decide`] polls the new deliveries' receipts
+//! ([`wait_for_receipts`]) for at most `WARDEN_LOGOUT_WAIT_MS` (default 2 s, `0` = no wait);
+//! [`finish`] then decides, from the receipts alone, between today's redirect and a page
+//! listing each app (signed out, still trying, failed) with a Continue link. The wait only
+//! reads: whatever is still pending stays in the outbox and the dispatcher finishes it.
 
 use crate::app::App;
 use crate::http::{esc, with_query, Params};
-use crate::store::schema::{ClientItem, EndReason, SessionItem};
+use crate::store::schema::{ClientItem, DeliveryStatus, EndReason, SessionItem};
 use crate::store::StoreError;
 use serde_json::Value;
 use std::sync::Arc;
@@ -279,13 +288,153 @@ pub enum Outcome {
         clear_cookies: bool,
         /// A live session was ended by this request (not only found already gone).
         ended: bool,
+        /// The back-channel receipts of the session's apps at the end of the wait (empty
+        /// without a wait or without back-channel apps); [`finish`] decides from them.
+        receipts: Vec<AppReceipt>,
     },
+}
+
+/// What one app's back-channel receipt says, as the logout page shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReceiptState {
+    /// `delivered`: the app answered 200/204.
+    SignedOut,
+    /// `pending` (or not readable yet): the dispatcher is still trying.
+    Trying,
+    /// `rejected` or `dead`: the app refused, or the retries ran out (an operator can replay).
+    Failed,
+}
+
+impl ReceiptState {
+    /// The state a delivery status shows as.
+    pub fn of(status: DeliveryStatus) -> Self {
+        match status {
+            DeliveryStatus::Delivered => ReceiptState::SignedOut,
+            DeliveryStatus::Pending => ReceiptState::Trying,
+            DeliveryStatus::Rejected | DeliveryStatus::Dead => ReceiptState::Failed,
+        }
+    }
+
+    /// Final: no further attempt will change it without a replay.
+    pub fn is_final(self) -> bool {
+        self != ReceiptState::Trying
+    }
+
+    /// A stable name for markup and tests (`signed-out`, `trying`, `failed`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReceiptState::SignedOut => "signed-out",
+            ReceiptState::Trying => "trying",
+            ReceiptState::Failed => "failed",
+        }
+    }
+}
+
+/// One app of the ended session and its receipt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppReceipt {
+    /// The client id.
+    pub client_id: String,
+    /// Its display name when it joined the session (user-controlled: render escaped).
+    pub name: String,
+    /// What its delivery says.
+    pub state: ReceiptState,
+}
+
+/// How end_session finishes after a logout (or with nothing to end).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finish {
+    /// Every app that needed telling was told (or none did) and there is no front-channel
+    /// iframe: redirect at once to the `post_logout_redirect_uri`, or without one show the
+    /// plain signed-out page.
+    Direct,
+    /// Every app was told; front-channel iframes still have to load (today's page, which
+    /// continues by itself).
+    FrontChannel,
+    /// Some app is still being tried or failed: the page listing each app, with a Continue
+    /// link (and the front-channel iframes, if any).
+    Receipts,
+}
+
+/// Decide how to finish from the receipts at the end of the wait and whether iframes must
+/// load. Pure.
+pub fn finish(receipts: &[AppReceipt], has_iframes: bool) -> Finish {
+    if receipts.iter().any(|r| r.state != ReceiptState::SignedOut) {
+        Finish::Receipts
+    } else if has_iframes {
+        Finish::FrontChannel
+    } else {
+        Finish::Direct
+    }
+}
+
+/// The poll intervals of the wait: short first (a fast app answers within tens of
+/// milliseconds), then every 100 ms.
+pub fn poll_delay(poll: u32) -> std::time::Duration {
+    std::time::Duration::from_millis(match poll {
+        0 => 20,
+        1 => 40,
+        2 => 60,
+        _ => 100,
+    })
+}
+
+/// The session's back-channel apps, in client-id order, with no receipt yet (`Trying`).
+pub fn backchannel_apps(s: &SessionItem) -> Vec<AppReceipt> {
+    s.apps
+        .iter()
+        .filter(|(_, a)| a.backchannel)
+        .map(|(cid, a)| AppReceipt {
+            client_id: cid.clone(),
+            name: a.name.clone(),
+            state: ReceiptState::Trying,
+        })
+        .collect()
+}
+
+/// Poll the receipts of `apps` (deliveries of session `sid`) until every one is final or
+/// `wait` has passed. Reads only. Round trips: 1 BatchGetItem (strongly consistent, one read
+/// unit per delivery) per poll, at most about `wait` / 100 ms + 3 polls (a 2 s wait: ≤ 22).
+/// A store error ends the wait with what is known (the page then says "still trying").
+pub async fn wait_for_receipts(
+    app: &App,
+    sid: &str,
+    mut apps: Vec<AppReceipt>,
+    wait: std::time::Duration,
+) -> Vec<AppReceipt> {
+    if apps.is_empty() {
+        return apps;
+    }
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut poll = 0;
+    loop {
+        let pause = poll_delay(poll).min(deadline - tokio::time::Instant::now());
+        tokio::time::sleep(pause).await;
+        poll += 1;
+        let which: Vec<(&str, &str)> = apps.iter().map(|a| (sid, a.client_id.as_str())).collect();
+        match app.store.get_deliveries(&which).await {
+            Ok(found) => {
+                for (a, d) in apps.iter_mut().zip(found) {
+                    if let Some(d) = d {
+                        a.state = ReceiptState::of(d.status);
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "logout receipts could not be read; not waiting");
+                return apps;
+            }
+        }
+        if apps.iter().all(|a| a.state.is_final()) || tokio::time::Instant::now() >= deadline {
+            return apps;
+        }
+    }
 }
 
 /// Decide an end_session request (RPIL §2–§4): validate it, find the browser's session, and
 /// end it when the user need not confirm, or confirmed through the form. Round trips: those
 /// of [`validate`], 1 GetItem for the session cookie, and on a logout those of
-/// [`frontchannel_iframes`] and [`crate::session::terminate()`].
+/// [`frontchannel_iframes`], [`crate::session::terminate()`] and [`wait_for_receipts`].
 pub async fn decide(
     app: &App,
     params: &Params,
@@ -314,6 +463,7 @@ pub async fn decide(
             iframes: Vec::new(),
             clear_cookies: has_cookie,
             ended: false,
+            receipts: Vec::new(),
         });
     };
     match confirm {
@@ -345,26 +495,40 @@ pub async fn decide(
         &s.user_id,
         v.client.as_ref().map(|c| c.client_id.as_str()),
     );
-    crate::session::terminate::terminate_by(app, &s.sid, None, EndReason::RpLogout, Some(&by))
-        .await?;
+    let ended =
+        crate::session::terminate::terminate_by(app, &s.sid, None, EndReason::RpLogout, Some(&by))
+            .await?;
+    // Wait only for what this request queued (a session another request ended meanwhile
+    // has its own logout page).
+    let receipts = match ended {
+        crate::session::Terminated::Ended { deliveries } => {
+            if deliveries > 0 && !app.config.logout_wait.is_zero() {
+                wait_for_receipts(app, &s.sid, backchannel_apps(&s), app.config.logout_wait).await
+            } else {
+                Vec::new()
+            }
+        }
+        _ => Vec::new(),
+    };
     Ok(Outcome::SignedOut {
         v,
         iframes,
         clear_cookies: true,
         ended: true,
+        receipts,
     })
 }
 
-/// A page frame shared by the end_session pages.
+/// A page frame shared by the end_session pages, with the hosted pages' one stylesheet
+/// ([`crate::http::STYLE`]).
 pub fn page(title: &str, body: &str) -> String {
     format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{t}</title><style>body{{font-family:system-ui,sans-serif;max-width:32rem;\
-         margin:4rem auto;padding:0 1rem;color:#222}}button{{font-size:1rem;padding:.5rem 1rem;\
-         margin-right:.5rem}}iframe{{display:none}}</style></head><body><h1>{t}</h1>{body}\
-         </body></html>",
-        t = esc(title)
+         <title>{t}</title><style>{style}</style></head><body class=\"narrow\"><main>\
+         <h1>{t}</h1>{body}</main></body></html>",
+        t = esc(title),
+        style = crate::http::STYLE,
     )
 }
 
@@ -422,5 +586,44 @@ mod tests {
             frontchannel_url("https://op", &c, "s1").unwrap(),
             "https://rp.example/fc?x=1"
         );
+    }
+
+    fn r(state: ReceiptState) -> AppReceipt {
+        AppReceipt {
+            client_id: "c".into(),
+            name: "C".into(),
+            state,
+        }
+    }
+
+    #[test]
+    fn the_end_of_the_wait_is_decided_by_the_receipts() {
+        use ReceiptState::*;
+        assert_eq!(finish(&[], false), Finish::Direct);
+        assert_eq!(finish(&[], true), Finish::FrontChannel);
+        assert_eq!(finish(&[r(SignedOut), r(SignedOut)], false), Finish::Direct);
+        assert_eq!(finish(&[r(SignedOut)], true), Finish::FrontChannel);
+        assert_eq!(finish(&[r(SignedOut), r(Trying)], false), Finish::Receipts);
+        assert_eq!(finish(&[r(Failed)], true), Finish::Receipts);
+    }
+
+    #[test]
+    fn delivery_statuses_show_as_three_states() {
+        assert_eq!(
+            ReceiptState::of(DeliveryStatus::Delivered),
+            ReceiptState::SignedOut
+        );
+        assert_eq!(
+            ReceiptState::of(DeliveryStatus::Pending),
+            ReceiptState::Trying
+        );
+        assert_eq!(
+            ReceiptState::of(DeliveryStatus::Rejected),
+            ReceiptState::Failed
+        );
+        assert_eq!(ReceiptState::of(DeliveryStatus::Dead), ReceiptState::Failed);
+        assert!(!ReceiptState::Trying.is_final() && ReceiptState::Failed.is_final());
+        let total: u128 = (0..25).map(|n| poll_delay(n).as_millis()).sum();
+        assert!(total >= 2000, "25 polls cover a 2 s wait");
     }
 }

@@ -3,6 +3,7 @@
 //! [`terminate()`].
 
 pub mod browser_state;
+pub mod history;
 pub mod limit;
 pub mod login;
 pub mod terminate;

@@ -181,6 +181,8 @@ pub async fn terminate_by(
             Err(e) => return Err(e),
         }
         crate::platform::telemetry::metric("Terminations", ("Reason", reason.as_str()), 1.0);
+        // For the user's "Recently ended" (1 BatchWriteItem; a failure is only logged).
+        crate::session::history::remember(app, &s.user_id, std::slice::from_ref(&s.sid)).await;
         tracing::info!(sid = %sid, reason = %reason, tokens = tokens.len(), deliveries = deliveries.len(), "session ended");
         let msgs: Vec<DeliveryMessage> = deliveries
             .iter()

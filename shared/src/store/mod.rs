@@ -4,6 +4,7 @@
 mod clients;
 mod cursor;
 mod deliveries;
+mod ended;
 mod error;
 pub mod held_token;
 mod keys;
@@ -19,6 +20,7 @@ pub mod vocab;
 pub use cursor::{Cursor, Page};
 pub use deliveries::TX_LIMIT;
 pub use deliveries::{DeliveryOutcome, DeliveryRecord};
+pub use ended::EndedSession;
 pub use error::StoreError;
 pub use live_sessions::{LiveSessions, SessionWrite};
 pub use sessions::{token_link, SessionFilter, SessionPartition};

@@ -967,6 +967,56 @@ pub struct SharedGrantItem {
     pub expires_at: i64,
 }
 
+// --- Ended-session markers (issue 20, "Recently ended"): one small item per ended
+// session in its user's partition, written after the termination, so a user's recently
+// ended sessions are one Query without touching the termination transaction (which
+// removes the session's `gsi1` keys). In no index.
+
+/// Sort-key prefix of the ended-session markers under `USER#<uid>`.
+pub const ENDED_MARKER_PREFIX: &str = "ENDED#";
+
+/// The key of a user's marker for an ended session: `USER#<uid>` /
+/// `ENDED#<ended-ms, 13 digits>#<sid>` (newest last in key order).
+pub fn ended_marker_key(uid: &str, ended_ms: i64, sid: &str) -> (String, String) {
+    (
+        keys::user(uid).0,
+        format!("{ENDED_MARKER_PREFIX}{:013}#{sid}", ended_ms.max(0)),
+    )
+}
+
+/// `USER#<uid>` / `ENDED#<ms>#<sid>`: a pointer to one of the user's ended sessions. Only a
+/// pointer: what is shown (reason, actor, receipts) is read from the session partition.
+/// About 100 bytes: 1 write unit.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct EndedMarker {
+    /// Partition key: `USER#<uid>`.
+    pub pk: String,
+    /// Sort key: `ENDED#<ended-ms>#<sid>`.
+    pub sk: String,
+    /// The ended session.
+    pub sid: String,
+    /// When the marker was written, just after the session ended (epoch ms).
+    pub ended_ms: i64,
+    /// TTL (epoch s): the receipts' retention, so the marker goes with what it points at.
+    pub expires_at: i64,
+}
+
+impl EndedMarker {
+    /// The marker of session `sid` of user `uid`, ended at `ended_ms`, kept `retain_s`.
+    pub fn new(uid: &str, sid: &str, ended_ms: i64, retain_s: i64) -> Self {
+        let (pk, sk) = ended_marker_key(uid, ended_ms, sid);
+        EndedMarker {
+            pk,
+            sk,
+            sid: sid.to_string(),
+            ended_ms,
+            expires_at: ended_ms / 1000 + retain_s,
+        }
+    }
+}
+
+// --- end of the ended-session markers.
+
 /// Serialise an item shape into DynamoDB attributes.
 pub fn to_item<T: Serialize>(
     v: &T,

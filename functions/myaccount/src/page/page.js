@@ -187,6 +187,8 @@
     $('sessions-section').hidden = false;
     setStatus(sessions.length === 1 ? 'You are signed in on 1 device.'
       : 'You are signed in on ' + sessions.length + ' devices.');
+    // ended.js lists the recently ended sessions (issue 20).
+    document.dispatchEvent(new CustomEvent('warden:sessions-loaded'));
   }
 
   async function load() {
