@@ -481,6 +481,7 @@ pub async fn create_user(
         name: name.to_string(),
         email: email.to_string(),
         disabled: false,
+        credential_version: 0,
         roles: roles.to_vec(),
         created_ms: now_ms(),
     };

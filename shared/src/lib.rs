@@ -15,7 +15,9 @@
 //! 7. [`session`] — the session's lifecycle, termination and login;
 //! 8. [`oauth`] — authorize, codes, token issuance, client authentication, bearer tokens;
 //! 9. [`logout`] — back-channel delivery and the relay, RP-initiated and front-channel logout;
-//! 10. [`api`], [`admin`] and [`lambda`] — the session REST API (Me and Admin), administration
+//! 10. [`account`] — password change and reset, disable, enable, delete (ending sessions
+//!     through termination);
+//! 11. [`api`], [`admin`] and [`lambda`] — the session REST API (Me and Admin), administration
 //!     rules, and the Lambda entry point.
 
 /// Every binary linking warden-core allocates with mimalloc (see the `mimalloc` feature).
@@ -23,6 +25,7 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+pub mod account;
 pub mod admin;
 pub mod api;
 pub mod app;

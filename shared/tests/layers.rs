@@ -4,7 +4,7 @@
 //!
 //! The layers, lowest first (see the crate's `lib.rs`): `platform` → `store` → `keys` →
 //! `outbound` → `config`/`app` → `http` → `session` → `oauth` → `logout` →
-//! `api`/`admin`/`lambda`. `platform` imports nothing of Warden; the store never imports HTTP,
+//! `account` → `api`/`admin`/`lambda`. `platform` imports nothing of Warden; the store never imports HTTP,
 //! `App` or a protocol module.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -22,7 +22,8 @@ fn layer(top: &str) -> Option<u8> {
         "session" => 7,
         "oauth" => 8,
         "logout" => 9,
-        "api" | "admin" | "lambda" => 10,
+        "account" => 10,
+        "api" | "admin" | "lambda" => 11,
         _ => return None,
     })
 }

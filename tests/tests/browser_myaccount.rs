@@ -97,3 +97,47 @@ async fn myaccount_full_flow() {
         .unwrap();
     assert!(left.is_empty(), "{left:?}");
 }
+
+/// Issue 19 part 1: My Account's "Change password" (tests/browser/myaccount_password.mjs):
+/// inline errors for a mismatched confirmation, a wrong current password and a short new
+/// one; then a change that signs out the other device (reason `credential_change`, by the
+/// user) and keeps this one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn myaccount_changes_the_password_and_signs_out_the_other_devices() {
+    let s = spawn().await;
+    let client = myaccount_client(&s).await;
+    let alice = s.user("alice", "password-alice", &["internal_login"]).await;
+    let (mine, _) = s.session_for(&alice, CHROME_LINUX).await;
+    let (other, _) = s.session_for(&alice, FIREFOX_LINUX).await;
+    let tok = s
+        .tokens_for(&mine, &client, "openid profile internal_login")
+        .await;
+    let shot = screenshot("myaccount-password.png");
+    let out = browser::run(
+        "myaccount_password.mjs",
+        &[
+            ("BASE", s.base.clone()),
+            ("TOKEN", tok.access_token.clone()),
+            ("CURRENT", "password-alice".into()),
+            ("NEW", "a fresh secret 2026".into()),
+            ("OTHER_SID", other.sid.clone()),
+            ("SCREENSHOT", shot.clone()),
+        ],
+    )
+    .await;
+    assert!(out.contains("PASSWORD OK"), "{out}");
+    let x = s.store().get_session(&other.sid).await.unwrap().unwrap();
+    assert_eq!(x.ended_reason.as_deref(), Some("credential_change"));
+    assert_eq!(
+        x.ended_by.and_then(|b| b.user_id),
+        Some(alice.user_id.clone())
+    );
+    let now = warden_core::platform::time::now_s();
+    let kept = s.store().get_session(&mine.sid).await.unwrap().unwrap();
+    assert!(kept.is_live(now), "this device stays signed in");
+    let u = s.store().get_user(&alice.user_id).await.unwrap().unwrap();
+    assert!(warden_core::platform::crypto::verify_password(
+        "a fresh secret 2026",
+        &u.password_hash
+    ));
+}

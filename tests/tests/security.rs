@@ -31,6 +31,8 @@ const ALL_SCOPES: &[&str] = &[
     "internal_login",
     "internal_session_view",
     "internal_session_delete",
+    "internal_user_mgt_update",
+    "internal_user_mgt_delete",
 ];
 const RP_CB: &str = "https://rp.example.org/cb";
 const RP_BYE: &str = "https://rp.example.org/bye";
@@ -93,11 +95,15 @@ async fn send(
     r.send().await.expect("request")
 }
 
-/// The scope a route needs, derived from its function and method (a new function under
-/// `/api/` must be classified here, or the test fails).
-fn required_scope(function: &str, method: &str) -> Option<&'static str> {
+/// The scope a route needs, derived from its function, method and path (a new function
+/// under `/api/` must be classified here, or the test fails). The account lifecycle's admin
+/// routes are those of `admin-sessions` outside `/sessions`.
+fn required_scope(function: &str, method: &str, path: &str) -> Option<&'static str> {
+    let account = function == "admin-sessions" && !path.contains("/sessions");
     match (function, method) {
         ("api-docs", _) => None,
+        ("admin-sessions", "DELETE") if account => Some("internal_user_mgt_delete"),
+        ("admin-sessions", "POST") if account => Some("internal_user_mgt_update"),
         ("me-sessions", _) => Some("internal_login"),
         ("admin-sessions", "GET") => Some("internal_session_view"),
         ("admin-sessions", "DELETE" | "POST") => Some("internal_session_delete"),
@@ -123,7 +129,7 @@ async fn every_api_route_refuses_missing_bad_cookie_only_and_wrong_scope_request
         if !route.path.starts_with("/api/") {
             continue;
         }
-        let Some(scope) = required_scope(route.function, route.method) else {
+        let Some(scope) = required_scope(route.function, route.method, route.path) else {
             // The OpenAPI document is public.
             let r = send(&s, &Method::GET, route.path, None, None).await;
             assert_eq!(r.status(), 200, "{}", route.path);
@@ -193,7 +199,7 @@ async fn every_api_route_refuses_missing_bad_cookie_only_and_wrong_scope_request
         );
         assert!(live(&s, &victim_sess.sid).await, "{what}: nothing ended");
     }
-    assert_eq!(covered, 11, "every protected /api/ route was exercised");
+    assert_eq!(covered, 16, "every protected /api/ route was exercised");
     assert!(live(&s, &admin_sess.sid).await);
 }
 

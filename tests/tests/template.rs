@@ -671,7 +671,8 @@ fn policies_are_least_privilege() {
                         "Query",
                         "PutItem",
                         "UpdateItem",
-                        "TransactWriteItems"
+                        "TransactWriteItems",
+                        "DeleteItem"
                     ]
                     .contains(&op),
                     "{id}: {a} is not needed by any function"
@@ -693,6 +694,11 @@ fn policies_are_least_privilege() {
             }
         }
         let has = |a: &str| acts.iter().any(|(x, _)| x == a);
+        assert_eq!(
+            has("dynamodb:DeleteItem"),
+            dir == "admin-sessions",
+            "{id}: DeleteItem only where users are deleted"
+        );
         for a in ["kms:Decrypt", "kms:Encrypt"] {
             assert_eq!(
                 has(a),
@@ -730,9 +736,17 @@ fn policies_are_least_privilege() {
             "token" => &["GetItem", "UpdateItem", "Query", "TransactWriteItems"],
             "userinfo" | "introspect" | "check-session" => &["GetItem"],
             "revoke" => &["GetItem", "Query", "TransactWriteItems"],
-            "me-sessions" | "admin-sessions" | "end-session" => {
+            "me-sessions" | "end-session" => {
                 &["GetItem", "Query", "TransactWriteItems", "UpdateItem"]
             }
+            // + a user's delete (account lifecycle): Delete inside a TransactWriteItems.
+            "admin-sessions" => &[
+                "GetItem",
+                "Query",
+                "TransactWriteItems",
+                "UpdateItem",
+                "DeleteItem",
+            ],
             "logout-dispatcher" => &["GetItem", "UpdateItem", "Query", "TransactWriteItems"],
             "logout-relay" => &["GetItem", "UpdateItem", "Query", "TransactWriteItems"],
             _ => &[],

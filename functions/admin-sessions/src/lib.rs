@@ -4,9 +4,9 @@
 use lambda_http::Request;
 use warden_core::api::admin::{self, AdminRequest};
 use warden_core::app::App;
-use warden_core::http::{path_param, raw_query, request_id, route_key, Resp};
+use warden_core::http::{body_text, path_param, raw_query, request_id, route_key, Resp};
 
-pub use warden_core::api::admin::{DELETE, VIEW};
+pub use warden_core::api::admin::{DELETE, USER_DELETE, USER_UPDATE, VIEW};
 
 pub async fn handle(app: &App, req: Request) -> Resp {
     let route_key = route_key(&req);
@@ -22,6 +22,7 @@ pub async fn handle(app: &App, req: Request) -> Resp {
         session_id: &sid,
         client_id: &cid,
         raw_query: raw_query(&req),
+        body: body_text(&req),
     };
     match admin::run(app, &r).await {
         Ok(a) => a.render(),

@@ -5,18 +5,21 @@
 use lambda_http::Request;
 use warden_core::api::me::{self, MeRequest};
 use warden_core::app::App;
-use warden_core::http::{path_param, raw_query, request_id, route_key, Resp};
+use warden_core::http::{body_text, path_param, raw_query, request_id, route_key, source_ip, Resp};
 
 pub use warden_core::api::me::SCOPE;
 
 pub async fn handle(app: &App, req: Request) -> Resp {
     let route_key = route_key(&req);
     let session_id = path_param(&req, "session-id");
+    let ip = source_ip(&req);
     let r = MeRequest {
         headers: req.headers(),
         route_key: &route_key,
         session_id: session_id.as_deref(),
         raw_query: raw_query(&req),
+        body: body_text(&req),
+        ip: &ip,
     };
     match me::run(app, &r).await {
         Ok(a) => a.render(),

@@ -1,8 +1,9 @@
 //! `myaccount`: the My Account page (`GET /myaccount`), plain HTML/CSS/JS with no build step.
 //!
 //! The page signs in to Warden as the seeded first-party public client `myaccount`
-//! (redirect URI `<issuer>/myaccount`, code + PKCE S256), uses the Me session API, and signs
-//! in again on any 401. The same URL receives the authorization response (`?code&state` or
+//! (redirect URI `<issuer>/myaccount`, code + PKCE S256), uses the Me session API (and
+//! `POST /api/users/v1/me/password` for its "Change password" section), and signs in again
+//! on any 401. The same URL receives the authorization response (`?code&state` or
 //! `?error`); the script handles it, so any query is accepted here.
 //!
 //! Security headers: a strict Content-Security-Policy with no `unsafe-inline` — the inline

@@ -9,11 +9,12 @@ use clap::{Args, Parser, Subcommand};
 use serde_json::{json, Value};
 use std::io::BufRead;
 use std::sync::Arc;
+use warden_core::account::{lifecycle, AccountError};
 use warden_core::admin::{self, AdminError, ClientSpec};
 use warden_core::keys::protection::{KeyProtection, KeyProtector};
 use warden_core::outbound::queue::{LogoutQueue, NoQueue, SqsQueue};
 use warden_core::store::dynamodb_client;
-use warden_core::store::schema::{ClientItem, UserItem};
+use warden_core::store::schema::{ActorKind, ClientItem, EndedBy, UserItem};
 use warden_core::{App, Config, Store};
 
 #[derive(Parser, Debug)]
@@ -102,6 +103,23 @@ pub enum UserCmd {
     /// Disable a user: no more logins, and every live session ends (back-channel logouts go
     /// out through --queue-url at once, or, without a queue, through the relay's next run).
     Disable {
+        #[arg(long)]
+        username: String,
+    },
+    /// Enable a disabled user again (sessions ended by the disable stay ended).
+    Enable {
+        #[arg(long)]
+        username: String,
+    },
+    /// Reset a user's password, read from the first line of standard input (never from the
+    /// command line); every session of the user ends (reason credential_change).
+    SetPassword {
+        #[arg(long)]
+        username: String,
+    },
+    /// Delete a user: every session ends (reason user_deleted), then the user and its
+    /// username are removed (the name is free again).
+    Delete {
         #[arg(long)]
         username: String,
     },
@@ -344,13 +362,7 @@ async fn user(
         } => {
             let password = match (password, password_stdin) {
                 (Some(p), false) => p,
-                (None, true) => {
-                    let mut line = String::new();
-                    stdin
-                        .read_line(&mut line)
-                        .map_err(|e| CliError(format!("cannot read the password: {e}")))?;
-                    line.trim_end_matches(['\r', '\n']).to_string()
-                }
+                (None, true) => read_password(stdin)?,
                 _ => return Err(CliError("give --password or --password-stdin".into())),
             };
             let roles = split_words(&roles);
@@ -368,25 +380,77 @@ async fn user(
             Ok(users.iter().map(user_json).collect())
         }
         UserCmd::Disable { username } => {
-            let Some(mut u) = store.user_by_username(&username).await? else {
-                return Err(CliError(format!("no user named {username:?}")));
-            };
-            u.disabled = true;
-            store.update_user(&u).await?;
+            let u = named_user(store, &username).await?;
             let app = cli_app(store, queue).await?;
-            let ended = warden_core::session::terminate::terminate_all_by(
-                &app,
-                &u.user_id,
-                &[],
-                warden_core::store::schema::EndReason::UserDisabled,
-                None,
-            )
-            .await?;
-            let mut v = user_json(&u);
-            v["sessions_ended"] = json!(ended);
-            Ok(vec![v])
+            let done = lifecycle::disable(&app, &u.user_id, &cli_admin()).await;
+            lifecycle_json(&u, done, true)
+        }
+        UserCmd::Enable { username } => {
+            let u = named_user(store, &username).await?;
+            let app = cli_app(store, queue).await?;
+            let done = lifecycle::enable(&app, &u.user_id).await;
+            lifecycle_json(&u, done, false)
+        }
+        UserCmd::SetPassword { username } => {
+            let u = named_user(store, &username).await?;
+            let password = read_password(stdin)?;
+            let app = cli_app(store, queue).await?;
+            let done = lifecycle::set_password(&app, &u.user_id, &password, &cli_admin()).await;
+            lifecycle_json(&u, done, u.disabled)
+        }
+        UserCmd::Delete { username } => {
+            let u = named_user(store, &username).await?;
+            let app = cli_app(store, queue).await?;
+            let done = lifecycle::delete(&app, &u.user_id, &cli_admin()).await;
+            let mut out = lifecycle_json(&u, done, true)?;
+            out[0]["deleted"] = json!(true);
+            Ok(out)
         }
     }
+}
+
+/// The user of a username, or a clear error.
+async fn named_user(store: &Store, username: &str) -> Result<UserItem, CliError> {
+    store
+        .user_by_username(username)
+        .await?
+        .ok_or_else(|| CliError(format!("no user named {username:?}")))
+}
+
+/// The first line of standard input, without its line ending.
+fn read_password(stdin: &mut dyn BufRead) -> Result<String, CliError> {
+    let mut line = String::new();
+    stdin
+        .read_line(&mut line)
+        .map_err(|e| CliError(format!("cannot read the password: {e}")))?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
+}
+
+/// The CLI acts as an unnamed administrator (no user id, no client).
+fn cli_admin() -> EndedBy {
+    EndedBy {
+        kind: ActorKind::Admin,
+        user_id: None,
+        client_id: None,
+    }
+}
+
+/// The user's JSON after a lifecycle operation, with `sessions_ended`.
+fn lifecycle_json(
+    u: &UserItem,
+    done: Result<lifecycle::Changed, AccountError>,
+    disabled: bool,
+) -> Result<Vec<Value>, CliError> {
+    let c = done.map_err(|e| match e {
+        AccountError::NotFound => CliError(format!("no user named {:?}", u.username)),
+        AccountError::Policy(p) => CliError(format!("password refused: {}", p.message())),
+        AccountError::Store(s) => s.into(),
+        other => CliError(format!("{other:?}")),
+    })?;
+    let mut v = user_json(u);
+    v["disabled"] = json!(disabled);
+    v["sessions_ended"] = json!(c.sessions_ended);
+    Ok(vec![v])
 }
 
 /// Where the CLI's back-channel logouts go: `--queue-url` / `WARDEN_QUEUE_URL` (blank:
@@ -402,6 +466,9 @@ struct QueueFlags {
 async fn cli_app(store: &Store, queue: &QueueFlags) -> Result<App, CliError> {
     let issuer = std::env::var("WARDEN_ISSUER").unwrap_or_else(|_| "http://localhost".to_string());
     let mut config = Config::new(&issuer, &store.table).map_err(|e| CliError(e.to_string()))?;
+    // The deployment's settings: the session limit's live set is kept by every end.
+    warden_core::config::apply_settings(&mut config, &warden_core::config::env_var)
+        .map_err(|e| CliError(e.to_string()))?;
     config.queue_url = queue.url.clone();
     let logout_queue: Arc<dyn LogoutQueue> = match &queue.url {
         Some(url) => Arc::new(SqsQueue {

@@ -10,11 +10,17 @@
 //! * `POST …/logout-deliveries/{client-id}/replay` — re-send a `dead` or `rejected` delivery
 //!   (202); any other state is 409.
 //!
+//! * `POST /api/users/v1/{user-id}/password` (`{"password"}`), `POST …/{user-id}/disable`,
+//!   `POST …/{user-id}/enable` (scope `internal_user_mgt_update`) and
+//!   `DELETE /api/users/v1/{user-id}` (scope `internal_user_mgt_delete`): the account's
+//!   lifecycle ([`crate::account::lifecycle`]); each answers `{"userId","sessionsEnded"}`.
+//!
 //! Ownership: a session (and its deliveries) is found only under the user it belongs to;
 //! any other combination is the same 404 as an unknown id.
 
 use super::sessions::{self as api, Query, LIST_PARAMS, SEARCH_PARAMS};
 use super::Answer;
+use crate::account::{lifecycle, AccountError};
 use crate::app::App;
 use crate::http::error::ApiError;
 use crate::http::routes::{route, Route};
@@ -33,6 +39,10 @@ use serde_json::json;
 pub const VIEW: &str = "internal_session_view";
 /// Ending sessions and replaying deliveries.
 pub const DELETE: &str = "internal_session_delete";
+/// Resetting a user's password, disabling and enabling a user.
+pub const USER_UPDATE: &str = "internal_user_mgt_update";
+/// Deleting a user.
+pub const USER_DELETE: &str = "internal_user_mgt_delete";
 
 /// The operations, by route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,10 +61,18 @@ pub enum Op {
     Deliveries,
     /// `POST .../logout-deliveries/{client-id}/replay`: queue a dead or rejected delivery again.
     Replay,
+    /// `POST /{user-id}/password`: reset the user's password.
+    SetPassword,
+    /// `POST /{user-id}/disable`: disable the user.
+    Disable,
+    /// `POST /{user-id}/enable`: enable the user again.
+    Enable,
+    /// `DELETE /{user-id}`: delete the user.
+    DeleteUser,
 }
 
 /// Every operation and its route: the one mapping from the route table to this API.
-const OPS: [(Route, Op); 7] = [
+const OPS: [(Route, Op); 11] = [
     (route::ADMIN_SEARCH, Op::Search),
     (route::ADMIN_LIST_USER, Op::ListUser),
     (route::ADMIN_END_USER, Op::EndUser),
@@ -62,6 +80,10 @@ const OPS: [(Route, Op); 7] = [
     (route::ADMIN_END_ONE, Op::EndOne),
     (route::ADMIN_DELIVERIES, Op::Deliveries),
     (route::ADMIN_REPLAY, Op::Replay),
+    (route::ADMIN_SET_PASSWORD, Op::SetPassword),
+    (route::ADMIN_DISABLE, Op::Disable),
+    (route::ADMIN_ENABLE, Op::Enable),
+    (route::ADMIN_DELETE_USER, Op::DeleteUser),
 ];
 
 impl Op {
@@ -77,6 +99,8 @@ impl Op {
         match self {
             Op::Search | Op::ListUser | Op::GetOne | Op::Deliveries => VIEW,
             Op::EndUser | Op::EndOne | Op::Replay => DELETE,
+            Op::SetPassword | Op::Disable | Op::Enable => USER_UPDATE,
+            Op::DeleteUser => USER_DELETE,
         }
     }
 }
@@ -96,6 +120,8 @@ pub struct AdminRequest<'a> {
     pub client_id: &'a str,
     /// The raw query string; each operation refuses parameters it does not take.
     pub raw_query: &'a str,
+    /// The request body (JSON for the password reset; ignored by the other operations).
+    pub body: &'a str,
 }
 
 fn no_session() -> ApiError {
@@ -150,6 +176,17 @@ pub async fn run(app: &App, r: &AdminRequest<'_>) -> Result<Answer, ApiError> {
     };
     require_scope(&token, op.scope())?;
     let (uid, sid) = (r.user_id, r.session_id);
+    if matches!(
+        op,
+        Op::SetPassword | Op::Disable | Op::Enable | Op::DeleteUser
+    ) {
+        Query::parse(r.raw_query, &[])?;
+        if !api::valid_id(uid) {
+            return Err(no_user());
+        }
+        let by = EndedBy::person(ActorKind::Admin, &token.user_id, Some(&token.client_id));
+        return account_op(app, op, uid, r.body, &by).await;
+    }
     match op {
         Op::Search => {
             let q = Query::parse(r.raw_query, SEARCH_PARAMS)?;
@@ -269,6 +306,76 @@ pub async fn run(app: &App, r: &AdminRequest<'_>) -> Result<Answer, ApiError> {
                 Err(e) => Err(e.into()),
             }
         }
+        Op::SetPassword | Op::Disable | Op::Enable | Op::DeleteUser => {
+            Err(ApiError::method_not_allowed())
+        }
+    }
+}
+
+/// The body of `POST /{user-id}/password`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewPassword {
+    password: String,
+}
+
+/// The account operations ([`crate::account::lifecycle`]), answering
+/// `{"userId","sessionsEnded"}`.
+async fn account_op(
+    app: &App,
+    op: Op,
+    uid: &str,
+    body: &str,
+    by: &EndedBy,
+) -> Result<Answer, ApiError> {
+    let done = match op {
+        Op::SetPassword => {
+            let b: NewPassword = serde_json::from_str(body).map_err(|_| {
+                ApiError::bad_request("The body must be a JSON object `{\"password\": \"…\"}`.")
+            })?;
+            lifecycle::set_password(app, uid, &b.password, by).await
+        }
+        Op::Disable => lifecycle::disable(app, uid, by).await,
+        Op::Enable => lifecycle::enable(app, uid).await,
+        _ => lifecycle::delete(app, uid, by).await,
+    };
+    match done {
+        Ok(c) => Ok(Answer::json(
+            json!({"userId": c.user_id, "sessionsEnded": c.sessions_ended}),
+        )),
+        Err(AccountError::NotFound) => Err(no_user()),
+        Err(e) => Err(account_error(e)),
+    }
+}
+
+/// The REST answer to an account operation's failure.
+pub fn account_error(e: AccountError) -> ApiError {
+    match e {
+        AccountError::NotFound => ApiError::not_found("No user with this id."),
+        AccountError::Policy(p) => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            p.code(),
+            "Invalid password.",
+            &p.message(),
+        ),
+        AccountError::WrongPassword => ApiError::new(
+            StatusCode::FORBIDDEN,
+            "ACC-40301",
+            "Wrong password.",
+            "The current password is not right.",
+        ),
+        AccountError::Throttled { retry_after } => {
+            let mut e = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "ACC-42901",
+                "Too many attempts.",
+                "",
+            );
+            e.description = format!("Too many attempts; retry after {retry_after} seconds.");
+            e.retry_after = Some(retry_after);
+            e
+        }
+        AccountError::Store(s) => s.into(),
     }
 }
 
@@ -289,6 +396,12 @@ mod tests {
             let op = Op::of(k).unwrap_or_else(|| panic!("{k}"));
             let reads = k.starts_with("GET ");
             assert_eq!(op.scope() == VIEW, reads, "{k}");
+            let account = !k.contains("/sessions");
+            assert_eq!(
+                [USER_UPDATE, USER_DELETE].contains(&op.scope()),
+                account,
+                "{k}"
+            );
         }
         assert_eq!(Op::of("GET /nope"), None);
     }

@@ -5,25 +5,31 @@
 //! * `DELETE /api/users/v1/me/sessions[?exclude=current]` — end all (or all others).
 //! * `DELETE /api/users/v1/me/sessions/{session-id}` — end one; another user's or an unknown
 //!   id is 404, an already ended one 204.
-//!
 //! * `GET /api/users/v1/me/ended-sessions?limit` — the caller's recently ended sessions
 //!   (newest first, until they expire from the table), each with why and by whom it ended
 //!   and, per app, whether it was told (its back-channel receipt). Only the caller's own:
 //!   the markers are read under the caller's user id and each session's owner is checked.
+//! * `POST /api/users/v1/me/password` — change the caller's password
+//!   (`{"currentPassword","newPassword","signOutOtherSessions"?: true,
+//!   "signOutThisSession"?: false}`): the current password is checked against the login
+//!   throttle (403 when wrong, 429 + `Retry-After` over the limit), the policy's failures are
+//!   400 with a code each; the other sessions end with reason `credential_change`
+//!   ([`crate::account::lifecycle::change_password`]). Answers `{"userId","sessionsEnded"}`.
 //!
 //! Ending a session revokes its tokens at once: ending the caller's own session makes the
 //! next call with the same token a 401. Every ending through this API is remembered for
 //! "Recently ended" ([`crate::session::history`]).
 
+use super::admin::account_error;
 use super::sessions::{self as api, Query, LIST_PARAMS};
 use super::Answer;
+use crate::account::lifecycle::{change_password, PasswordChange};
 use crate::app::App;
 use crate::http::error::ApiError;
 use crate::http::routes::route;
 use crate::oauth::bearer::{authenticate, require_scope};
 use crate::platform::time::now_s;
-use crate::session::terminate::terminate_all_by;
-use crate::session::terminate::terminate_by;
+use crate::session::terminate::{terminate_all_by, terminate_by};
 use crate::session::Terminated;
 use crate::store::schema::{ActorKind, DeliveryItem, EndReason, EndedBy};
 use crate::store::EndedSession;
@@ -45,6 +51,26 @@ pub struct MeRequest<'a> {
     pub session_id: Option<&'a str>,
     /// The raw query string (`exclude` on "end all").
     pub raw_query: &'a str,
+    /// The request body (JSON for the password change).
+    pub body: &'a str,
+    /// The caller's address (the throttle's per-address counter).
+    pub ip: &'a str,
+}
+
+/// The body of `POST /me/password`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct PasswordBody {
+    current_password: String,
+    new_password: String,
+    #[serde(default = "yes")]
+    sign_out_other_sessions: bool,
+    #[serde(default)]
+    sign_out_this_session: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// What `?exclude=` on "end all" keeps: nothing, or (`current`) the caller's own sessions.
@@ -113,6 +139,32 @@ pub async fn run(app: &App, r: &MeRequest<'_>) -> Result<Answer, ApiError> {
             Ok(Answer::json(
                 json!({"userId": user_id, "sessions": sessions}),
             ))
+        }
+        k if k == route::ME_PASSWORD.key => {
+            Query::parse(r.raw_query, &[])?;
+            let b: PasswordBody = serde_json::from_str(r.body).map_err(|_| {
+                ApiError::bad_request(
+                    "The body must be a JSON object with `currentPassword` and `newPassword` \
+                     (strings) and optionally `signOutOtherSessions`, `signOutThisSession` \
+                     (booleans).",
+                )
+            })?;
+            let change = PasswordChange {
+                user_id,
+                client_id: &token.client_id,
+                current_sessions: &token.sessions,
+                current_password: &b.current_password,
+                new_password: &b.new_password,
+                sign_out_others: b.sign_out_other_sessions,
+                sign_out_this: b.sign_out_this_session,
+                ip: r.ip,
+            };
+            match change_password(app, &change).await {
+                Ok(c) => Ok(Answer::json(
+                    json!({"userId": c.user_id, "sessionsEnded": c.sessions_ended}),
+                )),
+                Err(e) => Err(account_error(e)),
+            }
         }
         _ => Err(ApiError::method_not_allowed()),
     }
@@ -210,7 +262,8 @@ mod tests {
                     route::ME_LIST.key,
                     route::ME_END_ALL.key,
                     route::ME_END_ONE.key,
-                    route::ME_ENDED.key
+                    route::ME_ENDED.key,
+                    route::ME_PASSWORD.key
                 ]
                 .contains(&r.key),
                 "{}",

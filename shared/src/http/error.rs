@@ -23,6 +23,8 @@ pub struct ApiError {
     pub description: String,
     /// RFC 6750 challenge for 401/403 on bearer-protected routes.
     pub www_authenticate: Option<String>,
+    /// `Retry-After` seconds, for a 429.
+    pub retry_after: Option<i64>,
 }
 
 impl ApiError {
@@ -34,6 +36,7 @@ impl ApiError {
             message: message.into(),
             description: description.into(),
             www_authenticate: None,
+            retry_after: None,
         }
     }
     /// 400 `SES-40001`: the request breaks the API's rules; `description` says how.
@@ -144,6 +147,12 @@ impl ApiError {
             if let Ok(v) = http::HeaderValue::from_str(&ch) {
                 resp.headers_mut().insert(http::header::WWW_AUTHENTICATE, v);
             }
+        }
+        if let Some(secs) = self.retry_after {
+            resp.headers_mut().insert(
+                http::header::RETRY_AFTER,
+                http::HeaderValue::from(secs.max(1)),
+            );
         }
         resp
     }

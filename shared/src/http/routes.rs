@@ -69,6 +69,7 @@ routes! {
     ME_ENDED = "GET" "/api/users/v1/me/ended-sessions" => "me-sessions";
     GET_CONSOLE = "GET" "/console" => "console";
     // --- end of issue 20.
+    ME_PASSWORD = "POST" "/api/users/v1/me/password" => "me-sessions";
     ADMIN_SEARCH = "GET" "/api/users/v1/sessions" => "admin-sessions";
     ADMIN_LIST_USER = "GET" "/api/users/v1/{user-id}/sessions" => "admin-sessions";
     ADMIN_END_USER = "DELETE" "/api/users/v1/{user-id}/sessions" => "admin-sessions";
@@ -76,6 +77,10 @@ routes! {
     ADMIN_END_ONE = "DELETE" "/api/users/v1/{user-id}/sessions/{session-id}" => "admin-sessions";
     ADMIN_DELIVERIES = "GET" "/api/users/v1/{user-id}/sessions/{session-id}/logout-deliveries" => "admin-sessions";
     ADMIN_REPLAY = "POST" "/api/users/v1/{user-id}/sessions/{session-id}/logout-deliveries/{client-id}/replay" => "admin-sessions";
+    ADMIN_SET_PASSWORD = "POST" "/api/users/v1/{user-id}/password" => "admin-sessions";
+    ADMIN_DISABLE = "POST" "/api/users/v1/{user-id}/disable" => "admin-sessions";
+    ADMIN_ENABLE = "POST" "/api/users/v1/{user-id}/enable" => "admin-sessions";
+    ADMIN_DELETE_USER = "DELETE" "/api/users/v1/{user-id}" => "admin-sessions";
     GET_API_DOCS = "GET" "/api/users/v1/openapi.yaml" => "api-docs";
     GET_MYACCOUNT = "GET" "/myaccount" => "myaccount";
 }

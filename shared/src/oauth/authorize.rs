@@ -40,7 +40,12 @@ pub const REAUTH_COOKIE: &str = "warden_reauth_binding";
 /// A code can be redeemed this long.
 pub const CODE_VALID_SECS: i64 = 60;
 /// Scopes granted only to users whose `roles` contain them.
-pub const ROLE_SCOPES: &[&str] = &["internal_session_view", "internal_session_delete"];
+pub const ROLE_SCOPES: &[&str] = &[
+    "internal_session_view",
+    "internal_session_delete",
+    "internal_user_mgt_update",
+    "internal_user_mgt_delete",
+];
 
 /// What the handler must send.
 #[derive(Debug)]

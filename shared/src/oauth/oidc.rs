@@ -12,6 +12,8 @@ pub const SCOPES: &[&str] = &[
     "internal_login",
     "internal_session_view",
     "internal_session_delete",
+    "internal_user_mgt_update",
+    "internal_user_mgt_delete",
 ];
 
 /// The discovery document (OpenID Connect Discovery 1.0 §3) — every value true of Warden.

@@ -34,7 +34,7 @@ pub struct LiveSessions {
 pub enum SessionWrite {
     /// The session is stored (and counted in the live set, when one is kept).
     Written,
-    /// The user was deleted or disabled (or their credentials changed) since they were read:
+    /// The user was deleted or disabled, or their password changed, since they were read:
     /// no session.
     UserChanged,
     /// The live set is full, or not seeded yet: no session. See
@@ -69,8 +69,8 @@ impl Store {
     }
 
     /// Write a new session and give back the attempt that created it, in 1 TransactWriteItems:
-    /// the session (put only if absent); a check that the user still exists and is not
-    /// disabled; with a session limit, the session id added to the user's live set if the
+    /// the session (put only if absent); a check that the user still exists, is not disabled
+    /// and has the password version the login checked; with a session limit, the session id added to the user's live set if the
     /// set is seeded and below `limit`; one decrement per reserved counter.
     pub async fn put_session_releasing(
         &self,
@@ -87,15 +87,24 @@ impl Store {
                 .build())?)
             .build()];
         let (upk, usk) = keys::user(&user.user_id);
+        // The password checked at login must still be the user's: a change or reset between
+        // the check and this write would otherwise leave a session its termination missed.
+        // Users stored before `credential_version` existed read as version 0.
+        let version = if user.credential_version == 0 {
+            "(attribute_not_exists(credential_version) OR credential_version = :cv)"
+        } else {
+            "credential_version = :cv"
+        };
         tx.push(
             TransactWriteItem::builder()
                 .condition_check(bld(ConditionCheck::builder()
                     .table_name(&self.table)
                     .set_key(Some(item_key(upk, usk)))
-                    .condition_expression(
-                        "attribute_exists(pk) AND (attribute_not_exists(disabled) OR disabled = :no)",
-                    )
+                    .condition_expression(format!(
+                        "attribute_exists(pk) AND (attribute_not_exists(disabled) OR disabled = :no) AND {version}"
+                    ))
                     .expression_attribute_values(":no", AttributeValue::Bool(false))
+                    .expression_attribute_values(":cv", n(user.credential_version))
                     .build())?)
                 .build(),
         );

@@ -834,6 +834,10 @@ pub struct UserItem {
     /// A disabled user cannot sign in.
     #[serde(default)]
     pub disabled: bool,
+    /// Bumped by every password change or reset (0 for items written before it existed), so
+    /// a login racing a reset can be refused by a condition on it.
+    #[serde(default)]
+    pub credential_version: i64,
     /// Extra scopes this user may be granted (e.g. `internal_session_view`).
     #[serde(default)]
     pub roles: Vec<String>,

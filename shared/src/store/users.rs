@@ -1,9 +1,9 @@
 //! Users and usernames.
 
-use super::{s, Store};
+use super::{bld, item_key, n, s, Store};
 use crate::store::schema::{from_item, keys, to_item, UserItem, UsernameItem};
 use crate::store::StoreError;
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{Delete, Put, ReturnValue, TransactWriteItem};
 
 impl Store {
     /// Create a user and claim the username. 1 round trip (TransactWriteItems).
@@ -60,6 +60,96 @@ impl Store {
     /// Replace a user item (username unchanged). 1 round trip.
     pub async fn update_user(&self, user: &UserItem) -> Result<(), StoreError> {
         self.put(to_item(user)?, Some("attribute_exists(pk)")).await
+    }
+
+    /// Set a user's password hash and bump its `credential_version` (an UpdateItem, so a
+    /// concurrent write of other fields is not clobbered). Returns the new version; an unknown
+    /// user is `ConditionFailed`. 1 round trip (UpdateItem).
+    pub async fn set_password_hash(&self, user_id: &str, hash: &str) -> Result<i64, StoreError> {
+        let (pk, sk) = keys::user(user_id);
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(item_key(pk, sk)))
+            .update_expression("SET #h = :h, #v = if_not_exists(#v, :zero) + :one")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#h", "password_hash")
+            .expression_attribute_names("#v", "credential_version")
+            .expression_attribute_values(":h", s(hash))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":one", n(1))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        let version = out
+            .attributes
+            .as_ref()
+            .and_then(|a| a.get("credential_version"))
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        Ok(version)
+    }
+
+    /// Set or clear a user's `disabled` flag (an UpdateItem: no other field is rewritten). An
+    /// unknown user is `ConditionFailed`. 1 round trip (UpdateItem).
+    pub async fn set_user_disabled(&self, user_id: &str, disabled: bool) -> Result<(), StoreError> {
+        let (pk, sk) = keys::user(user_id);
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(item_key(pk, sk)))
+            .update_expression("SET #d = :d")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#d", "disabled")
+            .expression_attribute_values(
+                ":d",
+                aws_sdk_dynamodb::types::AttributeValue::Bool(disabled),
+            )
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        Ok(())
+    }
+
+    /// Delete a user and free its username, together: the user item (it must exist) and the
+    /// username item (only while it still names this user). Either condition failing is
+    /// `ConditionFailed`. 1 round trip (TransactWriteItems).
+    pub async fn delete_user(&self, user: &UserItem) -> Result<(), StoreError> {
+        let (pk, sk) = keys::user(&user.user_id);
+        let (upk, usk) = keys::username(&user.username);
+        let user_del = bld(Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(item_key(pk, sk)))
+            .condition_expression("attribute_exists(pk)")
+            .build())?;
+        let name_del = bld(Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(item_key(upk, usk)))
+            .condition_expression("user_id = :uid")
+            .expression_attribute_values(":uid", s(&user.user_id))
+            .build())?;
+        // The session limit's live set goes too (its ids ended with the user's sessions).
+        let (lpk, lsk) = keys::live_sessions(&user.user_id);
+        let live_del = bld(Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(item_key(lpk, lsk)))
+            .build())?;
+        self.client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().delete(user_del).build())
+            .transact_items(TransactWriteItem::builder().delete(name_del).build())
+            .transact_items(TransactWriteItem::builder().delete(live_del).build())
+            .send()
+            .await
+            .map_err(super::transact_error)
+            .map_err(|e| match e {
+                StoreError::TransactionCancelled(_) => StoreError::ConditionFailed,
+                other => other,
+            })?;
+        Ok(())
     }
 
     /// Every user (admin CLI only: a Scan, never on a request path).

@@ -257,6 +257,96 @@
     signIn();
   });
 
+  // BEGIN change-password (issue 19 part 1): current + new + confirm; the Me API checks the
+  // current password (throttled like a login) and the policy; errors go next to their field.
+  const PW_API = issuer + '/api/users/v1/me/password';
+  const PW_FIELD_OF = {
+    'ACC-40002': 'pw-new-err', 'ACC-40003': 'pw-new-err', 'ACC-40004': 'pw-new-err',
+    'ACC-40301': 'pw-current-err',
+  };
+
+  function pwErrors(errs) {
+    for (const id of ['pw-current-err', 'pw-new-err', 'pw-confirm-err']) {
+      $(id).textContent = errs[id] || '';
+    }
+  }
+
+  async function changePassword(ev) {
+    ev.preventDefault();
+    const current = $('pw-current').value;
+    const next = $('pw-new').value;
+    const errs = {};
+    if (!current) errs['pw-current-err'] = 'Enter your current password.';
+    if (!next) errs['pw-new-err'] = 'Enter a new password.';
+    if (next !== $('pw-confirm').value) errs['pw-confirm-err'] = 'The two new passwords differ.';
+    pwErrors(errs);
+    $('pw-result').textContent = '';
+    if (Object.keys(errs).length) return;
+    const token = sessionStorage.getItem(K.token);
+    if (!token) { await signIn(); return; }
+    const here = $('pw-here').checked;
+    $('pw-submit').disabled = true;
+    let r;
+    try {
+      r = await fetch(PW_API, {
+        method: 'POST',
+        headers: {
+          Authorization: 'Bearer ' + token,
+          Accept: 'application/json',
+          'Content-Type': 'application/json',
+        },
+        body: JSON.stringify({
+          currentPassword: current,
+          newPassword: next,
+          signOutOtherSessions: $('pw-others').checked,
+          signOutThisSession: here,
+        }),
+        credentials: 'omit',
+        cache: 'no-store',
+      });
+    } catch (e) {
+      $('pw-result').textContent = 'Warden could not be reached. Try again.';
+      $('pw-submit').disabled = false;
+      return;
+    }
+    $('pw-submit').disabled = false;
+    if (r.status === 401) {
+      sessionStorage.removeItem(K.token);
+      await signIn();
+      return;
+    }
+    const body = await r.json().catch(() => ({}));
+    if (!r.ok) {
+      const field = PW_FIELD_OF[body.code];
+      if (field) {
+        pwErrors({ [field]: body.code === 'ACC-40301'
+          ? 'The current password is not right.' : (body.description || body.message) });
+      } else if (r.status === 429) {
+        const secs = Number(r.headers.get('Retry-After')) || 60;
+        $('pw-result').textContent = 'Too many attempts. Try again in '
+          + Math.ceil(secs / 60) + ' minute(s).';
+      } else {
+        $('pw-result').textContent = 'Something went wrong: '
+          + (body.description || body.message || ('HTTP ' + r.status));
+      }
+      return;
+    }
+    $('pw-form').reset();
+    $('pw-others').checked = true;
+    const n = Number(body.sessionsEnded) || 0;
+    $('pw-result').textContent = 'Your password was changed. '
+      + (n === 1 ? '1 session was' : n + ' sessions were') + ' signed out.';
+    if (here) {
+      sessionStorage.removeItem(K.token);
+      showSignIn('Your password was changed and you were signed out here. Sign in with the new password.');
+      return;
+    }
+    try { await load(); } catch (e) { if (e !== SIGNED_OUT) setStatus(e.message); }
+  }
+
+  $('pw-form').addEventListener('submit', changePassword);
+  // END change-password
+
   async function main() {
     const p = new URLSearchParams(location.search);
     if (p.has('error')) {
