@@ -33,10 +33,11 @@ const END_ONE: u64 = 4;
 /// message was received before or re-sent by the relay.
 const DISPATCH: u64 = 1;
 const DISPATCH_AGAIN: u64 = 2;
-/// End all of n sessions: bearer check + list Query + n × (Query + TransactWriteItems +
-/// the session's ended marker, a BatchWriteItem).
+/// End all of n sessions (bulk termination): bearer check + list Query + n Queries (the
+/// partitions, in parallel) + 1 TransactWriteItems per 19 sessions of ≤ 5 items (1 app with
+/// a back-channel URI, a token pair) + 1 BatchWriteItem per 25 ended markers.
 fn end_all(n: u64) -> u64 {
-    2 + 3 * n
+    2 + n + n.div_ceil(19) + n.div_ceil(25)
 }
 
 async fn measure<F, Fut, T>(rt: &RoundTrips, f: F) -> (u64, T)

@@ -10,11 +10,12 @@ use crate::app::App;
 use crate::outbound::queue::DeliveryMessage;
 use crate::platform::time::{now_ms, now_s};
 use crate::session::{RECEIPT_RETENTION_SECS, RELAY_AFTER_SECS};
+use crate::store::bulk::{pack, Ending, BULK_RESERVED};
 use crate::store::schema::{
     keys, DeliveryItem, DeliveryStatus, EndReason, EndedBy, SessionItem, SessionStatus,
     SessionTokenLink,
 };
-use crate::store::{StoreError, TokenRef};
+use crate::store::{StoreError, TokenRef, TX_LIMIT};
 use std::collections::BTreeSet;
 
 /// What [`terminate`] did.
@@ -180,20 +181,15 @@ pub async fn terminate_by(
             Err(StoreError::ConditionFailed) => continue,
             Err(e) => return Err(e),
         }
-        crate::platform::telemetry::metric("Terminations", ("Reason", reason.as_str()), 1.0);
-        // For the user's "Recently ended" (1 BatchWriteItem; a failure is only logged).
-        crate::session::history::remember(app, &s.user_id, std::slice::from_ref(&s.sid)).await;
         tracing::info!(sid = %sid, reason = %reason, tokens = tokens.len(), deliveries = deliveries.len(), "session ended");
-        let msgs: Vec<DeliveryMessage> = deliveries
-            .iter()
-            .map(DeliveryMessage::for_delivery)
-            .collect();
-        if !msgs.is_empty() {
-            let report = app.queue.send(&msgs).await;
-            for (m, why) in &report.failed {
-                tracing::warn!(sid = %m.sid, client_id = %m.client_id, error = %why, "enqueue failed; the relay will resend");
-            }
-        }
+        after_commit(
+            app,
+            &s.user_id,
+            std::slice::from_ref(&s.sid),
+            &deliveries,
+            reason,
+        )
+        .await;
         return Ok(Terminated::Ended {
             deliveries: deliveries.len(),
         });
@@ -203,9 +199,38 @@ pub async fn terminate_by(
     ))
 }
 
+/// What follows a committed termination of `sids` (all of `user_id`): the metric, the
+/// ended-session markers for "Recently ended" (1 BatchWriteItem per 25; a failure is only
+/// logged) and the deliveries sent to the queue (1 SendMessageBatch per 10; a failed send
+/// leaves them pending for the relay).
+async fn after_commit(
+    app: &App,
+    user_id: &str,
+    sids: &[String],
+    deliveries: &[DeliveryItem],
+    reason: EndReason,
+) {
+    crate::platform::telemetry::metric(
+        "Terminations",
+        ("Reason", reason.as_str()),
+        sids.len() as f64,
+    );
+    crate::session::history::remember(app, user_id, sids).await;
+    let msgs: Vec<DeliveryMessage> = deliveries
+        .iter()
+        .map(DeliveryMessage::for_delivery)
+        .collect();
+    if !msgs.is_empty() {
+        let report = app.queue.send(&msgs).await;
+        for (m, why) in &report.failed {
+            tracing::warn!(sid = %m.sid, client_id = %m.client_id, error = %why, "enqueue failed; the relay will resend");
+        }
+    }
+}
+
 /// End every live session of a user, except those in `keep` (the caller's own sessions for
 /// "sign out everywhere else"). Returns how many ended. Round trips: 1 Query for the list,
-/// then per session those of [`terminate`], run concurrently (8 at a time).
+/// then those of [`terminate_many`].
 pub async fn terminate_all(
     app: &App,
     user_id: &str,
@@ -227,24 +252,118 @@ pub async fn terminate_all_by(
     reason: EndReason,
     by: Option<&EndedBy>,
 ) -> Result<usize, StoreError> {
-    use futures::stream::{self, StreamExt, TryStreamExt};
     let sessions = app.store.all_user_sessions(user_id, now_s()).await?;
     if !reason.keeps_offline_tokens() {
         revoke_offline_grants(app, user_id, keep, None, reason).await?;
     }
-    let ended: Vec<Terminated> = stream::iter(
-        sessions
-            .into_iter()
-            .filter(|s| !keep.contains(&s.sid))
-            .map(|s| async move { terminate_by(app, &s.sid, Some(user_id), reason, by).await }),
-    )
-    .buffer_unordered(8)
-    .try_collect()
-    .await?;
-    Ok(ended
+    let sids: Vec<String> = sessions
+        .into_iter()
+        .map(|s| s.sid)
+        .filter(|sid| !keep.contains(sid))
+        .collect();
+    terminate_many(app, user_id, &sids, reason, by).await
+}
+
+/// How many session partitions bulk termination reads at once.
+const BULK_READS: usize = 32;
+
+/// End many sessions of one user at once, as [`terminate_by`] would one by one but in shared
+/// transactions. Returns how many ended (sessions of another user, unknown or already
+/// ended ones are skipped).
+///
+/// Each session's partition is read (`BULK_READS` Queries at once) and planned
+/// ([`plan`]); the endings are packed into transactions of at most 99 items
+/// ([`crate::store::bulk::pack`]) and committed one after another (they share the user's
+/// live-set item, which two concurrent transactions may not both write). Every session stays
+/// conditioned on its own, so a token issued meanwhile is never left active: a transaction
+/// refused for any of its sessions is not retried as a whole — each of its sessions is then
+/// ended on its own by [`terminate_by`], which reads it again. A session too big for one
+/// shared transaction (over ~95 live tokens) goes that way at once.
+///
+/// Round trips, n sessions that fit: n Queries (in parallel) + 1 TransactWriteItems per 99
+/// items (a session with 1 app and 1 held token pair is 4) + 1 BatchWriteItem per 25
+/// ended markers + 1 SendMessageBatch per 10 deliveries. Ending 50 such sessions: 50
+/// Queries, 3 transactions, 2 BatchWriteItem, 5 SendMessageBatch.
+pub async fn terminate_many(
+    app: &App,
+    user_id: &str,
+    sids: &[String],
+    reason: EndReason,
+    by: Option<&EndedBy>,
+) -> Result<usize, StoreError> {
+    use futures::stream::{self, StreamExt, TryStreamExt};
+    let reads = sids
         .iter()
-        .filter(|t| matches!(t, Terminated::Ended { .. }))
-        .count())
+        .cloned()
+        .map(|sid| async move { app.store.session_partition(&sid).await });
+    let parts: Vec<_> = stream::iter(reads)
+        .buffer_unordered(BULK_READS)
+        .try_collect()
+        .await?;
+    let now = now_ms();
+    let grace = app.relay_grace_secs(RELAY_AFTER_SECS);
+    let planned: Vec<(SessionItem, Plan)> = parts
+        .into_iter()
+        .filter_map(|p| p.session.map(|s| (s, p.links, p.deliveries)))
+        .filter(|(s, _, _)| s.user_id == user_id && s.status == SessionStatus::Active)
+        .map(|(s, links, existing)| {
+            let p = plan(&s, &links, &existing, reason, now, grace);
+            (s, p)
+        })
+        .collect();
+    let endings: Vec<Ending<'_>> = planned
+        .iter()
+        .map(|(s, p)| Ending {
+            session: s,
+            tokens: &p.tokens,
+            deliveries: &p.deliveries,
+        })
+        .collect();
+    let sizes: Vec<usize> = endings.iter().map(Ending::items).collect();
+    let groups = pack(&sizes, TX_LIMIT - BULK_RESERVED);
+    let mut alone: Vec<&str> = Vec::new();
+    let mut ended: Vec<String> = Vec::new();
+    let mut deliveries: Vec<DeliveryItem> = Vec::new();
+    let mut grouped = vec![false; endings.len()];
+    let actor = by.cloned().unwrap_or_else(|| reason.implied_actor(user_id));
+    for g in &groups {
+        let group = &endings[g.clone()];
+        grouped[g.clone()].iter_mut().for_each(|x| *x = true);
+        match app
+            .store
+            .commit_terminations(user_id, group, reason.as_str(), Some(&actor), now)
+            .await
+        {
+            Ok(()) => {
+                for e in group {
+                    ended.push(e.session.sid.clone());
+                    deliveries.extend(e.deliveries.iter().cloned());
+                }
+            }
+            // A session changed (ended, a token issued), a token vanished, or a delivery
+            // exists already: each of them on its own, read again.
+            Err(StoreError::TransactionCancelled(_) | StoreError::ConditionFailed) => {
+                alone.extend(group.iter().map(|e| e.session.sid.as_str()));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    alone.extend(
+        endings
+            .iter()
+            .zip(&grouped)
+            .filter(|(_, g)| !**g)
+            .map(|(e, _)| e.session.sid.as_str()),
+    );
+    tracing::info!(user_id = %user_id, reason = %reason, sessions = ended.len(), transactions = groups.len(), one_by_one = alone.len(), "sessions ended in bulk");
+    after_commit(app, user_id, &ended, &deliveries, reason).await;
+    let mut count = ended.len();
+    for sid in alone {
+        if let Terminated::Ended { .. } = terminate_by(app, sid, Some(user_id), reason, by).await? {
+            count += 1;
+        }
+    }
+    Ok(count)
 }
 
 /// Revoke one offline grant of `user_id` (the family of a refresh token being revoked or

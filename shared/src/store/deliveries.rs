@@ -179,44 +179,11 @@ impl Store {
         if !early.is_empty() {
             self.revoke_tokens(early, reason).await?;
         }
-        let mut tx = vec![TransactWriteItem::builder()
-            .update(bld(Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(item_key(
-                    keys::session_pk(&session.sid),
-                    keys::SESSION_SK,
-                )))
-                .update_expression(if by.is_some() {
-                    "SET #st = :ended, ended_reason = :why, ended_at_ms = :now, ended_by = :by \
-                     REMOVE gsi1pk, gsi1sk, gsi2pk, gsi2sk, gsi3pk, gsi3sk"
-                } else {
-                    "SET #st = :ended, ended_reason = :why, ended_at_ms = :now \
-                     REMOVE gsi1pk, gsi1sk, gsi2pk, gsi2sk, gsi3pk, gsi3sk"
-                })
-                .condition_expression("#st = :active")
-                .expression_attribute_names("#st", "status")
-                .set_expression_attribute_values(Some(ended_values(by)?))
-                .expression_attribute_values(":ended", s(SessionStatus::Ended))
-                .expression_attribute_values(":active", s(SessionStatus::Active))
-                .expression_attribute_values(":why", s(reason))
-                .expression_attribute_values(":now", n(now_ms))
-                .build())?)
-            .build()];
-        // No token was mapped since the links were read.
-        tx.push(
-            TransactWriteItem::builder()
-                .condition_check(bld(ConditionCheck::builder()
-                    .table_name(&self.table)
-                    .set_key(Some(item_key(
-                        keys::session_pk(&session.sid),
-                        keys::ISSUED_SK,
-                    )))
-                    .condition_expression("v = :v OR (attribute_not_exists(v) AND :v = :zero)")
-                    .expression_attribute_values(":v", n(session.version))
-                    .expression_attribute_values(":zero", n(0))
-                    .build())?)
-                .build(),
-        );
+        let mut tx = vec![
+            self.end_session_tx(session, reason, by, now_ms)?,
+            // No token was mapped since the links were read.
+            self.issued_check_tx(session)?,
+        ];
         for h in last {
             tx.push(super::tokens::revoke_tx(&self.table, h, reason)?);
         }
@@ -270,6 +237,60 @@ impl Store {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// The transaction item ending `session`: status `ended` with why, when and by whom,
+    /// out of every index; only if it is still active.
+    pub(crate) fn end_session_tx(
+        &self,
+        session: &SessionItem,
+        reason: &str,
+        by: Option<&EndedBy>,
+        now_ms: i64,
+    ) -> Result<TransactWriteItem, StoreError> {
+        Ok(TransactWriteItem::builder()
+            .update(bld(Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(item_key(
+                    keys::session_pk(&session.sid),
+                    keys::SESSION_SK,
+                )))
+                .update_expression(if by.is_some() {
+                    "SET #st = :ended, ended_reason = :why, ended_at_ms = :now, ended_by = :by \
+                     REMOVE gsi1pk, gsi1sk, gsi2pk, gsi2sk, gsi3pk, gsi3sk"
+                } else {
+                    "SET #st = :ended, ended_reason = :why, ended_at_ms = :now \
+                     REMOVE gsi1pk, gsi1sk, gsi2pk, gsi2sk, gsi3pk, gsi3sk"
+                })
+                .condition_expression("#st = :active")
+                .expression_attribute_names("#st", "status")
+                .set_expression_attribute_values(Some(ended_values(by)?))
+                .expression_attribute_values(":ended", s(SessionStatus::Ended))
+                .expression_attribute_values(":active", s(SessionStatus::Active))
+                .expression_attribute_values(":why", s(reason))
+                .expression_attribute_values(":now", n(now_ms))
+                .build())?)
+            .build())
+    }
+
+    /// The transaction item checking that no token was mapped to `session` since it was
+    /// read: its issued counter is still the version read.
+    pub(crate) fn issued_check_tx(
+        &self,
+        session: &SessionItem,
+    ) -> Result<TransactWriteItem, StoreError> {
+        Ok(TransactWriteItem::builder()
+            .condition_check(bld(ConditionCheck::builder()
+                .table_name(&self.table)
+                .set_key(Some(item_key(
+                    keys::session_pk(&session.sid),
+                    keys::ISSUED_SK,
+                )))
+                .condition_expression("v = :v OR (attribute_not_exists(v) AND :v = :zero)")
+                .expression_attribute_values(":v", n(session.version))
+                .expression_attribute_values(":zero", n(0))
+                .build())?)
+            .build())
     }
 
     /// The deliveries named by `(sid, client_id)`, in order (`None`: no such delivery).

@@ -1,6 +1,7 @@
 //! The DynamoDB store. Every operation names its round trips in a comment; the counts are
 //! checked by tests through [`RoundTrips`].
 
+pub mod bulk;
 mod clients;
 mod cursor;
 mod deliveries;
