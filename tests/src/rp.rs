@@ -87,6 +87,12 @@ impl TestRp {
             })
             .collect()
     }
+    /// Forget what was received so far (a test checking a second termination on its own).
+    pub fn clear(&self) {
+        if let Ok(mut r) = self.inner.received.lock() {
+            r.clear();
+        }
+    }
     /// Wait until `n` requests arrived (or the timeout passes); returns how many did.
     pub async fn wait_for(&self, n: usize, timeout: Duration) -> usize {
         let start = std::time::Instant::now();
