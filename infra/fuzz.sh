@@ -24,3 +24,8 @@ for t in $(cargo fuzz list); do
   rm -rf "$work"
 done
 echo "fuzz: all targets ran without a crash"
+# CI (FUZZ_CLEAN=1): the fuzz build (its own target triple directory, GBs) is not needed by
+# the tests that follow.
+if [ -n "${FUZZ_CLEAN:-}" ]; then
+  rm -rf "${CARGO_TARGET_DIR:-$PWD/target}/$(rustc -vV | sed -n 's/^host: //p')"
+fi
