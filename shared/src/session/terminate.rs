@@ -215,17 +215,20 @@ async fn after_commit(
         ("Reason", reason.as_str()),
         sids.len() as f64,
     );
-    crate::session::history::remember(app, user_id, sids).await;
     let msgs: Vec<DeliveryMessage> = deliveries
         .iter()
         .map(DeliveryMessage::for_delivery)
         .collect();
-    if !msgs.is_empty() {
-        let report = app.queue.send(&msgs).await;
-        for (m, why) in &report.failed {
-            tracing::warn!(sid = %m.sid, client_id = %m.client_id, error = %why, "enqueue failed; the relay will resend");
+    let send = async {
+        if !msgs.is_empty() {
+            let report = app.queue.send(&msgs).await;
+            for (m, why) in &report.failed {
+                tracing::warn!(sid = %m.sid, client_id = %m.client_id, error = %why, "enqueue failed; the relay will resend");
+            }
         }
-    }
+    };
+    // Independent writes: side by side.
+    tokio::join!(crate::session::history::remember(app, user_id, sids), send);
 }
 
 /// End every live session of a user, except those in `keep` (the caller's own sessions for
@@ -266,6 +269,8 @@ pub async fn terminate_all_by(
 
 /// How many session partitions bulk termination reads at once.
 const BULK_READS: usize = 32;
+/// How many of its shared transactions run at once (without a session limit).
+const BULK_COMMITS: usize = 4;
 
 /// End many sessions of one user at once, as [`terminate_by`] would one by one but in shared
 /// transactions. Returns how many ended (sessions of another user, unknown or already
@@ -273,8 +278,10 @@ const BULK_READS: usize = 32;
 ///
 /// Each session's partition is read (`BULK_READS` Queries at once) and planned
 /// ([`plan`]); the endings are packed into transactions of at most 99 items
-/// ([`crate::store::bulk::pack`]) and committed one after another (they share the user's
-/// live-set item, which two concurrent transactions may not both write). Every session stays
+/// ([`crate::store::bulk::pack`]) and committed `BULK_COMMITS` at once — one after another
+/// with a session limit, when each also writes the user's live-set item, which two
+/// concurrent transactions may not both write; a token shared by several sessions is
+/// revoked in one transaction only. Every session stays
 /// conditioned on its own, so a token issued meanwhile is never left active: a transaction
 /// refused for any of its sessions is not retried as a whole — each of its sessions is then
 /// ended on its own by [`terminate_by`], which reads it again. A session too big for one
@@ -311,29 +318,57 @@ pub async fn terminate_many(
             (s, p)
         })
         .collect();
+    // A token shared by several sessions (binding `none`/`cookie`) is revoked once, in the
+    // first transaction that has it: a transaction may not name an item twice, and two
+    // running at once may not both write it. Should that transaction be refused, its
+    // sessions are ended one by one, each planned again with the token.
+    let mut seen: BTreeSet<&TokenRef> = BTreeSet::new();
+    let unique: Vec<Vec<TokenRef>> = planned
+        .iter()
+        .map(|(_, p)| {
+            p.tokens
+                .iter()
+                .filter(|t| seen.insert(*t))
+                .cloned()
+                .collect()
+        })
+        .collect();
     let endings: Vec<Ending<'_>> = planned
         .iter()
-        .map(|(s, p)| Ending {
+        .zip(&unique)
+        .map(|((s, p), tokens)| Ending {
             session: s,
-            tokens: &p.tokens,
+            tokens,
             deliveries: &p.deliveries,
         })
         .collect();
     let sizes: Vec<usize> = endings.iter().map(Ending::items).collect();
     let groups = pack(&sizes, TX_LIMIT - BULK_RESERVED);
+    let actor = by.cloned().unwrap_or_else(|| reason.implied_actor(user_id));
+    // With a session limit every transaction writes the user's live set, and DynamoDB
+    // refuses two transactions on one item at once: then one after another.
+    let at_once = if app.store.tracks_live() {
+        1
+    } else {
+        BULK_COMMITS
+    };
+    let mut commits = Vec::with_capacity(groups.len());
+    for g in &groups {
+        let group = &endings[g.clone()];
+        let commit =
+            app.store
+                .commit_terminations(user_id, group, reason.as_str(), Some(&actor), now);
+        commits.push(async move { (group, commit.await) });
+    }
+    let results: Vec<_> = stream::iter(commits)
+        .buffer_unordered(at_once)
+        .collect()
+        .await;
     let mut alone: Vec<&str> = Vec::new();
     let mut ended: Vec<String> = Vec::new();
     let mut deliveries: Vec<DeliveryItem> = Vec::new();
-    let mut grouped = vec![false; endings.len()];
-    let actor = by.cloned().unwrap_or_else(|| reason.implied_actor(user_id));
-    for g in &groups {
-        let group = &endings[g.clone()];
-        grouped[g.clone()].iter_mut().for_each(|x| *x = true);
-        match app
-            .store
-            .commit_terminations(user_id, group, reason.as_str(), Some(&actor), now)
-            .await
-        {
+    for (group, r) in results {
+        match r {
             Ok(()) => {
                 for e in group {
                     ended.push(e.session.sid.clone());
@@ -348,22 +383,59 @@ pub async fn terminate_many(
             Err(e) => return Err(e),
         }
     }
+    let grouped: BTreeSet<usize> = groups.iter().flat_map(|g| g.clone()).collect();
     alone.extend(
         endings
             .iter()
-            .zip(&grouped)
-            .filter(|(_, g)| !**g)
-            .map(|(e, _)| e.session.sid.as_str()),
+            .enumerate()
+            .filter(|(i, _)| !grouped.contains(i))
+            .map(|(_, e)| e.session.sid.as_str()),
     );
     tracing::info!(user_id = %user_id, reason = %reason, sessions = ended.len(), transactions = groups.len(), one_by_one = alone.len(), "sessions ended in bulk");
-    after_commit(app, user_id, &ended, &deliveries, reason).await;
+    if !ended.is_empty() {
+        after_commit(app, user_id, &ended, &deliveries, reason).await;
+    }
     let mut count = ended.len();
     for sid in alone {
-        if let Terminated::Ended { .. } = terminate_by(app, sid, Some(user_id), reason, by).await? {
-            count += 1;
+        match terminate_by(app, sid, Some(user_id), reason, by).await? {
+            Terminated::Ended { .. } => count += 1,
+            Terminated::AlreadyEnded => {
+                if ended_by_this(app, user_id, sid, reason, now).await? {
+                    count += 1;
+                }
+            }
+            Terminated::NotFound => {}
         }
     }
     Ok(count)
+}
+
+/// Whether `sid`, found already ended after its shared transaction was refused, was ended
+/// by that very transaction (its time and reason are this termination's): a transaction
+/// applied, then re-sent after its answer was lost by an engine that does not honour
+/// `ClientRequestToken`, is refused as a whole. Then its deliveries are queued and its
+/// marker written here, as the commit would have. 1 Query (a rare path only).
+async fn ended_by_this(
+    app: &App,
+    user_id: &str,
+    sid: &str,
+    reason: EndReason,
+    now_ms: i64,
+) -> Result<bool, StoreError> {
+    let part = app.store.session_partition(sid).await?;
+    let Some(s) = part.session else {
+        return Ok(false);
+    };
+    let ours = s.ended_at_ms == Some(now_ms) && s.ended_reason.as_deref() == Some(reason.as_str());
+    if ours {
+        let pending: Vec<DeliveryItem> = part
+            .deliveries
+            .into_iter()
+            .filter(|d| d.status == DeliveryStatus::Pending)
+            .collect();
+        after_commit(app, user_id, std::slice::from_ref(&s.sid), &pending, reason).await;
+    }
+    Ok(ours)
 }
 
 /// Revoke one offline grant of `user_id` (the family of a refresh token being revoked or

@@ -47,6 +47,12 @@ fn ss(v: impl IntoIterator<Item = impl Into<String>>) -> AttributeValue {
 }
 
 impl Store {
+    /// Whether a live set is kept per user (a session limit is configured): then every
+    /// termination's transaction also writes the user's live-set item.
+    pub fn tracks_live(&self) -> bool {
+        self.track_live
+    }
+
     /// The transaction item removing `sids` from `user_id`'s live set, or `None` when no
     /// set is kept (no session limit). One item for many sessions of one user: a
     /// transaction may not name an item twice.
