@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use warden_core::admin::ClientSpec;
 use warden_core::platform::time::{now_ms, now_s};
 use warden_core::session;
-use warden_core::store::schema::{keys, DeliveryItem, SessionItem};
+use warden_core::store::schema::{keys, DeliveryItem, SessionItem, Shards};
 use warden_core::store::{DeliveryOutcome, DeliveryRecord};
 use warden_core::Store;
 use warden_tests::rp::TestRp;
@@ -80,7 +80,7 @@ fn pending_delivery(sid: &str, cid: &str, now: i64) -> DeliveryItem {
         updated_ms: now_ms(),
         delivered_ms: None,
         reason: "user".into(),
-        gsi2pk: Some(keys::due_logout_gsi(keys::due_shard(sid))),
+        gsi2pk: Some(keys::due_logout_gsi(keys::due_shard(sid, Shards::DEFAULT))),
         gsi2sk: Some(keys::due_sort(now + 120, &format!("{sid}#{cid}"))),
         expires_at: now + 1000,
     }

@@ -5,7 +5,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::BTreeMap;
 use warden_core::platform::time::{now_ms, now_s};
 use warden_core::session;
-use warden_core::store::schema::{keys, table_def, SessionApp, SessionItem, TokenItem};
+use warden_core::store::schema::{keys, table_def, SessionApp, SessionItem, Shards, TokenItem};
 use warden_core::store::{Cursor, Issue, SessionFilter, TokenRef};
 use warden_core::{Store, StoreError};
 use warden_tests::{dynoxide_store, moto_store};
@@ -51,9 +51,9 @@ fn session_item(uid: &str, sid: &str, created: i64, idle_exp: i64) -> SessionIte
         apps: BTreeMap::new(),
         gsi1pk: Some(keys::user_sessions_gsi(uid)),
         gsi1sk: Some(keys::user_sessions_sort(created, sid)),
-        gsi2pk: Some(keys::due_session_gsi(keys::due_shard(sid))),
+        gsi2pk: Some(keys::due_session_gsi(keys::due_shard(sid, Shards::DEFAULT))),
         gsi2sk: Some(keys::due_sort(idle_exp, sid)),
-        gsi3pk: Some(keys::live_gsi(keys::live_shard(sid))),
+        gsi3pk: Some(keys::live_gsi(keys::live_shard(sid, Shards::DEFAULT))),
         gsi3sk: Some(keys::live_sort(created, sid)),
         expires_at: idle_exp + 100_000,
     }
@@ -223,7 +223,7 @@ async fn global_search_pages_across_shards(store: &Store) {
     // LastEvaluatedKey though nothing follows; that must not become a `next`.
     let same_shard: Vec<String> = (0..200)
         .map(|i| format!("u3-{i}"))
-        .filter(|sid| keys::live_shard(sid) == 0)
+        .filter(|sid| keys::live_shard(sid, Shards::DEFAULT) == 0)
         .take(3)
         .collect();
     for (i, sid) in same_shard.iter().enumerate() {
@@ -398,7 +398,7 @@ fn pending_delivery(sid: &str, cid: &str, now: i64) -> warden_core::store::schem
         updated_ms: now_ms(),
         delivered_ms: None,
         reason: "user".into(),
-        gsi2pk: Some(keys::due_logout_gsi(keys::due_shard(sid))),
+        gsi2pk: Some(keys::due_logout_gsi(keys::due_shard(sid, Shards::DEFAULT))),
         gsi2sk: Some(keys::due_sort(now - 1, &format!("{sid}#{cid}"))),
         expires_at: now + 1000,
     }

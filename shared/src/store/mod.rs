@@ -1,6 +1,7 @@
 //! The DynamoDB store. Every operation names its round trips in a comment; the counts are
 //! checked by tests through [`RoundTrips`].
 
+pub mod capacity;
 mod clients;
 mod cursor;
 mod deliveries;
@@ -11,6 +12,7 @@ mod keys;
 mod live_sessions;
 pub mod schema;
 mod sessions;
+mod shards;
 mod table;
 mod throttle;
 mod tokens;
@@ -52,6 +54,10 @@ pub struct Store {
     /// Whether logins and ends keep each user's set of live session ids (`USER#<uid>` /
     /// `LIVE`): on when a session limit is configured ([`Store::tracking_live_sessions`]).
     pub(crate) track_live: bool,
+    /// The shard counts new index keys are hashed into ([`Store::with_shards`]).
+    pub(crate) shards: schema::Shards,
+    /// The shard counts readers read, and when they were read ([`Store::read_shards`]).
+    pub(crate) shard_ceiling: Arc<std::sync::Mutex<Option<(std::time::Instant, schema::Shards)>>>,
 }
 
 /// Counts the DynamoDB requests a client sends (an SDK interceptor), for round-trip tests.
@@ -172,6 +178,8 @@ impl Store {
             client,
             table: table.into(),
             track_live: false,
+            shards: schema::Shards::DEFAULT,
+            shard_ceiling: Arc::default(),
         }
     }
 
