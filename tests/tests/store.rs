@@ -221,7 +221,7 @@ async fn global_search_pages_across_shards(store: &Store) {
     // The case DynamoDB makes easy to get wrong: all of a user's matches in one shard and
     // a page exactly their size. The shard's Query hits `Limit` and answers with a
     // LastEvaluatedKey though nothing follows; that must not become a `next`.
-    let same_shard: Vec<String> = (0..200)
+    let same_shard: Vec<String> = (0..2000)
         .map(|i| format!("u3-{i}"))
         .filter(|sid| keys::live_shard(sid, Shards::DEFAULT) == 0)
         .take(3)
