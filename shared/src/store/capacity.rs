@@ -325,6 +325,7 @@ struct Units {
     counter: f64,
     throttle: f64,
     user_read: f64,
+    user_write: f64,
     session_read: f64,
     partition_read: f64,
     keys_read: f64,
@@ -479,6 +480,7 @@ fn units() -> Units {
         counter: write_units(counter_b),
         throttle: write_units(throttle_b),
         user_read: read_units(user_b, true),
+        user_write: write_units(user_b),
         session_read: read_units(session_b, true),
         partition_read: read_units(partition_b, true),
         keys_read: read_units(keys_b, true),
@@ -638,7 +640,8 @@ pub fn simulate(w: &Workload, shards: Shards) -> HeatReport {
 }
 
 /// `POST /login`: the attempt reserved on the two throttle counters, the username and user
-/// read, the session put with the reservation given back (both transactions).
+/// read, the session put with the reservation given back and a condition on the user's
+/// `credential_version` (both transactions).
 fn login(sec: &mut Second, u: &Units, l: &Live, addr: &str, window: i64) {
     let userip = keys::throttle("userip", &format!("{}#{addr}#{window}", l.uid)).0;
     let ip = keys::throttle("ip", &format!("{addr}#{window}")).0;
@@ -649,6 +652,7 @@ fn login(sec: &mut Second, u: &Units, l: &Live, addr: &str, window: i64) {
     sec.read(Space::Table, keys::username(&l.uid).0, 1.0);
     sec.read(Space::Table, keys::user(&l.uid).0, u.user_read);
     sec.write(Space::Table, keys::session_pk(&l.sid), 2.0 * u.session);
+    sec.write(Space::Table, keys::user(&l.uid).0, 2.0 * u.user_write);
     session_copies(sec, u, l, 1.0);
 }
 
@@ -684,7 +688,8 @@ fn authorize(sec: &mut Second, u: &Units, l: &Live, writes: bool) {
 }
 
 /// Ending a session with two live token links and `apps` back-channel deliveries: the
-/// partition read, the transaction (session, links, deliveries), the index copies removed,
+/// partition read, the transaction (session, the issued counter's condition, links,
+/// deliveries), the index copies removed,
 /// the deliveries' due copies, the ended marker, then the dispatcher's outcome per delivery
 /// (which removes its due copy).
 fn terminate(sec: &mut Second, u: &Units, l: &Live, apps: u32) {
