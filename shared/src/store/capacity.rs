@@ -377,7 +377,9 @@ fn representative_session() -> SessionItem {
     }
 }
 
-/// The bytes of `item`'s copy in index `gsi` (by its projection in [`table_def`]).
+/// The bytes of `item`'s copy in index `gsi` (by its projection in [`table_def`]: `ALL` is
+/// the whole item; anything else is counted as `KEYS_ONLY`, the table's and the index's
+/// keys — no index projects `INCLUDE`). 0 when the item is not in the index (sparse).
 pub fn projected_bytes(item: &Item, gsi: &str) -> usize {
     let def = table_def();
     let Some(g) = def.gsis.iter().find(|g| g.name == gsi) else {

@@ -76,7 +76,11 @@ pub struct GsiDef {
     pub pk: &'static str,
     /// Its sort key attribute.
     pub sk: &'static str,
-    /// `ALL` for every index: listings need the whole session item.
+    /// `ALL` for every index, chosen (`docs/scale.md`, "Index projections"): gsi1's list and
+    /// gsi3's search show the whole session; gsi2's relay re-sends deliveries from the index.
+    /// Every copy is under 1 KB and gsi2's and gsi3's sort keys move on every touch, so a
+    /// narrower projection would save no write units there; gsi1 is the one where it would
+    /// (a touch would skip it) at a BatchGetItem per list.
     pub projection: &'static str,
 }
 

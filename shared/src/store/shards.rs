@@ -5,9 +5,9 @@
 //! UpdateItem that fails harmlessly when another reader raised it further).
 //!
 //! Round trips: 1 GetItem (eventually consistent, 0.5 read unit) per process per 5 minutes,
-//! + 1 UpdateItem (1 write unit) only when the configured counts exceed the record (once after
-//! a raise). Only the readers pay it — the global search and the relay's due sweeps — never a
-//! login, an authorize or a termination.
+//! and 1 UpdateItem (1 write unit) only when the configured counts exceed the record (once
+//! after a raise). Only the readers pay it — the global search and the relay's due sweeps —
+//! never a login, an authorize or a termination.
 
 use super::{item_key, n, Store, StoreError};
 use crate::store::schema::{keys, Shards};
@@ -42,16 +42,24 @@ impl Store {
                 }
             }
         }
+        // Boxed: the SDK's futures are deep, and the relay's future (which awaits this inside
+        // every due-index read) would otherwise outgrow the compiler's layout depth limit.
+        let c = Box::pin(self.record_shards()).await?;
+        if let Ok(mut cached) = self.shard_ceiling.lock() {
+            *cached = Some((Instant::now(), c));
+        }
+        Ok(c)
+    }
+
+    /// Read the record, raise it when the configured counts exceed it, and answer the
+    /// ceiling. 1 GetItem, + 1 UpdateItem after a raise.
+    async fn record_shards(&self) -> Result<Shards, StoreError> {
         let recorded = self.shard_record().await?;
         if self.shards.exceeds(recorded) {
             self.raise_shard_record(self.shards.ceiling(recorded))
                 .await?;
         }
-        let c = self.shards.ceiling(recorded);
-        if let Ok(mut cached) = self.shard_ceiling.lock() {
-            *cached = Some((Instant::now(), c));
-        }
-        Ok(c)
+        Ok(self.shards.ceiling(recorded))
     }
 
     /// The recorded counts, if any were recorded. 1 GetItem (eventually consistent: a stale
