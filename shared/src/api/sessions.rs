@@ -488,9 +488,16 @@ mod tests {
         let mut g = Cursor::default();
         g.set("0", &std::collections::HashMap::new());
         assert!(search_cursor(Some(&g.encode())).is_ok());
+        // Any shard a count may have (below MAX_SHARDS) is a position; 1024 is not.
         let mut g = Cursor::default();
-        g.set("9", &std::collections::HashMap::new());
+        g.set("1023", &std::collections::HashMap::new());
+        assert!(search_cursor(Some(&g.encode())).is_ok());
+        let mut g = Cursor::default();
+        g.set(&MAX_SHARDS.to_string(), &std::collections::HashMap::new());
         assert!(search_cursor(Some(&g.encode())).is_err());
+        let mut g = Cursor::default();
+        g.set("07", &std::collections::HashMap::new());
+        assert!(search_cursor(Some(&g.encode())).is_err(), "one spelling per shard");
     }
 
     #[test]
