@@ -497,7 +497,10 @@ mod tests {
         assert!(search_cursor(Some(&g.encode())).is_err());
         let mut g = Cursor::default();
         g.set("07", &std::collections::HashMap::new());
-        assert!(search_cursor(Some(&g.encode())).is_err(), "one spelling per shard");
+        assert!(
+            search_cursor(Some(&g.encode())).is_err(),
+            "one spelling per shard"
+        );
     }
 
     #[test]
