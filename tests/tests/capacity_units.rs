@@ -9,6 +9,7 @@
 //! when any figure rises above them, the way `round_trips.rs` does for round trips. Caches are
 //! warm.
 
+use reqwest::Method;
 use serde_json::Value;
 use std::sync::atomic::Ordering;
 use warden_core::admin::ClientSpec;
@@ -49,6 +50,16 @@ where
     rt.reset();
     let out = f().await;
     (rt.units(), out)
+}
+
+/// `method path` with `token` as the bearer.
+async fn bearer(s: &Stack, method: Method, path: &str, token: &str) -> reqwest::Response {
+    s.http
+        .request(method, s.url(path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
 }
 
 async fn measured_stack() -> (RoundTrips, Stack) {
@@ -148,23 +159,10 @@ async fn capacity_units_stay_at_the_documented_table() {
     })
     .await;
     report.push(("introspection", u, INTROSPECT));
-    let (u, _) = measure(&rt, || async {
-        s.http
-            .get(s.url("/oauth2/userinfo"))
-            .bearer_auth(&at)
-            .send()
-            .await
-            .unwrap()
-    })
-    .await;
+    let (u, _) = measure(&rt, || bearer(&s, Method::GET, "/oauth2/userinfo", &at)).await;
     report.push(("userinfo", u, USERINFO));
-    let (u, r) = measure(&rt, || async {
-        s.http
-            .get(s.url("/api/users/v1/me/sessions"))
-            .bearer_auth(&at)
-            .send()
-            .await
-            .unwrap()
+    let (u, r) = measure(&rt, || {
+        bearer(&s, Method::GET, "/api/users/v1/me/sessions", &at)
     })
     .await;
     assert_eq!(r.status(), 200);
@@ -190,15 +188,7 @@ async fn capacity_units_stay_at_the_documented_table() {
         s.tokens_for(&victim, &other, "openid").await;
     }
     let path = format!("/api/users/v1/me/sessions/{}", victim.sid);
-    let (u, r) = measure(&rt, || async {
-        s.http
-            .delete(s.url(&path))
-            .bearer_auth(&at)
-            .send()
-            .await
-            .unwrap()
-    })
-    .await;
+    let (u, r) = measure(&rt, || bearer(&s, Method::DELETE, &path, &at)).await;
     assert_eq!(r.status(), 204);
     report.push(("end one (k = 8 tokens, m = 2 apps)", u, END_ONE));
 
@@ -207,13 +197,13 @@ async fn capacity_units_stay_at_the_documented_table() {
         let (x, _) = s.session_for(&user, &format!("ua{i}")).await;
         s.tokens_for(&x, &c, "openid").await;
     }
-    let (u, r) = measure(&rt, || async {
-        s.http
-            .delete(s.url("/api/users/v1/me/sessions?exclude=current"))
-            .bearer_auth(&at)
-            .send()
-            .await
-            .unwrap()
+    let (u, r) = measure(&rt, || {
+        bearer(
+            &s,
+            Method::DELETE,
+            "/api/users/v1/me/sessions?exclude=current",
+            &at,
+        )
     })
     .await;
     assert_eq!(r.status(), 204);

@@ -4,9 +4,8 @@
 //! count still finds what a higher one wrote, and a search cursor stays valid across the
 //! change. On both engines.
 
-use std::collections::BTreeMap;
 use warden_core::platform::time::{now_ms, now_s};
-use warden_core::store::schema::{keys, SessionItem, SessionStatus, Shards};
+use warden_core::store::schema::{keys, SessionItem, Shards};
 use warden_core::store::{Cursor, SessionFilter};
 use warden_core::Store;
 
@@ -28,36 +27,7 @@ macro_rules! both_engines {
 
 /// A live session written the way a login writes it, into `store`'s configured shards.
 fn session(store: &Store, uid: &str, sid: &str, last_ms: i64, idle_exp: i64) -> SessionItem {
-    let shards = store.shards();
-    SessionItem {
-        pk: keys::session_pk(sid),
-        sk: keys::SESSION_SK.into(),
-        sid: sid.into(),
-        user_id: uid.into(),
-        username: uid.into(),
-        secret_hash: "h".into(),
-        created_ms: last_ms,
-        last_seen_ms: last_ms,
-        auth_time: last_ms / 1000,
-        idle_expires_at: idle_exp,
-        absolute_expires_at: idle_exp + 1000,
-        remember_me: false,
-        user_agent: "Mozilla/5.0".into(),
-        ip: "10.0.0.1".into(),
-        status: SessionStatus::Active,
-        ended_reason: None,
-        ended_at_ms: None,
-        ended_by: None,
-        version: 0,
-        apps: BTreeMap::new(),
-        gsi1pk: Some(keys::user_sessions_gsi(uid)),
-        gsi1sk: Some(keys::user_sessions_sort(last_ms, sid)),
-        gsi2pk: Some(keys::due_session_gsi(keys::due_shard(sid, shards))),
-        gsi2sk: Some(keys::due_sort(idle_exp, sid)),
-        gsi3pk: Some(keys::live_gsi(keys::live_shard(sid, shards))),
-        gsi3sk: Some(keys::live_sort(last_ms, sid)),
-        expires_at: idle_exp + 100_000,
-    }
+    warden_tests::live_session_item(uid, sid, last_ms, idle_exp, store.shards())
 }
 
 /// Every page of the global search from `cursor` on, on `store`.

@@ -28,35 +28,7 @@ macro_rules! both_engines {
 }
 
 fn session_item(uid: &str, sid: &str, created: i64, idle_exp: i64) -> SessionItem {
-    SessionItem {
-        pk: keys::session_pk(sid),
-        sk: keys::SESSION_SK.into(),
-        sid: sid.into(),
-        user_id: uid.into(),
-        username: uid.into(),
-        secret_hash: "h".into(),
-        created_ms: created,
-        last_seen_ms: created,
-        auth_time: created / 1000,
-        idle_expires_at: idle_exp,
-        absolute_expires_at: idle_exp + 1000,
-        remember_me: false,
-        user_agent: "Mozilla/5.0 Firefox".into(),
-        ip: "10.0.0.1".into(),
-        status: warden_core::store::schema::SessionStatus::Active,
-        ended_reason: None,
-        ended_at_ms: None,
-        ended_by: None,
-        version: 0,
-        apps: BTreeMap::new(),
-        gsi1pk: Some(keys::user_sessions_gsi(uid)),
-        gsi1sk: Some(keys::user_sessions_sort(created, sid)),
-        gsi2pk: Some(keys::due_session_gsi(keys::due_shard(sid, Shards::DEFAULT))),
-        gsi2sk: Some(keys::due_sort(idle_exp, sid)),
-        gsi3pk: Some(keys::live_gsi(keys::live_shard(sid, Shards::DEFAULT))),
-        gsi3sk: Some(keys::live_sort(created, sid)),
-        expires_at: idle_exp + 100_000,
-    }
+    warden_tests::live_session_item(uid, sid, created, idle_exp, Shards::DEFAULT)
 }
 
 fn token(kind: &str, family: &str, sid: &str) -> TokenItem {

@@ -198,33 +198,37 @@ impl Intercept for RoundTrips {
             self.add(false, &[]);
             return Ok(());
         };
-        let one = |c: &Option<aws_sdk_dynamodb::types::ConsumedCapacity>| {
-            c.iter().cloned().collect::<Vec<_>>()
-        };
-        if let Some(o) = out.downcast_ref::<op::get_item::GetItemOutput>() {
-            self.add(false, &one(&o.consumed_capacity));
-        } else if let Some(o) = out.downcast_ref::<op::query::QueryOutput>() {
-            self.add(false, &one(&o.consumed_capacity));
-        } else if let Some(o) = out.downcast_ref::<op::scan::ScanOutput>() {
-            self.add(false, &one(&o.consumed_capacity));
-        } else if let Some(o) = out.downcast_ref::<op::batch_get_item::BatchGetItemOutput>() {
-            self.add(false, o.consumed_capacity.as_deref().unwrap_or_default());
-        } else if let Some(o) = out.downcast_ref::<op::transact_get_items::TransactGetItemsOutput>()
-        {
-            self.add(false, o.consumed_capacity.as_deref().unwrap_or_default());
-        } else if let Some(o) = out.downcast_ref::<op::put_item::PutItemOutput>() {
-            self.add(true, &one(&o.consumed_capacity));
-        } else if let Some(o) = out.downcast_ref::<op::update_item::UpdateItemOutput>() {
-            self.add(true, &one(&o.consumed_capacity));
-        } else if let Some(o) = out.downcast_ref::<op::delete_item::DeleteItemOutput>() {
-            self.add(true, &one(&o.consumed_capacity));
-        } else if let Some(o) = out.downcast_ref::<op::batch_write_item::BatchWriteItemOutput>() {
-            self.add(true, o.consumed_capacity.as_deref().unwrap_or_default());
-        } else if let Some(o) =
-            out.downcast_ref::<op::transact_write_items::TransactWriteItemsOutput>()
-        {
-            self.add(true, o.consumed_capacity.as_deref().unwrap_or_default());
+        // Per output type: whether it is a write, and its report (one, or one per table).
+        macro_rules! report {
+            ($write:expr, one: $($t:ty),*) => {
+                $(if let Some(o) = out.downcast_ref::<$t>() {
+                    let c: Vec<_> = o.consumed_capacity.iter().cloned().collect();
+                    return Ok(self.add($write, &c));
+                })*
+            };
+            ($write:expr, many: $($t:ty),*) => {
+                $(if let Some(o) = out.downcast_ref::<$t>() {
+                    return Ok(self.add($write, o.consumed_capacity.as_deref().unwrap_or_default()));
+                })*
+            };
         }
+        report!(false, one: op::get_item::GetItemOutput, op::query::QueryOutput, op::scan::ScanOutput);
+        report!(
+            false,
+            many: op::batch_get_item::BatchGetItemOutput,
+            op::transact_get_items::TransactGetItemsOutput
+        );
+        report!(
+            true,
+            one: op::put_item::PutItemOutput,
+            op::update_item::UpdateItemOutput,
+            op::delete_item::DeleteItemOutput
+        );
+        report!(
+            true,
+            many: op::batch_write_item::BatchWriteItemOutput,
+            op::transact_write_items::TransactWriteItemsOutput
+        );
         Ok(())
     }
 }
