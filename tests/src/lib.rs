@@ -276,3 +276,23 @@ pub fn live_session_item(
         expires_at: idle_exp + 100_000,
     }
 }
+
+/// `both_engines!(name, body)`: module `name` with two tests running `body(&Store)`, one on a
+/// fresh embedded dynoxide, one on a fresh moto table.
+#[macro_export]
+macro_rules! both_engines {
+    ($name:ident, $body:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn dynoxide() {
+                let (store, _engine) = $crate::dynoxide_store().await;
+                super::$body(&store).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn moto() {
+                let store = $crate::moto_store().await;
+                super::$body(&store).await;
+            }
+        }
+    };
+}

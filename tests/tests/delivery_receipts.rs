@@ -13,25 +13,9 @@ use warden_core::session;
 use warden_core::store::schema::{keys, DeliveryItem, SessionItem, Shards};
 use warden_core::store::{DeliveryOutcome, DeliveryRecord};
 use warden_core::Store;
+use warden_tests::both_engines;
 use warden_tests::rp::TestRp;
 use warden_tests::{spawn_with, Options};
-
-macro_rules! both_engines {
-    ($name:ident, $body:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn dynoxide() {
-                let (store, _engine) = warden_tests::dynoxide_store().await;
-                super::$body(&store).await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn moto() {
-                let store = warden_tests::moto_store().await;
-                super::$body(&store).await;
-            }
-        }
-    };
-}
 
 fn session_item(sid: &str, now: i64) -> SessionItem {
     SessionItem {

@@ -8,22 +8,7 @@ use warden_core::platform::time::{now_ms, now_s};
 use warden_core::store::schema::{keys, SessionItem, Shards};
 use warden_core::store::{Cursor, SessionFilter};
 use warden_core::Store;
-
-macro_rules! both_engines {
-    ($name:ident, $body:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn dynoxide() {
-                let (store, _engine) = warden_tests::dynoxide_store().await;
-                super::$body(store).await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn moto() {
-                super::$body(warden_tests::moto_store().await).await;
-            }
-        }
-    };
-}
+use warden_tests::both_engines;
 
 /// A live session written the way a login writes it, into `store`'s configured shards.
 fn session(store: &Store, uid: &str, sid: &str, last_ms: i64, idle_exp: i64) -> SessionItem {
@@ -47,11 +32,11 @@ async fn search_all(store: &Store, cursor: Option<Cursor>, now: i64) -> Vec<Stri
     }
 }
 
-async fn lowering_a_count_still_reads_what_the_higher_count_wrote(base: Store) {
+async fn lowering_a_count_still_reads_what_the_higher_count_wrote(base: &Store) {
     let now = now_s();
     let t0 = now_ms();
     let wide = base.clone().with_shards(Shards { live: 16, due: 16 });
-    let narrow = base.with_shards(Shards { live: 2, due: 2 });
+    let narrow = base.clone().with_shards(Shards { live: 2, due: 2 });
     // Written under 16 shards: most land in shards the narrow count never writes.
     let wide_sids: Vec<String> = (0..12).map(|i| format!("wide-{i:02}")).collect();
     for (i, sid) in wide_sids.iter().enumerate() {
@@ -127,7 +112,7 @@ both_engines!(
     lowering_a_count_still_reads_what_the_higher_count_wrote
 );
 
-async fn a_raised_count_is_recorded_by_its_first_reader_and_never_lowered(base: Store) {
+async fn a_raised_count_is_recorded_by_its_first_reader_and_never_lowered(base: &Store) {
     let small = base.clone().with_shards(Shards { live: 3, due: 5 });
     assert_eq!(
         small.read_shards().await.unwrap(),
@@ -139,7 +124,7 @@ async fn a_raised_count_is_recorded_by_its_first_reader_and_never_lowered(base: 
         raised.read_shards().await.unwrap(),
         Shards { live: 8, due: 5 }
     );
-    let lowered = base.with_shards(Shards { live: 1, due: 1 });
+    let lowered = base.clone().with_shards(Shards { live: 1, due: 1 });
     assert_eq!(
         lowered.read_shards().await.unwrap(),
         Shards { live: 8, due: 5 }

@@ -8,24 +8,8 @@ use warden_core::session;
 use warden_core::store::schema::{keys, table_def, SessionApp, SessionItem, Shards, TokenItem};
 use warden_core::store::{Cursor, Issue, SessionFilter, TokenRef};
 use warden_core::{Store, StoreError};
+use warden_tests::both_engines;
 use warden_tests::{dynoxide_store, moto_store};
-
-macro_rules! both_engines {
-    ($name:ident, $body:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn dynoxide() {
-                let (store, _engine) = warden_tests::dynoxide_store().await;
-                super::$body(&store).await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn moto() {
-                let store = warden_tests::moto_store().await;
-                super::$body(&store).await;
-            }
-        }
-    };
-}
 
 fn session_item(uid: &str, sid: &str, created: i64, idle_exp: i64) -> SessionItem {
     warden_tests::live_session_item(uid, sid, created, idle_exp, Shards::DEFAULT)
