@@ -94,7 +94,9 @@ impl App {
     /// Assemble an app from its parts (the local stack, the tests). No I/O: keys and clients are
     /// read on first use.
     pub fn new(config: Config, store: Store, queue: Arc<dyn LogoutQueue>) -> Self {
-        let store = store.tracking_live_sessions(config.session_limit.is_some());
+        let store = store
+            .tracking_live_sessions(config.session_limit.is_some())
+            .with_shards(config.shards);
         App {
             key_protector: KeyProtector::new(
                 config.key_protection.clone(),

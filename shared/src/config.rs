@@ -1,6 +1,7 @@
 //! Configuration from environment variables, checked once at start.
 
 use crate::keys::protection::KeyProtection;
+use crate::store::schema::{Shards, MAX_SHARDS};
 use std::env;
 use std::time::Duration;
 
@@ -77,6 +78,12 @@ pub struct Config {
     /// `WARDEN_SESSION_LIMIT_POLICY` (default `deny`): what a login beyond
     /// [`Config::session_limit`] does.
     pub session_limit_policy: SessionLimitPolicy,
+    /// `WARDEN_LIVE_SHARDS` and `WARDEN_DUE_SHARDS` (defaults [`Shards::DEFAULT`], 1 to
+    /// [`MAX_SHARDS`]): the write shards of the live-session search index and of the due
+    /// index, sized by the capacity model (`docs/scale.md`). Either may be raised or lowered
+    /// without a migration: the shard is stored in each item's index key, and readers read
+    /// up to the highest count ever recorded ([`Shards::ceiling`]).
+    pub shards: Shards,
 }
 
 /// What a sign-in does when its user already has [`Config::session_limit`] live sessions.
@@ -182,7 +189,8 @@ pub fn env_var(name: &str) -> Option<String> {
 /// `None` when unset): `WARDEN_QUEUE_URL`, the lifetimes, `WARDEN_COOKIE_SECURE`, the
 /// login limits, `WARDEN_DELIVERY_MAX_ATTEMPTS`, `WARDEN_CHECK_SESSION_INTERVAL_SECONDS`,
 /// `WARDEN_LOGOUT_WAIT_MS`, `WARDEN_KMS_ENDPOINT`, `WARDEN_OUTBOUND_ALLOW` and the session
-/// limit (`WARDEN_SESSION_LIMIT`, `WARDEN_SESSION_LIMIT_POLICY`). A setting not given (or blank) keeps
+/// limit (`WARDEN_SESSION_LIMIT`, `WARDEN_SESSION_LIMIT_POLICY`) and the shard counts
+/// (`WARDEN_LIVE_SHARDS`, `WARDEN_DUE_SHARDS`). A setting not given (or blank) keeps
 /// `cfg`'s value, [`Config::new`]'s default. The one reading of these variables:
 /// [`Config::from_env`] passes [`env_var`]; the local stack, which fills in the issuer, table
 /// and key protection itself, passes the environment or the pairs its caller gave. A
@@ -223,6 +231,13 @@ pub fn apply_settings(
     ];
     for (name, field, max) in counts {
         *field = count(name, given(name), *field, max)?;
+    }
+    let shards = [
+        ("WARDEN_LIVE_SHARDS", &mut cfg.shards.live),
+        ("WARDEN_DUE_SHARDS", &mut cfg.shards.due),
+    ];
+    for (name, field) in shards {
+        *field = count(name, given(name), *field, MAX_SHARDS)?;
     }
     if let Some(v) = given("WARDEN_CHECK_SESSION_INTERVAL_SECONDS") {
         cfg.check_session_interval = check_session_interval(Some(v))?;
@@ -384,6 +399,7 @@ impl Config {
             outbound_allow: Vec::new(),
             session_limit: None,
             session_limit_policy: SessionLimitPolicy::Deny,
+            shards: Shards::DEFAULT,
         })
     }
 
@@ -431,6 +447,24 @@ mod tests {
         }
         let c = Config::new("https://x.example", "t").unwrap();
         assert_eq!(c.delivery_max_attempts, DEFAULT_DELIVERY_MAX_ATTEMPTS);
+    }
+
+    #[test]
+    fn shard_counts_are_settings_with_model_sized_defaults() {
+        let mut c = Config::new("https://x.example", "t").unwrap();
+        assert_eq!(c.shards, Shards::DEFAULT);
+        let given = |name: &str| match name {
+            "WARDEN_LIVE_SHARDS" => Some("8".to_string()),
+            "WARDEN_DUE_SHARDS" => Some(" 3 ".to_string()),
+            _ => None,
+        };
+        apply_settings(&mut c, &given).unwrap();
+        assert_eq!(c.shards, Shards { live: 8, due: 3 });
+        for bad in ["0", "1025", "x"] {
+            let given = |name: &str| (name == "WARDEN_DUE_SHARDS").then(|| bad.to_string());
+            let e = apply_settings(&mut c, &given).unwrap_err();
+            assert_eq!(e.var, "WARDEN_DUE_SHARDS", "{bad}");
+        }
     }
 
     #[test]

@@ -9,7 +9,9 @@ use std::sync::Arc;
 use warden_core::admin::{self, ClientSpec};
 use warden_core::oauth::tokens::Issued;
 use warden_core::store::dynamodb_client;
-use warden_core::store::schema::{ClientItem, CodeGrant, IdClaims, SessionItem, UserItem};
+use warden_core::store::schema::{
+    keys, ClientItem, CodeGrant, IdClaims, SessionItem, SessionStatus, Shards, UserItem,
+};
 use warden_core::{App, Store};
 pub use warden_local::{Options, Running};
 
@@ -232,4 +234,65 @@ pub async fn dynoxide_store() -> (Store, Dynoxide) {
             _stop: tx,
         },
     )
+}
+
+/// A live session of user `uid` as a login writes it (user agent `Mozilla/5.0 Firefox`,
+/// address `10.0.0.1`, no apps), created and last used at `created_ms`, idle expiry
+/// `idle_exp` (its absolute expiry 1,000 s later), its index keys hashed into `shards`.
+pub fn live_session_item(
+    uid: &str,
+    sid: &str,
+    created_ms: i64,
+    idle_exp: i64,
+    shards: Shards,
+) -> SessionItem {
+    SessionItem {
+        pk: keys::session_pk(sid),
+        sk: keys::SESSION_SK.into(),
+        sid: sid.into(),
+        user_id: uid.into(),
+        username: uid.into(),
+        secret_hash: "h".into(),
+        created_ms,
+        last_seen_ms: created_ms,
+        auth_time: created_ms / 1000,
+        idle_expires_at: idle_exp,
+        absolute_expires_at: idle_exp + 1000,
+        remember_me: false,
+        user_agent: "Mozilla/5.0 Firefox".into(),
+        ip: "10.0.0.1".into(),
+        status: SessionStatus::Active,
+        ended_reason: None,
+        ended_at_ms: None,
+        ended_by: None,
+        version: 0,
+        apps: std::collections::BTreeMap::new(),
+        gsi1pk: Some(keys::user_sessions_gsi(uid)),
+        gsi1sk: Some(keys::user_sessions_sort(created_ms, sid)),
+        gsi2pk: Some(keys::due_session_gsi(keys::due_shard(sid, shards))),
+        gsi2sk: Some(keys::due_sort(idle_exp, sid)),
+        gsi3pk: Some(keys::live_gsi(keys::live_shard(sid, shards))),
+        gsi3sk: Some(keys::live_sort(created_ms, sid)),
+        expires_at: idle_exp + 100_000,
+    }
+}
+
+/// `both_engines!(name, body)`: module `name` with two tests running `body(&Store)`, one on a
+/// fresh embedded dynoxide, one on a fresh moto table.
+#[macro_export]
+macro_rules! both_engines {
+    ($name:ident, $body:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn dynoxide() {
+                let (store, _engine) = $crate::dynoxide_store().await;
+                super::$body(&store).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn moto() {
+                let store = $crate::moto_store().await;
+                super::$body(&store).await;
+            }
+        }
+    };
 }

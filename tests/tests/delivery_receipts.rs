@@ -10,28 +10,12 @@ use std::time::{Duration, Instant};
 use warden_core::admin::ClientSpec;
 use warden_core::platform::time::{now_ms, now_s};
 use warden_core::session;
-use warden_core::store::schema::{keys, DeliveryItem, SessionItem};
+use warden_core::store::schema::{keys, DeliveryItem, SessionItem, Shards};
 use warden_core::store::{DeliveryOutcome, DeliveryRecord};
 use warden_core::Store;
+use warden_tests::both_engines;
 use warden_tests::rp::TestRp;
 use warden_tests::{spawn_with, Options};
-
-macro_rules! both_engines {
-    ($name:ident, $body:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn dynoxide() {
-                let (store, _engine) = warden_tests::dynoxide_store().await;
-                super::$body(&store).await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn moto() {
-                let store = warden_tests::moto_store().await;
-                super::$body(&store).await;
-            }
-        }
-    };
-}
 
 fn session_item(sid: &str, now: i64) -> SessionItem {
     SessionItem {
@@ -80,7 +64,7 @@ fn pending_delivery(sid: &str, cid: &str, now: i64) -> DeliveryItem {
         updated_ms: now_ms(),
         delivered_ms: None,
         reason: "user".into(),
-        gsi2pk: Some(keys::due_logout_gsi(keys::due_shard(sid))),
+        gsi2pk: Some(keys::due_logout_gsi(keys::due_shard(sid, Shards::DEFAULT))),
         gsi2sk: Some(keys::due_sort(now + 120, &format!("{sid}#{cid}"))),
         expires_at: now + 1000,
     }

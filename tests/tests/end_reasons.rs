@@ -153,7 +153,7 @@ async fn expiry_tells_idle_from_absolute_and_is_the_systems() {
     // Copies of a live session whose idle (and, for one, absolute) expiry passed, due now in
     // the expiry index, as time would leave them.
     let copy = |idle_at: i64, abs_at: i64| {
-        use warden_core::store::schema::keys;
+        use warden_core::store::schema::{keys, Shards};
         let mut x = base.clone();
         let sid = warden_core::platform::crypto::random_id();
         x.sid = sid.clone();
@@ -161,9 +161,12 @@ async fn expiry_tells_idle_from_absolute_and_is_the_systems() {
         x.idle_expires_at = idle_at;
         x.absolute_expires_at = abs_at;
         x.gsi1sk = Some(keys::user_sessions_sort(x.created_ms, &sid));
-        x.gsi2pk = Some(keys::due_session_gsi(keys::due_shard(&sid)));
+        x.gsi2pk = Some(keys::due_session_gsi(keys::due_shard(
+            &sid,
+            Shards::DEFAULT,
+        )));
         x.gsi2sk = Some(keys::due_sort(idle_at.min(abs_at), &sid));
-        x.gsi3pk = Some(keys::live_gsi(keys::live_shard(&sid)));
+        x.gsi3pk = Some(keys::live_gsi(keys::live_shard(&sid, Shards::DEFAULT)));
         x.gsi3sk = Some(keys::live_sort(x.last_seen_ms, &sid));
         x
     };

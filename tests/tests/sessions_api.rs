@@ -6,7 +6,7 @@ use reqwest::{Method, Response, StatusCode};
 use serde_json::Value;
 use std::time::Duration;
 use warden_core::admin::ClientSpec;
-use warden_core::store::schema::{keys, ClientItem, SessionItem, UserItem};
+use warden_core::store::schema::{keys, ClientItem, SessionItem, Shards, UserItem};
 use warden_tests::{spawn, Stack};
 
 const CHROME_WIN: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
@@ -709,8 +709,11 @@ async fn expired_copy(s: &Stack, base: &SessionItem) -> SessionItem {
     x.last_seen_ms = warden_core::platform::time::now_ms();
     x.gsi1sk = Some(keys::user_sessions_sort(x.created_ms, &sid));
     x.gsi2sk = Some(keys::due_sort(now + 3600, &sid));
-    x.gsi2pk = Some(keys::due_session_gsi(keys::due_shard(&sid)));
-    x.gsi3pk = Some(keys::live_gsi(keys::live_shard(&sid)));
+    x.gsi2pk = Some(keys::due_session_gsi(keys::due_shard(
+        &sid,
+        Shards::DEFAULT,
+    )));
+    x.gsi3pk = Some(keys::live_gsi(keys::live_shard(&sid, Shards::DEFAULT)));
     x.gsi3sk = Some(keys::live_sort(x.last_seen_ms, &sid));
     s.store().put_session(&x).await.expect("put");
     x
@@ -913,7 +916,8 @@ async fn global_search_filters_and_pages() {
         "?lastAccessTimeTo=-1",
         "?appId=has%20space",
         "?cursor=xyz",
-        "?cursor=eyI5Ijp7fX0",
+        // A shard position at or above the most shards there may be (1024).
+        "?cursor=eyIxMDI0Ijp7fX0",
     ] {
         let r = call(&s, Method::GET, &search(q.into()), t).await;
         assert_error(r, 400).await;

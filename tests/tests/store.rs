@@ -5,58 +5,14 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::BTreeMap;
 use warden_core::platform::time::{now_ms, now_s};
 use warden_core::session;
-use warden_core::store::schema::{keys, table_def, SessionApp, SessionItem, TokenItem};
+use warden_core::store::schema::{keys, table_def, SessionApp, SessionItem, Shards, TokenItem};
 use warden_core::store::{Cursor, Issue, SessionFilter, TokenRef};
 use warden_core::{Store, StoreError};
+use warden_tests::both_engines;
 use warden_tests::{dynoxide_store, moto_store};
 
-macro_rules! both_engines {
-    ($name:ident, $body:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn dynoxide() {
-                let (store, _engine) = warden_tests::dynoxide_store().await;
-                super::$body(&store).await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn moto() {
-                let store = warden_tests::moto_store().await;
-                super::$body(&store).await;
-            }
-        }
-    };
-}
-
 fn session_item(uid: &str, sid: &str, created: i64, idle_exp: i64) -> SessionItem {
-    SessionItem {
-        pk: keys::session_pk(sid),
-        sk: keys::SESSION_SK.into(),
-        sid: sid.into(),
-        user_id: uid.into(),
-        username: uid.into(),
-        secret_hash: "h".into(),
-        created_ms: created,
-        last_seen_ms: created,
-        auth_time: created / 1000,
-        idle_expires_at: idle_exp,
-        absolute_expires_at: idle_exp + 1000,
-        remember_me: false,
-        user_agent: "Mozilla/5.0 Firefox".into(),
-        ip: "10.0.0.1".into(),
-        status: warden_core::store::schema::SessionStatus::Active,
-        ended_reason: None,
-        ended_at_ms: None,
-        ended_by: None,
-        version: 0,
-        apps: BTreeMap::new(),
-        gsi1pk: Some(keys::user_sessions_gsi(uid)),
-        gsi1sk: Some(keys::user_sessions_sort(created, sid)),
-        gsi2pk: Some(keys::due_session_gsi(keys::due_shard(sid))),
-        gsi2sk: Some(keys::due_sort(idle_exp, sid)),
-        gsi3pk: Some(keys::live_gsi(keys::live_shard(sid))),
-        gsi3sk: Some(keys::live_sort(created, sid)),
-        expires_at: idle_exp + 100_000,
-    }
+    warden_tests::live_session_item(uid, sid, created, idle_exp, Shards::DEFAULT)
 }
 
 fn token(kind: &str, family: &str, sid: &str) -> TokenItem {
@@ -221,9 +177,9 @@ async fn global_search_pages_across_shards(store: &Store) {
     // The case DynamoDB makes easy to get wrong: all of a user's matches in one shard and
     // a page exactly their size. The shard's Query hits `Limit` and answers with a
     // LastEvaluatedKey though nothing follows; that must not become a `next`.
-    let same_shard: Vec<String> = (0..200)
+    let same_shard: Vec<String> = (0..2000)
         .map(|i| format!("u3-{i}"))
-        .filter(|sid| keys::live_shard(sid) == 0)
+        .filter(|sid| keys::live_shard(sid, Shards::DEFAULT) == 0)
         .take(3)
         .collect();
     for (i, sid) in same_shard.iter().enumerate() {
@@ -398,7 +354,7 @@ fn pending_delivery(sid: &str, cid: &str, now: i64) -> warden_core::store::schem
         updated_ms: now_ms(),
         delivered_ms: None,
         reason: "user".into(),
-        gsi2pk: Some(keys::due_logout_gsi(keys::due_shard(sid))),
+        gsi2pk: Some(keys::due_logout_gsi(keys::due_shard(sid, Shards::DEFAULT))),
         gsi2sk: Some(keys::due_sort(now - 1, &format!("{sid}#{cid}"))),
         expires_at: now + 1000,
     }

@@ -543,6 +543,25 @@ fn environment_covers_the_configuration() {
     for out in ["ApiUrl", "Issuer", "DiscoveryUrl"] {
         assert!(!at(&t, &["Outputs", out]).is_null(), "output {out}");
     }
+    // The shard counts: the template's defaults and bounds are the core's.
+    let shards = warden_core::store::schema::Shards::DEFAULT;
+    for (var, param, default) in [
+        ("WARDEN_LIVE_SHARDS", "LiveShards", shards.live),
+        ("WARDEN_DUE_SHARDS", "DueShards", shards.due),
+    ] {
+        assert!(is_ref(at(env, &[var]), param), "{var}");
+        let p = at(&t, &["Parameters", param]);
+        assert_eq!(
+            at(p, &["Default"]).as_u64(),
+            Some(default.into()),
+            "{param}"
+        );
+        assert_eq!(
+            at(p, &["MaxValue"]).as_u64(),
+            Some(warden_core::store::schema::MAX_SHARDS.into()),
+            "{param}"
+        );
+    }
 }
 
 #[test]

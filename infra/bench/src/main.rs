@@ -9,9 +9,12 @@
 //!   an in-process local stack.
 //! * `coldstart` — each function binary against a minimal Lambda Runtime API emulator.
 //! * `report` — render docs/benchmarks.md from the JSON results.
+//! * `heat` — the partition-heat simulation of docs/scale.md (no AWS; exit 1 when a
+//!   partition key value exceeds a per-partition limit).
 
 mod coldstart;
 mod dispatch;
+mod heat;
 mod report;
 mod servers;
 mod side;
@@ -46,6 +49,8 @@ enum Cmd {
     Dispatch(dispatch::Args),
     /// Cold start of each function binary.
     Coldstart(coldstart::Args),
+    /// Partition-heat simulation of the capacity model (docs/scale.md).
+    Heat(heat::Args),
     /// Render docs/benchmarks.md from the results directory.
     Report {
         #[arg(long, default_value = "infra/bench/results")]
@@ -75,6 +80,7 @@ fn main() {
             Cmd::Dispatch(a) => dispatch::run(a).await,
             Cmd::Coldstart(a) => coldstart::run(a).await,
             Cmd::Report { results, out } => report::run(&results, &out),
+            Cmd::Heat(a) => heat::run(a),
         }
     });
     if let Err(e) = r {

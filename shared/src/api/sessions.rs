@@ -16,7 +16,7 @@
 use crate::app::App;
 use crate::http::error::ApiError;
 use crate::platform::time::now_s;
-use crate::store::schema::{keys, DeliveryItem, SessionItem, LIVE_SHARDS};
+use crate::store::schema::{keys, DeliveryItem, SessionItem, MAX_SHARDS};
 use crate::store::StoreError;
 use crate::store::{Cursor, SessionFilter};
 use serde_json::{json, Value};
@@ -171,7 +171,11 @@ pub fn user_list_cursor(raw: Option<&str>, user_id: &str) -> Result<Option<Curso
 }
 
 /// The cursor of the global search: one position per live-index shard still to read, each
-/// either empty (from the start) or a key in that shard.
+/// either empty (from the start) or a key in that shard. A position names its shard by
+/// number, below [`MAX_SHARDS`]: shards are never renumbered and the count readers read only
+/// grows ([`crate::store::Store::read_shards`]), so a cursor stays valid across a change of
+/// `WARDEN_LIVE_SHARDS` (a shard added since the first page holds only sessions active
+/// since then, which sort before the cursor's positions anyway).
 pub fn search_cursor(raw: Option<&str>) -> Result<Option<Cursor>, ApiError> {
     let Some(raw) = raw else { return Ok(None) };
     let c = Cursor::decode(raw).ok_or_else(bad_cursor)?;
@@ -179,7 +183,7 @@ pub fn search_cursor(raw: Option<&str>) -> Result<Option<Cursor>, ApiError> {
         return Err(bad_cursor());
     }
     for (pos, k) in &c.0 {
-        let Some(shard) = pos.parse::<u32>().ok().filter(|s| *s < LIVE_SHARDS) else {
+        let Some(shard) = pos.parse::<u32>().ok().filter(|s| *s < MAX_SHARDS) else {
             return Err(bad_cursor());
         };
         if pos != &shard.to_string() {
@@ -484,9 +488,19 @@ mod tests {
         let mut g = Cursor::default();
         g.set("0", &std::collections::HashMap::new());
         assert!(search_cursor(Some(&g.encode())).is_ok());
+        // Any shard a count may have (below MAX_SHARDS) is a position; 1024 is not.
         let mut g = Cursor::default();
-        g.set("9", &std::collections::HashMap::new());
+        g.set("1023", &std::collections::HashMap::new());
+        assert!(search_cursor(Some(&g.encode())).is_ok());
+        let mut g = Cursor::default();
+        g.set(&MAX_SHARDS.to_string(), &std::collections::HashMap::new());
         assert!(search_cursor(Some(&g.encode())).is_err());
+        let mut g = Cursor::default();
+        g.set("07", &std::collections::HashMap::new());
+        assert!(
+            search_cursor(Some(&g.encode())).is_err(),
+            "one spelling per shard"
+        );
     }
 
     #[test]

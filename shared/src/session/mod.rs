@@ -123,9 +123,9 @@ pub async fn create_releasing(
         apps: BTreeMap::new(),
         gsi1pk: Some(keys::user_sessions_gsi(&user.user_id)),
         gsi1sk: Some(keys::user_sessions_sort(now, &sid)),
-        gsi2pk: Some(keys::due_session_gsi(keys::due_shard(&sid))),
+        gsi2pk: Some(keys::due_session_gsi(keys::due_shard(&sid, cfg.shards))),
         gsi2sk: Some(keys::due_sort(idle_exp, &sid)),
-        gsi3pk: Some(keys::live_gsi(keys::live_shard(&sid))),
+        gsi3pk: Some(keys::live_gsi(keys::live_shard(&sid, cfg.shards))),
         gsi3sk: Some(keys::live_sort(now, &sid)),
         expires_at: absolute_exp + RECEIPT_RETENTION_SECS,
     };

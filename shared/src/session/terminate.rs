@@ -110,7 +110,7 @@ pub fn plan(
             updated_ms: now_ms,
             delivered_ms: None,
             reason: reason.to_string(),
-            gsi2pk: Some(keys::due_logout_gsi(keys::due_shard(&s.sid))),
+            gsi2pk: Some(keys::due_logout_gsi(s.due_shard())),
             gsi2sk: Some(keys::delivery_due_sort(now_s + relay_grace, &s.sid, cid)),
             expires_at: now_s + RECEIPT_RETENTION_SECS,
         })

@@ -464,7 +464,7 @@ impl Store {
             .expression_attribute_values(":rejected", s(DeliveryStatus::Rejected))
             .expression_attribute_values(":zero", n(0))
             .expression_attribute_values(":now", n(now_ms))
-            .expression_attribute_values(":g2pk", s(keys::due_logout_gsi(keys::due_shard(sid))))
+            .expression_attribute_values(":g2pk", s(keys::due_logout_gsi(keys::due_shard(sid, self.shards))))
             .expression_attribute_values(
                 ":g2sk",
                 s(keys::delivery_due_sort(due_s, sid, client_id)),

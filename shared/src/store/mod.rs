@@ -2,6 +2,7 @@
 //! checked by tests through [`RoundTrips`].
 
 pub mod bulk;
+pub mod capacity;
 mod clients;
 mod cursor;
 mod deliveries;
@@ -12,6 +13,7 @@ mod keys;
 mod live_sessions;
 pub mod schema;
 mod sessions;
+mod shards;
 mod table;
 mod throttle;
 mod tokens;
@@ -53,20 +55,86 @@ pub struct Store {
     /// Whether logins and ends keep each user's set of live session ids (`USER#<uid>` /
     /// `LIVE`): on when a session limit is configured ([`Store::tracking_live_sessions`]).
     pub(crate) track_live: bool,
+    /// The shard counts new index keys are hashed into ([`Store::with_shards`]).
+    pub(crate) shards: schema::Shards,
+    /// The shard counts readers read, and when they were read ([`Store::read_shards`]).
+    pub(crate) shard_ceiling: Arc<std::sync::Mutex<Option<(std::time::Instant, schema::Shards)>>>,
 }
 
-/// Counts the DynamoDB requests a client sends (an SDK interceptor), for round-trip tests.
+/// Counts the DynamoDB requests a client sends (an SDK interceptor), for round-trip tests;
+/// made with [`RoundTrips::measuring_units`] it also asks every request for its consumed
+/// capacity (`ReturnConsumedCapacity = INDEXES`) and adds up what the engine reports, for the
+/// capacity-unit tests.
 #[derive(Clone, Debug, Default)]
-pub struct RoundTrips(Arc<AtomicU64>);
+pub struct RoundTrips {
+    count: Arc<AtomicU64>,
+    units: Option<Arc<std::sync::Mutex<Units>>>,
+}
+
+/// Capacity units consumed, as an engine reports them in `ConsumedCapacity` (table and each
+/// global secondary index).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Units {
+    /// Read units on the table and its indexes.
+    pub read: f64,
+    /// Write units on the table and its indexes.
+    pub write: f64,
+    /// Of `write`, the units spent on index copies.
+    pub index_write: f64,
+    /// Requests whose answer carried no capacity report (an error, or an engine that does not
+    /// report it).
+    pub unreported: u64,
+}
 
 impl RoundTrips {
+    /// A counter that also adds up the capacity units every request consumed.
+    pub fn measuring_units() -> Self {
+        RoundTrips {
+            count: Arc::default(),
+            units: Some(Arc::default()),
+        }
+    }
     /// Requests counted since the counter was made or last [`reset`](Self::reset).
     pub fn get(&self) -> u64 {
-        self.0.load(Ordering::SeqCst)
+        self.count.load(Ordering::SeqCst)
+    }
+    /// The units consumed since the last [`reset`](Self::reset) (zero unless
+    /// [`measuring_units`](Self::measuring_units)).
+    pub fn units(&self) -> Units {
+        self.units
+            .as_ref()
+            .and_then(|u| u.lock().ok().map(|u| u.clone()))
+            .unwrap_or_default()
     }
     /// Start counting from zero again (before the operation a test measures).
     pub fn reset(&self) {
-        self.0.store(0, Ordering::SeqCst)
+        self.count.store(0, Ordering::SeqCst);
+        if let Some(Ok(mut u)) = self.units.as_ref().map(|u| u.lock()) {
+            *u = Units::default();
+        }
+    }
+    fn add(&self, write: bool, reports: &[aws_sdk_dynamodb::types::ConsumedCapacity]) {
+        let Some(Ok(mut u)) = self.units.as_ref().map(|u| u.lock()) else {
+            return;
+        };
+        if reports.is_empty() {
+            u.unreported += 1;
+        }
+        for c in reports {
+            let total = c.capacity_units.unwrap_or(0.0);
+            let index: f64 = c
+                .global_secondary_indexes
+                .iter()
+                .flatten()
+                .map(|(_, i)| i.capacity_units.unwrap_or(0.0))
+                .sum();
+            if write {
+                u.write += total;
+                u.index_write += index;
+            } else {
+                u.read += total;
+            }
+        }
     }
 }
 
@@ -74,13 +142,94 @@ impl Intercept for RoundTrips {
     fn name(&self) -> &'static str {
         "RoundTrips"
     }
+    fn modify_before_serialization(
+        &self,
+        ctx: &mut BeforeSerializationInterceptorContextMut<'_>,
+        _rc: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        use aws_sdk_dynamodb::operation as op;
+        use aws_sdk_dynamodb::types::ReturnConsumedCapacity;
+        if self.units.is_none() {
+            return Ok(());
+        }
+        let want = Some(ReturnConsumedCapacity::Indexes);
+        let input = ctx.input_mut();
+        macro_rules! ask {
+            ($($t:ty),*) => {
+                $(if let Some(i) = input.downcast_mut::<$t>() {
+                    i.return_consumed_capacity = want.clone();
+                })*
+            };
+        }
+        ask!(
+            op::get_item::GetItemInput,
+            op::batch_get_item::BatchGetItemInput,
+            op::query::QueryInput,
+            op::scan::ScanInput,
+            op::transact_get_items::TransactGetItemsInput,
+            op::put_item::PutItemInput,
+            op::update_item::UpdateItemInput,
+            op::delete_item::DeleteItemInput,
+            op::batch_write_item::BatchWriteItemInput,
+            op::transact_write_items::TransactWriteItemsInput
+        );
+        Ok(())
+    }
     fn read_before_transmit(
         &self,
         _ctx: &BeforeTransmitInterceptorContextRef<'_>,
         _rc: &RuntimeComponents,
         _cfg: &mut ConfigBag,
     ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
-        self.0.fetch_add(1, Ordering::SeqCst);
+        self.count.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+    fn read_after_deserialization(
+        &self,
+        ctx: &aws_sdk_dynamodb::config::interceptors::AfterDeserializationInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        use aws_sdk_dynamodb::operation as op;
+        if self.units.is_none() {
+            return Ok(());
+        }
+        let Ok(out) = ctx.output_or_error() else {
+            self.add(false, &[]);
+            return Ok(());
+        };
+        // Per output type: whether it is a write, and its report (one, or one per table).
+        macro_rules! report {
+            ($write:expr, one: $($t:ty),*) => {
+                $(if let Some(o) = out.downcast_ref::<$t>() {
+                    let c: Vec<_> = o.consumed_capacity.iter().cloned().collect();
+                    return Ok(self.add($write, &c));
+                })*
+            };
+            ($write:expr, many: $($t:ty),*) => {
+                $(if let Some(o) = out.downcast_ref::<$t>() {
+                    return Ok(self.add($write, o.consumed_capacity.as_deref().unwrap_or_default()));
+                })*
+            };
+        }
+        report!(false, one: op::get_item::GetItemOutput, op::query::QueryOutput, op::scan::ScanOutput);
+        report!(
+            false,
+            many: op::batch_get_item::BatchGetItemOutput,
+            op::transact_get_items::TransactGetItemsOutput
+        );
+        report!(
+            true,
+            one: op::put_item::PutItemOutput,
+            op::update_item::UpdateItemOutput,
+            op::delete_item::DeleteItemOutput
+        );
+        report!(
+            true,
+            many: op::batch_write_item::BatchWriteItemOutput,
+            op::transact_write_items::TransactWriteItemsOutput
+        );
         Ok(())
     }
 }
@@ -173,6 +322,8 @@ impl Store {
             client,
             table: table.into(),
             track_live: false,
+            shards: schema::Shards::DEFAULT,
+            shard_ceiling: Arc::default(),
         }
     }
 

@@ -24,10 +24,48 @@ pub const SK: &str = "sk";
 /// every read also checks expiry itself.
 pub const TTL_ATTRIBUTE: &str = "expires_at";
 
-/// Shards of the live-session search index (gsi3).
-pub const LIVE_SHARDS: u32 = 4;
-/// Shards of the due index (gsi2).
-pub const DUE_SHARDS: u32 = 2;
+/// How many write shards each write-sharded key family spreads over: `live` for the
+/// live-session search index (gsi3, `LIVE#<shard>`), `due` for the due index (gsi2,
+/// `DUE#SESSION#<shard>`, `DUE#LOGOUT#<shard>`). Writers hash a new item into
+/// `0..count`; the shard is then part of the item's stored index key, so it never moves when
+/// the count changes. Readers read `0..`[`Shards::ceiling`] of the configured counts and the
+/// highest counts ever recorded in the table ([`keys::shard_record`]), so a lowered count
+/// still reads what a higher one wrote. Sized by the capacity model (`docs/scale.md`,
+/// [`crate::store::capacity`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shards {
+    /// Shards of the live-session search index (gsi3).
+    pub live: u32,
+    /// Shards of the due index (gsi2).
+    pub due: u32,
+}
+
+/// The most shards a family may have (`WARDEN_LIVE_SHARDS`, `WARDEN_DUE_SHARDS`); also
+/// the bound a search cursor's shard positions are checked against.
+pub const MAX_SHARDS: u32 = 1024;
+
+impl Shards {
+    /// The defaults, sized by the capacity model for its stated target (3,000 logins/s and
+    /// 20,000 authorizes/s at peak, [`crate::store::capacity::TARGET`]): each live and due
+    /// shard then takes about 46,000 / 80 ≈ 575 write units per second on average and its
+    /// hottest about 70 % of a partition's 1,000 (`docs/scale.md`).
+    pub const DEFAULT: Shards = Shards { live: 80, due: 80 };
+    /// The counts readers must read: per family the larger of `self` (the configured counts)
+    /// and `recorded` (the highest counts written so far, if any).
+    pub fn ceiling(self, recorded: Option<Shards>) -> Shards {
+        match recorded {
+            Some(r) => Shards {
+                live: self.live.max(r.live),
+                due: self.due.max(r.due),
+            },
+            None => self,
+        }
+    }
+    /// Whether `recorded` (the table's record) must be raised to cover `self`.
+    pub fn exceeds(self, recorded: Option<Shards>) -> bool {
+        recorded.is_none_or(|r| self.live > r.live || self.due > r.due)
+    }
+}
 
 /// A global secondary index of the table.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,7 +76,11 @@ pub struct GsiDef {
     pub pk: &'static str,
     /// Its sort key attribute.
     pub sk: &'static str,
-    /// `ALL` for every index: listings need the whole session item.
+    /// `ALL` for every index, chosen (`docs/scale.md`, "Index projections"): gsi1's list and
+    /// gsi3's search show the whole session; gsi2's relay re-sends deliveries from the index.
+    /// Every copy is under 1 KB and gsi2's and gsi3's sort keys move on every touch, so a
+    /// narrower projection would save no write units there; gsi1 is the one where it would
+    /// (a touch would skip it) at a BatchGetItem per list.
     pub projection: &'static str,
 }
 
@@ -176,9 +218,9 @@ pub mod keys {
     pub fn user_sessions_sort(created_ms: i64, sid: &str) -> String {
         format!("{created_ms:013}#{sid}")
     }
-    /// The `gsi3` shard of session `sid` (stable hash, below [`LIVE_SHARDS`](super::LIVE_SHARDS)).
-    pub fn live_shard(sid: &str) -> u32 {
-        shard_of(sid, super::LIVE_SHARDS)
+    /// The `gsi3` shard of session `sid` among `shards` live shards (stable hash).
+    pub fn live_shard(sid: &str, shards: super::Shards) -> u32 {
+        shard_of(sid, shards.live)
     }
     /// `gsi3pk` of a live-session shard.
     pub fn live_gsi(shard: u32) -> String {
@@ -205,11 +247,23 @@ pub mod keys {
     pub fn delivery_due_sort(at_s: i64, sid: &str, client_id: &str) -> String {
         due_sort(at_s, &format!("{sid}#{client_id}"))
     }
-    /// The `gsi2` shard of `id` (a session id; a delivery uses its session's).
-    pub fn due_shard(id: &str) -> u32 {
-        shard_of(id, super::DUE_SHARDS)
+    /// The `gsi2` shard of `id` (a session id) among `shards` due shards (stable hash). A
+    /// delivery uses its session's ([`super::SessionItem::due_shard`]).
+    pub fn due_shard(id: &str, shards: super::Shards) -> u32 {
+        shard_of(id, shards.due)
+    }
+    /// The shard number in a `gsi2pk`/`gsi3pk` (the digits after its last `#`).
+    pub fn shard_in(index_pk: &str) -> Option<u32> {
+        index_pk.rsplit('#').next()?.parse().ok()
+    }
+    /// The record of the highest shard counts written (`SHARDS` / `SHARDS`; attributes
+    /// `live` and `due`): raised by readers whose configured counts exceed it, never
+    /// lowered, read once per process per 5 minutes.
+    pub fn shard_record() -> (String, String) {
+        ("SHARDS".into(), "SHARDS".into())
     }
     fn shard_of(id: &str, n: u32) -> u32 {
+        let n = n.max(1);
         // FNV-1a: stable across processes and versions.
         let mut h: u32 = 0x811c9dc5;
         for b in id.bytes() {
@@ -301,6 +355,11 @@ pub struct SessionItem {
 }
 
 impl SessionItem {
+    /// The due shard this session was written into (from its `gsi2pk`): its deliveries go to
+    /// the same shard, whatever the count is now. 0 when it has no due key (ended).
+    pub fn due_shard(&self) -> u32 {
+        self.gsi2pk.as_deref().and_then(keys::shard_in).unwrap_or(0)
+    }
     /// The moment (epoch seconds) after which this session is expired.
     pub fn effective_expiry(&self) -> i64 {
         self.idle_expires_at.min(self.absolute_expires_at)
@@ -1044,10 +1103,34 @@ mod tests {
 
     #[test]
     fn shards_are_stable_and_in_range() {
-        for id in ["a", "b", "some-long-session-id"] {
-            assert!(keys::live_shard(id) < LIVE_SHARDS);
-            assert_eq!(keys::live_shard(id), keys::live_shard(id));
+        for n in [1, 4, 64, MAX_SHARDS] {
+            let shards = Shards { live: n, due: n };
+            for id in ["a", "b", "some-long-session-id"] {
+                assert!(keys::live_shard(id, shards) < n);
+                assert!(keys::due_shard(id, shards) < n);
+                assert_eq!(keys::live_shard(id, shards), keys::live_shard(id, shards));
+            }
         }
         assert_eq!(keys::live_sort(5, "x"), "0000000000005#x");
+    }
+
+    #[test]
+    fn the_shard_of_an_index_key_is_read_back_from_it() {
+        assert_eq!(keys::shard_in(&keys::live_gsi(17)), Some(17));
+        assert_eq!(keys::shard_in(&keys::due_session_gsi(3)), Some(3));
+        assert_eq!(keys::shard_in(&keys::due_logout_gsi(0)), Some(0));
+        assert_eq!(keys::shard_in("LIVE#x"), None);
+    }
+
+    #[test]
+    fn readers_read_the_larger_of_the_configured_and_recorded_counts() {
+        let now = Shards { live: 8, due: 4 };
+        assert_eq!(now.ceiling(None), now);
+        let higher = Shards { live: 16, due: 2 };
+        assert_eq!(now.ceiling(Some(higher)), Shards { live: 16, due: 4 });
+        // A count above the record raises it; a lowered count leaves it alone.
+        assert!(now.exceeds(None));
+        assert!(now.exceeds(Some(higher)));
+        assert!(!Shards { live: 4, due: 2 }.exceeds(Some(higher)));
     }
 }

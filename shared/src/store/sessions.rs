@@ -2,8 +2,8 @@
 
 use super::{item_key, n, s, sk_of, Cursor, Item, Page, Store};
 use crate::store::schema::{
-    self, from_item, keys, to_item, DeliveryItem, IssuedCounter, SessionApp, SessionItem,
-    SessionStatus, SessionTokenLink, UserItem, GSI_DUE, GSI_LIVE, GSI_USER,
+    from_item, keys, to_item, DeliveryItem, IssuedCounter, SessionApp, SessionItem, SessionStatus,
+    SessionTokenLink, UserItem, GSI_DUE, GSI_LIVE, GSI_USER,
 };
 use crate::store::StoreError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
@@ -280,8 +280,10 @@ impl Store {
         }
         let filter_expr = expr.join(" AND ");
 
-        // Per shard: the items of its next page and whether it has more.
-        let shards: Vec<u32> = (0..schema::LIVE_SHARDS)
+        // Per shard: the items of its next page and whether it has more. Every shard up to
+        // the highest count ever written ([`Store::read_shards`]).
+        let ceiling = self.read_shards().await?.live;
+        let shards: Vec<u32> = (0..ceiling)
             .filter(|sh| {
                 // A cursor marks exhausted shards by leaving them out; a fresh search uses all.
                 cursor.is_none_or(|c| c.0.contains_key(&sh.to_string()))
@@ -397,13 +399,16 @@ impl Store {
         now_s: i64,
         limit: usize,
     ) -> Result<Vec<T>, StoreError> {
-        let mut out = Vec::new();
-        for sh in 0..schema::DUE_SHARDS {
-            for it in self.due_query(&partition_of(sh), now_s, limit).await? {
-                out.push(from_item(it)?);
-            }
+        use futures::stream::{self, StreamExt, TryStreamExt};
+        let shards = self.read_shards().await?.due;
+        let mut reads = Vec::with_capacity(shards as usize);
+        for sh in 0..shards {
+            let pk = partition_of(sh);
+            reads.push(async move { self.due_query(&pk, now_s, limit).await });
         }
-        Ok(out)
+        // The shards side by side (16 at a time), in shard order.
+        let pages: Vec<Vec<Item>> = stream::iter(reads).buffered(16).try_collect().await?;
+        pages.into_iter().flatten().map(from_item).collect()
     }
 
     async fn due_query(&self, pk: &str, now_s: i64, limit: usize) -> Result<Vec<Item>, StoreError> {
