@@ -290,10 +290,149 @@ impl KeyProtector {
     }
 }
 
+/// Associated-data label of [`KeyProtector::seal`]: never that of a signing key, so a sealed
+/// secret cannot be passed off as a wrapped key or the other way round.
+const SEALED_LABEL: &[u8] = b"warden sealed secret v1|";
+
+fn sealed_aad(purpose: &str, context: &str) -> Vec<u8> {
+    [SEALED_LABEL, purpose.as_bytes(), b"|", context.as_bytes()].concat()
+}
+
+impl KeyProtector {
+    /// Seal a secret Warden must send later (an SSF push stream's `Authorization` header):
+    /// the same envelope as signing keys — AES-256-GCM under the local key-encryption key,
+    /// or KMS `Encrypt` under the stack's key — bound to `purpose` and `context` (e.g.
+    /// `ssf-authorization` and the stream id: encryption context under KMS, associated data
+    /// locally), so a sealed value opens only where it was sealed for. Stored form
+    /// `<scheme>:<base64url ciphertext>`. KMS: 1 Encrypt.
+    pub async fn seal(
+        &self,
+        purpose: &str,
+        context: &str,
+        plain: &[u8],
+    ) -> Result<String, KeyProtectionError> {
+        let ct = match &self.protection {
+            KeyProtection::Local(kek) => {
+                let key =
+                    local_key(kek).ok_or_else(|| KeyProtectionError::Missing(context.into()))?;
+                let nonce = crate::platform::crypto::random_bytes::<NONCE_LEN>();
+                let mut buf = plain.to_vec();
+                key.seal_in_place_append_tag(
+                    Nonce::assume_unique_for_key(nonce),
+                    Aad::from(sealed_aad(purpose, context)),
+                    &mut buf,
+                )
+                .map_err(|_| KeyProtectionError::DoesNotOpen(context.into()))?;
+                [&nonce[..], &buf[..]].concat()
+            }
+            KeyProtection::Kms { key_id } => {
+                let out = self
+                    .kms()
+                    .await
+                    .encrypt()
+                    .key_id(key_id)
+                    .plaintext(aws_sdk_kms::primitives::Blob::new(plain.to_vec()))
+                    .encryption_context("warden:purpose", purpose)
+                    .encryption_context("warden:context", context)
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        KeyProtectionError::Kms(
+                            aws_sdk_kms::error::DisplayErrorContext(e).to_string(),
+                        )
+                    })?;
+                out.ciphertext_blob.map(|b| b.into_inner()).ok_or_else(|| {
+                    KeyProtectionError::Kms("Encrypt answered no ciphertext".into())
+                })?
+            }
+        };
+        Ok(format!("{}:{}", self.scheme(), b64(&ct)))
+    }
+
+    /// Open what [`KeyProtector::seal`] sealed for the same `purpose` and `context`. KMS: 1
+    /// Decrypt (not cached: a sealed secret is opened only to be sent).
+    pub async fn open_sealed(
+        &self,
+        purpose: &str,
+        context: &str,
+        sealed: &str,
+    ) -> Result<Vec<u8>, KeyProtectionError> {
+        let (scheme, ct_b64) = sealed.split_once(':').unwrap_or(("", sealed));
+        let wrong = || KeyProtectionError::WrongScheme {
+            kid: context.to_string(),
+            scheme: scheme.to_string(),
+            configured: self.scheme(),
+        };
+        let bad = || KeyProtectionError::DoesNotOpen(context.to_string());
+        let ct = b64_decode(ct_b64).ok_or_else(bad)?;
+        match (&self.protection, scheme) {
+            (KeyProtection::Local(kek), "local") => {
+                if ct.len() < NONCE_LEN + 16 {
+                    return Err(bad());
+                }
+                let key = local_key(kek).ok_or_else(wrong)?;
+                let (nonce, rest) = ct.split_at(NONCE_LEN);
+                let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| bad())?;
+                let mut buf = rest.to_vec();
+                let plain = key
+                    .open_in_place(nonce, Aad::from(sealed_aad(purpose, context)), &mut buf)
+                    .map_err(|_| bad())?;
+                Ok(plain.to_vec())
+            }
+            (KeyProtection::Kms { .. }, "kms") => {
+                let out = self
+                    .kms()
+                    .await
+                    .decrypt()
+                    .ciphertext_blob(aws_sdk_kms::primitives::Blob::new(ct))
+                    .encryption_context("warden:purpose", purpose)
+                    .encryption_context("warden:context", context)
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        KeyProtectionError::Kms(
+                            aws_sdk_kms::error::DisplayErrorContext(e).to_string(),
+                        )
+                    })?;
+                out.plaintext.map(|b| b.into_inner()).ok_or_else(bad)
+            }
+            _ => Err(wrong()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::keys::signing::generate_key_item;
+
+    #[tokio::test]
+    async fn a_sealed_secret_opens_only_for_its_purpose_and_context() {
+        let p = KeyProtector::new(KeyProtection::random_local(), None);
+        let sealed = p
+            .seal("ssf-authorization", "stream-1", b"Bearer s3cr3t")
+            .await
+            .unwrap();
+        assert!(sealed.starts_with("local:") && !sealed.contains("s3cr3t"));
+        assert_eq!(
+            p.open_sealed("ssf-authorization", "stream-1", &sealed)
+                .await
+                .unwrap(),
+            b"Bearer s3cr3t"
+        );
+        for (purpose, context) in [("ssf-authorization", "stream-2"), ("other", "stream-1")] {
+            assert!(p.open_sealed(purpose, context, &sealed).await.is_err());
+        }
+        let other = KeyProtector::new(KeyProtection::random_local(), None);
+        assert!(other
+            .open_sealed("ssf-authorization", "stream-1", &sealed)
+            .await
+            .is_err());
+        assert!(p
+            .open_sealed("ssf-authorization", "stream-1", "kms:AAAA")
+            .await
+            .is_err());
+    }
 
     #[tokio::test]
     async fn local_wrapping_round_trips_and_refuses_the_wrong_key_or_kid() {

@@ -12,6 +12,7 @@ mod keys;
 mod live_sessions;
 pub mod schema;
 mod sessions;
+mod streams;
 mod table;
 mod throttle;
 mod tokens;
