@@ -862,3 +862,46 @@ async fn a_receiver_has_at_most_eight_streams() {
     let other = manager(&s, "rx2").await;
     create(&s, &other, json!({})).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_a_live_receivers_own_token_manages_streams_never_a_users() {
+    let s = spawn().await;
+    let (rx, secret) = receiver(&s, "rx", &["openid", "ssf.manage", "ssf.read"]).await;
+    let tok = token(&s, "rx", &secret, None).await;
+    let id = create(&s, &tok, json!({})).await["stream_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // A user's token issued to the receiver's client id, with the SSF scopes: 403.
+    let user = s.user("bob", "bob password 1", &[]).await;
+    let (sess, _) = s.session_for(&user, "ua").await;
+    let mut as_rp = rx.clone();
+    as_rp.redirect_uris = vec!["https://rx.example/cb".into()];
+    let user_tok = s
+        .tokens_for(&sess, &as_rp, "openid ssf.manage ssf.read")
+        .await
+        .access_token;
+    for (m, path) in ssf_routes() {
+        let method = Method::from_bytes(m.as_bytes()).unwrap();
+        let body = json!({"stream_id": id, "status": "paused"});
+        let r = call(
+            &s,
+            method,
+            &format!("{path}?stream_id={id}"),
+            Some(&user_tok),
+            Some(body),
+        )
+        .await;
+        assert_eq!(r.status(), 403, "{m} {path}");
+    }
+    // A disabled receiver's token stops at once.
+    let mut disabled = rx.clone();
+    disabled.disabled = true;
+    s.store().put_client(&disabled, false).await.unwrap();
+    s.app().invalidate_client("rx");
+    let r = call(&s, Method::GET, "/ssf/streams", Some(&tok), None).await;
+    assert_eq!(r.status(), 401);
+    assert!(challenge(&r).contains("invalid_token"));
+    let item = s.store().get_stream("rx", &id).await.unwrap().unwrap();
+    assert_eq!(item.v, 1);
+}

@@ -16,6 +16,9 @@
 //!   stream (`verification`, for the dispatcher that will send the verification SET); one
 //!   sooner than `min_verification_interval` after the last is 429 with `Retry-After`.
 //!
+//! Only a receiver's own token (`client_credentials`) of a client still registered and
+//! enabled is accepted: a user's token is 403 whatever its scopes.
+//!
 //! Errors are the REST shape (`{"code","message","description","traceId"}`): 400 for a
 //! broken body or value, 401 (with `WWW-Authenticate`) without a valid token, 403 without
 //! the scope, 404 for a stream the caller does not own (whether or not it exists), 409, 429.
@@ -82,6 +85,7 @@ pub async fn run(app: &App, r: &SsfRequest<'_>) -> Result<Answer, ApiError> {
     };
     let token = authenticate(app, r.headers).await?;
     authorize(&token, need)?;
+    receiver(app, &token).await?;
     let client = token.client_id.as_str();
     if r.body.len() > MAX_BODY {
         return Err(bad("The body is too large."));
@@ -108,6 +112,24 @@ fn authorize(token: &TokenItem, need: Need) -> Result<(), ApiError> {
         Need::Read => require_scope(token, SSF_READ)
             .or_else(|_| require_scope(token, SSF_MANAGE))
             .map_err(|_| ApiError::insufficient_scope(REALM, SSF_READ)),
+    }
+}
+
+/// The token must be its client's own (`client_credentials`: a user's token, even with an
+/// SSF scope, acts for that user, not for the receiver), and the client must still be
+/// registered and enabled (a disabled receiver's tokens stop working at once, not at
+/// their expiry). The client is cached: no round trip when warm.
+async fn receiver(app: &App, token: &TokenItem) -> Result<(), ApiError> {
+    if !token.is_clients_own() {
+        let mut e = ApiError::insufficient_scope(REALM, SSF_MANAGE);
+        e.description = "Stream management takes the receiver's own client_credentials token, \
+                         not a user's."
+            .into();
+        return Err(e);
+    }
+    match app.client(&token.client_id).await? {
+        Some(c) if !c.disabled => Ok(()),
+        _ => Err(ApiError::invalid_token(REALM)),
     }
 }
 
