@@ -238,20 +238,13 @@ async fn create(app: &App, client: &str, body: &str) -> Result<Answer, ApiError>
         ));
     }
     let stream_id = crypto::random_id();
-    let mut s = streams::new_stream(
+    let (mut s, header) = streams::new_stream(
         client,
         &stream_id,
         &req,
         poll_url(app, &stream_id),
         now_ms(),
     );
-    let header = match &req.delivery {
-        Some(d) => match &d.authorization_header {
-            Some(h) => HeaderChange::Seal(h.clone()),
-            None => HeaderChange::Clear,
-        },
-        None => HeaderChange::Clear,
-    };
     seal_header(app, &mut s, header).await?;
     app.store.put_stream(&s, None).await.map_err(write_error)?;
     tracing::info!(client_id = %client, stream_id = %s.stream_id, method = %s.delivery_method, "ssf stream created");

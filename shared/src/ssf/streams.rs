@@ -219,15 +219,15 @@ pub fn poll_url(issuer_url: impl Fn(&str) -> String, stream_id: &str) -> String 
     issuer_url(&format!("{}/{stream_id}", super::metadata::POLL_PATH))
 }
 
-/// A new stream of `client_id` with id `stream_id` from a create body (the sealed header is
-/// added by the caller). Starts `enabled`.
+/// A new stream of `client_id` with id `stream_id` from a create body, and what to do with
+/// its authorization header (the caller seals it). Starts `enabled`.
 pub fn new_stream(
     client_id: &str,
     stream_id: &str,
     r: &Requested,
     poll_url: String,
     now_ms: i64,
-) -> StreamItem {
+) -> (StreamItem, HeaderChange) {
     let (pk, sk) = keys::stream(client_id, stream_id);
     let mut s = StreamItem {
         pk,
@@ -250,8 +250,8 @@ pub fn new_stream(
         updated_ms: now_ms,
         v: 0,
     };
-    apply(&mut s, r, true, poll_url, now_ms);
-    s
+    let header = apply(&mut s, r, true, poll_url, now_ms);
+    (s, header)
 }
 
 /// What a change does to the stream's sealed authorization header.
@@ -400,7 +400,8 @@ mod tests {
         let req = r.events_requested.clone().unwrap();
         assert_eq!(req, [REVOKED, "urn:example:unknown"]);
         assert_eq!(delivered(&req), [EventType::SessionRevoked]);
-        let s = new_stream("rp", "s1", &r, "https://idp/ssf/poll/s1".into(), 1);
+        let (s, header) = new_stream("rp", "s1", &r, "https://idp/ssf/poll/s1".into(), 1);
+        assert_eq!(header, HeaderChange::Clear);
         assert_eq!(s.delivery_method, DeliveryMethod::Poll);
         assert_eq!(s.endpoint_url, "https://idp/ssf/poll/s1");
         assert_eq!(s.aud, ["rp"]);
@@ -474,7 +475,8 @@ mod tests {
             &deployed(),
         )
         .unwrap();
-        let mut s = new_stream("rp", "s1", &create, "poll".into(), 1);
+        let (mut s, header) = new_stream("rp", "s1", &create, "poll".into(), 1);
+        assert_eq!(header, HeaderChange::Seal("Bearer rx".into()));
         assert_eq!(s.v, 1);
         let patch = parse(&body(json!({"description": "new"})), &deployed()).unwrap();
         assert_eq!(
@@ -527,7 +529,7 @@ mod tests {
             assert!(parse_status(&object(bad).unwrap()).is_err(), "{bad}");
         }
         let r = Requested::default();
-        let mut s = new_stream("rp", "s1", &r, "poll".into(), 1);
+        let (mut s, _) = new_stream("rp", "s1", &r, "poll".into(), 1);
         assert_eq!(verification_wait_s(&s, 10_000), 0);
         s.last_verification_ms = 10_000;
         assert_eq!(verification_wait_s(&s, 10_000), MIN_VERIFICATION_INTERVAL);
