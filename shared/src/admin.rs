@@ -11,8 +11,10 @@ use crate::store::StoreError;
 /// given.
 /// The binding names `--token-binding` accepts.
 pub const BINDINGS: &[TokenBinding] = TokenBinding::ALL;
-/// The grant types Warden serves, and a new client's default.
-pub const GRANT_TYPES: &[&str] = &["authorization_code", "refresh_token"];
+/// The grant types Warden serves.
+pub const GRANT_TYPES: &[&str] = crate::oauth::oidc::GRANT_TYPES;
+/// A new client's grant types when its spec names none.
+pub const DEFAULT_GRANT_TYPES: &[&str] = &["authorization_code", "refresh_token"];
 /// The scopes a client may request when its spec names none.
 pub const DEFAULT_SCOPES: &[&str] = &["openid", "profile", "email", "offline_access"];
 
@@ -41,7 +43,9 @@ pub struct ClientSpec {
     pub frontchannel_logout_session_required: bool,
     /// Scopes it may request; empty: [`DEFAULT_SCOPES`].
     pub scopes: Vec<String>,
-    /// Grant types; empty: [`GRANT_TYPES`] (none for an introspection-only resource server).
+    /// Grant types (of [`GRANT_TYPES`]); empty: [`DEFAULT_GRANT_TYPES`] (none for an
+    /// introspection-only resource server). `client_credentials` only for a confidential
+    /// client (an SSF receiver: no redirect URI needed).
     pub grant_types: Vec<String>,
     /// One of [`BINDINGS`]; `None`: `sso-session`.
     pub token_binding: Option<String>,
@@ -253,7 +257,7 @@ pub fn client_uri_findings(c: &ClientItem) -> Vec<UriFinding> {
 /// resource server given neither redirect URIs nor grant types only introspects: it gets
 /// no grant at all (it cannot start an authorization: no redirect URI is registered, so
 /// authorize shows its error page; nor obtain tokens). Any other spec without grant types
-/// gets the defaults ([`GRANT_TYPES`]). A public client always needs a redirect URI: without
+/// gets the defaults ([`DEFAULT_GRANT_TYPES`]). A public client always needs a redirect URI: without
 /// a secret it can do nothing else.
 fn grant_types(spec: &ClientSpec) -> Result<Vec<String>, String> {
     let no_redirect = spec.redirect_uris.is_empty();
@@ -262,13 +266,19 @@ fn grant_types(spec: &ClientSpec) -> Result<Vec<String>, String> {
     } else if no_redirect && spec.resource_server && !spec.public {
         Vec::new()
     } else {
-        GRANT_TYPES.iter().map(|s| s.to_string()).collect()
+        DEFAULT_GRANT_TYPES.iter().map(|s| s.to_string()).collect()
     };
     if let Some(g) = grant_types
         .iter()
         .find(|g| !GRANT_TYPES.contains(&g.as_str()))
     {
         return Err(format!("grant_types: unsupported grant type {g:?}"));
+    }
+    if spec.public && grant_types.iter().any(|g| g == "client_credentials") {
+        return Err(
+            "grant_types: client_credentials is for confidential clients only (RFC 6749 §4.4)"
+                .into(),
+        );
     }
     if no_redirect && spec.public {
         return Err("redirect_uris: a public client needs at least one".into());
@@ -755,12 +765,36 @@ mod tests {
         // With a redirect URI a resource server keeps the default grants.
         let mut s = spec();
         s.resource_server = true;
-        assert_eq!(build_client(&s, None).unwrap().0.grant_types, GRANT_TYPES);
+        assert_eq!(
+            build_client(&s, None).unwrap().0.grant_types,
+            DEFAULT_GRANT_TYPES
+        );
         // A front-channel URI needs a redirect URI's origin, so none without one.
         assert!(no_redirect(|s| {
             s.resource_server = true;
             s.frontchannel_logout_uri = Some("https://api.example/fc".into());
         })
         .is_err());
+    }
+
+    #[test]
+    fn an_ssf_receiver_is_a_confidential_client_with_the_client_credentials_grant() {
+        let receiver = ClientSpec {
+            name: "Receiver".into(),
+            grant_types: vec!["client_credentials".into()],
+            scopes: vec!["ssf.manage".into(), "ssf.read".into()],
+            ..Default::default()
+        };
+        let (c, secret) = build_client(&receiver, None).unwrap();
+        assert_eq!(c.grant_types, ["client_credentials"]);
+        assert!(secret.is_some() && c.redirect_uris.is_empty());
+        let mut public = receiver.clone();
+        public.public = true;
+        public.redirect_uris = vec!["https://rp.example/cb".into()];
+        let e = build_client(&public, None).unwrap_err();
+        assert!(e.contains("confidential"), "{e}");
+        let mut bogus = receiver;
+        bogus.grant_types = vec!["password".into()];
+        assert!(build_client(&bogus, None).is_err());
     }
 }

@@ -17,8 +17,9 @@
 //! 9. [`logout`] — back-channel delivery and the relay, RP-initiated and front-channel logout;
 //! 10. [`account`] — password change and reset, disable, enable, delete (ending sessions
 //!     through termination);
-//! 11. [`api`], [`admin`] and [`lambda`] — the session REST API (Me and Admin), administration
-//!     rules, and the Lambda entry point.
+//! 11. [`api`], [`ssf`], [`admin`] and [`lambda`] — the session REST API (Me and Admin), the
+//!     Shared Signals transmitter's stream management, administration rules, and the Lambda
+//!     entry point.
 
 /// Every binary linking warden-core allocates with mimalloc (see the `mimalloc` feature).
 #[cfg(feature = "mimalloc")]
@@ -38,6 +39,7 @@ pub mod oauth;
 pub mod outbound;
 pub mod platform;
 pub mod session;
+pub mod ssf;
 pub mod store;
 
 pub use app::App;

@@ -4,7 +4,7 @@
 //!
 //! The layers, lowest first (see the crate's `lib.rs`): `platform` → `store` → `keys` →
 //! `outbound` → `config`/`app` → `http` → `session` → `oauth` → `logout` →
-//! `account` → `api`/`admin`/`lambda`. `platform` imports nothing of Warden; the store never imports HTTP,
+//! `account` → `api`/`ssf`/`admin`/`lambda`. `platform` imports nothing of Warden; the store never imports HTTP,
 //! `App` or a protocol module.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -23,7 +23,7 @@ fn layer(top: &str) -> Option<u8> {
         "oauth" => 8,
         "logout" => 9,
         "account" => 10,
-        "api" | "admin" | "lambda" => 11,
+        "api" | "ssf" | "admin" | "lambda" => 11,
         _ => return None,
     })
 }

@@ -907,3 +907,58 @@ async fn a_resource_server_needs_no_redirect_uri_and_cannot_start_an_authorizati
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ssf_receiver_is_created_with_the_client_credentials_grant_and_gets_a_token() {
+    let s = spawn().await;
+    let out = cli(
+        s.store(),
+        &[
+            "client",
+            "create",
+            "--client-id",
+            "receiver",
+            "--name",
+            "Receiver",
+            "--grant-type",
+            "client_credentials",
+            "--scope",
+            "ssf.manage ssf.read",
+        ],
+    )
+    .await
+    .expect("a receiver without redirect URIs is created");
+    let rx = &out[0];
+    assert_eq!(rx["grant_types"], serde_json::json!(["client_credentials"]));
+    assert_eq!(rx["scopes"], serde_json::json!(["ssf.manage", "ssf.read"]));
+    let secret = rx["client_secret"].as_str().expect("a secret").to_string();
+    // A public client may not have the grant.
+    let e = cli(
+        s.store(),
+        &[
+            "client",
+            "create",
+            "--name",
+            "SPA",
+            "--public",
+            "--redirect-uri",
+            "https://spa.example/cb",
+            "--grant-type",
+            "client_credentials",
+        ],
+    )
+    .await
+    .unwrap_err();
+    assert!(e.contains("confidential"), "{e}");
+    let r = s
+        .http
+        .post(s.url("/oauth2/token"))
+        .basic_auth("receiver", Some(&secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let t: Value = r.json().await.unwrap();
+    assert_eq!(t["scope"], "ssf.manage ssf.read");
+}

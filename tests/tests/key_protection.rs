@@ -121,3 +121,36 @@ async fn the_local_stack_stores_its_keys_wrapped() {
     assert!(mine.open(&keys[0]).await.is_ok());
     assert!(other.open(&keys[0]).await.is_err());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kms_seals_a_push_authorization_header_for_its_stream_only() {
+    let key_arn = moto_kms_key().await;
+    let p = KeyProtector::new(
+        KeyProtection::Kms { key_id: key_arn },
+        Some(moto_endpoint()),
+    );
+    let sealed = p
+        .seal("ssf-authorization", "stream-1", b"Bearer receiver-secret")
+        .await
+        .expect("KMS Encrypt");
+    assert!(sealed.starts_with("kms:") && !sealed.contains("receiver-secret"));
+    // A fresh process opens it with the same encryption context, and only with it.
+    let fresh = KeyProtector::new(p.protection().clone(), Some(moto_endpoint()));
+    assert_eq!(
+        fresh
+            .open_sealed("ssf-authorization", "stream-1", &sealed)
+            .await
+            .expect("KMS Decrypt"),
+        b"Bearer receiver-secret"
+    );
+    assert!(fresh
+        .open_sealed("ssf-authorization", "stream-2", &sealed)
+        .await
+        .is_err());
+    // A signing key's wrapping is not a sealed secret, nor the other way round.
+    let local = KeyProtector::new(KeyProtection::random_local(), None);
+    assert!(local
+        .open_sealed("ssf-authorization", "stream-1", &sealed)
+        .await
+        .is_err());
+}

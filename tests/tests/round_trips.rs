@@ -356,3 +356,132 @@ async fn a_long_refreshed_session_ends_in_one_transaction() {
         assert_eq!(status(t).await, "rotated", "never usable again");
     }
 }
+
+/// SSF (issue 21): a client-credentials token, then each stream operation; every operation
+/// but the token's reads its bearer token first (1).
+const CLIENT_CREDENTIALS: u64 = 1;
+const SSF_CREATE: u64 = 3;
+const SSF_READ_ONE: u64 = 2;
+const SSF_LIST: u64 = 2;
+const SSF_UPDATE: u64 = 3;
+const SSF_STATUS: u64 = 3;
+const SSF_SUBJECT: u64 = 2;
+const SSF_VERIFY: u64 = 3;
+const SSF_DELETE: u64 = 3;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ssf_round_trips_stay_at_the_documented_floor() {
+    use serde_json::json;
+    let (rt, s) = counted_stack().await;
+    let (_, secret) = s
+        .client(ClientSpec {
+            client_id: Some("rx".into()),
+            name: "Receiver".into(),
+            grant_types: vec!["client_credentials".into()],
+            scopes: vec!["ssf.manage".into()],
+            ..Default::default()
+        })
+        .await;
+    let secret = secret.unwrap();
+    let get_token = || async {
+        let r: Value = s
+            .http
+            .post(s.url("/oauth2/token"))
+            .basic_auth("rx", Some(&secret))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        r["access_token"].as_str().unwrap().to_string()
+    };
+    get_token().await; // warm the client cache
+    let mut report = Vec::new();
+    let (n, tok) = measure(&rt, get_token).await;
+    report.push(("token: client_credentials", n, CLIENT_CREDENTIALS));
+    let send = |m: reqwest::Method, path: String, body: Option<Value>| {
+        let mut r = s.http.request(m, s.url(&path)).bearer_auth(&tok);
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        async move {
+            let r = r.send().await.unwrap();
+            assert!(r.status().is_success(), "{path}: {}", r.status());
+            r.text().await.unwrap()
+        }
+    };
+    use reqwest::Method;
+    let (n, created) = measure(&rt, || {
+        send(Method::POST, "/ssf/streams".into(), Some(json!({})))
+    })
+    .await;
+    report.push(("ssf: create a stream", n, SSF_CREATE));
+    let id = serde_json::from_str::<Value>(&created).unwrap()["stream_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let q = format!("?stream_id={id}");
+    let (n, _) = measure(&rt, || send(Method::GET, format!("/ssf/streams{q}"), None)).await;
+    report.push(("ssf: read a stream", n, SSF_READ_ONE));
+    let (n, _) = measure(&rt, || send(Method::GET, "/ssf/streams".into(), None)).await;
+    report.push(("ssf: list the receiver's streams", n, SSF_LIST));
+    let (n, _) = measure(&rt, || {
+        send(
+            Method::PATCH,
+            "/ssf/streams".into(),
+            Some(json!({"stream_id": id, "description": "x"})),
+        )
+    })
+    .await;
+    report.push(("ssf: update a stream", n, SSF_UPDATE));
+    let (n, _) = measure(&rt, || {
+        send(
+            Method::POST,
+            "/ssf/status".into(),
+            Some(json!({"stream_id": id, "status": "paused"})),
+        )
+    })
+    .await;
+    report.push(("ssf: change the status", n, SSF_STATUS));
+    let subject = json!({"stream_id": id, "subject": {"format": "opaque", "id": "u1"}});
+    let (n, _) = measure(&rt, || {
+        send(
+            Method::POST,
+            "/ssf/subjects/add".into(),
+            Some(subject.clone()),
+        )
+    })
+    .await;
+    report.push(("ssf: add a subject", n, SSF_SUBJECT));
+    let (n, _) = measure(&rt, || {
+        send(
+            Method::POST,
+            "/ssf/subjects/remove".into(),
+            Some(subject.clone()),
+        )
+    })
+    .await;
+    report.push(("ssf: remove a subject", n, SSF_SUBJECT));
+    let (n, _) = measure(&rt, || {
+        send(
+            Method::POST,
+            "/ssf/verify".into(),
+            Some(json!({"stream_id": id})),
+        )
+    })
+    .await;
+    report.push(("ssf: request verification", n, SSF_VERIFY));
+    let (n, _) = measure(&rt, || {
+        send(Method::DELETE, format!("/ssf/streams{q}"), None)
+    })
+    .await;
+    report.push(("ssf: delete a stream", n, SSF_DELETE));
+    for (what, n, max) in &report {
+        eprintln!("{what}: {n} (documented {max})");
+    }
+    for (what, n, max) in report {
+        assert!(n <= max, "{what}: {n} round trips, documented {max}");
+    }
+}

@@ -11,7 +11,7 @@
 //!   and at `/oidc/logout`): `alg: none`, HS256 keyed with the public key in every common
 //!   encoding, a foreign RSA key using our `kid`, an embedded `jwk` header;
 //! * no secret or token in the logs of the `warden-local` binary at `RUST_LOG=debug` over a
-//!   full flow.
+//!   full flow (an SSF receiver's secret, token and push authorization header included).
 
 use base64::Engine;
 use reqwest::{Method, Response};
@@ -1326,6 +1326,44 @@ async fn no_secret_or_token_reaches_the_logs() {
         .send()
         .await
         .unwrap();
+    // An SSF receiver: its client_credentials token, and a push stream whose
+    // authorization header is a secret Warden keeps sealed (issue 21).
+    let (_, rx_secret) = warden_core::admin::create_client(
+        &store,
+        &ClientSpec {
+            client_id: Some("logreceiver".into()),
+            name: "Log Receiver".into(),
+            grant_types: vec!["client_credentials".into()],
+            scopes: vec!["ssf.manage".into()],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let rx_secret = rx_secret.expect("receiver secret");
+    let cc: Value = http
+        .post(u("/oauth2/token"))
+        .basic_auth("logreceiver", Some(&rx_secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let cc_token = cc["access_token"].as_str().expect("cc token").to_string();
+    let push_header = "Bearer push-header-canary-0123456789";
+    let r = http
+        .post(u("/ssf/streams"))
+        .bearer_auth(&cc_token)
+        .json(&json!({"delivery": {"method": "urn:ietf:rfc:8935",
+            "endpoint_url": "http://127.0.0.1:9/events", "authorization_header": push_header}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let stream: Value = r.json().await.unwrap();
+    assert!(!stream.to_string().contains("push-header-canary"));
 
     // End session with the id_token_hint; the back-channel RP receives its logout token.
     let r = http
@@ -1389,6 +1427,12 @@ async fn no_secret_or_token_reaches_the_logs() {
             logout_token.rsplit('.').next().unwrap().to_string(),
         ),
         ("bogus bearer", "bogus-token-canary".into()),
+        ("receiver client secret", rx_secret.clone()),
+        ("client_credentials token", cc_token.clone()),
+        (
+            "SSF push authorization header",
+            "push-header-canary-0123456789".into(),
+        ),
     ];
     if !refresh2.is_empty() {
         secrets.push(("rotated refresh token", refresh2));

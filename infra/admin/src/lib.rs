@@ -163,7 +163,9 @@ pub struct ClientFlags {
     /// offline_access).
     #[arg(long = "scope")]
     pub scopes: Vec<String>,
-    /// Allowed grant type (repeatable; default authorization_code refresh_token).
+    /// Allowed grant type (repeatable; default authorization_code refresh_token;
+    /// `client_credentials` for a confidential client acting on its own behalf, e.g. an SSF
+    /// receiver with `--scope ssf.manage --scope ssf.read`, no redirect URI needed).
     #[arg(long = "grant-type")]
     pub grant_types: Vec<String>,
     /// Token binding: sso-session (default), cookie or none.

@@ -42,6 +42,7 @@ pub fn handler(function: &str) -> Option<Handler> {
         "console" => h!(warden_fn_console::handle),
         "end-session" => h!(warden_fn_end_session::handle),
         "check-session" => h!(warden_fn_check_session::handle),
+        "ssf" => h!(warden_fn_ssf::handle),
         _ => return None,
     })
 }

@@ -9,7 +9,7 @@ use std::sync::LazyLock;
 /// One API Gateway route.
 #[derive(Debug, Clone, Copy)]
 pub struct Route {
-    /// The HTTP method (`GET`, `POST`, `DELETE`, `OPTIONS`).
+    /// The HTTP method (`GET`, `POST`, `PATCH`, `PUT`, `DELETE`, `OPTIONS`).
     pub method: &'static str,
     /// API Gateway path template (`{name}` segments are path parameters).
     pub path: &'static str,
@@ -83,6 +83,19 @@ routes! {
     ADMIN_DELETE_USER = "DELETE" "/api/users/v1/{user-id}" => "admin-sessions";
     GET_API_DOCS = "GET" "/api/users/v1/openapi.yaml" => "api-docs";
     GET_MYACCOUNT = "GET" "/myaccount" => "myaccount";
+    // --- issue 21 (SSF transmitter): the metadata and stream management (`crate::ssf`).
+    SSF_CONFIGURATION = "GET" "/.well-known/ssf-configuration" => "ssf";
+    SSF_STREAMS_POST = "POST" "/ssf/streams" => "ssf";
+    SSF_STREAMS_GET = "GET" "/ssf/streams" => "ssf";
+    SSF_STREAMS_PATCH = "PATCH" "/ssf/streams" => "ssf";
+    SSF_STREAMS_PUT = "PUT" "/ssf/streams" => "ssf";
+    SSF_STREAMS_DELETE = "DELETE" "/ssf/streams" => "ssf";
+    SSF_STATUS_GET = "GET" "/ssf/status" => "ssf";
+    SSF_STATUS_POST = "POST" "/ssf/status" => "ssf";
+    SSF_SUBJECTS_ADD = "POST" "/ssf/subjects/add" => "ssf";
+    SSF_SUBJECTS_REMOVE = "POST" "/ssf/subjects/remove" => "ssf";
+    SSF_VERIFY = "POST" "/ssf/verify" => "ssf";
+    // --- end of issue 21.
 }
 
 /// Path parameters, in template order.

@@ -127,6 +127,133 @@ fn aad(kid: &str) -> Vec<u8> {
     [AAD_LABEL, kid.as_bytes()].concat()
 }
 
+/// Associated-data label of [`KeyProtector::seal`]: never that of a signing key, so a sealed
+/// secret cannot be passed off as a wrapped key or the other way round.
+const SEALED_LABEL: &[u8] = b"warden sealed secret v1|";
+
+fn sealed_aad(purpose: &str, context: &str) -> Vec<u8> {
+    [SEALED_LABEL, purpose.as_bytes(), b"|", context.as_bytes()].concat()
+}
+
+/// What binds one envelope to its use: the local scheme's associated data and the KMS
+/// encryption context (the same facts, in each scheme's form).
+struct Binding<'a> {
+    aad: Vec<u8>,
+    context: &'a [(&'a str, &'a str)],
+}
+
+/// Why an envelope did not open, before it is named for its item.
+enum Unsealed {
+    /// Wrong key, altered or moved ciphertext.
+    DoesNotOpen,
+    /// Sealed with another scheme than this process uses.
+    WrongScheme,
+    /// KMS refused or could not be reached.
+    Kms(String),
+}
+
+impl KeyProtector {
+    /// Seal `plain` under this process's scheme: `<scheme>:<base64url ciphertext>` (local:
+    /// nonce ‖ AES-256-GCM ciphertext ‖ tag; KMS: Encrypt's blob). KMS: 1 Encrypt.
+    async fn seal_envelope(&self, plain: &[u8], b: &Binding<'_>) -> Result<String, Unsealed> {
+        let ct = match &self.protection {
+            KeyProtection::Local(kek) => {
+                let key = local_key(kek).ok_or(Unsealed::DoesNotOpen)?;
+                let nonce = crate::platform::crypto::random_bytes::<NONCE_LEN>();
+                let mut buf = plain.to_vec();
+                key.seal_in_place_append_tag(
+                    Nonce::assume_unique_for_key(nonce),
+                    Aad::from(b.aad.clone()),
+                    &mut buf,
+                )
+                .map_err(|_| Unsealed::DoesNotOpen)?;
+                [&nonce[..], &buf[..]].concat()
+            }
+            KeyProtection::Kms { key_id } => {
+                let mut req = self
+                    .kms()
+                    .await
+                    .encrypt()
+                    .key_id(key_id)
+                    .plaintext(aws_sdk_kms::primitives::Blob::new(plain.to_vec()));
+                for (k, v) in b.context {
+                    req = req.encryption_context(*k, *v);
+                }
+                let out = req.send().await.map_err(|e| {
+                    Unsealed::Kms(aws_sdk_kms::error::DisplayErrorContext(e).to_string())
+                })?;
+                out.ciphertext_blob
+                    .map(|b| b.into_inner())
+                    .ok_or_else(|| Unsealed::Kms("Encrypt answered no ciphertext".into()))?
+            }
+        };
+        Ok(format!("{}:{}", self.scheme(), b64(&ct)))
+    }
+
+    /// Open what [`KeyProtector::seal_envelope`] sealed with the same binding. KMS: 1
+    /// Decrypt.
+    async fn open_envelope(&self, sealed: &str, b: &Binding<'_>) -> Result<Vec<u8>, Unsealed> {
+        let (scheme, ct_b64) = sealed.split_once(':').unwrap_or(("", sealed));
+        let ct = b64_decode(ct_b64).ok_or(Unsealed::DoesNotOpen)?;
+        match (&self.protection, scheme) {
+            (KeyProtection::Local(kek), "local") => {
+                if ct.len() < NONCE_LEN + 16 {
+                    return Err(Unsealed::DoesNotOpen);
+                }
+                let key = local_key(kek).ok_or(Unsealed::WrongScheme)?;
+                let (nonce, rest) = ct.split_at(NONCE_LEN);
+                let nonce =
+                    Nonce::try_assume_unique_for_key(nonce).map_err(|_| Unsealed::DoesNotOpen)?;
+                let mut buf = rest.to_vec();
+                key.open_in_place(nonce, Aad::from(b.aad.clone()), &mut buf)
+                    .map(|p| p.to_vec())
+                    .map_err(|_| Unsealed::DoesNotOpen)
+            }
+            (KeyProtection::Kms { .. }, "kms") => {
+                let mut req = self
+                    .kms()
+                    .await
+                    .decrypt()
+                    .ciphertext_blob(aws_sdk_kms::primitives::Blob::new(ct));
+                for (k, v) in b.context {
+                    req = req.encryption_context(*k, *v);
+                }
+                let out = req.send().await.map_err(|e| {
+                    let text = aws_sdk_kms::error::DisplayErrorContext(&e).to_string();
+                    match e.into_service_error() {
+                        aws_sdk_kms::operation::decrypt::DecryptError::InvalidCiphertextException(_)
+                        | aws_sdk_kms::operation::decrypt::DecryptError::IncorrectKeyException(_) => {
+                            Unsealed::DoesNotOpen
+                        }
+                        _ => Unsealed::Kms(text),
+                    }
+                })?;
+                out.plaintext
+                    .map(|b| b.into_inner())
+                    .ok_or(Unsealed::DoesNotOpen)
+            }
+            _ => Err(Unsealed::WrongScheme),
+        }
+    }
+
+    /// An envelope failure named for `name` (a kid, or a sealed secret's context).
+    fn named(&self, e: Unsealed, name: &str, sealed: &str) -> KeyProtectionError {
+        match e {
+            Unsealed::DoesNotOpen => KeyProtectionError::DoesNotOpen(name.to_string()),
+            Unsealed::WrongScheme => KeyProtectionError::WrongScheme {
+                kid: name.to_string(),
+                scheme: sealed
+                    .split_once(':')
+                    .map(|(s, _)| s)
+                    .unwrap_or("")
+                    .to_string(),
+                configured: self.scheme(),
+            },
+            Unsealed::Kms(t) => KeyProtectionError::Kms(t),
+        }
+    }
+}
+
 impl KeyProtector {
     /// `kms_endpoint` points the KMS client at an emulator (moto); the client itself is
     /// built on first use (once per process).
@@ -164,8 +291,12 @@ impl KeyProtector {
             .await
     }
 
+    fn key_binding(kid: &str) -> (Vec<u8>, [(&'static str, &str); 1]) {
+        (aad(kid), [("warden:kid", kid)])
+    }
+
     /// Move `item`'s private key into its wrapped form: afterwards `private_pkcs8` is
-    /// empty and the item may be stored. KMS: 1 Encrypt.
+    /// empty and the item may be stored. KMS: 1 Encrypt (encryption context `warden:kid`).
     pub async fn wrap(&self, item: &mut SigningKeyItem) -> Result<(), KeyProtectionError> {
         let Some(plain_b64) = item.private_pkcs8.take() else {
             return if item.private_wrapped.is_some() {
@@ -176,41 +307,16 @@ impl KeyProtector {
         };
         let plain =
             b64_decode(&plain_b64).ok_or_else(|| KeyProtectionError::Missing(item.kid.clone()))?;
-        let ct = match &self.protection {
-            KeyProtection::Local(kek) => {
-                let key =
-                    local_key(kek).ok_or_else(|| KeyProtectionError::Missing(item.kid.clone()))?;
-                let nonce = crate::platform::crypto::random_bytes::<NONCE_LEN>();
-                let mut buf = plain.clone();
-                key.seal_in_place_append_tag(
-                    Nonce::assume_unique_for_key(nonce),
-                    Aad::from(aad(&item.kid)),
-                    &mut buf,
-                )
-                .map_err(|_| KeyProtectionError::DoesNotOpen(item.kid.clone()))?;
-                [&nonce[..], &buf[..]].concat()
-            }
-            KeyProtection::Kms { key_id } => {
-                let out = self
-                    .kms()
-                    .await
-                    .encrypt()
-                    .key_id(key_id)
-                    .plaintext(aws_sdk_kms::primitives::Blob::new(plain.clone()))
-                    .encryption_context("warden:kid", &item.kid)
-                    .send()
-                    .await
-                    .map_err(|e| {
-                        KeyProtectionError::Kms(
-                            aws_sdk_kms::error::DisplayErrorContext(e).to_string(),
-                        )
-                    })?;
-                out.ciphertext_blob.map(|b| b.into_inner()).ok_or_else(|| {
-                    KeyProtectionError::Kms("Encrypt answered no ciphertext".into())
-                })?
-            }
+        let (aad, context) = Self::key_binding(&item.kid);
+        let b = Binding {
+            aad,
+            context: &context,
         };
-        item.private_wrapped = Some(format!("{}:{}", self.scheme(), b64(&ct)));
+        let wrapped = self
+            .seal_envelope(&plain, &b)
+            .await
+            .map_err(|e| self.named(e, &item.kid, ""))?;
+        item.private_wrapped = Some(wrapped);
         if let Ok(mut g) = self.opened.lock() {
             g.insert(item.kid.clone(), plain_b64);
         }
@@ -234,53 +340,15 @@ impl KeyProtector {
                 return Ok(out);
             }
         }
-        let (scheme, ct_b64) = wrapped.split_once(':').unwrap_or(("", wrapped));
-        let wrong = || KeyProtectionError::WrongScheme {
-            kid: item.kid.clone(),
-            scheme: scheme.to_string(),
-            configured: self.scheme(),
+        let (aad, context) = Self::key_binding(&item.kid);
+        let b = Binding {
+            aad,
+            context: &context,
         };
-        let ct =
-            b64_decode(ct_b64).ok_or_else(|| KeyProtectionError::DoesNotOpen(item.kid.clone()))?;
-        let plain: Vec<u8> = match (&self.protection, scheme) {
-            (KeyProtection::Local(kek), "local") => {
-                if ct.len() < NONCE_LEN + 16 {
-                    return Err(KeyProtectionError::DoesNotOpen(item.kid.clone()));
-                }
-                let key = local_key(kek).ok_or_else(wrong)?;
-                let (nonce, rest) = ct.split_at(NONCE_LEN);
-                let nonce = Nonce::try_assume_unique_for_key(nonce)
-                    .map_err(|_| KeyProtectionError::DoesNotOpen(item.kid.clone()))?;
-                let mut buf = rest.to_vec();
-                key.open_in_place(nonce, Aad::from(aad(&item.kid)), &mut buf)
-                    .map_err(|_| KeyProtectionError::DoesNotOpen(item.kid.clone()))?
-                    .to_vec()
-            }
-            (KeyProtection::Kms { .. }, "kms") => {
-                let out = self
-                    .kms()
-                    .await
-                    .decrypt()
-                    .ciphertext_blob(aws_sdk_kms::primitives::Blob::new(ct))
-                    .encryption_context("warden:kid", &item.kid)
-                    .send()
-                    .await
-                    .map_err(|e| {
-                        let text = aws_sdk_kms::error::DisplayErrorContext(&e).to_string();
-                        match e.into_service_error() {
-                            aws_sdk_kms::operation::decrypt::DecryptError::InvalidCiphertextException(_)
-                            | aws_sdk_kms::operation::decrypt::DecryptError::IncorrectKeyException(_) => {
-                                KeyProtectionError::DoesNotOpen(item.kid.clone())
-                            }
-                            _ => KeyProtectionError::Kms(text),
-                        }
-                    })?;
-                out.plaintext
-                    .map(|b| b.into_inner())
-                    .ok_or_else(|| KeyProtectionError::DoesNotOpen(item.kid.clone()))?
-            }
-            _ => return Err(wrong()),
-        };
+        let plain = self
+            .open_envelope(wrapped, &b)
+            .await
+            .map_err(|e| self.named(e, &item.kid, wrapped))?;
         let plain_b64 = b64(&plain);
         if let Ok(mut g) = self.opened.lock() {
             g.insert(item.kid.clone(), plain_b64.clone());
@@ -288,12 +356,81 @@ impl KeyProtector {
         out.private_pkcs8 = Some(plain_b64);
         Ok(out)
     }
+
+    /// Seal a secret Warden must send later (an SSF push stream's `Authorization` header):
+    /// the same envelope as signing keys — AES-256-GCM under the local key-encryption key,
+    /// or KMS `Encrypt` under the stack's key — bound to `purpose` and `context` (e.g.
+    /// `ssf-authorization` and the stream id: encryption context `warden:purpose` /
+    /// `warden:context` under KMS, associated data locally), so a sealed value opens only
+    /// where it was sealed for. Stored form `<scheme>:<base64url ciphertext>`. KMS: 1
+    /// Encrypt.
+    pub async fn seal(
+        &self,
+        purpose: &str,
+        context: &str,
+        plain: &[u8],
+    ) -> Result<String, KeyProtectionError> {
+        let ctx = [("warden:purpose", purpose), ("warden:context", context)];
+        let b = Binding {
+            aad: sealed_aad(purpose, context),
+            context: &ctx,
+        };
+        self.seal_envelope(plain, &b)
+            .await
+            .map_err(|e| self.named(e, context, ""))
+    }
+
+    /// Open what [`KeyProtector::seal`] sealed for the same `purpose` and `context`. KMS: 1
+    /// Decrypt (not cached: a sealed secret is opened only to be sent).
+    pub async fn open_sealed(
+        &self,
+        purpose: &str,
+        context: &str,
+        sealed: &str,
+    ) -> Result<Vec<u8>, KeyProtectionError> {
+        let ctx = [("warden:purpose", purpose), ("warden:context", context)];
+        let b = Binding {
+            aad: sealed_aad(purpose, context),
+            context: &ctx,
+        };
+        self.open_envelope(sealed, &b)
+            .await
+            .map_err(|e| self.named(e, context, sealed))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::keys::signing::generate_key_item;
+
+    #[tokio::test]
+    async fn a_sealed_secret_opens_only_for_its_purpose_and_context() {
+        let p = KeyProtector::new(KeyProtection::random_local(), None);
+        let sealed = p
+            .seal("ssf-authorization", "stream-1", b"Bearer s3cr3t")
+            .await
+            .unwrap();
+        assert!(sealed.starts_with("local:") && !sealed.contains("s3cr3t"));
+        assert_eq!(
+            p.open_sealed("ssf-authorization", "stream-1", &sealed)
+                .await
+                .unwrap(),
+            b"Bearer s3cr3t"
+        );
+        for (purpose, context) in [("ssf-authorization", "stream-2"), ("other", "stream-1")] {
+            assert!(p.open_sealed(purpose, context, &sealed).await.is_err());
+        }
+        let other = KeyProtector::new(KeyProtection::random_local(), None);
+        assert!(other
+            .open_sealed("ssf-authorization", "stream-1", &sealed)
+            .await
+            .is_err());
+        assert!(p
+            .open_sealed("ssf-authorization", "stream-1", "kms:AAAA")
+            .await
+            .is_err());
+    }
 
     #[tokio::test]
     async fn local_wrapping_round_trips_and_refuses_the_wrong_key_or_kid() {

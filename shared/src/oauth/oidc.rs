@@ -14,7 +14,23 @@ pub const SCOPES: &[&str] = &[
     "internal_session_delete",
     "internal_user_mgt_update",
     "internal_user_mgt_delete",
+    SSF_MANAGE,
+    SSF_READ,
 ];
+
+/// Manage one's own SSF streams (create, update, replace, delete, status, subjects,
+/// verification): a receiver's client-credentials scope ([`crate::ssf`]).
+pub const SSF_MANAGE: &str = "ssf.manage";
+/// Read one's own SSF streams and their status.
+pub const SSF_READ: &str = "ssf.read";
+
+/// The scopes a `client_credentials` token may carry (RFC 6749 §4.4): only those that name
+/// what a client does on its own behalf. User scopes (`openid`, `profile`, the session API's
+/// `internal_*`) need a user, and such a token has none.
+pub const CLIENT_CREDENTIALS_SCOPES: &[&str] = &[SSF_MANAGE, SSF_READ];
+
+/// The grant types the token endpoint serves (discovery's `grant_types_supported`).
+pub const GRANT_TYPES: &[&str] = &["authorization_code", "refresh_token", "client_credentials"];
 
 /// The discovery document (OpenID Connect Discovery 1.0 §3) — every value true of Warden.
 pub fn discovery(cfg: &Config) -> Value {
@@ -32,7 +48,7 @@ pub fn discovery(cfg: &Config) -> Value {
         "scopes_supported": SCOPES,
         "response_types_supported": ["code", "none"],
         "response_modes_supported": ["query", "form_post"],
-        "grant_types_supported": ["authorization_code", "refresh_token"],
+        "grant_types_supported": GRANT_TYPES,
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],

@@ -1,11 +1,14 @@
-//! The token endpoint's rules (`POST /oauth2/token`, RFC 6749 §3.2, §4.1.3, §6; OIDC Core
-//! §3.1.3): client authentication, the grant types a client may use, the grant's dispatch,
-//! and the answer — with an ID token whenever the granted scope holds `openid`. The
+//! The token endpoint's rules (`POST /oauth2/token`, RFC 6749 §3.2, §4.1.3, §4.4, §6; OIDC
+//! Core §3.1.3): client authentication, the grant types a client may use, the grant's
+//! dispatch, and the answer — with an ID token whenever the granted scope holds `openid`. The
 //! `token` function only parses the form, runs [`respond`] and renders its JSON.
 //!
 //! Small named steps, as node-oidc-provider's `actions/token` and fosite's grant handlers
 //! compose them: [`grant_type`] decides `unsupported_grant_type` / `unauthorized_client`,
-//! then the code or refresh grant issues, then [`answer`] builds the body.
+//! then the code, refresh or client-credentials grant issues, then [`answer`] builds the
+//! body. A client-credentials token ([`client_credentials_scope`],
+//! [`tokens::issue_for_client`]) is the client's own: no user, no session, no refresh
+//! token, no ID token (RFC 6749 §4.4.3).
 
 use crate::app::App;
 use crate::http::cors::Cors;
@@ -13,6 +16,7 @@ use crate::http::error::OAuthError;
 use crate::http::Params;
 use crate::oauth::client_auth;
 use crate::oauth::code::{self, Presented};
+use crate::oauth::oidc;
 use crate::oauth::tokens::{self, GrantError, Issued};
 use crate::store::schema::{ClientItem, IdClaims};
 use serde_json::{json, Value};
@@ -24,6 +28,8 @@ pub enum GrantType {
     AuthorizationCode,
     /// `refresh_token` (RFC 6749 §6).
     RefreshToken,
+    /// `client_credentials` (RFC 6749 §4.4): confidential clients registered for it.
+    ClientCredentials,
 }
 
 impl GrantType {
@@ -32,6 +38,7 @@ impl GrantType {
         match self {
             GrantType::AuthorizationCode => "authorization_code",
             GrantType::RefreshToken => "refresh_token",
+            GrantType::ClientCredentials => "client_credentials",
         }
     }
 }
@@ -43,20 +50,62 @@ pub fn grant_type(client: &ClientItem, requested: Option<&str>) -> Result<GrantT
         None => return Err(OAuthError::invalid_request("grant_type is required.")),
         Some("authorization_code") => GrantType::AuthorizationCode,
         Some("refresh_token") => GrantType::RefreshToken,
+        Some("client_credentials") => GrantType::ClientCredentials,
         Some(_) => {
             return Err(OAuthError::new(
                 "unsupported_grant_type",
-                "Supported: authorization_code, refresh_token.",
+                "Supported: authorization_code, refresh_token, client_credentials.",
             ))
         }
     };
-    if !client.grant_types.iter().any(|t| t == g.as_str()) {
+    // RFC 6749 §4.4: "MUST only be used by confidential clients".
+    let public_cc = g == GrantType::ClientCredentials && client.is_public();
+    if public_cc || !client.grant_types.iter().any(|t| t == g.as_str()) {
         return Err(OAuthError::new(
             "unauthorized_client",
             "The client may not use this grant type.",
         ));
     }
     Ok(g)
+}
+
+/// The scope of a client-credentials token (RFC 6749 §3.3, §4.4.2): the requested scope,
+/// each of which the client is registered for and may hold without a user
+/// ([`oidc::CLIENT_CREDENTIALS_SCOPES`]); without `scope`, every such scope the client is
+/// registered for. Nothing grantable is `invalid_scope`.
+pub fn client_credentials_scope(
+    client: &ClientItem,
+    requested: Option<&str>,
+) -> Result<String, OAuthError> {
+    let grantable = |s: &str| {
+        oidc::CLIENT_CREDENTIALS_SCOPES.contains(&s) && client.scopes.iter().any(|c| c == s)
+    };
+    let scopes: Vec<String> = match requested {
+        None => client
+            .scopes
+            .iter()
+            .filter(|s| grantable(s))
+            .cloned()
+            .collect(),
+        Some(r) => {
+            let parsed = oidc::parse_scope(r)
+                .ok_or_else(|| OAuthError::new("invalid_scope", "Unknown scope."))?;
+            if let Some(bad) = parsed.iter().find(|s| !grantable(s)) {
+                return Err(OAuthError::new(
+                    "invalid_scope",
+                    format!("The client may not be granted {bad} without a user."),
+                ));
+            }
+            parsed
+        }
+    };
+    if scopes.is_empty() {
+        return Err(OAuthError::new(
+            "invalid_scope",
+            "No scope this client may be granted was requested.",
+        ));
+    }
+    Ok(scopes.join(" "))
 }
 
 fn map_grant(e: GrantError) -> OAuthError {
@@ -78,7 +127,8 @@ struct Granted {
 
 /// The whole token request: authenticate the client (and refuse an origin it does not
 /// allow), check the grant type, run the grant, answer. Round trips: those of the grant
-/// (`docs/round-trips.md`: a code exchange 1, a refresh 3 with its user read).
+/// (`docs/round-trips.md`: a code exchange 1, a refresh 3 with its user read, client
+/// credentials 1).
 pub async fn respond(
     app: &App,
     params: &Params,
@@ -116,6 +166,15 @@ pub async fn respond(
             let issued = tokens::refresh(app, &client, rt, params.get("scope"))
                 .await
                 .map_err(map_grant)?;
+            Granted {
+                issued,
+                nonce: None,
+                claims: None,
+            }
+        }
+        GrantType::ClientCredentials => {
+            let scope = client_credentials_scope(&client, params.get("scope"))?;
+            let issued = tokens::issue_for_client(app, &client, &scope).await?;
             Granted {
                 issued,
                 nonce: None,
@@ -168,6 +227,65 @@ mod tests {
             ..Default::default()
         };
         crate::admin::build_client(&spec, None).unwrap().0
+    }
+
+    fn service(scopes: &[&str]) -> ClientItem {
+        let spec = crate::admin::ClientSpec {
+            name: "Receiver".into(),
+            grant_types: vec!["client_credentials".into()],
+            scopes: scopes.iter().map(|g| g.to_string()).collect(),
+            ..Default::default()
+        };
+        crate::admin::build_client(&spec, None).unwrap().0
+    }
+
+    #[test]
+    fn client_credentials_are_for_registered_confidential_clients_only() {
+        let svc = service(&["ssf.manage"]);
+        assert_eq!(
+            grant_type(&svc, Some("client_credentials")).unwrap(),
+            GrantType::ClientCredentials
+        );
+        let rp = client(&["authorization_code", "refresh_token"]);
+        let err = grant_type(&rp, Some("client_credentials")).unwrap_err();
+        assert_eq!(err.error, "unauthorized_client");
+        // A public client never, even if its item says so.
+        let mut public = svc.clone();
+        public.secret_hash = None;
+        let err = grant_type(&public, Some("client_credentials")).unwrap_err();
+        assert_eq!(err.error, "unauthorized_client");
+    }
+
+    #[test]
+    fn a_client_credentials_scope_is_what_the_client_may_hold_without_a_user() {
+        let svc = service(&["ssf.manage", "ssf.read", "openid"]);
+        assert_eq!(
+            client_credentials_scope(&svc, None).unwrap(),
+            "ssf.manage ssf.read"
+        );
+        assert_eq!(
+            client_credentials_scope(&svc, Some("ssf.read")).unwrap(),
+            "ssf.read"
+        );
+        for bad in ["openid", "ssf.read bogus", "internal_login", "", "  "] {
+            assert_eq!(
+                client_credentials_scope(&svc, Some(bad)).unwrap_err().error,
+                "invalid_scope",
+                "{bad:?}"
+            );
+        }
+        let reader = service(&["ssf.read"]);
+        assert_eq!(
+            client_credentials_scope(&reader, Some("ssf.manage"))
+                .unwrap_err()
+                .error,
+            "invalid_scope"
+        );
+        let none = service(&["openid"]);
+        assert_eq!(
+            client_credentials_scope(&none, None).unwrap_err().error,
+            "invalid_scope"
+        );
     }
 
     #[test]

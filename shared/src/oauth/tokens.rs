@@ -275,6 +275,47 @@ pub async fn issue_for_code(
     })
 }
 
+/// Issue a client-credentials access token (RFC 6749 §4.4.3): the client's own, bound to
+/// no user and no session (so no termination ever revokes it; RFC 7009 revocation and
+/// expiry do), of `scope` (already checked), with no refresh token. Stored as a `TOKEN#`
+/// item by its hash, like every unheld token. 1 round trip (a TransactWriteItems of that
+/// one item, put only if absent).
+pub async fn issue_for_client(
+    app: &App,
+    client: &ClientItem,
+    scope: &str,
+) -> Result<Issued, StoreError> {
+    let ttl = app.config.access_token_ttl.as_secs() as i64;
+    let family = crypto::random_id();
+    let mint = Mint {
+        client: &client.client_id,
+        user: "",
+        sid: "",
+        family: &family,
+        auth_time: 0,
+        offline: false,
+    };
+    let at = crypto::random_token();
+    let h = hash_secret(&at);
+    let mut t = mint.token(TokenKind::Access, &h, scope, ttl);
+    t.sessions.clear();
+    let issue = Issue {
+        new_tokens: vec![(h, t)],
+        family,
+        ..Default::default()
+    };
+    app.store.issue(&issue).await?;
+    Ok(Issued {
+        access_token: at,
+        refresh_token: None,
+        expires_in: ttl,
+        scope: scope.into(),
+        user_id: String::new(),
+        sid: String::new(),
+        auth_time: 0,
+    })
+}
+
 /// The key of the shared grant a `none` or `cookie` exchange reuses, `None` for a binding
 /// whose tokens are never shared (`sso-session`, or `cookie` without a browser cookie).
 /// Always keyed by user, client and scope: a shared token is one user's, whatever browser
@@ -489,6 +530,10 @@ pub async fn revoke(
 /// tokens yield exactly `{"active": false}`, and so do tokens of another client unless the
 /// caller is a resource server ([`ClientItem::resource_server`]): a client learns nothing
 /// about tokens it neither holds nor serves. 1 round trip (GetItem).
+///
+/// A client-credentials token ([`TokenItem::is_clients_own`]) answers `sub` = its client
+/// (RFC 6749 §4.4: the client is the resource owner; RFC 9068 §2.2 says the same of JWT
+/// access tokens from that grant) and no `sid` or `auth_time`: no user signed in.
 pub async fn introspect(app: &App, caller: &ClientItem, token: &str) -> Result<Value, StoreError> {
     if token.is_empty() || token.len() > 512 {
         return Ok(json!({"active": false}));
@@ -502,7 +547,7 @@ pub async fn introspect(app: &App, caller: &ClientItem, token: &str) -> Result<V
     if t.client_id != caller.client_id && !caller.resource_server {
         return Ok(json!({"active": false}));
     }
-    Ok(json!({
+    let mut body = json!({
         "active": true,
         "scope": t.scope,
         "client_id": t.client_id,
@@ -514,7 +559,15 @@ pub async fn introspect(app: &App, caller: &ClientItem, token: &str) -> Result<V
         "iss": app.config.issuer,
         "sid": t.sessions.first(),
         "auth_time": t.auth_time,
-    }))
+    });
+    if t.is_clients_own() {
+        body["sub"] = json!(t.client_id);
+        if let Some(o) = body.as_object_mut() {
+            o.remove("sid");
+            o.remove("auth_time");
+        }
+    }
+    Ok(body)
 }
 
 /// Build and sign an ID token (RS256, `kid`): iss, sub, aud, exp, iat, auth_time, nonce,

@@ -10,8 +10,8 @@
 //!   write-sharded `LIVE#<shard>` / `<last-access-ms>#<sid>`.
 
 pub use crate::store::vocab::{
-    ActorKind, DeliveryStatus, EndReason, EndedBy, KeyStatus, SessionStatus, TokenBinding,
-    TokenKind, TokenStatus,
+    ActorKind, DeliveryMethod, DeliveryStatus, EndReason, EndedBy, EventType, KeyStatus,
+    SessionStatus, StreamStatus, TokenBinding, TokenKind, TokenStatus,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -198,6 +198,28 @@ pub mod keys {
     pub fn throttle(kind: &str, subject: &str) -> (String, String) {
         (format!("THROTTLE#{kind}#{subject}"), "THROTTLE".into())
     }
+    /// An SSF stream's key: in its owner's partition, `CLIENT#<client>` / `STREAM#<id>`
+    /// ([`super::StreamItem`]), so one stream is 1 GetItem and a client's streams 1 Query,
+    /// and another client's stream id finds nothing.
+    pub fn stream(client_id: &str, stream_id: &str) -> (String, String) {
+        (client(client_id).0, format!("{STREAM_PREFIX}{stream_id}"))
+    }
+    /// Sort-key prefix of a client's streams.
+    pub const STREAM_PREFIX: &str = "STREAM#";
+    /// A subject of an SSF stream: `SSF#<stream>` / `SUBJECT#<hash>` ([`super::SubjectItem`];
+    /// the hash is of the subject's canonical JSON, so adding one twice is one item).
+    pub fn stream_subject(stream_id: &str, subject_hash: &str) -> (String, String) {
+        (
+            stream_subjects_pk(stream_id),
+            format!("{SUBJECT_PREFIX}{subject_hash}"),
+        )
+    }
+    /// The partition of a stream's subjects.
+    pub fn stream_subjects_pk(stream_id: &str) -> String {
+        format!("SSF#{stream_id}")
+    }
+    /// Sort-key prefix of a stream's subjects.
+    pub const SUBJECT_PREFIX: &str = "SUBJECT#";
     /// An offline grant's registration under its user ([`super::OfflineGrantItem`]).
     pub fn offline_grant(uid: &str, family: &str) -> (String, String) {
         (format!("USER#{uid}"), format!("{OFFLINE_PREFIX}{family}"))
@@ -673,6 +695,14 @@ pub struct TokenItem {
     pub expires_at: i64,
 }
 
+impl TokenItem {
+    /// A client-credentials token (RFC 6749 §4.4): the client's own, issued for no user
+    /// and mapped to no session.
+    pub fn is_clients_own(&self) -> bool {
+        self.user_id.is_empty() && self.sessions.is_empty()
+    }
+}
+
 /// `USER#<uid>` / `OFFLINE#<family>`: the live tokens of an offline grant (a client with
 /// [`ClientItem::keep_offline_tokens`], scope `offline_access`), kept beside the user so
 /// that what outlives its session is still found when the user's credentials change or the
@@ -1079,6 +1109,106 @@ impl EndedMarker {
 }
 
 // --- end of the ended-session markers.
+
+// --- SSF streams (issue 21).
+
+/// `CLIENT#<client>` / `STREAM#<stream_id>`: an SSF event stream (SSF 1.0 §8.1.1), owned by
+/// the client (receiver) that created it, in that client's partition. Read whole and
+/// written whole, conditioned on `v` (each write bumps it), so concurrent updates never
+/// lose one another.
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
+pub struct StreamItem {
+    /// Partition key: `CLIENT#<client>`.
+    pub pk: String,
+    /// Sort key: `STREAM#<stream_id>`.
+    pub sk: String,
+    /// The stream id (random, transmitter-supplied).
+    pub stream_id: String,
+    /// The owning receiver (client id).
+    pub client_id: String,
+    /// `aud` of the stream's SETs: the receiver's client id unless it asked for others.
+    pub aud: Vec<String>,
+    /// What the receiver asked for (URIs as sent, unknown ones included).
+    pub events_requested: Vec<String>,
+    /// What will be delivered: the requested types Warden supports.
+    pub events_delivered: Vec<EventType>,
+    /// Push or poll.
+    pub delivery_method: DeliveryMethod,
+    /// Push: the receiver's endpoint (checked against the outbound address policy); poll:
+    /// the endpoint Warden assigns.
+    pub endpoint_url: String,
+    /// Push: the `Authorization` header value to send, sealed
+    /// ([`crate::keys::protection::KeyProtector::seal`]): never stored, logged or
+    /// answered in the clear.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization_header_sealed: Option<String>,
+    /// The receiver's description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Seconds between verification requests the receiver may make (SSF 1.0 §8.1.4.2).
+    pub min_verification_interval: i64,
+    /// `enabled`, `paused` or `disabled`.
+    pub status: StreamStatus,
+    /// Why the status was last changed, as the receiver said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_reason: Option<String>,
+    /// The latest verification request not yet answered: recorded here durably for the
+    /// dispatcher that will send the verification SET (`state` echoed back in it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification: Option<VerificationRequest>,
+    /// When the latest verification was requested (epoch ms), kept after it is answered to
+    /// enforce `min_verification_interval`.
+    #[serde(default)]
+    pub last_verification_ms: i64,
+    /// When it was created (epoch ms).
+    pub created_ms: i64,
+    /// When it was last changed (epoch ms).
+    pub updated_ms: i64,
+    /// The write version; each write is conditioned on the one it read.
+    pub v: i64,
+}
+
+impl std::fmt::Debug for StreamItem {
+    /// Never prints the sealed authorization header (nor anything of it).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamItem")
+            .field("stream_id", &self.stream_id)
+            .field("client_id", &self.client_id)
+            .field("delivery_method", &self.delivery_method)
+            .field("status", &self.status)
+            .field("v", &self.v)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A receiver's request for a verification event (SSF 1.0 §8.1.4.2).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct VerificationRequest {
+    /// The receiver's `state`, to echo in the verification SET.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// When it was requested (epoch ms).
+    pub requested_ms: i64,
+}
+
+/// `SSF#<stream_id>` / `SUBJECT#<hash>`: a subject added to a stream (SSF 1.0 §8.1.3.2),
+/// the RFC 9493 subject identifier as the receiver sent it (canonical JSON).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SubjectItem {
+    /// Partition key: `SSF#<stream_id>`.
+    pub pk: String,
+    /// Sort key: `SUBJECT#<hash of the canonical subject>`.
+    pub sk: String,
+    /// The subject identifier, canonical JSON (sorted members).
+    pub subject: String,
+    /// The receiver said it verified the subject (SSF 1.0 §8.1.3.2 `verified`).
+    #[serde(default)]
+    pub verified: bool,
+    /// When it was added (epoch ms).
+    pub added_ms: i64,
+}
+
+// --- end of SSF streams.
 
 /// Serialise an item shape into DynamoDB attributes.
 pub fn to_item<T: Serialize>(

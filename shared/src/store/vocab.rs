@@ -262,6 +262,51 @@ impl EndReason {
     }
 }
 
+// --- SSF (issue 21): the vocabularies a stream item names.
+
+vocabulary! {
+    /// How a stream's SETs reach its receiver (SSF 1.0 §6.1.1, `delivery.method`).
+    DeliveryMethod {
+        /// Push: Warden POSTs each SET to the receiver's `endpoint_url` (RFC 8935).
+        Push = "urn:ietf:rfc:8935",
+        /// Poll: the receiver polls the `endpoint_url` Warden assigns (RFC 8936).
+        Poll = "urn:ietf:rfc:8936",
+    }
+}
+
+vocabulary! {
+    /// A stream's status (SSF 1.0 §8.1.2).
+    StreamStatus {
+        /// SETs are transmitted.
+        Enabled = "enabled",
+        /// SETs are kept for the receiver but not transmitted until it is enabled again.
+        Paused = "paused",
+        /// SETs are neither transmitted nor kept.
+        Disabled = "disabled",
+    }
+}
+
+vocabulary! {
+    /// The event types Warden can transmit (SSF 1.0 §6.1 `events_supported`): CAEP 1.0
+    /// §3.1, §3.3; RISC 1.0 §2.3, §2.4, §2.5; SSF 1.0 §8.1.4.1.
+    EventType {
+        /// CAEP session revoked: a session of the subject ended.
+        SessionRevoked = "https://schemas.openid.net/secevent/caep/event-type/session-revoked",
+        /// CAEP credential change: the subject's password changed or was reset.
+        CredentialChange = "https://schemas.openid.net/secevent/caep/event-type/credential-change",
+        /// RISC account disabled.
+        AccountDisabled = "https://schemas.openid.net/secevent/risc/event-type/account-disabled",
+        /// RISC account enabled.
+        AccountEnabled = "https://schemas.openid.net/secevent/risc/event-type/account-enabled",
+        /// RISC account purged (deleted).
+        AccountPurged = "https://schemas.openid.net/secevent/risc/event-type/account-purged",
+        /// SSF verification: the answer to a receiver's verification request.
+        Verification = "https://schemas.openid.net/secevent/ssf/event-type/verification",
+    }
+}
+
+// --- end of SSF.
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -299,6 +344,13 @@ mod tests {
         check(KeyStatus::ALL, KeyStatus::as_str, KeyStatus::parse);
         check(EndReason::ALL, EndReason::as_str, EndReason::parse);
         check(ActorKind::ALL, ActorKind::as_str, ActorKind::parse);
+        check(
+            DeliveryMethod::ALL,
+            DeliveryMethod::as_str,
+            DeliveryMethod::parse,
+        );
+        check(StreamStatus::ALL, StreamStatus::as_str, StreamStatus::parse);
+        check(EventType::ALL, EventType::as_str, EventType::parse);
         assert_eq!(TokenBinding::SsoSession, "sso-session");
     }
 }
