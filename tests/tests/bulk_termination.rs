@@ -155,6 +155,10 @@ async fn ending_45_sessions_at_once_ends_each_whole_on_moto() {
         warden_tests::faults::FaultProxy::start_serialized(&warden_tests::moto_endpoint()).await;
     let s = spawn_with(Options {
         dynamodb_endpoint: Some(proxy.url()),
+        // moto answers a 95-item transaction slowly, and the serializing proxy queues the
+        // shared transactions that run side by side: the default 2 s per attempt would
+        // time a queued one out on a busy machine.
+        dynamodb_attempt_timeout: Duration::from_secs(20),
         table: format!(
             "t{}",
             warden_core::platform::crypto::random_id().replace(['-', '_'], "x")

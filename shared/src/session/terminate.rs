@@ -10,7 +10,7 @@ use crate::app::App;
 use crate::outbound::queue::DeliveryMessage;
 use crate::platform::time::{now_ms, now_s};
 use crate::session::{RECEIPT_RETENTION_SECS, RELAY_AFTER_SECS};
-use crate::store::bulk::{pack, Ending, BULK_RESERVED};
+use crate::store::bulk::{ending_items, pack, Ending, BULK_RESERVED};
 use crate::store::schema::{
     keys, DeliveryItem, DeliveryStatus, EndReason, EndedBy, SessionItem, SessionStatus,
     SessionTokenLink,
@@ -318,14 +318,27 @@ pub async fn terminate_many(
             (s, p)
         })
         .collect();
-    // A token shared by several sessions (binding `none`/`cookie`) is revoked once, in the
-    // first transaction that has it: a transaction may not name an item twice, and two
-    // running at once may not both write it. Should that transaction be refused, its
-    // sessions are ended one by one, each planned again with the token.
+    // Packed by each session's own size (an upper bound once shared tokens are counted
+    // once below).
+    let sizes: Vec<usize> = planned
+        .iter()
+        .map(|(_, p)| ending_items(p.tokens.len(), p.deliveries.len()))
+        .collect();
+    let groups = pack(&sizes, TX_LIMIT - BULK_RESERVED);
+    let grouped: BTreeSet<usize> = groups.iter().flat_map(|g| g.clone()).collect();
+    // A token shared by several packed sessions (binding `none`/`cookie`) is revoked once,
+    // in the first transaction that has it: a transaction may not name an item twice, and
+    // two running at once may not both write it. Should that transaction be refused, its
+    // sessions are ended one by one, each planned again with the token. A session left to
+    // the one-by-one path keeps all its tokens.
     let mut seen: BTreeSet<&TokenRef> = BTreeSet::new();
     let unique: Vec<Vec<TokenRef>> = planned
         .iter()
-        .map(|(_, p)| {
+        .enumerate()
+        .map(|(i, (_, p))| {
+            if !grouped.contains(&i) {
+                return p.tokens.clone();
+            }
             p.tokens
                 .iter()
                 .filter(|t| seen.insert(*t))
@@ -342,8 +355,6 @@ pub async fn terminate_many(
             deliveries: &p.deliveries,
         })
         .collect();
-    let sizes: Vec<usize> = endings.iter().map(Ending::items).collect();
-    let groups = pack(&sizes, TX_LIMIT - BULK_RESERVED);
     let actor = by.cloned().unwrap_or_else(|| reason.implied_actor(user_id));
     // With a session limit every transaction writes the user's live set, and DynamoDB
     // refuses two transactions on one item at once: then one after another.
@@ -383,7 +394,6 @@ pub async fn terminate_many(
             Err(e) => return Err(e),
         }
     }
-    let grouped: BTreeSet<usize> = groups.iter().flat_map(|g| g.clone()).collect();
     alone.extend(
         endings
             .iter()

@@ -24,11 +24,16 @@ pub struct Ending<'a> {
 }
 
 impl Ending<'_> {
-    /// Transaction items this ending needs on its own: the session's update, the check of
-    /// its issued counter, one per token and one per delivery.
+    /// Transaction items this ending needs on its own ([`ending_items`]).
     pub fn items(&self) -> usize {
-        2 + self.tokens.len() + self.deliveries.len()
+        ending_items(self.tokens.len(), self.deliveries.len())
     }
+}
+
+/// Transaction items ending one session takes: the session's update, the check of its
+/// issued counter, one per token and one per delivery.
+pub fn ending_items(tokens: usize, deliveries: usize) -> usize {
+    2 + tokens + deliveries
 }
 
 /// Items a bulk transaction keeps free for the user's live-set release (one item for all
