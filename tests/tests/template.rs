@@ -661,12 +661,19 @@ fn allowed(f: &Value) -> Vec<(String, String)> {
 #[test]
 fn policies_are_least_privilege() {
     let t = template();
+    // Functions that end sessions (termination: a session update, an issued-counter check
+    // and delivery puts in one transaction, the ended markers by BatchWriteItem, the queue).
+    // Login ends the session of a user switch and a session-limit eviction.
     let terminators = [
         "me-sessions",
         "admin-sessions",
         "end-session",
         "logout-relay",
+        "login",
     ];
+    // Functions that delete: a user's delete, an offline grant's registration (a password
+    // change, refresh-token reuse, a refresh token's revocation), SSF streams and subjects.
+    let deleters = ["admin-sessions", "me-sessions", "token", "revoke", "ssf"];
     // Functions whose code calls `App::keys` (sign, seal codes, verify hints, publish keys):
     // they open the wrapped signing keys, and may create (wrap) the first one.
     let key_users = [
@@ -694,6 +701,8 @@ fn policies_are_least_privilege() {
                         "PutItem",
                         "UpdateItem",
                         "TransactWriteItems",
+                        "ConditionCheckItem",
+                        "BatchWriteItem",
                         "DeleteItem"
                     ]
                     .contains(&op),
@@ -719,8 +728,13 @@ fn policies_are_least_privilege() {
         let has = |a: &str| acts.iter().any(|(x, _)| x == a);
         assert_eq!(
             has("dynamodb:DeleteItem"),
-            dir == "admin-sessions",
-            "{id}: DeleteItem only where users are deleted"
+            deleters.contains(&dir.as_str()),
+            "{id}: DeleteItem only where items are deleted"
+        );
+        assert_eq!(
+            has("dynamodb:BatchWriteItem"),
+            terminators.contains(&dir.as_str()),
+            "{id}: BatchWriteItem only for the ended-session markers of terminations"
         );
         assert_eq!(
             has("kms:Decrypt"),
@@ -746,39 +760,85 @@ fn policies_are_least_privilege() {
             assert!(acts.is_empty(), "{id} needs no table or queue access");
         }
         // Sufficiency: what each function's code path calls (read from the handlers and the
-        // warden-core modules they use). Signing keys are created on first use by whichever
-        // function needs them first (Query + TransactWriteItems).
-        let needs: &[&str] = match dir.as_str() {
-            "jwks" => &["Query", "TransactWriteItems"],
-            "login" => &["BatchGetItem", "GetItem", "PutItem", "UpdateItem"],
-            "authorize" => &[
+        // warden-core modules they use). IAM authorises each action inside a
+        // TransactWriteItems as its own item action — Put as PutItem, Update as UpdateItem,
+        // Delete as DeleteItem, ConditionCheck as ConditionCheckItem ("Using IAM with
+        // DynamoDB transactions", DynamoDB Developer Guide) — so those are listed too.
+        // Signing keys are created on first use by whichever function needs them first
+        // (Query + a TransactWriteItems of a Put and an Update).
+        // A bearer token or a held token is read with its link and session in one
+        // BatchGetItem (`Store::find_token`).
+        const TERMINATE: &[&str] = &[
+            "GetItem",
+            "Query",
+            "TransactWriteItems",
+            "UpdateItem",
+            "PutItem",
+            "ConditionCheckItem",
+            "BatchWriteItem",
+        ];
+        let needs: Vec<&str> = match dir.as_str() {
+            "jwks" => vec!["Query", "TransactWriteItems", "PutItem", "UpdateItem"],
+            "login" => [&["BatchGetItem"][..], TERMINATE].concat(),
+            "authorize" => vec![
                 "BatchGetItem",
                 "GetItem",
                 "PutItem",
                 "UpdateItem",
                 "Query",
                 "TransactWriteItems",
+                "ConditionCheckItem",
             ],
-            "token" => &["GetItem", "UpdateItem", "Query", "TransactWriteItems"],
-            "userinfo" | "introspect" | "check-session" => &["GetItem"],
-            "revoke" => &["GetItem", "Query", "TransactWriteItems"],
-            "me-sessions" | "end-session" => {
-                &["GetItem", "Query", "TransactWriteItems", "UpdateItem"]
-            }
-            // + a user's delete (account lifecycle): Delete inside a TransactWriteItems.
-            "admin-sessions" => &[
+            "token" => vec![
+                "BatchGetItem",
+                "GetItem",
+                "PutItem",
+                "UpdateItem",
+                "Query",
+                "TransactWriteItems",
+                "ConditionCheckItem",
+                "DeleteItem",
+            ],
+            "userinfo" | "introspect" => vec!["GetItem", "BatchGetItem"],
+            "check-session" => vec!["GetItem"],
+            "revoke" => vec![
+                "BatchGetItem",
                 "GetItem",
                 "Query",
                 "TransactWriteItems",
                 "UpdateItem",
                 "DeleteItem",
             ],
-            "logout-dispatcher" => &["GetItem", "UpdateItem", "Query", "TransactWriteItems"],
-            "logout-relay" => &["GetItem", "UpdateItem", "Query", "TransactWriteItems"],
-            "ssf" => &["GetItem", "PutItem", "Query", "TransactWriteItems"],
-            _ => &[],
+            "logout-relay" => TERMINATE.to_vec(),
+            // + the receipts a bounded logout waits for (BatchGetItem of the deliveries).
+            "end-session" => [TERMINATE, &["BatchGetItem"][..]].concat(),
+            // + the bearer token, recently ended sessions, an offline grant's registration
+            // dropped by a password change.
+            "me-sessions" => [TERMINATE, &["BatchGetItem", "DeleteItem"][..]].concat(),
+            // + the bearer token, a user's delete (Deletes inside a TransactWriteItems).
+            "admin-sessions" => [TERMINATE, &["BatchGetItem", "DeleteItem"][..]].concat(),
+            // + the duplicate check of a batch (BatchGetItem of its deliveries).
+            "logout-dispatcher" => vec![
+                "BatchGetItem",
+                "GetItem",
+                "UpdateItem",
+                "PutItem",
+                "Query",
+                "TransactWriteItems",
+            ],
+            "ssf" => vec![
+                "BatchGetItem",
+                "GetItem",
+                "PutItem",
+                "UpdateItem",
+                "DeleteItem",
+                "ConditionCheckItem",
+                "Query",
+                "TransactWriteItems",
+            ],
+            _ => vec![],
         };
-        for op in needs {
+        for op in &needs {
             assert!(
                 has(&format!("dynamodb:{op}")),
                 "{id}: its code calls dynamodb:{op} but the template does not grant it"
