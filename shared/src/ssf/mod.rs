@@ -14,6 +14,7 @@
 //! applies the outbound address policy (outbound) and seals secrets (keys).
 
 pub mod api;
+pub mod events;
 pub mod metadata;
 pub mod streams;
 pub mod subjects;
