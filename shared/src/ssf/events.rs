@@ -25,7 +25,7 @@
 //!     Warden knows, so it is left out).
 
 use crate::keys::signing::{KeyError, KeySet};
-use crate::store::schema::{ActorKind, EndReason, EventType};
+use crate::store::schema::{ActorKind, EndReason, EventType, SignalItem, SignalKind};
 use serde_json::{json, Map, Value};
 
 /// The JWS `typ` of a SET (RFC 8417 §2.3).
@@ -74,6 +74,32 @@ impl SignalEvent {
             SignalEvent::SessionRevoked { sid, .. } => Some(sid),
             _ => None,
         }
+    }
+}
+
+/// The events an outbox record stands for: one per ended session for a termination, one
+/// otherwise. A termination record without a reason (never written so) reads as the
+/// system's. Each becomes one SET per matching stream.
+pub fn events_of(sig: &SignalItem) -> Vec<SignalEvent> {
+    let actor = sig
+        .actor
+        .as_ref()
+        .map(|a| a.kind)
+        .unwrap_or(ActorKind::System);
+    match sig.kind {
+        SignalKind::SessionRevoked => sig
+            .sids
+            .iter()
+            .map(|sid| SignalEvent::SessionRevoked {
+                sid: sid.clone(),
+                reason: sig.reason.unwrap_or(EndReason::Revoked),
+                actor,
+            })
+            .collect(),
+        SignalKind::PasswordChanged => vec![SignalEvent::PasswordChanged { actor }],
+        SignalKind::AccountDisabled => vec![SignalEvent::AccountDisabled],
+        SignalKind::AccountEnabled => vec![SignalEvent::AccountEnabled],
+        SignalKind::AccountPurged => vec![SignalEvent::AccountPurged],
     }
 }
 
@@ -363,6 +389,41 @@ mod tests {
             assert_eq!(c["events"][ty.as_str()], json!({}));
             assert_eq!(c["events"].as_object().unwrap().len(), 1);
         }
+    }
+
+    #[test]
+    fn an_outbox_record_stands_for_one_event_per_ended_session() {
+        use crate::store::schema::EndedBy;
+        let by = EndedBy::person(ActorKind::Admin, "admin1", None);
+        let sig = SignalItem::termination("u1", &["s1", "s2"], EndReason::Admin, &by, 5_000);
+        assert_eq!(sig.pk, format!("SIGNAL#{}", sig.id));
+        assert_eq!(sig.txn, sig.id);
+        assert_eq!(sig.expires_at, 5 + SignalItem::RETENTION_SECS);
+        assert_eq!(
+            events_of(&sig),
+            [
+                revoked(EndReason::Admin, ActorKind::Admin),
+                SignalEvent::SessionRevoked {
+                    sid: "s2".into(),
+                    reason: EndReason::Admin,
+                    actor: ActorKind::Admin,
+                },
+            ]
+        );
+        let pw = SignalItem::new(
+            SignalKind::PasswordChanged,
+            "u1",
+            Some(EndedBy::person(ActorKind::User, "u1", None)),
+            1,
+        );
+        assert_eq!(
+            events_of(&pw),
+            [SignalEvent::PasswordChanged {
+                actor: ActorKind::User
+            }]
+        );
+        let purged = SignalItem::new(SignalKind::AccountPurged, "u1", None, 1);
+        assert_eq!(events_of(&purged), [SignalEvent::AccountPurged]);
     }
 
     #[test]
