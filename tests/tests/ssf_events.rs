@@ -100,7 +100,7 @@ async fn a_termination_writes_one_signal_record_however_many_streams_exist() {
     let sig = &got[0];
     assert_eq!(sig.kind, SignalKind::SessionRevoked);
     assert_eq!(sig.user_id, u.user_id);
-    assert_eq!(sig.sids, [sess.sid.clone()]);
+    assert_eq!(sig.sids, std::slice::from_ref(&sess.sid));
     assert_eq!(sig.reason, Some(EndReason::Admin));
     assert_eq!(sig.actor.as_ref(), Some(&admin));
     assert_eq!(sig.status, "pending");
@@ -189,4 +189,53 @@ async fn a_paused_stream_keeps_records_coming_and_a_disabled_or_deleted_one_stop
     assert_eq!(r.status(), 204);
     end(s.session_for(&u, "ua").await.0.sid).await;
     assert_eq!(signals(&s).await.len(), 2, "no stream left");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn password_resets_and_account_changes_each_write_their_record() {
+    use warden_core::account::lifecycle;
+    let s = spawn().await;
+    let u = s.user("changer", "pw-changer-first-1", &[]).await;
+    // No stream yet: nothing.
+    lifecycle::disable(s.app(), &u.user_id, &EndedBy::system())
+        .await
+        .expect("disable");
+    lifecycle::enable(s.app(), &u.user_id)
+        .await
+        .expect("enable");
+    assert!(signals(&s).await.is_empty());
+    stream(&s, "rx-account").await;
+    let admin = EndedBy::person(ActorKind::Admin, "root", None);
+    lifecycle::set_password(s.app(), &u.user_id, "Correct-horse-battery-9", &admin)
+        .await
+        .expect("reset");
+    lifecycle::disable(s.app(), &u.user_id, &admin)
+        .await
+        .expect("disable");
+    lifecycle::enable(s.app(), &u.user_id)
+        .await
+        .expect("enable");
+    lifecycle::delete(s.app(), &u.user_id, &admin)
+        .await
+        .expect("delete");
+    let got = signals(&s).await;
+    let mut kinds: Vec<&str> = got.iter().map(|g| g.kind.as_str()).collect();
+    kinds.sort();
+    assert_eq!(
+        kinds,
+        [
+            "account_disabled",
+            "account_enabled",
+            "account_purged",
+            "password_changed"
+        ]
+    );
+    assert!(got
+        .iter()
+        .all(|g| g.user_id == u.user_id && g.sids.is_empty()));
+    let reset = got
+        .iter()
+        .find(|g| g.kind == SignalKind::PasswordChanged)
+        .unwrap();
+    assert_eq!(reset.actor.as_ref(), Some(&admin));
 }

@@ -3,10 +3,22 @@
 //! or with an account change; read back here.
 
 use super::Store;
-use crate::store::schema::{from_item, keys, SignalItem};
+use crate::store::schema::{from_item, keys, to_item, SignalItem};
 use crate::store::StoreError;
 
 impl Store {
+    /// Write a signal record on its own (an account change). 1 round trip (PutItem).
+    pub async fn put_signal(&self, sig: &SignalItem) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_item(sig)?))
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        Ok(())
+    }
+
     /// One signal record. 1 round trip (GetItem).
     pub async fn get_signal(&self, id: &str) -> Result<Option<SignalItem>, StoreError> {
         let (pk, sk) = keys::signal(id);
