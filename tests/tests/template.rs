@@ -762,12 +762,20 @@ fn policies_are_least_privilege() {
             "token" => &["GetItem", "UpdateItem", "Query", "TransactWriteItems"],
             "userinfo" | "introspect" | "check-session" => &["GetItem"],
             "revoke" => &["GetItem", "Query", "TransactWriteItems"],
-            "me-sessions" | "end-session" => {
-                &["GetItem", "Query", "TransactWriteItems", "UpdateItem"]
-            }
-            // + a user's delete (account lifecycle): Delete inside a TransactWriteItems.
+            "end-session" => &["GetItem", "Query", "TransactWriteItems", "UpdateItem"],
+            // + a password change's Shared Signals record (PutItem, while streams exist).
+            "me-sessions" => &[
+                "GetItem",
+                "PutItem",
+                "Query",
+                "TransactWriteItems",
+                "UpdateItem",
+            ],
+            // + a user's delete (account lifecycle): Delete inside a TransactWriteItems; an
+            // account change's Shared Signals record (PutItem, while streams exist).
             "admin-sessions" => &[
                 "GetItem",
+                "PutItem",
                 "Query",
                 "TransactWriteItems",
                 "UpdateItem",
