@@ -239,3 +239,47 @@ async fn password_resets_and_account_changes_each_write_their_record() {
         .unwrap();
     assert_eq!(reset.actor.as_ref(), Some(&admin));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ending_a_session_through_the_me_api_records_the_user_and_their_client() {
+    let s = spawn().await;
+    stream(&s, "rx-me").await;
+    let (console, _) = s
+        .client(ClientSpec {
+            client_id: Some("console".into()),
+            name: "Console".into(),
+            redirect_uris: vec!["https://console.example.org/cb".into()],
+            scopes: vec!["openid".into(), "internal_login".into()],
+            ..Default::default()
+        })
+        .await;
+    let u = s
+        .user("meuser", "meuser password 1", &["internal_login"])
+        .await;
+    let (mine, _) = s.session_for(&u, "ua").await;
+    let (other, _) = s.session_for(&u, "ua").await;
+    let tok = s
+        .tokens_for(&mine, &console, "openid internal_login")
+        .await
+        .access_token;
+    let r = s
+        .http
+        .delete(s.url(&format!("/api/users/v1/me/sessions/{}", other.sid)))
+        .bearer_auth(&tok)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let got = signals(&s).await;
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].sids, std::slice::from_ref(&other.sid));
+    assert_eq!(got[0].reason, Some(EndReason::User));
+    assert_eq!(
+        got[0].actor.as_ref(),
+        Some(&EndedBy::person(
+            ActorKind::User,
+            &u.user_id,
+            Some("console")
+        ))
+    );
+}
