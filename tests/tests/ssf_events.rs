@@ -283,3 +283,70 @@ async fn ending_a_session_through_the_me_api_records_the_user_and_their_client()
         ))
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_matches_a_user_by_any_form_of_subject_it_added() {
+    use warden_core::ssf::fanout::subject_hashes;
+    let s = spawn().await;
+    let issuer = s.app().config.issuer.clone();
+    let u = s.user("matched", "pw-matched-1", &[]).await;
+    let (by_sub, tok1) = stream(&s, "rx-sub").await;
+    let (by_mail, tok2) = stream(&s, "rx-mail").await;
+    let (unrelated, tok3) = stream(&s, "rx-none").await;
+    for (id, tok, subject) in [
+        (
+            &by_sub,
+            &tok1,
+            json!({"format": "iss_sub", "iss": issuer, "sub": u.user_id}),
+        ),
+        (
+            &by_mail,
+            &tok2,
+            json!({"user": {"format": "email", "email": "matched@example.com"}}),
+        ),
+        (
+            &unrelated,
+            &tok3,
+            json!({"format": "iss_sub", "iss": issuer, "sub": "someone-else"}),
+        ),
+    ] {
+        let (code, b) = call(
+            &s,
+            Method::POST,
+            "/ssf/subjects/add",
+            tok,
+            json!({"stream_id": id, "subject": subject}),
+        )
+        .await;
+        assert_eq!(code, 200, "{b}");
+    }
+    let index = s.store().stream_index().await.unwrap();
+    assert_eq!(index.len(), 3);
+    let hashes = subject_hashes(&issuer, &u.user_id, Some("matched@example.com"));
+    let mut matched: Vec<&str> = s
+        .store()
+        .streams_matching(&index, &hashes)
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.stream_id.as_str())
+        .collect();
+    matched.sort();
+    let mut want = vec![by_sub.as_str(), by_mail.as_str()];
+    want.sort();
+    assert_eq!(matched, want);
+    // A disabled stream matches nothing.
+    let (code, _) = call(
+        &s,
+        Method::POST,
+        "/ssf/status",
+        &tok1,
+        json!({"stream_id": by_sub, "status": "disabled"}),
+    )
+    .await;
+    assert_eq!(code, 200);
+    let index = s.store().stream_index().await.unwrap();
+    let matched = s.store().streams_matching(&index, &hashes).await.unwrap();
+    assert_eq!(matched.len(), 1);
+    assert_eq!(matched[0].stream_id, by_mail);
+}
