@@ -17,6 +17,9 @@ use std::time::{Duration, Instant};
 
 const KEY_CACHE: Duration = Duration::from_secs(300);
 const CLIENT_CACHE: Duration = Duration::from_secs(30);
+/// How long a process trusts "some SSF stream exists" (or not): a stream created in
+/// another process gets signals of terminations here at most this much later.
+pub const SIGNAL_STREAMS_CACHE: Duration = Duration::from_secs(30);
 
 type ClientCache = HashMap<String, (Instant, Option<Arc<ClientItem>>)>;
 
@@ -37,6 +40,12 @@ pub struct App {
     pub key_protector: KeyProtector,
     keys: RwLock<Option<(Instant, Arc<KeySet>)>>,
     clients: Mutex<ClientCache>,
+    /// Whether any SSF stream may receive signals, and when that was read.
+    signal_streams: RwLock<Option<(Instant, bool)>>,
+    /// How long [`App::signals_wanted`] trusts what it read: [`SIGNAL_STREAMS_CACHE`]
+    /// (streams change in the `ssf` function, another process); the local stack, whose one
+    /// process makes every stream change and forgets the answer then, keeps it until then.
+    pub signal_streams_ttl: Duration,
     /// The discovery document, serialised on first use (it depends on the config only).
     discovery: OnceLock<String>,
 }
@@ -108,6 +117,8 @@ impl App {
             queue,
             keys: RwLock::new(None),
             clients: Mutex::new(HashMap::new()),
+            signal_streams: RwLock::new(None),
+            signal_streams_ttl: SIGNAL_STREAMS_CACHE,
             discovery: OnceLock::new(),
         }
     }
@@ -154,6 +165,31 @@ impl App {
             *g = Some((Instant::now(), ks.clone()));
         }
         Ok(ks)
+    }
+
+    /// Whether terminations and account changes should write a Shared Signals outbox record:
+    /// some stream is `enabled` or `paused` (`Store::any_signal_streams`). Cached for
+    /// [`App::signal_streams_ttl`]: 0 round trips when warm, 1 Query when not.
+    pub async fn signals_wanted(&self) -> Result<bool, StoreError> {
+        if let Ok(g) = self.signal_streams.read() {
+            if let Some((at, any)) = g.as_ref() {
+                if at.elapsed() < self.signal_streams_ttl {
+                    return Ok(*any);
+                }
+            }
+        }
+        let any = self.store.any_signal_streams().await?;
+        if let Ok(mut g) = self.signal_streams.write() {
+            *g = Some((Instant::now(), any));
+        }
+        Ok(any)
+    }
+
+    /// Forget whether streams exist (after a stream change in this process).
+    pub fn forget_signal_streams(&self) {
+        if let Ok(mut g) = self.signal_streams.write() {
+            *g = None;
+        }
     }
 
     /// Forget cached keys (after a rotation in this process).

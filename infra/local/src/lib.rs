@@ -421,8 +421,14 @@ pub async fn start(opts: Options) -> Result<Running, String> {
         Some((policy, lookup)) => OutboundClient::new(policy.clone(), outbound, lookup.clone()),
         None => warden_core::app::outbound_client(&app.config, outbound, None),
     };
+    // Every stream change of this stack goes through this process, which forgets the
+    // answer then: it is read once here and again only after a change.
+    app.signal_streams_ttl = Duration::MAX;
     let app = Arc::new(app);
     app.keys().await.map_err(|e| format!("signing keys: {e}"))?;
+    app.signals_wanted()
+        .await
+        .map_err(|e| format!("ssf streams: {e}"))?;
     let seeded = if opts.seed {
         seed::seed(&app).await.map_err(|e| format!("seed: {e}"))?
     } else {

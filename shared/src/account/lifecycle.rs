@@ -16,10 +16,10 @@
 use super::password::{check_policy, PolicyError};
 use crate::app::App;
 use crate::platform::crypto;
-use crate::platform::time::now_s;
+use crate::platform::time::{now_ms, now_s};
 use crate::session::login::{retry_after, throttle_subjects, THROTTLE_WINDOW_SECS};
 use crate::session::terminate::{terminate_all_by, terminate_by};
-use crate::store::schema::{ActorKind, EndReason, EndedBy, UserItem};
+use crate::store::schema::{ActorKind, EndReason, EndedBy, SignalItem, SignalKind, UserItem};
 use crate::store::StoreError;
 
 /// Why an account operation did not happen.
@@ -106,6 +106,24 @@ fn not_found_on_condition(e: StoreError) -> AccountError {
 }
 
 /// Hash and store a new password (version bumped). 1 round trip (UpdateItem).
+/// Record an account change for the Shared Signals streams (CAEP credential-change, RISC
+/// account-*), right after the user's update in the same call, while some stream may
+/// receive it ([`App::signals_wanted`], cached): 1 PutItem then, nothing without streams.
+/// Not in the update's transaction: a process that dies between the two loses the signal
+/// (a termination's record, by contrast, rides in its transaction).
+async fn signal(
+    app: &App,
+    kind: SignalKind,
+    user_id: &str,
+    by: Option<&EndedBy>,
+) -> Result<(), AccountError> {
+    if app.signals_wanted().await? {
+        let item = SignalItem::new(kind, user_id, by.cloned(), now_ms());
+        app.store.put_signal(&item).await?;
+    }
+    Ok(())
+}
+
 async fn store_password(app: &App, u: &UserItem, password: &str) -> Result<(), AccountError> {
     check_policy(&u.username, password).map_err(AccountError::Policy)?;
     let hash = crypto::hash_password(password).map_err(StoreError::Backend)?;
@@ -143,6 +161,7 @@ pub async fn change_password(app: &App, c: &PasswordChange<'_>) -> Result<Change
     app.store.release_reservation(&reservation).await?;
     store_password(app, &u, c.new_password).await?;
     let by = EndedBy::person(ActorKind::User, &u.user_id, Some(c.client_id));
+    signal(app, SignalKind::PasswordChanged, &u.user_id, Some(&by)).await?;
     let (only, keep) = sessions_to_end(c.sign_out_others, c.sign_out_this, c.current_sessions);
     let ended = match only {
         None => {
@@ -190,6 +209,7 @@ pub async fn set_password(
 ) -> Result<Changed, AccountError> {
     let u = user(app, user_id).await?;
     store_password(app, &u, password).await?;
+    signal(app, SignalKind::PasswordChanged, &u.user_id, Some(by)).await?;
     let ended = terminate_all_by(app, user_id, &[], EndReason::CredentialChange, Some(by)).await?;
     Ok(Changed {
         user_id: u.user_id,
@@ -204,6 +224,7 @@ pub async fn disable(app: &App, user_id: &str, by: &EndedBy) -> Result<Changed, 
         .set_user_disabled(user_id, true)
         .await
         .map_err(not_found_on_condition)?;
+    signal(app, SignalKind::AccountDisabled, user_id, Some(by)).await?;
     let ended = terminate_all_by(app, user_id, &[], EndReason::UserDisabled, Some(by)).await?;
     Ok(Changed {
         user_id: user_id.to_string(),
@@ -217,6 +238,7 @@ pub async fn enable(app: &App, user_id: &str) -> Result<Changed, AccountError> {
         .set_user_disabled(user_id, false)
         .await
         .map_err(not_found_on_condition)?;
+    signal(app, SignalKind::AccountEnabled, user_id, None).await?;
     Ok(Changed {
         user_id: user_id.to_string(),
         sessions_ended: 0,
@@ -237,6 +259,7 @@ pub async fn delete(app: &App, user_id: &str, by: &EndedBy) -> Result<Changed, A
         .delete_user(&u)
         .await
         .map_err(not_found_on_condition)?;
+    signal(app, SignalKind::AccountPurged, user_id, Some(by)).await?;
     Ok(Changed {
         user_id: u.user_id,
         sessions_ended: ended,

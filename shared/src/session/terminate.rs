@@ -13,7 +13,7 @@ use crate::session::{RECEIPT_RETENTION_SECS, RELAY_AFTER_SECS};
 use crate::store::bulk::{ending_items, pack, Ending, BULK_RESERVED};
 use crate::store::schema::{
     keys, DeliveryItem, DeliveryStatus, EndReason, EndedBy, SessionItem, SessionStatus,
-    SessionTokenLink,
+    SessionTokenLink, SignalItem,
 };
 use crate::store::{StoreError, TokenRef, TX_LIMIT};
 use std::collections::BTreeSet;
@@ -172,9 +172,18 @@ pub async fn terminate_by(
         let actor = by
             .cloned()
             .unwrap_or_else(|| reason.implied_actor(&s.user_id));
+        let signal = signal_record(app, &s.user_id, &[s.sid.as_str()], reason, &actor, now).await?;
         match app
             .store
-            .commit_termination_by(&s, &tokens, &deliveries, reason.as_str(), Some(&actor), now)
+            .commit_termination_signalled(
+                &s,
+                &tokens,
+                &deliveries,
+                signal.as_ref(),
+                reason.as_str(),
+                Some(&actor),
+                now,
+            )
             .await
         {
             Ok(()) => {}
@@ -197,6 +206,23 @@ pub async fn terminate_by(
     Err(StoreError::Backend(
         "session kept changing during termination".into(),
     ))
+}
+
+/// The Shared Signals outbox record of a termination of `sids`, when some stream may
+/// receive it ([`App::signals_wanted`]: cached, 0 round trips when warm); `None` leaves the
+/// termination exactly as it is without streams.
+async fn signal_record(
+    app: &App,
+    user_id: &str,
+    sids: &[&str],
+    reason: EndReason,
+    actor: &EndedBy,
+    now: i64,
+) -> Result<Option<SignalItem>, StoreError> {
+    Ok(app
+        .signals_wanted()
+        .await?
+        .then(|| SignalItem::termination(user_id, sids, reason, actor, now)))
 }
 
 /// What follows a committed termination of `sids` (all of `user_id`): the metric, the
@@ -324,7 +350,9 @@ pub async fn terminate_many(
         .iter()
         .map(|(_, p)| ending_items(p.tokens.len(), p.deliveries.len()))
         .collect();
-    let groups = pack(&sizes, TX_LIMIT - BULK_RESERVED);
+    let signalled = app.signals_wanted().await?;
+    // With streams, each transaction also holds its group's signal record.
+    let groups = pack(&sizes, TX_LIMIT - BULK_RESERVED - usize::from(signalled));
     let grouped: BTreeSet<usize> = groups.iter().flat_map(|g| g.clone()).collect();
     // A token shared by several packed sessions (binding `none`/`cookie`) is revoked once,
     // in the first transaction that has it: a transaction may not name an item twice, and
@@ -363,12 +391,29 @@ pub async fn terminate_many(
     } else {
         BULK_COMMITS
     };
+    // One `txn` for every group's signal record: the SETs of one termination.
+    let txn = crate::platform::crypto::random_id();
     let mut commits = Vec::with_capacity(groups.len());
     for g in &groups {
         let group = &endings[g.clone()];
-        let commit =
+        let (actor, txn) = (&actor, &txn);
+        let commit = async move {
+            let sids: Vec<&str> = group.iter().map(|e| e.session.sid.as_str()).collect();
+            let signal = signalled.then(|| SignalItem {
+                txn: txn.clone(),
+                ..SignalItem::termination(user_id, &sids, reason, actor, now)
+            });
             app.store
-                .commit_terminations(user_id, group, reason.as_str(), Some(&actor), now);
+                .commit_terminations_signalled(
+                    user_id,
+                    group,
+                    signal.as_ref(),
+                    reason.as_str(),
+                    Some(actor),
+                    now,
+                )
+                .await
+        };
         commits.push(async move { (group, commit.await) });
     }
     let results: Vec<_> = stream::iter(commits)

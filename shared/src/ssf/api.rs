@@ -247,6 +247,7 @@ async fn create(app: &App, client: &str, body: &str) -> Result<Answer, ApiError>
     );
     seal_header(app, &mut s, header).await?;
     app.store.put_stream(&s, None).await.map_err(write_error)?;
+    app.forget_signal_streams();
     tracing::info!(client_id = %client, stream_id = %s.stream_id, method = %s.delivery_method, "ssf stream created");
     Ok(Answer {
         status: StatusCode::CREATED,
@@ -286,6 +287,7 @@ async fn change(app: &App, client: &str, body: &str, replace: bool) -> Result<An
         .put_stream(&s, Some(read_v))
         .await
         .map_err(write_error)?;
+    app.forget_signal_streams();
     Ok(Answer::json(streams::render(&s, &app.config.issuer)))
 }
 
@@ -295,7 +297,10 @@ async fn delete(app: &App, client: &str, raw_query: &str) -> Result<Answer, ApiE
         return Err(not_found());
     }
     match app.store.delete_stream(client, &id).await {
-        Ok(()) => Ok(Answer::empty(StatusCode::NO_CONTENT)),
+        Ok(()) => {
+            app.forget_signal_streams();
+            Ok(Answer::empty(StatusCode::NO_CONTENT))
+        }
         Err(StoreError::ConditionFailed) => Err(not_found()),
         Err(e) => Err(e.into()),
     }
@@ -321,6 +326,7 @@ async fn set_status(app: &App, client: &str, body: &str) -> Result<Answer, ApiEr
         .put_stream(&s, Some(read_v))
         .await
         .map_err(write_error)?;
+    app.forget_signal_streams();
     tracing::info!(client_id = %client, stream_id = %id, status = %status, "ssf stream status");
     Ok(Answer::json(streams::render_status(&s)))
 }
@@ -400,5 +406,6 @@ async fn verify(app: &App, client: &str, body: &str) -> Result<Answer, ApiError>
         .put_stream(&s, Some(read_v))
         .await
         .map_err(write_error)?;
+    app.forget_signal_streams();
     Ok(Answer::empty(StatusCode::NO_CONTENT))
 }

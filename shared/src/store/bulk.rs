@@ -6,7 +6,7 @@
 
 use super::tokens::{put_tx, revoke_tx, TokenRef};
 use super::Store;
-use crate::store::schema::{to_item, DeliveryItem, EndedBy, SessionItem};
+use crate::store::schema::{to_item, DeliveryItem, EndedBy, SessionItem, SignalItem};
 use crate::store::{StoreError, TX_LIMIT};
 use std::collections::BTreeSet;
 use std::ops::Range;
@@ -86,6 +86,22 @@ impl Store {
         by: Option<&EndedBy>,
         now_ms: i64,
     ) -> Result<(), StoreError> {
+        self.commit_terminations_signalled(user_id, endings, None, reason, by, now_ms)
+            .await
+    }
+
+    /// [`Store::commit_terminations`] with the group's Shared Signals outbox record
+    /// (`signal`: one for the group, naming its sessions) in the same transaction: one more
+    /// item (the caller packs with [`BULK_RESERVED`] + 1 free), no more round trips.
+    pub async fn commit_terminations_signalled(
+        &self,
+        user_id: &str,
+        endings: &[Ending<'_>],
+        signal: Option<&SignalItem>,
+        reason: &str,
+        by: Option<&EndedBy>,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
         let mut tx = Vec::new();
         let mut revoked: BTreeSet<&TokenRef> = BTreeSet::new();
         for e in endings {
@@ -99,6 +115,9 @@ impl Store {
             for d in e.deliveries {
                 tx.push(put_tx(&self.table, to_item(d)?, true)?);
             }
+        }
+        if let Some(sig) = signal {
+            tx.push(put_tx(&self.table, to_item(sig)?, false)?);
         }
         let sids: Vec<&str> = endings.iter().map(|e| e.session.sid.as_str()).collect();
         tx.extend(self.live_set_release_tx(user_id, &sids)?);

@@ -5,6 +5,7 @@ use super::{bld, item_key, n, s, Store};
 use crate::platform::text::truncate;
 use crate::store::schema::{
     from_item, keys, to_item, DeliveryItem, DeliveryStatus, EndedBy, SessionItem, SessionStatus,
+    SignalItem,
 };
 use crate::store::StoreError;
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, TransactWriteItem, Update};
@@ -170,7 +171,26 @@ impl Store {
         by: Option<&EndedBy>,
         now_ms: i64,
     ) -> Result<(), StoreError> {
-        let room = TX_LIMIT.saturating_sub(3 + deliveries.len());
+        self.commit_termination_signalled(session, tokens, deliveries, None, reason, by, now_ms)
+            .await
+    }
+
+    /// [`Store::commit_termination_by`], writing the termination's Shared Signals outbox
+    /// record (`signal`, when some stream exists) in the same transaction: one more item
+    /// (1 write unit, 2 in a transaction), no more round trips. Its put has no condition (a
+    /// retried transaction writes the same record again), so it never cancels one.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn commit_termination_signalled(
+        &self,
+        session: &SessionItem,
+        tokens: &[TokenRef],
+        deliveries: &[DeliveryItem],
+        signal: Option<&SignalItem>,
+        reason: &str,
+        by: Option<&EndedBy>,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let room = TX_LIMIT.saturating_sub(3 + deliveries.len() + usize::from(signal.is_some()));
         let (early, last) = if tokens.len() > room {
             tokens.split_at(tokens.len() - room)
         } else {
@@ -189,6 +209,9 @@ impl Store {
         }
         for d in deliveries {
             tx.push(super::tokens::put_tx(&self.table, to_item(d)?, true)?);
+        }
+        if let Some(sig) = signal {
+            tx.push(super::tokens::put_tx(&self.table, to_item(sig)?, false)?);
         }
         // Last, so the cancellation reasons above keep their positions; it has no condition.
         tx.extend(self.live_set_release_tx(&session.user_id, &[session.sid.as_str()])?);
@@ -233,7 +256,16 @@ impl Store {
                 } else {
                     deliveries.to_vec()
                 };
-                Box::pin(self.commit_termination_by(session, &[], &fresh, reason, by, now_ms)).await
+                Box::pin(self.commit_termination_signalled(
+                    session,
+                    &[],
+                    &fresh,
+                    signal,
+                    reason,
+                    by,
+                    now_ms,
+                ))
+                .await
             }
             Err(e) => Err(e),
         }

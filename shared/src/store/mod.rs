@@ -14,6 +14,7 @@ mod live_sessions;
 pub mod schema;
 mod sessions;
 mod shards;
+mod signals;
 mod streams;
 mod table;
 mod throttle;

@@ -11,7 +11,7 @@
 
 pub use crate::store::vocab::{
     ActorKind, DeliveryMethod, DeliveryStatus, EndReason, EndedBy, EventType, KeyStatus,
-    SessionStatus, StreamStatus, TokenBinding, TokenKind, TokenStatus,
+    SessionStatus, SignalKind, StreamStatus, TokenBinding, TokenKind, TokenStatus,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -220,6 +220,20 @@ pub mod keys {
     }
     /// Sort-key prefix of a stream's subjects.
     pub const SUBJECT_PREFIX: &str = "SUBJECT#";
+    /// The registry of every stream, whoever owns it (`STREAMS` / `STREAM#<stream_id>`,
+    /// [`super::StreamIndexItem`]): one Query tells whether any stream may receive
+    /// signals, and gives the dispatcher the streams to match a signal against.
+    pub fn stream_index(stream_id: &str) -> (String, String) {
+        (STREAMS_PK.into(), format!("{STREAM_PREFIX}{stream_id}"))
+    }
+    /// The partition of the stream registry.
+    pub const STREAMS_PK: &str = "STREAMS";
+    /// A Shared Signals outbox record ([`super::SignalItem`]): `SIGNAL#<id>` / `SIGNAL`.
+    pub fn signal(id: &str) -> (String, String) {
+        (format!("SIGNAL#{id}"), SIGNAL_SK.into())
+    }
+    /// Sort key of a signal record.
+    pub const SIGNAL_SK: &str = "SIGNAL";
     /// An offline grant's registration under its user ([`super::OfflineGrantItem`]).
     pub fn offline_grant(uid: &str, family: &str) -> (String, String) {
         (format!("USER#{uid}"), format!("{OFFLINE_PREFIX}{family}"))
@@ -1206,6 +1220,117 @@ pub struct SubjectItem {
     pub verified: bool,
     /// When it was added (epoch ms).
     pub added_ms: i64,
+}
+
+/// `STREAMS` / `STREAM#<stream_id>`: a stream's entry in the registry of all streams,
+/// written with the stream itself ([`crate::store::Store::put_stream`]) so its status here
+/// is always the stream's.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StreamIndexItem {
+    /// Partition key: `STREAMS`.
+    pub pk: String,
+    /// Sort key: `STREAM#<stream_id>`.
+    pub sk: String,
+    /// The stream id.
+    pub stream_id: String,
+    /// Its owner (the stream is `CLIENT#<client>` / `STREAM#<stream_id>`).
+    pub client_id: String,
+    /// The stream's status.
+    pub status: StreamStatus,
+}
+
+impl StreamIndexItem {
+    /// The registry entry of `s`.
+    pub fn of(s: &StreamItem) -> Self {
+        let (pk, sk) = keys::stream_index(&s.stream_id);
+        StreamIndexItem {
+            pk,
+            sk,
+            stream_id: s.stream_id.clone(),
+            client_id: s.client_id.clone(),
+            status: s.status,
+        }
+    }
+}
+
+/// `SIGNAL#<id>` / `SIGNAL`: one Shared Signals outbox record (issue 21): what happened to
+/// a user, written once per termination transaction (not per stream) or account change,
+/// for the dispatcher to turn into one SET per matching stream. Written only while some
+/// stream exists. 1 write unit (it is well under 1 KB).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SignalItem {
+    /// Partition key: `SIGNAL#<id>`.
+    pub pk: String,
+    /// Sort key: `SIGNAL`.
+    pub sk: String,
+    /// The record's id (random).
+    pub id: String,
+    /// The SETs' `txn` (RFC 8417 §2.2): shared by every record of one bulk termination.
+    pub txn: String,
+    /// What happened.
+    pub kind: SignalKind,
+    /// The user it happened to.
+    pub user_id: String,
+    /// The sessions ended (session-revoked only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sids: Vec<String>,
+    /// Why they ended (session-revoked only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<EndReason>,
+    /// Who acted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<EndedBy>,
+    /// When it happened (epoch ms).
+    pub created_ms: i64,
+    /// `pending` until the dispatcher has fanned it out.
+    pub status: DeliveryStatus,
+    /// TTL (epoch s).
+    pub expires_at: i64,
+}
+
+impl SignalItem {
+    /// How long a signal record is kept (s): as long as a delivery receipt.
+    pub const RETENTION_SECS: i64 = 14 * 86400;
+
+    /// A new pending record of `kind` for `user_id` at `now_ms`, with a fresh id and `txn`.
+    pub fn new(kind: SignalKind, user_id: &str, actor: Option<EndedBy>, now_ms: i64) -> Self {
+        let id = crate::platform::crypto::random_id();
+        let (pk, sk) = keys::signal(&id);
+        SignalItem {
+            pk,
+            sk,
+            txn: id.clone(),
+            id,
+            kind,
+            user_id: user_id.to_string(),
+            sids: Vec::new(),
+            reason: None,
+            actor,
+            created_ms: now_ms,
+            status: DeliveryStatus::Pending,
+            expires_at: now_ms / 1000 + Self::RETENTION_SECS,
+        }
+    }
+
+    /// The record of a termination of `sids` (all of `user_id`) for `reason` by `actor`.
+    pub fn termination(
+        user_id: &str,
+        sids: &[&str],
+        reason: EndReason,
+        actor: &EndedBy,
+        now_ms: i64,
+    ) -> Self {
+        SignalItem {
+            sids: sids.iter().map(|s| s.to_string()).collect(),
+            reason: Some(reason),
+            ..SignalItem::new(
+                SignalKind::SessionRevoked,
+                user_id,
+                Some(actor.clone()),
+                now_ms,
+            )
+        }
+    }
 }
 
 // --- end of SSF streams.

@@ -5,7 +5,9 @@
 //! (`docs/round-trips.md`, "SSF stream management").
 
 use super::{bld, item_key, n, Store};
-use crate::store::schema::{from_item, keys, to_item, StreamItem, SubjectItem};
+use crate::store::schema::{
+    from_item, keys, to_item, StreamIndexItem, StreamItem, StreamStatus, SubjectItem,
+};
 use crate::store::StoreError;
 use aws_sdk_dynamodb::types::{ConditionCheck, Delete, Put, TransactWriteItem};
 
@@ -33,30 +35,59 @@ impl Store {
     }
 
     /// Write a stream whole: a new one (`read_v = None`: only if absent) or a change of the
-    /// version `read_v` it was read at (`ConditionFailed` if it was deleted or changed since).
-    /// 1 round trip (PutItem).
+    /// version `read_v` it was read at (`ConditionFailed` if it was deleted or changed since),
+    /// with its registry entry ([`StreamIndexItem`]). 1 round trip (TransactWriteItems of
+    /// the two puts).
     pub async fn put_stream(
         &self,
         stream: &StreamItem,
         read_v: Option<i64>,
     ) -> Result<(), StoreError> {
-        let mut p = self
-            .client
-            .put_item()
+        let p = Put::builder()
             .table_name(&self.table)
             .set_item(Some(to_item(stream)?));
-        p = match read_v {
+        let p = match read_v {
             None => p.condition_expression("attribute_not_exists(pk)"),
             Some(v) => p
                 .condition_expression("attribute_exists(pk) AND v = :v")
                 .expression_attribute_values(":v", n(v)),
         };
-        p.send().await.map_err(StoreError::from_sdk)?;
-        Ok(())
+        let index = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(to_item(&StreamIndexItem::of(stream))?));
+        self.transact(vec![
+            TransactWriteItem::builder().put(bld(p.build())?).build(),
+            TransactWriteItem::builder()
+                .put(bld(index.build())?)
+                .build(),
+        ])
+        .await
+        .map_err(condition)
+    }
+
+    /// Whether any stream may receive signals (one is `enabled` or `paused`; a `disabled`
+    /// stream neither receives nor keeps them). 1 round trip (Query of the registry; a
+    /// partition of a few items per receiver).
+    pub async fn any_signal_streams(&self) -> Result<bool, StoreError> {
+        Ok(self
+            .stream_index()
+            .await?
+            .iter()
+            .any(|s| s.status != StreamStatus::Disabled))
+    }
+
+    /// The registry of every stream. 1 round trip per MB (Query).
+    pub async fn stream_index(&self) -> Result<Vec<StreamIndexItem>, StoreError> {
+        self.query_partition(keys::STREAMS_PK, Some(keys::STREAM_PREFIX))
+            .await?
+            .into_iter()
+            .map(from_item)
+            .collect()
     }
 
     /// Delete a stream and its subjects. `ConditionFailed` if the stream is not there.
-    /// Round trips: 1 Query (its subjects) + 1 TransactWriteItems per 100 items.
+    /// Its registry entry goes in the first transaction. Round trips: 1 Query (its subjects)
+    /// + 1 TransactWriteItems per 100 items.
     pub async fn delete_stream(&self, client_id: &str, stream_id: &str) -> Result<(), StoreError> {
         let subjects = self
             .query_partition(
@@ -72,6 +103,15 @@ impl Store {
                 .condition_expression("attribute_exists(pk)")
                 .build())?)
             .build()];
+        let (ipk, isk) = keys::stream_index(stream_id);
+        first.push(
+            TransactWriteItem::builder()
+                .delete(bld(Delete::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(item_key(ipk, isk)))
+                    .build())?)
+                .build(),
+        );
         let mut rest = Vec::new();
         for it in subjects {
             let s: SubjectItem = from_item(it)?;

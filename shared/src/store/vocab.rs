@@ -305,6 +305,23 @@ vocabulary! {
     }
 }
 
+vocabulary! {
+    /// What a Shared Signals outbox record ([`crate::store::schema::SignalItem`]) is about:
+    /// the cause the dispatcher turns into one SET per matching stream.
+    SignalKind {
+        /// Sessions ended (a termination; `sids`, `reason`, `actor` say which and why).
+        SessionRevoked = "session_revoked",
+        /// The user's password was changed or reset.
+        PasswordChanged = "password_changed",
+        /// The account was disabled.
+        AccountDisabled = "account_disabled",
+        /// The account was enabled again.
+        AccountEnabled = "account_enabled",
+        /// The account was deleted.
+        AccountPurged = "account_purged",
+    }
+}
+
 // --- end of SSF.
 
 #[cfg(test)]
@@ -351,6 +368,7 @@ mod tests {
         );
         check(StreamStatus::ALL, StreamStatus::as_str, StreamStatus::parse);
         check(EventType::ALL, EventType::as_str, EventType::parse);
+        check(SignalKind::ALL, SignalKind::as_str, SignalKind::parse);
         assert_eq!(TokenBinding::SsoSession, "sso-session");
     }
 }
