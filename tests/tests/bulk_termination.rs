@@ -22,6 +22,7 @@ use warden_core::session::terminate::{plan, terminate_many};
 use warden_core::store::bulk::Ending;
 use warden_core::store::schema::{ClientItem, EndReason, EndedBy, SessionItem};
 use warden_core::store::StoreError;
+use warden_tests::flow;
 use warden_tests::rp::TestRp;
 use warden_tests::{spawn, spawn_with, Options, Stack};
 
@@ -53,29 +54,13 @@ async fn sessions(s: &Stack, c: &ClientItem, user: &str, n: usize) -> Vec<(Sessi
 }
 
 async fn introspect(s: &Stack, c: &ClientItem, secret: &str, token: &str) -> bool {
-    let v: serde_json::Value = s
-        .http
-        .post(s.url("/oauth2/introspect"))
-        .basic_auth(&c.client_id, Some(secret))
-        .form(&[("token", token)])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    v["active"].as_bool().expect("active")
+    flow::introspect(s, &c.client_id, secret, token).await["active"]
+        .as_bool()
+        .expect("active")
 }
 
 async fn refresh(s: &Stack, c: &ClientItem, secret: &str, rt: &str) -> (u16, serde_json::Value) {
-    let r = s
-        .http
-        .post(s.url("/oauth2/token"))
-        .basic_auth(&c.client_id, Some(secret))
-        .form(&[("grant_type", "refresh_token"), ("refresh_token", rt)])
-        .send()
-        .await
-        .unwrap();
+    let r = flow::refresh(s, &c.client_id, secret, rt).await;
     (r.status().as_u16(), r.json().await.unwrap())
 }
 
