@@ -26,7 +26,7 @@ pub struct RelayReport {
 ///
 /// Round trips: 1 Query per due shard (16 side by side) for deliveries (+1 SQS batch per 10, +1 UpdateItem
 /// each), 1 Query per due shard for sessions, then per expired session 1 GetItem (re-check)
-/// + those of [`session::terminate()`], 8 sessions at a time.
+/// + those of [`session::terminate()`], 8 sessions at a time (1 with a session limit).
 pub async fn relay(app: &App, now_s: i64) -> Result<RelayReport, StoreError> {
     let mut report = RelayReport::default();
     let due = app.store.due_deliveries(now_s, 500).await?;
@@ -58,9 +58,16 @@ pub async fn relay(app: &App, now_s: i64) -> Result<RelayReport, StoreError> {
     for s in app.store.due_sessions(now_s, 500).await? {
         ends.push(async move { expire(app, &s.sid, now_s).await });
     }
-    // Eight at a time: each is its own user's, so nothing is shared between them.
+    // Eight at a time; one at a time with a session limit, where two sessions of one user
+    // would both write the user's live-set item and DynamoDB refuses two transactions on
+    // one item at once.
+    let at_once = if app.store.tracks_live() {
+        1
+    } else {
+        EXPIRE_AT_ONCE
+    };
     let ended: Vec<bool> = stream::iter(ends)
-        .buffer_unordered(EXPIRE_AT_ONCE)
+        .buffer_unordered(at_once)
         .try_collect()
         .await?;
     report.expired += ended.iter().filter(|e| **e).count();
