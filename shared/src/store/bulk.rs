@@ -4,9 +4,9 @@
 //! [`pack`] decides which sessions share a transaction (pure, unit-tested below);
 //! [`Store::commit_terminations`] writes one such group.
 
-use super::tokens::{put_tx, revoke_tx, TokenRef};
+use super::tokens::TokenRef;
 use super::Store;
-use crate::store::schema::{to_item, DeliveryItem, EndedBy, SessionItem, SignalItem};
+use crate::store::schema::{DeliveryItem, EndedBy, SessionItem, SignalItem};
 use crate::store::{StoreError, TX_LIMIT};
 use std::collections::BTreeSet;
 use std::ops::Range;
@@ -105,22 +105,18 @@ impl Store {
         let mut tx = Vec::new();
         let mut revoked: BTreeSet<&TokenRef> = BTreeSet::new();
         for e in endings {
-            tx.push(self.end_session_tx(e.session, reason, by, now_ms)?);
-            tx.push(self.issued_check_tx(e.session)?);
-            for t in e.tokens {
-                if revoked.insert(t) {
-                    tx.push(revoke_tx(&self.table, t, reason)?);
-                }
-            }
-            for d in e.deliveries {
-                tx.push(put_tx(&self.table, to_item(d)?, true)?);
-            }
-        }
-        if let Some(sig) = signal {
-            tx.push(put_tx(&self.table, to_item(sig)?, false)?);
+            let tokens = e.tokens.iter().filter(|t| revoked.insert(*t));
+            tx.extend(self.session_end_items(
+                e.session,
+                tokens,
+                e.deliveries,
+                reason,
+                by,
+                now_ms,
+            )?);
         }
         let sids: Vec<&str> = endings.iter().map(|e| e.session.sid.as_str()).collect();
-        tx.extend(self.live_set_release_tx(user_id, &sids)?);
+        tx.extend(self.ending_tail_items(signal, user_id, &sids)?);
         if tx.len() > TX_LIMIT {
             return Err(StoreError::Backend(format!(
                 "a bulk termination of {} items does not fit one transaction",

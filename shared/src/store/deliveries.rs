@@ -199,22 +199,10 @@ impl Store {
         if !early.is_empty() {
             self.revoke_tokens(early, reason).await?;
         }
-        let mut tx = vec![
-            self.end_session_tx(session, reason, by, now_ms)?,
-            // No token was mapped since the links were read.
-            self.issued_check_tx(session)?,
-        ];
-        for h in last {
-            tx.push(super::tokens::revoke_tx(&self.table, h, reason)?);
-        }
-        for d in deliveries {
-            tx.push(super::tokens::put_tx(&self.table, to_item(d)?, true)?);
-        }
-        if let Some(sig) = signal {
-            tx.push(super::tokens::put_tx(&self.table, to_item(sig)?, false)?);
-        }
-        // Last, so the cancellation reasons above keep their positions; it has no condition.
-        tx.extend(self.live_set_release_tx(&session.user_id, &[session.sid.as_str()])?);
+        let mut tx = self.session_end_items(session, last, deliveries, reason, by, now_ms)?;
+        // Last, so the cancellation reasons above keep their positions; neither has a
+        // condition.
+        tx.extend(self.ending_tail_items(signal, &session.user_id, &[session.sid.as_str()])?);
         match self.transact(tx).await {
             Ok(()) => Ok(()),
             Err(StoreError::TransactionCancelled(reasons)) => {
@@ -269,6 +257,49 @@ impl Store {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// The transaction items of ending one session, in this order (a cancellation's reasons
+    /// are read by position): its update ([`Store::end_session_tx`]), the check of its issued
+    /// counter ([`Store::issued_check_tx`]), one revocation per token of `tokens`, one put
+    /// per delivery (only if absent).
+    pub(crate) fn session_end_items<'t>(
+        &self,
+        session: &SessionItem,
+        tokens: impl IntoIterator<Item = &'t TokenRef>,
+        deliveries: &[DeliveryItem],
+        reason: &str,
+        by: Option<&EndedBy>,
+        now_ms: i64,
+    ) -> Result<Vec<TransactWriteItem>, StoreError> {
+        let mut tx = vec![
+            self.end_session_tx(session, reason, by, now_ms)?,
+            // No token was mapped since the links were read.
+            self.issued_check_tx(session)?,
+        ];
+        for h in tokens {
+            tx.push(super::tokens::revoke_tx(&self.table, h, reason)?);
+        }
+        for d in deliveries {
+            tx.push(super::tokens::put_tx(&self.table, to_item(d)?, true)?);
+        }
+        Ok(tx)
+    }
+
+    /// The unconditioned items that close a termination's transaction: its Shared Signals
+    /// record, if any, and the release of `sids` from `user_id`'s live set, if one is kept.
+    pub(crate) fn ending_tail_items(
+        &self,
+        signal: Option<&SignalItem>,
+        user_id: &str,
+        sids: &[&str],
+    ) -> Result<Vec<TransactWriteItem>, StoreError> {
+        let mut tx = Vec::new();
+        if let Some(sig) = signal {
+            tx.push(super::tokens::put_tx(&self.table, to_item(sig)?, false)?);
+        }
+        tx.extend(self.live_set_release_tx(user_id, sids)?);
+        Ok(tx)
     }
 
     /// The transaction item ending `session`: status `ended` with why, when and by whom,
