@@ -49,6 +49,60 @@ pub async fn spawn_with(mut opts: Options) -> Stack {
     }
 }
 
+/// A stack whose DynamoDB client is metered by `rt` (requests, and capacity units when made
+/// with [`RoundTrips::measuring_units`](warden_core::store::RoundTrips::measuring_units)),
+/// prepared for measuring one operation at a time: queue sends fail, so deliveries stay in
+/// the outbox (no background dispatcher writes); `username` (password
+/// [`METERED_PASSWORD`], may view and end any session); a confidential client `client_name`
+/// redirecting to `redirect_uri`, with a back-channel URI; and warm caches (the client and
+/// the signing keys, through one login and one authorization). Returns the stack, the client
+/// and its secret.
+pub async fn metered_stack(
+    rt: &warden_core::store::RoundTrips,
+    username: &str,
+    client_name: &str,
+    redirect_uri: &str,
+) -> (Stack, ClientItem, String) {
+    let s = spawn_with(Options {
+        round_trips: Some(rt.clone()),
+        ..Default::default()
+    })
+    .await;
+    s.running
+        .queue
+        .as_ref()
+        .expect("the in-process queue")
+        .fail_sends
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    s.user(
+        username,
+        METERED_PASSWORD,
+        &["internal_session_view", "internal_session_delete"],
+    )
+    .await;
+    let (c, secret) = s
+        .client(ClientSpec {
+            name: client_name.into(),
+            redirect_uris: vec![redirect_uri.into()],
+            backchannel_logout_uri: Some("http://127.0.0.1:9/bc".into()),
+            scopes: vec![
+                "openid".into(),
+                "profile".into(),
+                "offline_access".into(),
+                "internal_login".into(),
+            ],
+            ..Default::default()
+        })
+        .await;
+    let secret = secret.expect("a confidential client's secret");
+    let cookie = flow::login(&s, username, METERED_PASSWORD).await;
+    flow::authorize_code(&s, &cookie, &c.client_id, redirect_uri, &[]).await;
+    (s, c, secret)
+}
+
+/// The password of [`metered_stack`]'s user.
+pub const METERED_PASSWORD: &str = "correct horse battery";
+
 /// An HTTP client that neither follows redirects nor stores cookies.
 pub fn no_redirect_client() -> reqwest::Client {
     reqwest::Client::builder()

@@ -11,10 +11,9 @@
 
 use reqwest::Method;
 use serde_json::Value;
-use std::sync::atomic::Ordering;
 use warden_core::admin::ClientSpec;
 use warden_core::store::{RoundTrips, Units};
-use warden_tests::{flow, spawn_with, Options, Stack};
+use warden_tests::{flow, Stack};
 
 const RP: &str = "https://rp.example/cb";
 
@@ -62,52 +61,16 @@ async fn bearer(s: &Stack, method: Method, path: &str, token: &str) -> reqwest::
         .unwrap()
 }
 
-async fn measured_stack() -> (RoundTrips, Stack) {
-    let rt = RoundTrips::measuring_units();
-    let s = spawn_with(Options {
-        round_trips: Some(rt.clone()),
-        ..Default::default()
-    })
-    .await;
-    (rt, s)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn capacity_units_stay_at_the_documented_table() {
-    let (rt, s) = measured_stack().await;
-    // Deliveries stay in the outbox during the measurement (no background dispatcher writes).
-    s.running
-        .queue
-        .as_ref()
-        .unwrap()
-        .fail_sends
-        .store(true, Ordering::SeqCst);
-    s.user(
-        "cu-user",
-        "correct horse battery",
-        &["internal_session_view", "internal_session_delete"],
-    )
-    .await;
-    let (c, secret) = s
-        .client(ClientSpec {
-            name: "CU".into(),
-            redirect_uris: vec![RP.into()],
-            backchannel_logout_uri: Some("http://127.0.0.1:9/bc".into()),
-            scopes: vec![
-                "openid".into(),
-                "profile".into(),
-                "offline_access".into(),
-                "internal_login".into(),
-            ],
-            ..Default::default()
-        })
-        .await;
-    let secret = secret.unwrap();
-    let cookie = flow::login(&s, "cu-user", "correct horse battery").await;
-    flow::authorize_code(&s, &cookie, &c.client_id, RP, &[]).await;
+    let rt = RoundTrips::measuring_units();
+    let (s, c, secret) = warden_tests::metered_stack(&rt, "cu-user", "CU", RP).await;
 
     let mut report: Vec<(&str, Units, (f64, f64, f64))> = Vec::new();
-    let (u, cookie) = measure(&rt, || flow::login(&s, "cu-user", "correct horse battery")).await;
+    let (u, cookie) = measure(&rt, || {
+        flow::login(&s, "cu-user", warden_tests::METERED_PASSWORD)
+    })
+    .await;
     report.push(("login", u, LOGIN));
     let scope = [("scope", "openid profile offline_access internal_login")];
     let (u, (code, _, _)) = measure(&rt, || {

@@ -3,7 +3,6 @@
 //! above them. Caches are warm (client and signing keys read once per cold start).
 
 use serde_json::Value;
-use std::sync::atomic::Ordering;
 use warden_core::admin::ClientSpec;
 use warden_core::store::RoundTrips;
 use warden_tests::{flow, spawn_with, Options, Stack};
@@ -63,41 +62,14 @@ async fn counted_stack() -> (RoundTrips, Stack) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn round_trips_stay_at_the_documented_floor() {
-    let (rt, s) = counted_stack().await;
-    // Deliveries stay in the outbox during the measurement (no background dispatcher writes).
-    s.running
-        .queue
-        .as_ref()
-        .unwrap()
-        .fail_sends
-        .store(true, Ordering::SeqCst);
-    s.user(
-        "rt-user",
-        "correct horse battery",
-        &["internal_session_view", "internal_session_delete"],
-    )
-    .await;
-    let (c, secret) = s
-        .client(ClientSpec {
-            name: "RT".into(),
-            redirect_uris: vec![RP.into()],
-            backchannel_logout_uri: Some("http://127.0.0.1:9/bc".into()),
-            scopes: vec![
-                "openid".into(),
-                "profile".into(),
-                "offline_access".into(),
-                "internal_login".into(),
-            ],
-            ..Default::default()
-        })
-        .await;
-    let secret = secret.unwrap();
-    // Warm the caches (client, keys) with one full round.
-    let cookie = flow::login(&s, "rt-user", "correct horse battery").await;
-    flow::authorize_code(&s, &cookie, &c.client_id, RP, &[]).await;
+    let rt = RoundTrips::default();
+    let (s, c, secret) = warden_tests::metered_stack(&rt, "rt-user", "RT", RP).await;
 
     let mut report = Vec::new();
-    let (n, cookie) = measure(&rt, || flow::login(&s, "rt-user", "correct horse battery")).await;
+    let (n, cookie) = measure(&rt, || {
+        flow::login(&s, "rt-user", warden_tests::METERED_PASSWORD)
+    })
+    .await;
     report.push(("login", n, LOGIN));
     let scope = [("scope", "openid profile offline_access internal_login")];
     let (n, (code, _, _)) = measure(&rt, || {
