@@ -19,6 +19,7 @@ pub mod browser;
 pub mod faults;
 pub mod flow;
 pub mod rp;
+pub mod ssf_receiver;
 
 /// A running Warden for one test.
 pub struct Stack {

@@ -1,7 +1,7 @@
 //! The SQS adapter against moto's SQS: batching in tens, per-message reports, DLQ redrive.
 
 use aws_sdk_sqs::types::QueueAttributeName;
-use warden_core::outbound::queue::{DeliveryMessage, LogoutQueue, SqsQueue};
+use warden_core::outbound::queue::{DeliveryMessage, LogoutQueue, QueueMessage, SqsQueue};
 
 async fn queue_pair(max_receive: u32) -> (aws_sdk_sqs::Client, String, String) {
     let ep = warden_tests::moto_endpoint();
@@ -38,13 +38,16 @@ async fn queue_pair(max_receive: u32) -> (aws_sdk_sqs::Client, String, String) {
     (sqs, q.queue_url().unwrap().to_string(), dlq_url)
 }
 
-fn msgs(n: usize) -> Vec<DeliveryMessage> {
+fn msgs(n: usize) -> Vec<QueueMessage> {
     (0..n)
-        .map(|i| DeliveryMessage {
-            sid: format!("s{i}"),
-            client_id: "rp".into(),
-            user_id: "u".into(),
-            resent: i % 2 == 1,
+        .map(|i| {
+            DeliveryMessage {
+                sid: format!("s{i}"),
+                client_id: "rp".into(),
+                user_id: "u".into(),
+                resent: i % 2 == 1,
+            }
+            .into()
         })
         .collect()
 }

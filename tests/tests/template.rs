@@ -731,10 +731,13 @@ fn policies_are_least_privilege() {
             deleters.contains(&dir.as_str()),
             "{id}: DeleteItem only where items are deleted"
         );
+        // The SSF events: written by the dispatcher's fan-out, moved to receipts by a push
+        // (dispatcher) or a poll's acknowledgements (ssf).
+        let event_writers = ["logout-dispatcher", "ssf"];
         assert_eq!(
             has("dynamodb:BatchWriteItem"),
-            terminators.contains(&dir.as_str()),
-            "{id}: BatchWriteItem only for the ended-session markers of terminations"
+            terminators.contains(&dir.as_str()) || event_writers.contains(&dir.as_str()),
+            "{id}: BatchWriteItem only for the ended-session markers of terminations and SSF events"
         );
         assert_eq!(
             has("kms:Decrypt"),
@@ -748,8 +751,8 @@ fn policies_are_least_privilege() {
         );
         assert_eq!(
             has("sqs:SendMessage"),
-            terminators.contains(&dir.as_str()),
-            "{id}: sqs:SendMessage only for functions that end sessions"
+            terminators.contains(&dir.as_str()) || event_writers.contains(&dir.as_str()),
+            "{id}: sqs:SendMessage only for functions that end sessions or queue SSF work"
         );
         assert_eq!(
             has("sqs:ChangeMessageVisibility"),
@@ -818,6 +821,7 @@ fn policies_are_least_privilege() {
             // + the bearer token, a user's delete (Deletes inside a TransactWriteItems).
             "admin-sessions" => [TERMINATE, &["BatchGetItem", "DeleteItem"][..]].concat(),
             // + the duplicate check of a batch (BatchGetItem of its deliveries).
+            // + a fan-out's events and push receipts (BatchWriteItem).
             "logout-dispatcher" => vec![
                 "BatchGetItem",
                 "GetItem",
@@ -825,8 +829,10 @@ fn policies_are_least_privilege() {
                 "PutItem",
                 "Query",
                 "TransactWriteItems",
+                "BatchWriteItem",
             ],
             "ssf" => vec![
+                "BatchWriteItem",
                 "BatchGetItem",
                 "GetItem",
                 "PutItem",

@@ -15,12 +15,18 @@ pub async fn handle(app: &App, req: Request) -> Resp {
         path_param(&req, "session-id").unwrap_or_default(),
         path_param(&req, "client-id").unwrap_or_default(),
     );
+    let (stream_id, jti) = (
+        path_param(&req, "stream-id").unwrap_or_default(),
+        path_param(&req, "jti").unwrap_or_default(),
+    );
     let r = AdminRequest {
         headers: req.headers(),
         route_key: &route_key,
         user_id: &uid,
         session_id: &sid,
         client_id: &cid,
+        stream_id: &stream_id,
+        jti: &jti,
         raw_query: raw_query(&req),
         body: body_text(&req),
     };

@@ -1,5 +1,6 @@
 //! `logout-dispatcher`: SQS-triggered. For each message, one back-channel logout attempt
-//! (the batch's outcomes are recorded in one round trip);
+//! (the batch's outcomes are recorded in one round trip) or one piece of Shared Signals
+//! work (a signal's fan-out to its streams, or one SET push);
 //! failures that should be retried are reported as partial batch failures, with the
 //! message's visibility pushed out by the retry schedule (`warden_core::logout::backchannel::retry_delay`:
 //! 2 s doubling to a 1 h cap, ±10 %, about a day in all with the default 35 attempts).
@@ -7,7 +8,9 @@
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::stream::{self, StreamExt};
 use warden_core::logout::backchannel::{deliver_batch, retry_backoff};
-use warden_core::outbound::queue::DeliveryMessage;
+use warden_core::outbound::queue::{DeliveryMessage, QueueMessage, SignalMessage};
+use warden_core::ssf::delivery;
+use warden_core::store::schema::DeliveryStatus;
 use warden_core::store::DeliveryOutcome;
 use warden_core::App;
 
@@ -26,31 +29,48 @@ fn receive_count(m: &SqsMessage) -> u32 {
         .unwrap_or(1)
 }
 
-/// Handle one SQS batch: every message's POST runs concurrently, and the outcomes are
-/// recorded together (1 round trip, [`deliver_batch`]). Messages that cannot be parsed are
-/// dropped (logged): they can never succeed, and the outbox keeps the delivery visible for
-/// the relay.
+/// Handle one SQS batch: every back-channel message's POST runs concurrently, and their
+/// outcomes are recorded together (1 round trip, [`deliver_batch`]); Shared Signals work
+/// (fan-outs and pushes, [`dispatch_signal`]) runs beside them, each on its own. Messages
+/// that cannot be parsed are dropped (logged): they can never succeed, and the outbox keeps
+/// the work visible for the relay.
 pub async fn handle(d: &Dispatcher, event: SqsEvent) -> SqsBatchResponse {
-    let mut parsed: Vec<(DeliveryMessage, u32, &SqsMessage)> = Vec::new();
+    let mut logouts: Vec<(DeliveryMessage, u32, &SqsMessage)> = Vec::new();
+    let mut signals: Vec<(SignalMessage, u32, &SqsMessage)> = Vec::new();
     for m in &event.records {
         match m
             .body
             .as_deref()
-            .and_then(|b| serde_json::from_str::<DeliveryMessage>(b).ok())
+            .and_then(|b| serde_json::from_str::<QueueMessage>(b).ok())
         {
-            Some(msg) => parsed.push((msg, receive_count(m), m)),
+            Some(QueueMessage::Logout(msg)) => logouts.push((msg, receive_count(m), m)),
+            Some(QueueMessage::Signal(msg)) => signals.push((msg, receive_count(m), m)),
             None => {
                 let id = m.message_id.as_deref().unwrap_or_default();
-                tracing::error!(message_id = %id, "unparseable logout message dropped");
+                tracing::error!(message_id = %id, "unparseable queue message dropped");
             }
         }
     }
-    let batch: Vec<(&DeliveryMessage, u32)> = parsed.iter().map(|(m, c, _)| (m, *c)).collect();
-    let outcomes = deliver_batch(&d.app, &batch, d.concurrency).await;
+    let batch: Vec<(&DeliveryMessage, u32)> = logouts.iter().map(|(m, c, _)| (m, *c)).collect();
+    let mut signal_runs = Vec::with_capacity(signals.len());
+    for (m, c, _) in &signals {
+        signal_runs.push(dispatch_signal(&d.app, m, *c));
+    }
+    let (outcomes, signal_outcomes) = tokio::join!(
+        deliver_batch(&d.app, &batch, d.concurrency),
+        stream::iter(signal_runs)
+            .buffered(d.concurrency.max(1))
+            .collect::<Vec<_>>()
+    );
     let settles: Vec<_> = outcomes
         .into_iter()
-        .zip(&parsed)
-        .map(|(outcome, (_, count, m))| settle(d, outcome, *count, m))
+        .zip(logouts.iter().map(|(_, c, m)| (*c, *m)))
+        .chain(
+            signal_outcomes
+                .into_iter()
+                .zip(signals.iter().map(|(_, c, m)| (*c, *m))),
+        )
+        .map(|(outcome, (count, m))| settle(d, outcome, count, m))
         .collect();
     let results = stream::iter(settles)
         .buffer_unordered(d.concurrency.max(1))
@@ -63,6 +83,24 @@ pub async fn handle(d: &Dispatcher, event: SqsEvent) -> SqsBatchResponse {
         resp.batch_item_failures.push(f);
     }
     resp
+}
+
+/// One Shared Signals message: a fan-out ([`delivery::fan_out`]: done, or a store error
+/// retried on the schedule) or a push ([`delivery::push`], whose outcome settles like a
+/// back-channel delivery's).
+pub async fn dispatch_signal(
+    app: &App,
+    msg: &SignalMessage,
+    receive_count: u32,
+) -> Result<DeliveryOutcome, warden_core::StoreError> {
+    match msg {
+        SignalMessage::FanOut { signal } => delivery::fan_out(app, signal)
+            .await
+            .map(|_| DeliveryOutcome::AlreadyFinal(DeliveryStatus::Delivered)),
+        SignalMessage::Push { stream_id, event } => {
+            delivery::push(app, stream_id, event, receive_count).await
+        }
+    }
 }
 
 /// What SQS should do with one message after its attempt: `Some(id)` keeps it (a batch

@@ -262,7 +262,7 @@ pub async fn run(a: Args) -> Result<(), String> {
     let cap_expected = msgs.len();
     eprintln!("dispatch: releasing {cap_expected} messages");
     let released = Instant::now();
-    let _ = warden_core::outbound::queue::LogoutQueue::send(queue.as_ref(), &msgs).await;
+    let _ = warden_core::outbound::queue::send_all(queue.as_ref(), &msgs).await;
     let cap = collect(&arrivals, cap_expected, &HashMap::new(), released).await;
     let cap_span = cap.last.saturating_duration_since(released).as_secs_f64();
 

@@ -27,7 +27,10 @@ use tokio::sync::{mpsc, watch};
 use warden_core::keys::protection::KeyProtection;
 use warden_core::outbound::client::{Lookup, OutboundClient};
 use warden_core::outbound::policy::AddressPolicy;
-use warden_core::outbound::queue::{DeliveryMessage, InProcessQueue, LogoutQueue, SqsQueue};
+use warden_core::outbound::queue::{
+    DeliveryMessage, InProcessQueue, LogoutQueue, QueueMessage, SqsQueue,
+};
+use warden_core::store::DeliveryOutcome;
 use warden_core::store::{dynamodb_client_with, RoundTrips};
 use warden_core::{ApiError, App, Config, Store};
 
@@ -725,7 +728,7 @@ fn to_http(resp: warden_core::http::Resp) -> HttpResponse {
 /// until the attempts run out (`dead`).
 async fn local_dispatcher(
     app: Arc<App>,
-    mut rx: mpsc::UnboundedReceiver<DeliveryMessage>,
+    mut rx: mpsc::UnboundedReceiver<QueueMessage>,
     retry_base: Duration,
     stop: watch::Receiver<bool>,
 ) {
@@ -747,14 +750,36 @@ async fn local_dispatcher(
         };
         let app = app.clone();
         tokio::spawn(async move {
-            let items: Vec<(&DeliveryMessage, u32)> = batch.iter().map(|m| (m, 1)).collect();
-            let outcomes = warden_core::logout::backchannel::deliver_batch(&app, &items, 10).await;
+            let (logouts, signals): (Vec<QueueMessage>, Vec<QueueMessage>) = batch
+                .into_iter()
+                .partition(|m| matches!(m, QueueMessage::Logout(_)));
+            let logouts: Vec<DeliveryMessage> = logouts
+                .into_iter()
+                .filter_map(|m| match m {
+                    QueueMessage::Logout(d) => Some(d),
+                    QueueMessage::Signal(_) => None,
+                })
+                .collect();
+            let items: Vec<(&DeliveryMessage, u32)> = logouts.iter().map(|m| (m, 1)).collect();
+            let mut signal_runs = Vec::with_capacity(signals.len());
+            for m in &signals {
+                if let QueueMessage::Signal(s) = m {
+                    signal_runs.push(warden_fn_logout_dispatcher::dispatch_signal(&app, s, 1));
+                }
+            }
+            let (outcomes, signal_outcomes) = tokio::join!(
+                warden_core::logout::backchannel::deliver_batch(&app, &items, 10),
+                futures::future::join_all(signal_runs)
+            );
             drop(permits);
-            for (msg, outcome) in batch.into_iter().zip(outcomes) {
-                if matches!(
-                    outcome,
-                    Ok(warden_core::store::DeliveryOutcome::Retry { .. }) | Err(_)
-                ) && app.config.delivery_max_attempts > 1
+            let all = logouts
+                .into_iter()
+                .map(QueueMessage::Logout)
+                .zip(outcomes)
+                .chain(signals.into_iter().zip(signal_outcomes));
+            for (msg, outcome) in all {
+                if matches!(outcome, Ok(DeliveryOutcome::Retry { .. }) | Err(_))
+                    && app.config.delivery_max_attempts > 1
                 {
                     tokio::spawn(retry(app.clone(), msg, retry_base));
                 }
@@ -767,7 +792,7 @@ async fn local_dispatcher(
 /// after failure `n − 1` ([`warden_core::logout::backchannel::retry_backoff`], as the SQS dispatcher's
 /// visibility timeout), scaled by `retry_base` / 2 s: with the default 2 s exactly the
 /// deployed waits, with a test's 10 ms a day's schedule in about 3 minutes.
-async fn retry(app: Arc<App>, msg: DeliveryMessage, retry_base: Duration) {
+async fn retry(app: Arc<App>, msg: QueueMessage, retry_base: Duration) {
     let mut attempt = 2u32;
     loop {
         tokio::time::sleep(scaled_wait(
@@ -775,8 +800,16 @@ async fn retry(app: Arc<App>, msg: DeliveryMessage, retry_base: Duration) {
             retry_base,
         ))
         .await;
-        match warden_core::logout::backchannel::deliver(&app, &msg, attempt).await {
-            Ok(warden_core::store::DeliveryOutcome::Retry { .. }) | Err(_)
+        let outcome = match &msg {
+            QueueMessage::Logout(d) => {
+                warden_core::logout::backchannel::deliver(&app, d, attempt).await
+            }
+            QueueMessage::Signal(s) => {
+                warden_fn_logout_dispatcher::dispatch_signal(&app, s, attempt).await
+            }
+        };
+        match outcome {
+            Ok(DeliveryOutcome::Retry { .. }) | Err(_)
                 if attempt < app.config.delivery_max_attempts =>
             {
                 attempt += 1;

@@ -15,6 +15,7 @@
 
 use super::password::{check_policy, PolicyError};
 use crate::app::App;
+use crate::outbound::queue::{send_all, SignalMessage};
 use crate::platform::crypto;
 use crate::platform::time::{now_ms, now_s};
 use crate::session::login::{retry_after, throttle_subjects, THROTTLE_WINDOW_SECS};
@@ -108,7 +109,8 @@ fn not_found_on_condition(e: StoreError) -> AccountError {
 /// Hash and store a new password (version bumped). 1 round trip (UpdateItem).
 /// Record an account change for the Shared Signals streams (CAEP credential-change, RISC
 /// account-*), right after the user's update in the same call, while some stream may
-/// receive it ([`App::signals_wanted`], cached): 1 PutItem then, nothing without streams.
+/// receive it ([`App::signals_wanted`], cached): 1 PutItem and 1 SQS send then, nothing
+/// without streams.
 /// Not in the update's transaction: a process that dies between the two loses the signal
 /// (a termination's record, by contrast, rides in its transaction).
 async fn signal(
@@ -120,6 +122,11 @@ async fn signal(
     if app.signals_wanted().await? {
         let item = SignalItem::new(kind, user_id, by.cloned(), now_ms());
         app.store.put_signal(&item).await?;
+        // A lost send leaves the record due: the relay sends it.
+        let msg = SignalMessage::FanOut { signal: item.id };
+        for (_, why) in send_all(app.queue.as_ref(), &[msg]).await.failed {
+            tracing::warn!(error = %why, "signal enqueue failed; the relay will resend");
+        }
     }
     Ok(())
 }

@@ -4,11 +4,18 @@
 //! * `GET /api/users/v1/sessions` — global search (filters, keyset paging, newest activity
 //!   first; no Scan: the sharded live-session index).
 //! * `GET|DELETE /api/users/v1/{user-id}/sessions` — a user's live sessions / end them all.
-//! * `GET|DELETE /api/users/v1/{user-id}/sessions/{session-id}` — one session / end it.
+//! * `GET|DELETE /api/users/v1/{user-id}/sessions/{session-id}` — one session / end it. An
+//!   ended session still reads, with `status: ended`, `endedReason`, `endedAt` and
+//!   `endedBy` (an expired one not yet swept is 404 until the relay ends it).
 //! * `GET …/{session-id}/logout-deliveries` — back-channel logout receipts (also for ended
 //!   sessions).
 //! * `POST …/logout-deliveries/{client-id}/replay` — re-send a `dead` or `rejected` delivery
 //!   (202); any other state is 409.
+//!
+//! * `GET /api/ssf/v1/streams/{stream-id}/events` — a Shared Signals stream's events and
+//!   their receipts (pending, delivered, rejected, dead; never the SETs themselves), whoever
+//!   owns the stream; `POST …/events/{jti}/replay` — re-send a `dead` or `rejected` event
+//!   (202; any other state 409).
 //!
 //! * `POST /api/users/v1/{user-id}/password` (`{"password"}`), `POST …/{user-id}/disable`,
 //!   `POST …/{user-id}/enable` (scope `internal_user_mgt_update`) and
@@ -30,7 +37,9 @@ use crate::platform::time::now_s;
 use crate::session::terminate::terminate_all_by;
 use crate::session::terminate::terminate_by;
 use crate::session::Terminated;
-use crate::store::schema::{ActorKind, DeliveryItem, DeliveryStatus, EndReason, EndedBy};
+use crate::store::schema::{
+    ActorKind, DeliveryItem, DeliveryStatus, EndReason, EndedBy, SessionStatus,
+};
 use crate::store::StoreError;
 use http::{HeaderMap, StatusCode};
 use serde_json::json;
@@ -69,10 +78,14 @@ pub enum Op {
     Enable,
     /// `DELETE /{user-id}`: delete the user.
     DeleteUser,
+    /// `GET /api/ssf/v1/streams/{stream-id}/events`: a stream's events and receipts.
+    StreamEvents,
+    /// `POST …/events/{jti}/replay`: queue a dead or rejected event again.
+    StreamReplay,
 }
 
 /// Every operation and its route: the one mapping from the route table to this API.
-const OPS: [(Route, Op); 11] = [
+const OPS: [(Route, Op); 13] = [
     (route::ADMIN_SEARCH, Op::Search),
     (route::ADMIN_LIST_USER, Op::ListUser),
     (route::ADMIN_END_USER, Op::EndUser),
@@ -84,6 +97,8 @@ const OPS: [(Route, Op); 11] = [
     (route::ADMIN_DISABLE, Op::Disable),
     (route::ADMIN_ENABLE, Op::Enable),
     (route::ADMIN_DELETE_USER, Op::DeleteUser),
+    (route::ADMIN_STREAM_EVENTS, Op::StreamEvents),
+    (route::ADMIN_STREAM_REPLAY, Op::StreamReplay),
 ];
 
 impl Op {
@@ -97,8 +112,8 @@ impl Op {
     /// The scope it needs.
     pub fn scope(self) -> &'static str {
         match self {
-            Op::Search | Op::ListUser | Op::GetOne | Op::Deliveries => VIEW,
-            Op::EndUser | Op::EndOne | Op::Replay => DELETE,
+            Op::Search | Op::ListUser | Op::GetOne | Op::Deliveries | Op::StreamEvents => VIEW,
+            Op::EndUser | Op::EndOne | Op::Replay | Op::StreamReplay => DELETE,
             Op::SetPassword | Op::Disable | Op::Enable => USER_UPDATE,
             Op::DeleteUser => USER_DELETE,
         }
@@ -118,6 +133,10 @@ pub struct AdminRequest<'a> {
     pub session_id: &'a str,
     /// The `{client-id}` path parameter (replay); empty when the route has none.
     pub client_id: &'a str,
+    /// The `{stream-id}` path parameter (stream events); empty when the route has none.
+    pub stream_id: &'a str,
+    /// The `{jti}` path parameter (event replay); empty when the route has none.
+    pub jti: &'a str,
     /// The raw query string; each operation refuses parameters it does not take.
     pub raw_query: &'a str,
     /// The request body (JSON for the password reset; ignored by the other operations).
@@ -244,6 +263,15 @@ pub async fn run(app: &App, r: &AdminRequest<'_>) -> Result<Answer, ApiError> {
                 Some(s) if s.user_id == uid && s.is_live(now_s()) => Ok(Answer::json(
                     api::session_json(&s, token.sessions.contains(&s.sid)),
                 )),
+                // An ended session reads with why, when and by whom it ended (issue 19.4).
+                Some(s) if s.user_id == uid && s.status == SessionStatus::Ended => {
+                    let mut v = api::session_json(&s, false);
+                    v["status"] = json!(s.status);
+                    v["endedReason"] = json!(s.ended_reason);
+                    v["endedAt"] = json!(s.ended_at_ms.map(|t| t.to_string()));
+                    v["endedBy"] = json!(s.ended_by.as_ref().map(ended_by_json));
+                    Ok(Answer::json(v))
+                }
                 _ => Err(no_session()),
             }
         }
@@ -306,10 +334,61 @@ pub async fn run(app: &App, r: &AdminRequest<'_>) -> Result<Answer, ApiError> {
                 Err(e) => Err(e.into()),
             }
         }
+        Op::StreamEvents => {
+            Query::parse(r.raw_query, &[])?;
+            let events = if api::valid_id(r.stream_id) {
+                app.store.stream_events(r.stream_id).await?
+            } else {
+                Vec::new()
+            };
+            if events.is_empty() && !stream_exists(app, r.stream_id).await? {
+                return Err(no_stream());
+            }
+            let events: Vec<_> = events
+                .iter()
+                .map(crate::ssf::delivery::event_json)
+                .collect();
+            Ok(Answer::json(
+                json!({"streamId": r.stream_id, "events": events}),
+            ))
+        }
+        Op::StreamReplay => {
+            Query::parse(r.raw_query, &[])?;
+            if !api::valid_id(r.stream_id) {
+                return Err(no_event());
+            }
+            match crate::ssf::delivery::replay(app, r.stream_id, r.jti).await {
+                Ok(Some(())) => Ok(Answer::empty(StatusCode::ACCEPTED)),
+                Ok(None) => Err(no_event()),
+                Err(StoreError::ConditionFailed) => Err(not_replayable("not dead or rejected")),
+                Err(e) => Err(e.into()),
+            }
+        }
         Op::SetPassword | Op::Disable | Op::Enable | Op::DeleteUser => {
             Err(ApiError::method_not_allowed())
         }
     }
+}
+
+fn no_stream() -> ApiError {
+    ApiError::not_found("No Shared Signals stream with this id.")
+}
+
+fn no_event() -> ApiError {
+    ApiError::not_found("No event receipt with this id in this stream.")
+}
+
+/// Whether a stream with this id is registered (any owner). 1 GetItem (the registry).
+async fn stream_exists(app: &App, stream_id: &str) -> Result<bool, StoreError> {
+    if !api::valid_id(stream_id) {
+        return Ok(false);
+    }
+    Ok(app
+        .store
+        .stream_index()
+        .await?
+        .iter()
+        .any(|s| s.stream_id == stream_id))
 }
 
 /// The body of `POST /{user-id}/password`.
@@ -396,7 +475,7 @@ mod tests {
             let op = Op::of(k).unwrap_or_else(|| panic!("{k}"));
             let reads = k.starts_with("GET ");
             assert_eq!(op.scope() == VIEW, reads, "{k}");
-            let account = !k.contains("/sessions");
+            let account = !k.contains("/sessions") && !k.contains("/api/ssf/");
             assert_eq!(
                 [USER_UPDATE, USER_DELETE].contains(&op.scope()),
                 account,

@@ -81,6 +81,8 @@ routes! {
     ADMIN_DISABLE = "POST" "/api/users/v1/{user-id}/disable" => "admin-sessions";
     ADMIN_ENABLE = "POST" "/api/users/v1/{user-id}/enable" => "admin-sessions";
     ADMIN_DELETE_USER = "DELETE" "/api/users/v1/{user-id}" => "admin-sessions";
+    ADMIN_STREAM_EVENTS = "GET" "/api/ssf/v1/streams/{stream-id}/events" => "admin-sessions";
+    ADMIN_STREAM_REPLAY = "POST" "/api/ssf/v1/streams/{stream-id}/events/{jti}/replay" => "admin-sessions";
     GET_API_DOCS = "GET" "/api/users/v1/openapi.yaml" => "api-docs";
     GET_MYACCOUNT = "GET" "/myaccount" => "myaccount";
     // --- issue 21 (SSF transmitter): the metadata and stream management (`crate::ssf`).
@@ -95,6 +97,7 @@ routes! {
     SSF_SUBJECTS_ADD = "POST" "/ssf/subjects/add" => "ssf";
     SSF_SUBJECTS_REMOVE = "POST" "/ssf/subjects/remove" => "ssf";
     SSF_VERIFY = "POST" "/ssf/verify" => "ssf";
+    SSF_POLL = "POST" "/ssf/poll/{stream-id}" => "ssf";
     // --- end of issue 21.
 }
 

@@ -224,6 +224,7 @@ pub async fn deliver_batch(
                 DeliveryOutcome::Retry { .. } => "retried",
                 DeliveryOutcome::Dead { .. } => "dead",
                 DeliveryOutcome::AlreadyFinal(_) => "duplicate",
+                DeliveryOutcome::Held => "held",
             };
             crate::platform::telemetry::metric("Deliveries", ("Outcome", label), 1.0);
             tracing::info!(sid = %msg.sid, client_id = %msg.client_id, outcome = label, attempt = count, "back-channel logout");
@@ -251,7 +252,10 @@ async fn record_wave(
     for &i in wave {
         let (msg, count) = msgs[i];
         if let Some(Ok(outcome)) = &attempts[i] {
-            if matches!(outcome, DeliveryOutcome::AlreadyFinal(_)) {
+            if matches!(
+                outcome,
+                DeliveryOutcome::AlreadyFinal(_) | DeliveryOutcome::Held
+            ) {
                 continue;
             }
             records.push(crate::store::DeliveryRecord {

@@ -4,10 +4,11 @@
 //! `rejected` delivery.
 
 use crate::app::App;
-use crate::outbound::queue::DeliveryMessage;
+use crate::outbound::queue::{send_all, DeliveryMessage, QueueMessage, SignalMessage};
 use crate::platform::time::{now_ms, now_s};
 use crate::session::{self, Terminated, RELAY_AFTER_SECS};
-use crate::store::schema::{EndReason, SessionStatus};
+use crate::store::schema::{keys, EndReason, SessionStatus, SignalItem};
+use crate::store::DueSignalWork;
 use crate::store::StoreError;
 use futures::stream::{self, StreamExt, TryStreamExt};
 
@@ -18,6 +19,9 @@ pub struct RelayReport {
     pub resent: usize,
     /// Expired sessions this run ended (reason `expired`).
     pub expired: usize,
+    /// Shared Signals work sent to the queue again: signal records not fanned out and push
+    /// events not final whose messages were lost (or held events looked at again).
+    pub signals_resent: usize,
 }
 
 /// The relay: re-send deliveries pending past their due time (a lost SendMessage after a
@@ -25,7 +29,7 @@ pub struct RelayReport {
 /// `expired`). Run every minute.
 ///
 /// Round trips: 1 Query per due shard (16 side by side) for deliveries (+1 SQS batch per 10, +1 UpdateItem
-/// each), 1 Query per due shard for sessions, then per expired session 1 GetItem (re-check)
+/// each), the same for Shared Signals work, 1 Query per due shard for sessions, then per expired session 1 GetItem (re-check)
 /// + those of [`session::terminate()`], 8 sessions at a time (1 with a session limit).
 pub async fn relay(app: &App, now_s: i64) -> Result<RelayReport, StoreError> {
     let mut report = RelayReport::default();
@@ -38,9 +42,13 @@ pub async fn relay(app: &App, now_s: i64) -> Result<RelayReport, StoreError> {
         })
         .collect();
     if !msgs.is_empty() {
-        let sent = app.queue.send(&msgs).await;
+        let sent = send_all(app.queue.as_ref(), &msgs).await;
         for m in &msgs {
-            if sent.failed.iter().any(|(f, _)| f == m) {
+            if sent
+                .failed
+                .iter()
+                .any(|(f, _)| *f == QueueMessage::from(m.clone()))
+            {
                 continue;
             }
             report.resent += 1;
@@ -54,6 +62,7 @@ pub async fn relay(app: &App, now_s: i64) -> Result<RelayReport, StoreError> {
             }
         }
     }
+    report.signals_resent = resend_signal_work(app, now_s).await?;
     let mut ends = Vec::new();
     for s in app.store.due_sessions(now_s, 500).await? {
         ends.push(async move { expire(app, &s.sid, now_s).await });
@@ -72,6 +81,53 @@ pub async fn relay(app: &App, now_s: i64) -> Result<RelayReport, StoreError> {
         .await?;
     report.expired += ended.iter().filter(|e| **e).count();
     Ok(report)
+}
+
+/// Send due Shared Signals work to the queue again, and push each item's due time out by
+/// [`SignalItem::RESEND_AFTER_SECS`] (a held event's next look is decided by its push
+/// attempt). Round trips: 1 Query per due shard, 1 SQS batch per 10, 1 UpdateItem each.
+async fn resend_signal_work(app: &App, now_s: i64) -> Result<usize, StoreError> {
+    let due = app.store.due_signal_work(now_s, 500).await?;
+    if due.is_empty() {
+        return Ok(0);
+    }
+    let work: Vec<(SignalMessage, (String, String), String)> = due
+        .into_iter()
+        .map(|w| match w {
+            DueSignalWork::Signal(s) => (
+                SignalMessage::FanOut {
+                    signal: s.id.clone(),
+                },
+                keys::signal(&s.id),
+                s.id,
+            ),
+            DueSignalWork::Event(e) => {
+                (crate::ssf::delivery::push_message(&e), (e.pk, e.sk), e.jti)
+            }
+        })
+        .collect();
+    let msgs: Vec<SignalMessage> = work.iter().map(|(m, _, _)| m.clone()).collect();
+    let sent = send_all(app.queue.as_ref(), &msgs).await;
+    let mut resent = 0;
+    for (m, key, due_id) in work {
+        if sent
+            .failed
+            .iter()
+            .any(|(f, _)| *f == QueueMessage::from(m.clone()))
+        {
+            continue;
+        }
+        resent += 1;
+        match app
+            .store
+            .reschedule_signal_work(key, &due_id, now_s + SignalItem::RESEND_AFTER_SECS)
+            .await
+        {
+            Ok(()) | Err(StoreError::ConditionFailed) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(resent)
 }
 
 /// How many expired sessions one relay run ends at once.
@@ -110,7 +166,7 @@ pub async fn replay(app: &App, sid: &str, client_id: &str) -> Result<(), StoreEr
         user_id: d.user_id,
         resent: false,
     };
-    let r = app.queue.send(std::slice::from_ref(&msg)).await;
+    let r = send_all(app.queue.as_ref(), std::slice::from_ref(&msg)).await;
     for (_, why) in r.failed {
         tracing::warn!(sid = %sid, client_id = %client_id, error = %why, "replay enqueue failed; the relay will resend");
     }

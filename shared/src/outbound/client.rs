@@ -158,6 +158,10 @@ pub enum OutboundError {
     /// The body was longer than [`Limits::max_body`] (bytes).
     #[error("response body over {0} bytes")]
     TooLarge(usize),
+    /// A request header value Warden was given (a receiver's `Authorization`) is not a
+    /// valid header value: final, nothing was sent.
+    #[error("a request header value is not valid")]
+    BadHeader,
     /// Any other failure of the request.
     #[error("request failed")]
     Failed,
@@ -280,14 +284,30 @@ impl OutboundClient {
         content_type: &str,
         body: String,
     ) -> Result<Answer, OutboundError> {
+        self.post_with(url, content_type, &[], body).await
+    }
+
+    /// [`OutboundClient::post`] with more request headers (`name`, `value`: an SSF push's
+    /// `Accept` and the receiver's `Authorization`). A value that is not a valid header
+    /// value is refused before anything is sent.
+    pub async fn post_with(
+        &self,
+        url: &str,
+        content_type: &str,
+        headers: &[(&str, &str)],
+        body: String,
+    ) -> Result<Answer, OutboundError> {
         let url = url::Url::parse(url).map_err(|_| OutboundError::Refused(Refusal::Url))?;
         self.policy
             .check_url(&url)
             .map_err(OutboundError::Refused)?;
-        let response = self
-            .client
-            .post(url)
-            .header("content-type", content_type)
+        let mut req = self.client.post(url).header("content-type", content_type);
+        for (name, value) in headers {
+            let v = reqwest::header::HeaderValue::from_str(value)
+                .map_err(|_| OutboundError::BadHeader)?;
+            req = req.header(*name, v);
+        }
+        let response = req
             .body(body)
             .send()
             .await

@@ -1,4 +1,6 @@
-//! The logout queue: "send these deliveries". SQS in AWS, an in-process channel locally.
+//! The outbound queue: "send these deliveries" — back-channel logouts and Shared Signals
+//! work (fan a signal out to its streams, push one SET). SQS in AWS, an in-process channel
+//! locally.
 
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
@@ -33,11 +35,54 @@ impl DeliveryMessage {
     }
 }
 
+/// Shared Signals work for the dispatcher (issue 21). Internally tagged (`"ssf": …`), so
+/// it never parses as a [`DeliveryMessage`] nor one as it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "ssf", rename_all = "snake_case")]
+pub enum SignalMessage {
+    /// Fan the outbox record `signal` out to the streams it matches: one event per stream
+    /// and cause (`crate::ssf::delivery::fan_out`).
+    FanOut {
+        /// The signal record's id (`SIGNAL#<id>`).
+        signal: String,
+    },
+    /// Push one pending event of a push stream (`crate::ssf::delivery::push`).
+    Push {
+        /// The stream.
+        stream_id: String,
+        /// The pending event's sort key in the stream's event partition.
+        event: String,
+    },
+}
+
+/// One message on the queue: a back-channel logout (the original, untagged shape: messages
+/// already queued or dead-lettered still parse) or Shared Signals work.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum QueueMessage {
+    /// A back-channel logout delivery.
+    Logout(DeliveryMessage),
+    /// Shared Signals work.
+    Signal(SignalMessage),
+}
+
+impl From<DeliveryMessage> for QueueMessage {
+    fn from(m: DeliveryMessage) -> Self {
+        QueueMessage::Logout(m)
+    }
+}
+
+impl From<SignalMessage> for QueueMessage {
+    fn from(m: SignalMessage) -> Self {
+        QueueMessage::Signal(m)
+    }
+}
+
 /// Which messages could not be sent (the outbox keeps them pending for the relay).
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct SendReport {
     /// Each message not accepted by the queue, with the reason.
-    pub failed: Vec<(DeliveryMessage, String)>,
+    pub failed: Vec<(QueueMessage, String)>,
 }
 
 /// Where terminations hand their deliveries for the dispatcher: SQS on AWS, a channel in the local
@@ -45,7 +90,7 @@ pub struct SendReport {
 /// `pending` and the relay sends it again.
 pub trait LogoutQueue: Send + Sync + std::fmt::Debug {
     /// Send every message; never fails as a whole, reports per-message failures.
-    fn send<'a>(&'a self, msgs: &'a [DeliveryMessage]) -> BoxFuture<'a, SendReport>;
+    fn send<'a>(&'a self, msgs: &'a [QueueMessage]) -> BoxFuture<'a, SendReport>;
 
     /// Does this queue deliver at all? `false` for [`NoQueue`]: a process without a queue
     /// (the CLI outside AWS) leaves its deliveries to the relay, so they are due at once.
@@ -64,7 +109,7 @@ pub struct SqsQueue {
 }
 
 impl LogoutQueue for SqsQueue {
-    fn send<'a>(&'a self, msgs: &'a [DeliveryMessage]) -> BoxFuture<'a, SendReport> {
+    fn send<'a>(&'a self, msgs: &'a [QueueMessage]) -> BoxFuture<'a, SendReport> {
         Box::pin(async move {
             let mut report = SendReport::default();
             for chunk in msgs.chunks(10) {
@@ -115,14 +160,14 @@ impl LogoutQueue for SqsQueue {
 /// dispatcher task. `fail_sends` simulates an outage (for tests of the relay).
 #[derive(Debug)]
 pub struct InProcessQueue {
-    tx: mpsc::UnboundedSender<DeliveryMessage>,
+    tx: mpsc::UnboundedSender<QueueMessage>,
     /// While `true`, every send fails (tests of the relay's catch-up).
     pub fail_sends: AtomicBool,
 }
 
 impl InProcessQueue {
     /// The queue and the receiving end the local dispatcher reads.
-    pub fn new() -> (Self, mpsc::UnboundedReceiver<DeliveryMessage>) {
+    pub fn new() -> (Self, mpsc::UnboundedReceiver<QueueMessage>) {
         let (tx, rx) = mpsc::unbounded_channel();
         (
             InProcessQueue {
@@ -135,7 +180,7 @@ impl InProcessQueue {
 }
 
 impl LogoutQueue for InProcessQueue {
-    fn send<'a>(&'a self, msgs: &'a [DeliveryMessage]) -> BoxFuture<'a, SendReport> {
+    fn send<'a>(&'a self, msgs: &'a [QueueMessage]) -> BoxFuture<'a, SendReport> {
         Box::pin(async move {
             let mut report = SendReport::default();
             for m in msgs {
@@ -150,12 +195,24 @@ impl LogoutQueue for InProcessQueue {
     }
 }
 
+/// [`LogoutQueue::send`] for messages of one kind.
+pub async fn send_all<M: Clone + Into<QueueMessage>>(
+    queue: &dyn LogoutQueue,
+    msgs: &[M],
+) -> SendReport {
+    if msgs.is_empty() {
+        return SendReport::default();
+    }
+    let all: Vec<QueueMessage> = msgs.iter().cloned().map(Into::into).collect();
+    queue.send(&all).await
+}
+
 /// A queue that drops nothing and sends nothing: for functions that never enqueue.
 #[derive(Debug, Default)]
 pub struct NoQueue;
 
 impl LogoutQueue for NoQueue {
-    fn send<'a>(&'a self, msgs: &'a [DeliveryMessage]) -> BoxFuture<'a, SendReport> {
+    fn send<'a>(&'a self, msgs: &'a [QueueMessage]) -> BoxFuture<'a, SendReport> {
         Box::pin(async move {
             SendReport {
                 failed: msgs
@@ -167,5 +224,37 @@ impl LogoutQueue for NoQueue {
     }
     fn delivers(&self) -> bool {
         false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logout_and_signal_messages_keep_apart_on_the_wire() {
+        let logout = QueueMessage::from(DeliveryMessage {
+            sid: "s".into(),
+            client_id: "c".into(),
+            user_id: "u".into(),
+            resent: false,
+        });
+        let body = serde_json::to_string(&logout).unwrap();
+        assert_eq!(body, r#"{"sid":"s","client_id":"c","user_id":"u"}"#);
+        assert_eq!(serde_json::from_str::<QueueMessage>(&body).unwrap(), logout);
+        for m in [
+            SignalMessage::FanOut { signal: "x".into() },
+            SignalMessage::Push {
+                stream_id: "st".into(),
+                event: "Q#1#j".into(),
+            },
+        ] {
+            let q = QueueMessage::from(m);
+            let body = serde_json::to_string(&q).unwrap();
+            assert!(body.contains(r#""ssf":"#), "{body}");
+            assert_eq!(serde_json::from_str::<QueueMessage>(&body).unwrap(), q);
+            assert!(serde_json::from_str::<DeliveryMessage>(&body).is_err());
+        }
+        assert!(serde_json::from_str::<QueueMessage>(r#"{"ssf":"other"}"#).is_err());
     }
 }

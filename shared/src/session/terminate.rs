@@ -7,7 +7,7 @@
 //! (`Store::commit_termination`), then the queue.
 
 use crate::app::App;
-use crate::outbound::queue::DeliveryMessage;
+use crate::outbound::queue::{DeliveryMessage, QueueMessage, SignalMessage};
 use crate::platform::time::{now_ms, now_s};
 use crate::session::{RECEIPT_RETENTION_SECS, RELAY_AFTER_SECS};
 use crate::store::bulk::{ending_items, pack, Ending, BULK_RESERVED};
@@ -191,11 +191,13 @@ pub async fn terminate_by(
             Err(e) => return Err(e),
         }
         tracing::info!(sid = %sid, reason = %reason, tokens = tokens.len(), deliveries = deliveries.len(), "session ended");
+        let signals: Vec<String> = signal.into_iter().map(|g| g.id).collect();
         after_commit(
             app,
             &s.user_id,
             std::slice::from_ref(&s.sid),
             &deliveries,
+            &signals,
             reason,
         )
         .await;
@@ -227,13 +229,15 @@ async fn signal_record(
 
 /// What follows a committed termination of `sids` (all of `user_id`): the metric, the
 /// ended-session markers for "Recently ended" (1 BatchWriteItem per 25; a failure is only
-/// logged) and the deliveries sent to the queue (1 SendMessageBatch per 10; a failed send
-/// leaves them pending for the relay).
+/// logged) and the deliveries and signal records (`signals`: their ids, for the fan-out)
+/// sent to the queue (1 SendMessageBatch per 10; a failed send leaves them pending for the
+/// relay).
 async fn after_commit(
     app: &App,
     user_id: &str,
     sids: &[String],
     deliveries: &[DeliveryItem],
+    signals: &[String],
     reason: EndReason,
 ) {
     crate::platform::telemetry::metric(
@@ -241,15 +245,20 @@ async fn after_commit(
         ("Reason", reason.as_str()),
         sids.len() as f64,
     );
-    let msgs: Vec<DeliveryMessage> = deliveries
+    let mut msgs: Vec<QueueMessage> = deliveries
         .iter()
-        .map(DeliveryMessage::for_delivery)
+        .map(|d| DeliveryMessage::for_delivery(d).into())
         .collect();
+    msgs.extend(
+        signals
+            .iter()
+            .map(|id| QueueMessage::from(SignalMessage::FanOut { signal: id.clone() })),
+    );
     let send = async {
         if !msgs.is_empty() {
             let report = app.queue.send(&msgs).await;
             for (m, why) in &report.failed {
-                tracing::warn!(sid = %m.sid, client_id = %m.client_id, error = %why, "enqueue failed; the relay will resend");
+                tracing::warn!(message = ?m, error = %why, "enqueue failed; the relay will resend");
             }
         }
     };
@@ -403,7 +412,8 @@ pub async fn terminate_many(
                 txn: txn.clone(),
                 ..SignalItem::termination(user_id, &sids, reason, actor, now)
             });
-            app.store
+            let r = app
+                .store
                 .commit_terminations_signalled(
                     user_id,
                     group,
@@ -412,7 +422,8 @@ pub async fn terminate_many(
                     Some(actor),
                     now,
                 )
-                .await
+                .await;
+            (r, signal.map(|g| g.id))
         };
         commits.push(async move { (group, commit.await) });
     }
@@ -423,9 +434,11 @@ pub async fn terminate_many(
     let mut alone: Vec<&str> = Vec::new();
     let mut ended: Vec<String> = Vec::new();
     let mut deliveries: Vec<DeliveryItem> = Vec::new();
-    for (group, r) in results {
+    let mut signals: Vec<String> = Vec::new();
+    for (group, (r, signal)) in results {
         match r {
             Ok(()) => {
+                signals.extend(signal);
                 for e in group {
                     ended.push(e.session.sid.clone());
                     deliveries.extend(e.deliveries.iter().cloned());
@@ -448,7 +461,7 @@ pub async fn terminate_many(
     );
     tracing::info!(user_id = %user_id, reason = %reason, sessions = ended.len(), transactions = groups.len(), one_by_one = alone.len(), "sessions ended in bulk");
     if !ended.is_empty() {
-        after_commit(app, user_id, &ended, &deliveries, reason).await;
+        after_commit(app, user_id, &ended, &deliveries, &signals, reason).await;
     }
     let mut count = ended.len();
     for sid in alone {
@@ -488,7 +501,17 @@ async fn ended_by_this(
             .into_iter()
             .filter(|d| d.status == DeliveryStatus::Pending)
             .collect();
-        after_commit(app, user_id, std::slice::from_ref(&s.sid), &pending, reason).await;
+        // Its group's signal record is not known here: the relay sends it from the due
+        // index.
+        after_commit(
+            app,
+            user_id,
+            std::slice::from_ref(&s.sid),
+            &pending,
+            &[],
+            reason,
+        )
+        .await;
     }
     Ok(ours)
 }

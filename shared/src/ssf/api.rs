@@ -13,8 +13,17 @@
 //! * `POST /ssf/subjects/add` `{"stream_id","subject","verified"?}` — 200;
 //!   `POST /ssf/subjects/remove` `{"stream_id","subject"}` — 204. Scope `ssf.manage`.
 //! * `POST /ssf/verify` `{"stream_id","state"?}` — 204: the request is recorded on the
-//!   stream (`verification`, for the dispatcher that will send the verification SET); one
-//!   sooner than `min_verification_interval` after the last is 429 with `Retry-After`.
+//!   stream and as a signal record whose fan-out makes the verification SET an event of the
+//!   stream (pushed, or kept for the next poll: [`super::delivery::request_verification`]);
+//!   one sooner than
+//!   `min_verification_interval` after the last is 429 with `Retry-After`.
+//! * `POST /ssf/poll/{stream-id}` — RFC 8936 poll of a poll stream
+//!   ([`super::delivery::poll`]): `{"maxEvents"?, "returnImmediately"?, "ack"?, "setErrs"?}`
+//!   → 200 `{"sets", "moreAvailable"}`. Scope `ssf.read` or `ssf.manage`; a push stream is
+//!   404 here.
+//!
+//! Enabling a paused push stream (status, or an update that makes it a push stream) queues
+//! its held events at once ([`super::delivery::release_held`]).
 //!
 //! Only a receiver's own token (`client_credentials`) of a client still registered and
 //! enabled is accepted: a user's token is 403 whatever its scopes.
@@ -25,12 +34,14 @@
 //!
 //! Round trips (`docs/round-trips.md`): a read 1 (GetItem or Query); create 2 (Query to
 //! count, PutItem; + 1 KMS Encrypt with a push authorization header under KMS); update,
-//! replace, status change and verification request 2 (GetItem, PutItem conditioned on the
-//! version read); delete 2 (Query of its subjects, TransactWriteItems); add or remove a
+//! replace and status change 2 (GetItem, PutItem conditioned on the version read; + 1
+//! Query and the SQS sends when held events are released); verification request 3 (those
+//! two and the signal record's PutItem) and an SQS send; poll 2 (GetItem,
+//! Query; + 1 BatchGetItem and 1 BatchWriteItem with acknowledgements); delete 2 (Query of its subjects, TransactWriteItems); add or remove a
 //! subject 1 (TransactWriteItems with the stream's check). The bearer token's GetItem is
 //! one more on each.
 
-use super::{metadata, streams, subjects};
+use super::{delivery, metadata, streams, subjects};
 use crate::api::Answer;
 use crate::app::App;
 use crate::http::error::ApiError;
@@ -39,7 +50,9 @@ use crate::oauth::bearer::{authenticate, require_scope, REALM};
 use crate::oauth::oidc::{SSF_MANAGE, SSF_READ};
 use crate::platform::crypto;
 use crate::platform::time::now_ms;
-use crate::store::schema::{keys, StreamItem, SubjectItem, TokenItem, VerificationRequest};
+use crate::store::schema::{
+    keys, DeliveryMethod, StreamItem, StreamStatus, SubjectItem, TokenItem, VerificationRequest,
+};
 use crate::store::StoreError;
 use http::{HeaderMap, StatusCode};
 use serde_json::{Map, Value};
@@ -60,6 +73,8 @@ pub struct SsfRequest<'a> {
     pub route_key: &'a str,
     /// The raw query string (`stream_id` on GET and DELETE).
     pub raw_query: &'a str,
+    /// The `{stream-id}` path parameter (poll); empty when the route has none.
+    pub path_stream_id: &'a str,
     /// The request body (JSON).
     pub body: &'a str,
 }
@@ -80,7 +95,12 @@ pub fn metadata(app: &App) -> Value {
 pub async fn run(app: &App, r: &SsfRequest<'_>) -> Result<Answer, ApiError> {
     let op = r.route_key;
     let need = match op {
-        k if k == route::SSF_STREAMS_GET.key || k == route::SSF_STATUS_GET.key => Need::Read,
+        k if k == route::SSF_STREAMS_GET.key
+            || k == route::SSF_STATUS_GET.key
+            || k == route::SSF_POLL.key =>
+        {
+            Need::Read
+        }
         _ => Need::Manage,
     };
     let token = authenticate(app, r.headers).await?;
@@ -101,6 +121,7 @@ pub async fn run(app: &App, r: &SsfRequest<'_>) -> Result<Answer, ApiError> {
         k if k == route::SSF_SUBJECTS_ADD.key => add_subject(app, client, r.body).await,
         k if k == route::SSF_SUBJECTS_REMOVE.key => remove_subject(app, client, r.body).await,
         k if k == route::SSF_VERIFY.key => verify(app, client, r.body).await,
+        k if k == route::SSF_POLL.key => poll(app, client, r.path_stream_id, r.body).await,
         _ => Err(ApiError::method_not_allowed()),
     }
 }
@@ -281,6 +302,7 @@ async fn change(app: &App, client: &str, body: &str, replace: bool) -> Result<An
         .ok_or_else(|| bad("stream_id is required."))?;
     let mut s = owned(app, client, &id).await?;
     let read_v = s.v;
+    let was_push = s.delivery_method == DeliveryMethod::Push;
     let header = streams::apply(&mut s, &req, replace, poll_url(app, &id), now_ms());
     seal_header(app, &mut s, header).await?;
     app.store
@@ -288,6 +310,9 @@ async fn change(app: &App, client: &str, body: &str, replace: bool) -> Result<An
         .await
         .map_err(write_error)?;
     app.forget_signal_streams();
+    if !was_push {
+        delivery::release_held(app, &s).await?;
+    }
     Ok(Answer::json(streams::render(&s, &app.config.issuer)))
 }
 
@@ -318,6 +343,7 @@ async fn set_status(app: &App, client: &str, body: &str) -> Result<Answer, ApiEr
     let (status, reason) = streams::parse_status(&obj).map_err(bad)?;
     let mut s = owned(app, client, &id).await?;
     let read_v = s.v;
+    let was = s.status;
     s.status = status;
     s.status_reason = reason;
     s.updated_ms = now_ms();
@@ -328,6 +354,9 @@ async fn set_status(app: &App, client: &str, body: &str) -> Result<Answer, ApiEr
         .map_err(write_error)?;
     app.forget_signal_streams();
     tracing::info!(client_id = %client, stream_id = %id, status = %status, "ssf stream status");
+    if was != StreamStatus::Enabled {
+        delivery::release_held(app, &s).await?;
+    }
     Ok(Answer::json(streams::render_status(&s)))
 }
 
@@ -407,5 +436,18 @@ async fn verify(app: &App, client: &str, body: &str) -> Result<Answer, ApiError>
         .await
         .map_err(write_error)?;
     app.forget_signal_streams();
+    let state = s.verification.as_ref().and_then(|v| v.state.as_deref());
+    delivery::request_verification(app, &s, state).await?;
     Ok(Answer::empty(StatusCode::NO_CONTENT))
+}
+
+/// RFC 8936 poll of one of the caller's poll streams.
+async fn poll(app: &App, client: &str, stream_id: &str, body: &str) -> Result<Answer, ApiError> {
+    let s = owned(app, client, stream_id).await?;
+    if s.delivery_method != DeliveryMethod::Poll {
+        return Err(not_found());
+    }
+    let req = delivery::parse_poll(body).map_err(bad)?;
+    let answer = delivery::poll(app, &s, &req).await?;
+    Ok(Answer::json(answer.json()))
 }

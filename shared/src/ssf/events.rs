@@ -54,6 +54,14 @@ pub enum SignalEvent {
     AccountEnabled,
     /// The account was deleted.
     AccountPurged,
+    /// A verification event (SSF 1.0 §8.1.4) for `stream_id`, echoing the receiver's
+    /// `state`; its subject is the stream (`{"format":"opaque","id":stream_id}`).
+    Verification {
+        /// The stream.
+        stream_id: String,
+        /// The receiver's `state`.
+        state: Option<String>,
+    },
 }
 
 impl SignalEvent {
@@ -65,6 +73,7 @@ impl SignalEvent {
             SignalEvent::AccountDisabled => EventType::AccountDisabled,
             SignalEvent::AccountEnabled => EventType::AccountEnabled,
             SignalEvent::AccountPurged => EventType::AccountPurged,
+            SignalEvent::Verification { .. } => EventType::Verification,
         }
     }
 
@@ -100,6 +109,13 @@ pub fn events_of(sig: &SignalItem) -> Vec<SignalEvent> {
         SignalKind::AccountDisabled => vec![SignalEvent::AccountDisabled],
         SignalKind::AccountEnabled => vec![SignalEvent::AccountEnabled],
         SignalKind::AccountPurged => vec![SignalEvent::AccountPurged],
+        SignalKind::Verification => match &sig.stream {
+            Some((_, stream_id)) => vec![SignalEvent::Verification {
+                stream_id: stream_id.clone(),
+                state: sig.state.clone(),
+            }],
+            None => Vec::new(),
+        },
     }
 }
 
@@ -153,7 +169,12 @@ pub fn set_claims(ctx: &SetContext<'_>, event: &SignalEvent) -> Value {
         "iat": ctx.iat,
         "aud": aud,
         "txn": ctx.txn,
-        "sub_id": sub_id(ctx, event.sid()),
+        "sub_id": match event {
+            SignalEvent::Verification { stream_id, .. } => {
+                json!({"format": "opaque", "id": stream_id})
+            }
+            _ => sub_id(ctx, event.sid()),
+        },
         "events": events,
     })
 }
@@ -196,6 +217,10 @@ fn event_body(event: &SignalEvent, event_ms: i64) -> Value {
         SignalEvent::AccountDisabled | SignalEvent::AccountEnabled | SignalEvent::AccountPurged => {
             json!({})
         }
+        SignalEvent::Verification { state, .. } => match state {
+            Some(st) => json!({"state": st}),
+            None => json!({}),
+        },
     }
 }
 

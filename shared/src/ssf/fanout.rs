@@ -11,14 +11,30 @@
 //!   when it is enabled again), `disabled` drops (neither transmitted nor kept); an event
 //!   type not in `events_delivered` is skipped whatever the status.
 
+use super::events::SubjectShape;
 use super::subjects;
 use crate::store::schema::{EventType, StreamStatus};
 use serde_json::json;
 
 /// The hashes ([`subjects::Subject::key_hash`]) of every subject form that names the user
 /// `user_id` (with `email`, if known) at `issuer`: the sort keys to look up in a stream's
-/// subject partition.
+/// subject partition. The simple forms come first, then the complex ones.
 pub fn subject_hashes(issuer: &str, user_id: &str, email: Option<&str>) -> Vec<String> {
+    subject_forms(issuer, user_id, email)
+        .into_iter()
+        .map(|(h, _)| h)
+        .collect()
+}
+
+/// [`subject_hashes`], each with the shape a SET takes for a stream that registered it: a
+/// receiver that added the user as a complex subject asked for complex subjects, and gets
+/// the session beside the user ([`SubjectShape::UserAndSession`]); one that added a simple
+/// form gets the user alone.
+pub fn subject_forms(
+    issuer: &str,
+    user_id: &str,
+    email: Option<&str>,
+) -> Vec<(String, SubjectShape)> {
     let mut simple = vec![json!({"format": "iss_sub", "iss": issuer, "sub": user_id})];
     if let Some(e) = email {
         simple.push(json!({"format": "email", "email": e}));
@@ -28,12 +44,13 @@ pub fn subject_hashes(issuer: &str, user_id: &str, email: Option<&str>) -> Vec<S
         .iter()
         .flat_map(|s| [json!({"user": s}), json!({"format": "complex", "user": s})])
         .collect();
-    simple
+    let shaped = simple
         .iter()
-        .chain(&complex)
+        .map(|v| (v, SubjectShape::User))
+        .chain(complex.iter().map(|v| (v, SubjectShape::UserAndSession)));
+    shaped
         // A value Warden cannot store as a subject (an odd e-mail) matches nothing.
-        .filter_map(|v| subjects::parse(v).ok())
-        .map(|s| s.key_hash())
+        .filter_map(|(v, shape)| subjects::parse(v).ok().map(|s| (s.key_hash(), shape)))
         .collect()
 }
 
@@ -90,6 +107,10 @@ mod tests {
         }
         assert_eq!(subject_hashes("https://idp", "u1", None).len(), 3);
         assert_eq!(subject_hashes("https://idp", "u1", Some("odd")).len(), 3);
+        let forms = subject_forms("https://idp", "u1", Some("a@example.com"));
+        let shapes: Vec<SubjectShape> = forms.iter().map(|(_, s)| *s).collect();
+        assert_eq!(&shapes[..2], &[SubjectShape::User; 2]);
+        assert_eq!(&shapes[2..], &[SubjectShape::UserAndSession; 4]);
     }
 
     #[test]

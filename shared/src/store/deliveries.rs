@@ -46,6 +46,9 @@ pub enum DeliveryOutcome {
     /// Not attempted: a redelivered message whose delivery is already final (`delivered`,
     /// `rejected` or `dead`, named here). Nothing is posted or recorded.
     AlreadyFinal(DeliveryStatus),
+    /// Not attempted, kept pending: an SSF event of a paused stream (SSF 1.0 §8.1.2: held
+    /// and sent when the stream is enabled again), or of a stream that now polls.
+    Held,
 }
 
 /// The same failure for each of `n` records.
@@ -88,7 +91,9 @@ impl DeliveryRecord<'_> {
             }
             // Never recorded (`deliver_batch` leaves it out); were it, the `pending`
             // condition would refuse it.
-            DeliveryOutcome::AlreadyFinal(_) => (DeliveryStatus::Pending, None, None),
+            DeliveryOutcome::AlreadyFinal(_) | DeliveryOutcome::Held => {
+                (DeliveryStatus::Pending, None, None)
+            }
         };
         let mut expr =
             String::from("SET #st = :status, attempts = attempts + :one, updated_ms = :now");
@@ -296,7 +301,11 @@ impl Store {
     ) -> Result<Vec<TransactWriteItem>, StoreError> {
         let mut tx = Vec::new();
         if let Some(sig) = signal {
-            tx.push(super::tokens::put_tx(&self.table, to_item(sig)?, false)?);
+            tx.push(super::tokens::put_tx(
+                &self.table,
+                self.signal_item(sig)?,
+                false,
+            )?);
         }
         tx.extend(self.live_set_release_tx(user_id, sids)?);
         Ok(tx)

@@ -9,7 +9,6 @@ use crate::store::schema::{
     from_item, keys, to_item, DeliveryItem, EndedMarker, SessionItem, ENDED_MARKER_PREFIX,
 };
 use crate::store::StoreError;
-use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
 
 /// One ended session as the reader found it: the session item and the receipts of its
 /// back-channel apps (in client-id order; an app whose delivery is gone is absent).
@@ -25,39 +24,8 @@ impl Store {
     /// Write markers for ended sessions. 1 round trip (BatchWriteItem) per 25 markers, 1
     /// write unit each; unprocessed items are sent again (up to 4 attempts).
     pub async fn put_ended_markers(&self, markers: &[EndedMarker]) -> Result<(), StoreError> {
-        for chunk in markers.chunks(25) {
-            let mut pending: Vec<WriteRequest> = Vec::with_capacity(chunk.len());
-            for m in chunk {
-                let put = PutRequest::builder()
-                    .set_item(Some(to_item(m)?))
-                    .build()
-                    .map_err(|e| StoreError::Backend(e.to_string()))?;
-                pending.push(WriteRequest::builder().put_request(put).build());
-            }
-            for attempt in 0..4u32 {
-                if pending.is_empty() {
-                    break;
-                }
-                if attempt > 0 {
-                    tokio::time::sleep(std::time::Duration::from_millis(20 << attempt)).await;
-                }
-                let out = self
-                    .client
-                    .batch_write_item()
-                    .request_items(&self.table, std::mem::take(&mut pending))
-                    .send()
-                    .await
-                    .map_err(StoreError::from_sdk)?;
-                pending = out
-                    .unprocessed_items
-                    .and_then(|mut u| u.remove(&self.table))
-                    .unwrap_or_default();
-            }
-            if !pending.is_empty() {
-                return Err(StoreError::Throttled);
-            }
-        }
-        Ok(())
+        let puts = markers.iter().map(to_item).collect::<Result<Vec<_>, _>>()?;
+        self.write_many(puts, Vec::new()).await
     }
 
     /// The user's most recently ended sessions (newest first, at most `limit`, ≤ 25), each

@@ -29,6 +29,7 @@ pub use ended::EndedSession;
 pub use error::StoreError;
 pub use live_sessions::{LiveSessions, SessionWrite};
 pub use sessions::{token_link, SessionFilter, SessionPartition};
+pub use signals::DueSignalWork;
 pub use table::{create_table, describe_matches};
 pub use throttle::{Reservation, ThrottleSubject};
 pub use tokens::{FoundToken, Issue, TokenRef};
@@ -416,6 +417,55 @@ impl Store {
             .send()
             .await
             .map_err(StoreError::from_sdk)?;
+        Ok(())
+    }
+
+    /// Put `puts` and delete `deletes` (keys), unconditionally: 1 round trip
+    /// (BatchWriteItem) per 25 requests, 1 write unit per started KB of each item (not
+    /// transactional: each applies on its own). Requests DynamoDB leaves unprocessed are
+    /// sent again (up to 4 attempts), then [`StoreError::Throttled`].
+    pub(crate) async fn write_many(
+        &self,
+        puts: Vec<Item>,
+        deletes: Vec<(String, String)>,
+    ) -> Result<(), StoreError> {
+        use aws_sdk_dynamodb::types::{DeleteRequest, PutRequest, WriteRequest};
+        let mut all: Vec<WriteRequest> = Vec::with_capacity(puts.len() + deletes.len());
+        for item in puts {
+            let put = bld(PutRequest::builder().set_item(Some(item)).build())?;
+            all.push(WriteRequest::builder().put_request(put).build());
+        }
+        for (pk, sk) in deletes {
+            let del = bld(DeleteRequest::builder()
+                .set_key(Some(item_key(pk, sk)))
+                .build())?;
+            all.push(WriteRequest::builder().delete_request(del).build());
+        }
+        for chunk in all.chunks(25) {
+            let mut pending = chunk.to_vec();
+            for attempt in 0..4u32 {
+                if pending.is_empty() {
+                    break;
+                }
+                if attempt > 0 {
+                    tokio::time::sleep(std::time::Duration::from_millis(20 << attempt)).await;
+                }
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, std::mem::take(&mut pending))
+                    .send()
+                    .await
+                    .map_err(StoreError::from_sdk)?;
+                pending = out
+                    .unprocessed_items
+                    .and_then(|mut u| u.remove(&self.table))
+                    .unwrap_or_default();
+            }
+            if !pending.is_empty() {
+                return Err(StoreError::Throttled);
+            }
+        }
         Ok(())
     }
 

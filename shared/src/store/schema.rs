@@ -234,6 +234,31 @@ pub mod keys {
     }
     /// Sort key of a signal record.
     pub const SIGNAL_SK: &str = "SIGNAL";
+    /// `gsi2pk` of a due shard of Shared Signals work: signal records not yet fanned out and
+    /// push events not yet final, for the relay to send again.
+    pub fn due_signal_gsi(shard: u32) -> String {
+        format!("DUE#SIGNAL#{shard}")
+    }
+    /// The partition of a stream's events ([`super::StreamEventItem`]).
+    pub fn stream_events_pk(stream_id: &str) -> String {
+        format!("SSFEV#{stream_id}")
+    }
+    /// Sort key of a stream's event while it is pending (not yet delivered, acknowledged,
+    /// rejected or dead). Warden's `jti`s begin with their event's time
+    /// (`crate::ssf::delivery::event_jti`), so a poll reads the oldest first with one Query
+    /// of the [`EVENT_PENDING_PREFIX`] range, never reading a receipt, and an
+    /// acknowledgement by `jti` finds its item by key.
+    pub fn stream_event_pending(jti: &str) -> String {
+        format!("{EVENT_PENDING_PREFIX}{jti}")
+    }
+    /// Sort-key prefix of a stream's pending events.
+    pub const EVENT_PENDING_PREFIX: &str = "Q#";
+    /// Sort key of a stream's event once final (its receipt).
+    pub fn stream_event_receipt(jti: &str) -> String {
+        format!("{EVENT_RECEIPT_PREFIX}{jti}")
+    }
+    /// Sort-key prefix of a stream's event receipts.
+    pub const EVENT_RECEIPT_PREFIX: &str = "R#";
     /// An offline grant's registration under its user ([`super::OfflineGrantItem`]).
     pub fn offline_grant(uid: &str, family: &str) -> (String, String) {
         (format!("USER#{uid}"), format!("{OFFLINE_PREFIX}{family}"))
@@ -1280,10 +1305,27 @@ pub struct SignalItem {
     /// Who acted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actor: Option<EndedBy>,
+    /// A verification request's stream (`client_id`, `stream_id`): the only stream it goes
+    /// to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<(String, String)>,
+    /// A verification request's `state`, echoed in its SET.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
     /// When it happened (epoch ms).
     pub created_ms: i64,
     /// `pending` until the dispatcher has fanned it out.
     pub status: DeliveryStatus,
+    /// How many streams' events the fan-out wrote (set when it is done).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events: Option<u32>,
+    /// `gsi2` key while pending ([`keys::due_signal_gsi`]): filled in by the store when it
+    /// writes the record, so the relay sends it again if its queue message is lost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gsi2pk: Option<String>,
+    /// `gsi2` sort key while pending: when the relay should send it again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gsi2sk: Option<String>,
     /// TTL (epoch s).
     pub expires_at: i64,
 }
@@ -1291,6 +1333,9 @@ pub struct SignalItem {
 impl SignalItem {
     /// How long a signal record is kept (s): as long as a delivery receipt.
     pub const RETENTION_SECS: i64 = 14 * 86400;
+    /// How long after it is written the relay sends a record still pending (its queue
+    /// message lost) again, and waits between such re-sends.
+    pub const RESEND_AFTER_SECS: i64 = 60;
 
     /// A new pending record of `kind` for `user_id` at `now_ms`, with a fresh id and `txn`.
     pub fn new(kind: SignalKind, user_id: &str, actor: Option<EndedBy>, now_ms: i64) -> Self {
@@ -1306,10 +1351,36 @@ impl SignalItem {
             sids: Vec::new(),
             reason: None,
             actor,
+            stream: None,
+            state: None,
             created_ms: now_ms,
             status: DeliveryStatus::Pending,
+            events: None,
+            gsi2pk: None,
+            gsi2sk: None,
             expires_at: now_ms / 1000 + Self::RETENTION_SECS,
         }
+    }
+
+    /// The record of a verification request on `stream_id` of `client_id`.
+    pub fn verification(
+        client_id: &str,
+        stream_id: &str,
+        state: Option<&str>,
+        now_ms: i64,
+    ) -> Self {
+        SignalItem {
+            stream: Some((client_id.to_string(), stream_id.to_string())),
+            state: state.map(str::to_string),
+            ..SignalItem::new(SignalKind::Verification, "", None, now_ms)
+        }
+    }
+
+    /// The record with its due keys: in `shard`, due `after_s` seconds after it was made.
+    pub fn due_in(mut self, shard: u32, after_s: i64) -> Self {
+        self.gsi2pk = Some(keys::due_signal_gsi(shard));
+        self.gsi2sk = Some(keys::due_sort(self.created_ms / 1000 + after_s, &self.id));
+        self
     }
 
     /// The record of a termination of `sids` (all of `user_id`) for `reason` by `actor`.
@@ -1329,6 +1400,105 @@ impl SignalItem {
                 Some(actor.clone()),
                 now_ms,
             )
+        }
+    }
+}
+
+/// One event of one stream (issue 21): the SET Warden built for it when it fanned a signal
+/// out (or for a verification request), and its delivery. Pending, it sits at
+/// `SSFEV#<stream>` / `Q#<jti>` — what a poll reads and what a push attempt
+/// takes; final (`delivered` — pushed and accepted, or acknowledged by a poll — `rejected`
+/// or `dead`), it moves to `R#<jti>`, its receipt, kept for the retention period. One item
+/// per stream and event: whatever a receiver does, it never touches another stream's.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StreamEventItem {
+    /// Partition key: `SSFEV#<stream_id>`.
+    pub pk: String,
+    /// Sort key: `Q#<jti>` while pending, `R#<jti>` once final.
+    pub sk: String,
+    /// The stream.
+    pub stream_id: String,
+    /// The stream's owner (the receiver's client id): the stream's key.
+    pub client_id: String,
+    /// The SET's `jti`: derived from the signal, the stream and the event, so a fan-out run
+    /// twice writes the same event.
+    pub jti: String,
+    /// The signal record it came from (empty for a verification event).
+    #[serde(default)]
+    pub signal_id: String,
+    /// The SET's `txn`.
+    #[serde(default)]
+    pub txn: String,
+    /// The event type.
+    pub event_type: EventType,
+    /// The user it is about (empty for a verification event).
+    #[serde(default)]
+    pub user_id: String,
+    /// The session it is about, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+    /// The signed SET (compact JWS, `typ: secevent+jwt`): a signed statement for the
+    /// receiver, not a credential. The same bytes on every attempt.
+    pub set: String,
+    /// Push or poll (the stream's, when the event was made).
+    pub delivery_method: DeliveryMethod,
+    /// `pending`, `delivered`, `rejected`, `dead`.
+    pub status: DeliveryStatus,
+    /// Push attempts made so far.
+    #[serde(default)]
+    pub attempts: u32,
+    /// The status of the latest push answer, if the receiver answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_http_status: Option<u16>,
+    /// Why the latest attempt failed, or the receiver's RFC 8935 / RFC 8936 error
+    /// (`err`: `description`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// When it was made (epoch ms): the pending sort key's time.
+    pub created_ms: i64,
+    /// When it last changed (epoch ms).
+    pub updated_ms: i64,
+    /// When it became `delivered` (epoch ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivered_ms: Option<i64>,
+    /// `gsi2` key of a pending push event ([`keys::due_signal_gsi`]): the relay sends it
+    /// again if its message is lost. Poll events have none (the receiver comes for them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gsi2pk: Option<String>,
+    /// `gsi2` sort key of a pending push event: when the relay should send it again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gsi2sk: Option<String>,
+    /// TTL (epoch s).
+    pub expires_at: i64,
+}
+
+impl StreamEventItem {
+    /// The event as its receipt (`R#<jti>`) with a final `status`, out of the due index.
+    pub fn finished(&self, status: DeliveryStatus, now_ms: i64) -> Self {
+        StreamEventItem {
+            sk: keys::stream_event_receipt(&self.jti),
+            status,
+            updated_ms: now_ms,
+            delivered_ms: (status == DeliveryStatus::Delivered).then_some(now_ms),
+            gsi2pk: None,
+            gsi2sk: None,
+            ..self.clone()
+        }
+    }
+
+    /// A receipt put back to pending for a replay (attempts from zero), due in `shard`
+    /// at `due_s` when it is a push event.
+    pub fn reopened(&self, shard: u32, due_s: i64, now_ms: i64) -> Self {
+        let push = self.delivery_method == DeliveryMethod::Push;
+        StreamEventItem {
+            sk: keys::stream_event_pending(&self.jti),
+            status: DeliveryStatus::Pending,
+            attempts: 0,
+            updated_ms: now_ms,
+            delivered_ms: None,
+            gsi2pk: push.then(|| keys::due_signal_gsi(shard)),
+            gsi2sk: push.then(|| keys::due_sort(due_s, &self.jti)),
+            ..self.clone()
         }
     }
 }

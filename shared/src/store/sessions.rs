@@ -399,6 +399,20 @@ impl Store {
         now_s: i64,
         limit: usize,
     ) -> Result<Vec<T>, StoreError> {
+        self.due_items_raw(partition_of, now_s, limit)
+            .await?
+            .into_iter()
+            .map(from_item)
+            .collect()
+    }
+
+    /// [`Store::due_items`] as the items read.
+    pub(crate) async fn due_items_raw(
+        &self,
+        partition_of: fn(u32) -> String,
+        now_s: i64,
+        limit: usize,
+    ) -> Result<Vec<Item>, StoreError> {
         use futures::stream::{self, StreamExt, TryStreamExt};
         let shards = self.read_shards().await?.due;
         let mut reads = Vec::with_capacity(shards as usize);
@@ -408,7 +422,7 @@ impl Store {
         }
         // The shards side by side (16 at a time), in shard order.
         let pages: Vec<Vec<Item>> = stream::iter(reads).buffered(16).try_collect().await?;
-        pages.into_iter().flatten().map(from_item).collect()
+        Ok(pages.into_iter().flatten().collect())
     }
 
     async fn due_query(&self, pk: &str, now_s: i64, limit: usize) -> Result<Vec<Item>, StoreError> {

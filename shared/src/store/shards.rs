@@ -19,6 +19,11 @@ use std::time::{Duration, Instant};
 const RECORD_TTL: Duration = Duration::from_secs(300);
 
 impl Store {
+    /// The shard counts new index keys are hashed into.
+    pub fn shard_counts(&self) -> Shards {
+        self.shards
+    }
+
     /// The same store writing new index keys over `shards` shards.
     pub fn with_shards(mut self, shards: Shards) -> Self {
         self.shards = shards;

@@ -319,6 +319,8 @@ vocabulary! {
         AccountEnabled = "account_enabled",
         /// The account was deleted.
         AccountPurged = "account_purged",
+        /// A receiver asked for a verification event (SSF 1.0 §8.1.4.2) on one stream.
+        Verification = "verification",
     }
 }
 
