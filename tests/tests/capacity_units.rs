@@ -37,9 +37,10 @@ const END_ONE: (f64, f64, f64) = (3.0, 19.0, 4.0);
 const END_ALL_6: (f64, f64, f64) = (9.0, 76.0, 24.0);
 /// A retry recorded: the delivery updated, its due key moved (a delete and a put).
 const DISPATCH: (f64, f64, f64) = (0.0, 3.0, 2.0);
-/// A relay run with nothing due: one Query per due shard of each family (80 + 80, each at
-/// least half a unit), the shard ceiling's GetItem, and its first raise (1 write, once).
-const RELAY_IDLE: (f64, f64, f64) = (81.0, 1.0, 0.0);
+/// A relay run with nothing due: one Query per due shard of each family (deliveries,
+/// Shared Signals work, sessions: 80 + 80 + 80, each at least half a unit), the shard
+/// ceiling's GetItem, and its first raise (1 write, once).
+const RELAY_IDLE: (f64, f64, f64) = (121.0, 1.0, 0.0);
 
 async fn measure<F, Fut, T>(rt: &RoundTrips, f: F) -> (Units, T)
 where
@@ -216,4 +217,150 @@ async fn capacity_units_stay_at_the_documented_table() {
         failed.is_empty(),
         "capacity units above the documented table: {failed:?}"
     );
+}
+
+/// Fan a signal out to one matching push stream (one event): reads — the record (1), the
+/// registry (1), the user (1), the six subject keys that name the user (1 each, found or
+/// not) and the stream (1); writes — the record updated (1) and out of the due index (1),
+/// the event put (a SET makes it just over 1 KB: 2) with its due copy (2).
+const SSF_FAN_OUT: (f64, f64, f64) = (10.0, 6.0, 3.0);
+/// Push that event, accepted: reads — the event and the stream (1 each); writes — its
+/// receipt put (2), the pending item deleted (2) with its due copy (2).
+const SSF_PUSH: (f64, f64, f64) = (2.0, 6.0, 2.0);
+/// Round trips of the two (`docs/round-trips.md`).
+const SSF_FAN_OUT_TRIPS: u64 = 7;
+const SSF_PUSH_TRIPS: u64 = 3;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ssf_fan_out_and_push_stay_at_the_documented_table() {
+    use serde_json::json;
+    use warden_tests::ssf_receiver::{Expect, PushReceiver};
+    let rt = RoundTrips::measuring_units();
+    // Queue sends fail: the fan-out and the push run only when measured here.
+    let (s, _, _) = warden_tests::metered_stack(&rt, "ssf-cu", "SSF CU", RP).await;
+    let (rx, secret) = s
+        .client(ClientSpec {
+            client_id: Some("rx-cu".into()),
+            name: "Receiver".into(),
+            grant_types: vec!["client_credentials".into()],
+            scopes: vec!["ssf.manage".into()],
+            ..Default::default()
+        })
+        .await;
+    let tok: Value = s
+        .http
+        .post(s.url("/oauth2/token"))
+        .basic_auth(&rx.client_id, secret.as_deref())
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let tok = tok["access_token"].as_str().unwrap().to_string();
+    let recv = PushReceiver::start(Expect::discover(&s.http, &s.base, "rx-cu").await, None).await;
+    let post = |path: &'static str, body: Value| {
+        let (s, tok) = (&s, tok.clone());
+        async move {
+            let r = s
+                .http
+                .post(s.url(path))
+                .bearer_auth(tok)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let st = r.status().as_u16();
+            (st, r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let (st, b) = post(
+        "/ssf/streams",
+        json!({"events_requested":
+            ["https://schemas.openid.net/secevent/caep/event-type/session-revoked"],
+            "delivery": {"method": "urn:ietf:rfc:8935", "endpoint_url": recv.url()}}),
+    )
+    .await;
+    assert_eq!(st, 201, "{b}");
+    let stream_id = b["stream_id"].as_str().unwrap().to_string();
+    let u = s.user("signalled", "pw-signalled-1", &[]).await;
+    let subject = json!({"format": "iss_sub", "iss": s.app().config.issuer, "sub": u.user_id});
+    let (st, _) = post(
+        "/ssf/subjects/add",
+        json!({"stream_id": stream_id, "subject": subject}),
+    )
+    .await;
+    assert_eq!(st, 200);
+    let (sess, _) = s.session_for(&u, "ua").await;
+    warden_core::session::terminate(
+        s.app(),
+        &sess.sid,
+        None,
+        warden_core::store::schema::EndReason::User,
+    )
+    .await
+    .unwrap();
+    let sig = s
+        .store()
+        .list_signals()
+        .await
+        .unwrap()
+        .pop()
+        .expect("a signal record");
+    let (fan, out) = measure(&rt, || {
+        warden_core::ssf::delivery::fan_out(s.app(), &sig.id)
+    })
+    .await;
+    let fan_trips = rt.get();
+    assert_eq!(out.unwrap(), 1);
+    let (pending, _) = s
+        .store()
+        .pending_stream_events(&stream_id, 10)
+        .await
+        .unwrap();
+    let (push, out) = measure(&rt, || {
+        warden_core::ssf::delivery::push(s.app(), &stream_id, &pending[0].sk, 1)
+    })
+    .await;
+    let push_trips = rt.get();
+    assert!(
+        matches!(out, Ok(warden_core::store::DeliveryOutcome::Delivered(202))),
+        "{out:?}"
+    );
+    let mut failed = Vec::new();
+    for (op, got, (r, w, i), trips, max_trips) in [
+        (
+            "ssf fan-out (1 stream)",
+            fan,
+            SSF_FAN_OUT,
+            fan_trips,
+            SSF_FAN_OUT_TRIPS,
+        ),
+        (
+            "ssf push (delivered)",
+            push,
+            SSF_PUSH,
+            push_trips,
+            SSF_PUSH_TRIPS,
+        ),
+    ] {
+        println!(
+            "{op:40} read {:>5.1} write {:>5.1} (index {:>4.1}) in {trips} round trips   documented ≤ {r} / {w} ({i}) in {max_trips}",
+            got.read, got.write, got.index_write
+        );
+        if got.unreported > 0 {
+            failed.push(format!(
+                "{op}: {} requests without a capacity report",
+                got.unreported
+            ));
+        }
+        if got.read > r || got.write > w || got.index_write > i || trips > max_trips {
+            failed.push(format!(
+                "{op}: {} / {} ({}) in {trips} > {r} / {w} ({i}) in {max_trips}",
+                got.read, got.write, got.index_write
+            ));
+        }
+    }
+    assert!(failed.is_empty(), "above the documented table: {failed:?}");
 }

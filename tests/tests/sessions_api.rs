@@ -614,7 +614,8 @@ async fn admin_reads_and_ends_a_users_sessions() {
         "active"
     );
 
-    // End one: its tokens die at once; ending again is 204; reading it is 404.
+    // End one: its tokens die at once; ending again is 204; reading it shows why, when and
+    // by whom it ended (issue 19.4).
     let r = call(
         &s,
         Method::DELETE,
@@ -642,7 +643,14 @@ async fn admin_reads_and_ends_a_users_sessions() {
         t,
     )
     .await;
-    assert_error(r, 404).await;
+    assert_eq!(r.status(), 200);
+    let gone = json_of(r).await;
+    assert_eq!(gone["id"], a1.sid.as_str());
+    assert_eq!(gone["status"], "ended");
+    assert_eq!(gone["endedReason"], "admin");
+    assert_eq!(gone["endedBy"]["type"], "admin");
+    assert!(gone["endedAt"].is_string(), "{gone}");
+    assert_eq!(gone["current"], false);
     // Receipts of an ended session are readable (no back-channel apps: empty).
     let r = call(
         &s,
