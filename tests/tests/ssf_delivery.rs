@@ -698,3 +698,94 @@ async fn verification_events_are_pushed_and_polled_with_their_state() {
         assert_eq!(claims["aud"], r.id.as_str());
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn account_changes_reach_the_stream_as_caep_and_risc_events() {
+    const CHANGED: &str = "https://schemas.openid.net/secevent/caep/event-type/credential-change";
+    const RISC: &str = "https://schemas.openid.net/secevent/risc/event-type/";
+    let w = world().await;
+    let s = &w.s;
+    let alice = w.target.user_id.clone();
+    let token = receiver_token(s, "rx-account").await;
+    let disabled = format!("{RISC}account-disabled");
+    let enabled = format!("{RISC}account-enabled");
+    let purged = format!("{RISC}account-purged");
+    let (st, b) = post(
+        s,
+        "/ssf/streams",
+        &token,
+        json!({"events_requested": [REVOKED, CHANGED, disabled, enabled, purged],
+            "delivery": {"method": POLL}}),
+    )
+    .await;
+    assert_eq!(st, 201, "{b}");
+    let stream_id = b["stream_id"].as_str().unwrap().to_string();
+    let p = Rx {
+        id: "rx-account".into(),
+        token,
+        stream_id,
+        push: None,
+    };
+    let (st, _) = post(
+        s,
+        "/ssf/subjects/add",
+        &p.token,
+        json!({"stream_id": p.stream_id, "subject": iss_sub(s, &alice)}),
+    )
+    .await;
+    assert_eq!(st, 200);
+    let admin = &w.admin_token;
+    let base = format!("/api/users/v1/{alice}");
+    let (st, b) = post(
+        s,
+        &format!("{base}/password"),
+        admin,
+        json!({"password": "a brand new password 9"}),
+    )
+    .await;
+    assert_eq!(st, 200, "{b}");
+    assert_eq!(
+        post(s, &format!("{base}/disable"), admin, json!({}))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        post(s, &format!("{base}/enable"), admin, json!({})).await.0,
+        200
+    );
+    assert_eq!(send(s, Method::DELETE, &base, admin, None).await.0, 200);
+    // A reset: credential-change and one session-revoked per session (3); then disabled,
+    // enabled, purged.
+    let got = poll_until(s, &p, 7).await;
+    let count = |t: &str| got.iter().filter(|(_, c)| event_type(c) == t).count();
+    assert_eq!(got.len(), 7, "{got:?}");
+    assert_eq!(count(CHANGED), 1);
+    assert_eq!(count(REVOKED), 3);
+    assert_eq!(
+        (count(&disabled), count(&enabled), count(&purged)),
+        (1, 1, 1)
+    );
+    for (_, c) in &got {
+        assert_eq!(c["sub_id"]["format"], "iss_sub");
+        assert_eq!(c["sub_id"]["sub"], alice.as_str());
+        match event_type(c) {
+            t if t == CHANGED => {
+                assert_eq!(event(c)["credential_type"], "password");
+                assert_eq!(event(c)["initiating_entity"], "admin");
+            }
+            t if t == REVOKED => {
+                assert_eq!(event(c)["initiating_entity"], "admin");
+                assert_eq!(event(c)["reason_admin"]["en"].as_str().is_some(), true);
+            }
+            _ => {}
+        }
+    }
+    // The termination's SETs share one txn; the reset's own is another.
+    let revoked_txns: std::collections::BTreeSet<&str> = got
+        .iter()
+        .filter(|(_, c)| event_type(c) == REVOKED)
+        .map(|(_, c)| c["txn"].as_str().unwrap())
+        .collect();
+    assert_eq!(revoked_txns.len(), 1, "one termination, one txn");
+}

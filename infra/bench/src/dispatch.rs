@@ -6,7 +6,11 @@
 //! released at once: the dispatcher alone), *steady load* (terminations started at a fixed
 //! pace; each delivery's latency runs from the start of its session's terminate call to the
 //! RP receiving the POST) and *all at once* (terminations as fast as possible while the
-//! dispatcher delivers).
+//! dispatcher delivers). A fourth, *Shared Signals*, adds S push streams whose subject is
+//! the user (a complex subject, so each SET names its session) and ends sessions without
+//! apps as fast as the terminators go: SETs per second pushed to a local receiver (which
+//! answers 202), and each SET's latency from its session's terminate call to its arrival —
+//! the termination's one record, the dispatcher's fan-out, signing, the push and its receipt.
 
 use crate::util::{self, pct};
 use serde_json::json;
@@ -32,6 +36,12 @@ pub struct Args {
     /// Terminations per second in the latency phase (× apps = deliveries offered per second).
     #[arg(long, default_value_t = 250)]
     paced_rate: u64,
+    /// Shared Signals push streams matching the user, for the last phase (0: skip it).
+    #[arg(long, default_value_t = 4)]
+    ssf_streams: usize,
+    /// Sessions ended in the Shared Signals phase (one SET per stream each).
+    #[arg(long, default_value_t = 500)]
+    ssf_sessions: usize,
     #[arg(long, default_value = "infra/bench/results/dispatch.json")]
     out: PathBuf,
 }
@@ -49,6 +59,130 @@ fn sid_of(body: &str) -> Option<String> {
         .ok()?;
     let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
     v["sid"].as_str().map(str::to_string)
+}
+
+/// The session a pushed SET names (its complex subject's `session`).
+fn set_sid_of(body: &str) -> Option<String> {
+    use base64::Engine;
+    let payload = body.trim().split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    v["sub_id"]["session"]["id"].as_str().map(str::to_string)
+}
+
+/// Phase 4: `a.ssf_streams` push streams to the sink's `/ssf`, each with the user as a
+/// complex subject; `a.ssf_sessions` sessions (no apps) ended by `a.terminators` at once.
+async fn ssf_phase(
+    app: &Arc<warden_core::App>,
+    setup: &Setup,
+    a: &Args,
+    sink: std::net::SocketAddr,
+    arrivals: &Arrivals,
+) -> Result<serde_json::Value, String> {
+    use warden_core::store::schema::{
+        keys, DeliveryMethod, EventType, StreamItem, StreamStatus, SubjectItem,
+    };
+    let now = warden_core::platform::time::now_ms();
+    let subject = warden_core::ssf::subjects::parse(&json!({"user": {
+        "format": "iss_sub", "iss": app.config.issuer, "sub": setup.user.user_id}}))?;
+    for i in 0..a.ssf_streams {
+        let (client_id, stream_id) = (format!("rx-{i}"), format!("bench-stream-{i}"));
+        let (pk, sk) = keys::stream(&client_id, &stream_id);
+        let stream = StreamItem {
+            pk,
+            sk,
+            stream_id: stream_id.clone(),
+            client_id: client_id.clone(),
+            aud: vec![client_id.clone()],
+            events_requested: vec![EventType::SessionRevoked.as_str().into()],
+            events_delivered: vec![EventType::SessionRevoked],
+            delivery_method: DeliveryMethod::Push,
+            endpoint_url: format!("http://{sink}/ssf"),
+            authorization_header_sealed: None,
+            description: None,
+            min_verification_interval: 30,
+            status: StreamStatus::Enabled,
+            status_reason: None,
+            verification: None,
+            last_verification_ms: 0,
+            created_ms: now,
+            updated_ms: now,
+            v: 1,
+        };
+        app.store
+            .put_stream(&stream, None)
+            .await
+            .map_err(|e| format!("stream: {e}"))?;
+        let (pk, sk) = keys::stream_subject(&stream_id, &subject.key_hash());
+        let item = SubjectItem {
+            pk,
+            sk,
+            subject: subject.canonical.clone(),
+            verified: true,
+            added_ms: now,
+        };
+        app.store
+            .put_subject(&client_id, &stream_id, &item)
+            .await
+            .map_err(|e| format!("subject: {e}"))?;
+    }
+    app.forget_signal_streams();
+    eprintln!(
+        "dispatch: preparing {} sessions for the Shared Signals phase",
+        a.ssf_sessions
+    );
+    let mut sids = Vec::with_capacity(a.ssf_sessions);
+    for _ in 0..a.ssf_sessions {
+        let (s, _) = warden_core::session::create(app, &setup.user, false, "bench", "127.0.0.1")
+            .await
+            .map_err(|e| e.to_string())?;
+        sids.push(s.sid);
+    }
+    eprintln!("dispatch: Shared Signals phase (load {})", util::loadavg());
+    let starts: Arc<Mutex<HashMap<String, Instant>>> = Arc::new(Mutex::new(HashMap::new()));
+    let (app2, st2) = (app.clone(), starts.clone());
+    let t0 = Instant::now();
+    let (term_lat, errs, wall, first) = util::drive(sids.clone(), a.terminators, move |sid| {
+        let (app, st) = (app2.clone(), st2.clone());
+        async move {
+            if let Ok(mut m) = st.lock() {
+                m.insert(sid.clone(), Instant::now());
+            }
+            warden_core::session::terminate(
+                &app,
+                &sid,
+                None,
+                warden_core::store::schema::EndReason::Admin,
+            )
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+        }
+    })
+    .await;
+    if errs > 0 {
+        return Err(format!("terminate failed: {first:?}"));
+    }
+    let starts = starts.lock().map(|m| m.clone()).unwrap_or_default();
+    let expected = sids.len() * a.ssf_streams;
+    let got = collect(arrivals, expected, &starts, t0).await;
+    let span = got.last.saturating_duration_since(t0).as_secs_f64();
+    Ok(json!({
+        "streams": a.ssf_streams,
+        "sessions": a.ssf_sessions,
+        "expected": expected,
+        "delivered": got.delivered,
+        "terminations_per_s": term_lat.len() as f64 / wall.as_secs_f64().max(1e-9),
+        "terminate_p50_ms": pct(&term_lat, 50.0),
+        "terminate_p99_ms": pct(&term_lat, 99.0),
+        "span_s": span,
+        "sets_per_s": if span > 0.0 { got.delivered as f64 / span } else { 0.0 },
+        "latency_p50_ms": pct(&got.latencies, 50.0),
+        "latency_p99_ms": pct(&got.latencies, 99.0),
+        "latency_max_ms": pct(&got.latencies, 100.0),
+    }))
 }
 
 /// What a phase's deliveries looked like at the sink.
@@ -166,6 +300,23 @@ pub async fn run(a: Args) -> Result<(), String> {
                     }
                 }
                 http::StatusCode::OK
+            }
+        }),
+    );
+    let set_arrivals: Arrivals = Arc::new(Mutex::new(Vec::new()));
+    let sets = set_arrivals.clone();
+    let rp = rp.route(
+        "/ssf",
+        axum::routing::post(move |body: String| {
+            let sets = sets.clone();
+            async move {
+                let now = Instant::now();
+                if let Some(sid) = set_sid_of(&body) {
+                    if let Ok(mut v) = sets.lock() {
+                        v.push((now, sid));
+                    }
+                }
+                http::StatusCode::ACCEPTED
             }
         }),
     );
@@ -336,6 +487,13 @@ pub async fn run(a: Args) -> Result<(), String> {
     let expected = sids.len() * a.apps;
     let delivered = all.delivered;
     let lat = all.latencies;
+
+    // Phase 4, Shared Signals: S push streams, sessions without apps ended at once.
+    let ssf = if a.ssf_streams > 0 {
+        ssf_phase(&app, &setup, &a, rp_addr, &set_arrivals).await?
+    } else {
+        json!(null)
+    };
     let doc = json!({
         "date": warden_core::platform::time::now_s(),
         "load_before": load_before,
@@ -373,6 +531,7 @@ pub async fn run(a: Args) -> Result<(), String> {
         "latency_p50_ms": pct(&lat, 50.0),
         "latency_p99_ms": pct(&lat, 99.0),
         "latency_max_ms": pct(&lat, 100.0),
+        "ssf": ssf,
     });
     eprintln!("{doc:#}");
     util::write_out(

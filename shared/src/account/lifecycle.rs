@@ -107,37 +107,49 @@ fn not_found_on_condition(e: StoreError) -> AccountError {
 }
 
 /// Hash and store a new password (version bumped). 1 round trip (UpdateItem).
-/// Record an account change for the Shared Signals streams (CAEP credential-change, RISC
-/// account-*), right after the user's update in the same call, while some stream may
-/// receive it ([`App::signals_wanted`], cached): 1 PutItem and 1 SQS send then, nothing
-/// without streams.
-/// Not in the update's transaction: a process that dies between the two loses the signal
-/// (a termination's record, by contrast, rides in its transaction).
-async fn signal(
+/// The Shared Signals record of an account change (CAEP credential-change, RISC
+/// account-*), while some stream may receive it ([`App::signals_wanted`], cached): written
+/// in the same write as the change itself (its transaction), so a change is never without
+/// its signal; `None` without streams (the change is then the plain UpdateItem it always
+/// was).
+async fn signal_record(
     app: &App,
     kind: SignalKind,
     user_id: &str,
     by: Option<&EndedBy>,
-) -> Result<(), AccountError> {
-    if app.signals_wanted().await? {
-        let item = SignalItem::new(kind, user_id, by.cloned(), now_ms());
-        app.store.put_signal(&item).await?;
-        // A lost send leaves the record due: the relay sends it.
-        let msg = SignalMessage::FanOut { signal: item.id };
+) -> Result<Option<SignalItem>, AccountError> {
+    Ok(app
+        .signals_wanted()
+        .await?
+        .then(|| SignalItem::new(kind, user_id, by.cloned(), now_ms())))
+}
+
+/// After the change committed: queue the record's fan-out (a lost send leaves it due: the
+/// relay sends it). 1 SQS send, none without a record.
+async fn signal_sent(app: &App, sig: Option<SignalItem>) {
+    if let Some(sig) = sig {
+        let msg = SignalMessage::FanOut { signal: sig.id };
         for (_, why) in send_all(app.queue.as_ref(), &[msg]).await.failed {
             tracing::warn!(error = %why, "signal enqueue failed; the relay will resend");
         }
     }
-    Ok(())
 }
 
-async fn store_password(app: &App, u: &UserItem, password: &str) -> Result<(), AccountError> {
+/// Check the policy and store the new hash, with the change's signal record (`by`: who).
+async fn store_password(
+    app: &App,
+    u: &UserItem,
+    password: &str,
+    by: &EndedBy,
+) -> Result<(), AccountError> {
     check_policy(&u.username, password).map_err(AccountError::Policy)?;
     let hash = crypto::hash_password(password).map_err(StoreError::Backend)?;
+    let sig = signal_record(app, SignalKind::PasswordChanged, &u.user_id, Some(by)).await?;
     app.store
-        .set_password_hash(&u.user_id, &hash)
+        .set_password_hash_signalled(&u.user_id, &hash, sig.as_ref())
         .await
         .map_err(not_found_on_condition)?;
+    signal_sent(app, sig).await;
     Ok(())
 }
 
@@ -166,9 +178,8 @@ pub async fn change_password(app: &App, c: &PasswordChange<'_>) -> Result<Change
     // A right current password does not count as a failure, as at login (whether or not the
     // new one passes the policy).
     app.store.release_reservation(&reservation).await?;
-    store_password(app, &u, c.new_password).await?;
     let by = EndedBy::person(ActorKind::User, &u.user_id, Some(c.client_id));
-    signal(app, SignalKind::PasswordChanged, &u.user_id, Some(&by)).await?;
+    store_password(app, &u, c.new_password, &by).await?;
     let (only, keep) = sessions_to_end(c.sign_out_others, c.sign_out_this, c.current_sessions);
     let ended = match only {
         None => {
@@ -215,8 +226,7 @@ pub async fn set_password(
     by: &EndedBy,
 ) -> Result<Changed, AccountError> {
     let u = user(app, user_id).await?;
-    store_password(app, &u, password).await?;
-    signal(app, SignalKind::PasswordChanged, &u.user_id, Some(by)).await?;
+    store_password(app, &u, password, by).await?;
     let ended = terminate_all_by(app, user_id, &[], EndReason::CredentialChange, Some(by)).await?;
     Ok(Changed {
         user_id: u.user_id,
@@ -227,11 +237,12 @@ pub async fn set_password(
 /// Disable a user: the flag first, then every session ends (`user_disabled`). Round trips:
 /// 1 UpdateItem, then the termination's.
 pub async fn disable(app: &App, user_id: &str, by: &EndedBy) -> Result<Changed, AccountError> {
+    let sig = signal_record(app, SignalKind::AccountDisabled, user_id, Some(by)).await?;
     app.store
-        .set_user_disabled(user_id, true)
+        .set_user_disabled_signalled(user_id, true, sig.as_ref())
         .await
         .map_err(not_found_on_condition)?;
-    signal(app, SignalKind::AccountDisabled, user_id, Some(by)).await?;
+    signal_sent(app, sig).await;
     let ended = terminate_all_by(app, user_id, &[], EndReason::UserDisabled, Some(by)).await?;
     Ok(Changed {
         user_id: user_id.to_string(),
@@ -241,11 +252,12 @@ pub async fn disable(app: &App, user_id: &str, by: &EndedBy) -> Result<Changed, 
 
 /// Enable a user again (sessions ended by the disable stay ended). 1 round trip (UpdateItem).
 pub async fn enable(app: &App, user_id: &str) -> Result<Changed, AccountError> {
+    let sig = signal_record(app, SignalKind::AccountEnabled, user_id, None).await?;
     app.store
-        .set_user_disabled(user_id, false)
+        .set_user_disabled_signalled(user_id, false, sig.as_ref())
         .await
         .map_err(not_found_on_condition)?;
-    signal(app, SignalKind::AccountEnabled, user_id, None).await?;
+    signal_sent(app, sig).await;
     Ok(Changed {
         user_id: user_id.to_string(),
         sessions_ended: 0,
@@ -262,11 +274,12 @@ pub async fn delete(app: &App, user_id: &str, by: &EndedBy) -> Result<Changed, A
         .await
         .map_err(not_found_on_condition)?;
     let ended = terminate_all_by(app, user_id, &[], EndReason::UserDeleted, Some(by)).await?;
+    let sig = signal_record(app, SignalKind::AccountPurged, user_id, Some(by)).await?;
     app.store
-        .delete_user(&u)
+        .delete_user_signalled(&u, sig.as_ref())
         .await
         .map_err(not_found_on_condition)?;
-    signal(app, SignalKind::AccountPurged, user_id, Some(by)).await?;
+    signal_sent(app, sig).await;
     Ok(Changed {
         user_id: u.user_id,
         sessions_ended: ended,

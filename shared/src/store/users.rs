@@ -1,9 +1,13 @@
 //! Users and usernames.
 
 use super::{bld, item_key, n, s, Store};
-use crate::store::schema::{from_item, keys, to_item, UserItem, UsernameItem};
+use crate::store::schema::{from_item, keys, to_item, SignalItem, UserItem, UsernameItem};
 use crate::store::StoreError;
-use aws_sdk_dynamodb::types::{Delete, Put, ReturnValue, TransactWriteItem};
+use aws_sdk_dynamodb::types::{Delete, Put, ReturnValue, TransactWriteItem, Update};
+
+/// A password change: the new hash, and the credential version one higher (a login racing
+/// the change fails on it).
+const PASSWORD_UPDATE: &str = "SET #h = :h, #v = if_not_exists(#v, :zero) + :one";
 
 impl Store {
     /// Create a user and claim the username. 1 round trip (TransactWriteItems).
@@ -72,7 +76,7 @@ impl Store {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(item_key(pk, sk)))
-            .update_expression("SET #h = :h, #v = if_not_exists(#v, :zero) + :one")
+            .update_expression(PASSWORD_UPDATE)
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_names("#h", "password_hash")
             .expression_attribute_names("#v", "credential_version")
@@ -93,9 +97,66 @@ impl Store {
         Ok(version)
     }
 
+    /// [`Store::set_password_hash`] and, with `signal`, the Shared Signals record of the
+    /// change in the same transaction (so the change is never without its signal). 1 round
+    /// trip (UpdateItem, or TransactWriteItems with a signal).
+    pub async fn set_password_hash_signalled(
+        &self,
+        user_id: &str,
+        hash: &str,
+        signal: Option<&SignalItem>,
+    ) -> Result<(), StoreError> {
+        let Some(sig) = signal else {
+            return self.set_password_hash(user_id, hash).await.map(|_| ());
+        };
+        let (pk, sk) = keys::user(user_id);
+        let u = bld(Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(item_key(pk, sk)))
+            .update_expression(PASSWORD_UPDATE)
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#h", "password_hash")
+            .expression_attribute_names("#v", "credential_version")
+            .expression_attribute_values(":h", s(hash))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":one", n(1))
+            .build())?;
+        self.with_signal(TransactWriteItem::builder().update(u).build(), sig)
+            .await
+    }
+
     /// Set or clear a user's `disabled` flag (an UpdateItem: no other field is rewritten). An
     /// unknown user is `ConditionFailed`. 1 round trip (UpdateItem).
     pub async fn set_user_disabled(&self, user_id: &str, disabled: bool) -> Result<(), StoreError> {
+        self.set_user_disabled_signalled(user_id, disabled, None)
+            .await
+    }
+
+    /// [`Store::set_user_disabled`] and, with `signal`, the Shared Signals record of the
+    /// change in the same transaction. 1 round trip (UpdateItem, or TransactWriteItems).
+    pub async fn set_user_disabled_signalled(
+        &self,
+        user_id: &str,
+        disabled: bool,
+        signal: Option<&SignalItem>,
+    ) -> Result<(), StoreError> {
+        if let Some(sig) = signal {
+            let (pk, sk) = keys::user(user_id);
+            let u = bld(Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(item_key(pk, sk)))
+                .update_expression("SET #d = :d")
+                .condition_expression("attribute_exists(pk)")
+                .expression_attribute_names("#d", "disabled")
+                .expression_attribute_values(
+                    ":d",
+                    aws_sdk_dynamodb::types::AttributeValue::Bool(disabled),
+                )
+                .build())?;
+            return self
+                .with_signal(TransactWriteItem::builder().update(u).build(), sig)
+                .await;
+        }
         let (pk, sk) = keys::user(user_id);
         self.client
             .update_item()
@@ -118,6 +179,16 @@ impl Store {
     /// username item (only while it still names this user). Either condition failing is
     /// `ConditionFailed`. 1 round trip (TransactWriteItems).
     pub async fn delete_user(&self, user: &UserItem) -> Result<(), StoreError> {
+        self.delete_user_signalled(user, None).await
+    }
+
+    /// [`Store::delete_user`] and, with `signal`, the Shared Signals record of the deletion in
+    /// the same transaction. 1 round trip (TransactWriteItems).
+    pub async fn delete_user_signalled(
+        &self,
+        user: &UserItem,
+        signal: Option<&SignalItem>,
+    ) -> Result<(), StoreError> {
         let (pk, sk) = keys::user(&user.user_id);
         let (upk, usk) = keys::username(&user.username);
         let user_del = bld(Delete::builder()
@@ -137,12 +208,20 @@ impl Store {
             .table_name(&self.table)
             .set_key(Some(item_key(lpk, lsk)))
             .build())?;
-        self.client
+        let mut tx = self
+            .client
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().delete(user_del).build())
             .transact_items(TransactWriteItem::builder().delete(name_del).build())
-            .transact_items(TransactWriteItem::builder().delete(live_del).build())
-            .send()
+            .transact_items(TransactWriteItem::builder().delete(live_del).build());
+        if let Some(sig) = signal {
+            tx = tx.transact_items(super::tokens::put_tx(
+                &self.table,
+                self.signal_item(sig)?,
+                false,
+            )?);
+        }
+        tx.send()
             .await
             .map_err(super::transact_error)
             .map_err(|e| match e {
@@ -150,6 +229,20 @@ impl Store {
                 other => other,
             })?;
         Ok(())
+    }
+
+    /// `change` and the put of `sig` in one transaction; a refused condition is
+    /// `ConditionFailed`.
+    async fn with_signal(
+        &self,
+        change: TransactWriteItem,
+        sig: &SignalItem,
+    ) -> Result<(), StoreError> {
+        let put = super::tokens::put_tx(&self.table, self.signal_item(sig)?, false)?;
+        self.transact(vec![change, put]).await.map_err(|e| match e {
+            StoreError::TransactionCancelled(_) => StoreError::ConditionFailed,
+            other => other,
+        })
     }
 
     /// Every user (admin CLI only: a Scan, never on a request path).
