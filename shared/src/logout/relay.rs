@@ -101,9 +101,7 @@ async fn resend_signal_work(app: &App, now_s: i64) -> Result<usize, StoreError> 
                 keys::signal(&s.id),
                 s.id,
             ),
-            DueSignalWork::Event(e) => {
-                (crate::ssf::delivery::push_message(&e), (e.pk, e.sk), e.jti)
-            }
+            DueSignalWork::Event(e) => (SignalMessage::push(&e), (e.pk, e.sk), e.jti),
         })
         .collect();
     let msgs: Vec<SignalMessage> = work.iter().map(|(m, _, _)| m.clone()).collect();

@@ -55,6 +55,16 @@ pub enum SignalMessage {
     },
 }
 
+impl SignalMessage {
+    /// The push of a pending stream event.
+    pub fn push(ev: &crate::store::schema::StreamEventItem) -> Self {
+        SignalMessage::Push {
+            stream_id: ev.stream_id.clone(),
+            event: ev.sk.clone(),
+        }
+    }
+}
+
 /// One message on the queue: a back-channel logout (the original, untagged shape: messages
 /// already queued or dead-lettered still parse) or Shared Signals work.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

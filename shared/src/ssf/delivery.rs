@@ -155,18 +155,10 @@ fn new_event(
     }
 }
 
-/// The push message for a pending event.
-pub fn push_message(ev: &StreamEventItem) -> SignalMessage {
-    SignalMessage::Push {
-        stream_id: ev.stream_id.clone(),
-        event: ev.sk.clone(),
-    }
-}
-
 /// Queue pushes; a failed send is only logged (each event has its due key: the relay sends
 /// it again).
 async fn queue_pushes(app: &App, events: &[&StreamEventItem]) {
-    let msgs: Vec<SignalMessage> = events.iter().map(|e| push_message(e)).collect();
+    let msgs: Vec<SignalMessage> = events.iter().map(|e| SignalMessage::push(e)).collect();
     for (m, why) in send_all(app.queue.as_ref(), &msgs).await.failed {
         tracing::warn!(message = ?m, error = %why, "SSF push enqueue failed; the relay will resend");
     }
