@@ -338,8 +338,8 @@ const SSF_LIST: u64 = 2;
 const SSF_UPDATE: u64 = 3;
 const SSF_STATUS: u64 = 3;
 const SSF_SUBJECT: u64 = 2;
-/// + the verification request's signal record (PutItem); its SQS send is not a DynamoDB
-/// round trip.
+/// As a status change, and the verification request's signal record (PutItem); its SQS
+/// send is not a DynamoDB round trip.
 const SSF_VERIFY: u64 = 4;
 const SSF_DELETE: u64 = 3;
 
