@@ -441,7 +441,8 @@ async fn ssf_round_trips_stay_at_the_documented_floor() {
     // The verification's fan-out would run in the background dispatcher while the request
     // is counted: its queue send fails here (the record stays due for the relay).
     let queue = s.running.queue.clone().expect("in-process queue");
-    queue.fail_sends
+    queue
+        .fail_sends
         .store(true, std::sync::atomic::Ordering::SeqCst);
     let (n, _) = measure(&rt, || {
         send(
@@ -451,7 +452,8 @@ async fn ssf_round_trips_stay_at_the_documented_floor() {
         )
     })
     .await;
-    queue.fail_sends
+    queue
+        .fail_sends
         .store(false, std::sync::atomic::Ordering::SeqCst);
     report.push(("ssf: request verification", n, SSF_VERIFY));
     let (n, _) = measure(&rt, || {

@@ -440,7 +440,8 @@ async fn poll_returns_unacknowledged_sets_again_and_takes_acks_and_errors() {
     let (none, more) = poll_sets(
         s,
         &p,
-        json!({"returnImmediately": true, "ack": [rest[1].0],
+        // The same jti twice, and one that is not Warden's: taken once, ignored.
+        json!({"returnImmediately": true, "ack": [rest[1].0, rest[1].0, "not-a-jti"],
             "setErrs": {rest[0].0.clone(): {"err": "invalid_request", "description": "not for us"}}}),
     )
     .await;

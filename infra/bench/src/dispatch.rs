@@ -39,9 +39,13 @@ pub struct Args {
     /// Shared Signals push streams matching the user, for the last phase (0: skip it).
     #[arg(long, default_value_t = 4)]
     ssf_streams: usize,
-    /// Sessions ended in the Shared Signals phase (one SET per stream each).
+    /// Sessions ended in the Shared Signals phase (one SET per stream each), paced and then
+    /// all at once.
     #[arg(long, default_value_t = 500)]
     ssf_sessions: usize,
+    /// Terminations per second in the paced part of the Shared Signals phase.
+    #[arg(long, default_value_t = 100)]
+    ssf_rate: u64,
     #[arg(long, default_value = "infra/bench/results/dispatch.json")]
     out: PathBuf,
 }
@@ -129,18 +133,57 @@ async fn ssf_phase(
             .map_err(|e| format!("subject: {e}"))?;
     }
     app.forget_signal_streams();
-    eprintln!(
-        "dispatch: preparing {} sessions for the Shared Signals phase",
-        a.ssf_sessions
-    );
-    let mut sids = Vec::with_capacity(a.ssf_sessions);
-    for _ in 0..a.ssf_sessions {
-        let (s, _) = warden_core::session::create(app, &setup.user, false, "bench", "127.0.0.1")
+    let bare_sessions = |n: usize| async move {
+        eprintln!("dispatch: preparing {n} sessions for the Shared Signals phase");
+        let mut sids = Vec::with_capacity(n);
+        for _ in 0..n {
+            let (s, _) =
+                warden_core::session::create(app, &setup.user, false, "bench", "127.0.0.1")
+                    .await
+                    .map_err(|e| e.to_string())?;
+            sids.push(s.sid);
+        }
+        Ok::<_, String>(sids)
+    };
+    // Paced: terminations at a fixed rate, each SET timed from its session's terminate call.
+    let sids = bare_sessions(a.ssf_sessions).await?;
+    eprintln!("dispatch: Shared Signals, paced (load {})", util::loadavg());
+    let starts: Arc<Mutex<HashMap<String, Instant>>> = Arc::new(Mutex::new(HashMap::new()));
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / a.ssf_rate.max(1) as f64));
+    let mut tasks = Vec::new();
+    for sid in sids.clone() {
+        tick.tick().await;
+        let (app, st) = (app.clone(), starts.clone());
+        tasks.push(tokio::spawn(async move {
+            if let Ok(mut m) = st.lock() {
+                m.insert(sid.clone(), Instant::now());
+            }
+            warden_core::session::terminate(
+                &app,
+                &sid,
+                None,
+                warden_core::store::schema::EndReason::Admin,
+            )
             .await
-            .map_err(|e| e.to_string())?;
-        sids.push(s.sid);
+        }));
     }
-    eprintln!("dispatch: Shared Signals phase (load {})", util::loadavg());
+    for t in tasks {
+        let _ = t.await;
+    }
+    let paced_starts = starts.lock().map(|m| m.clone()).unwrap_or_default();
+    let paced = collect(
+        arrivals,
+        sids.len() * a.ssf_streams,
+        &paced_starts,
+        Instant::now(),
+    )
+    .await;
+    // All at once.
+    let sids = bare_sessions(a.ssf_sessions).await?;
+    eprintln!(
+        "dispatch: Shared Signals, all at once (load {})",
+        util::loadavg()
+    );
     let starts: Arc<Mutex<HashMap<String, Instant>>> = Arc::new(Mutex::new(HashMap::new()));
     let (app2, st2) = (app.clone(), starts.clone());
     let t0 = Instant::now();
@@ -172,6 +215,15 @@ async fn ssf_phase(
     Ok(json!({
         "streams": a.ssf_streams,
         "sessions": a.ssf_sessions,
+        "paced": {
+            "terminations_per_s": a.ssf_rate,
+            "offered_sets_per_s": a.ssf_rate as usize * a.ssf_streams,
+            "expected": a.ssf_sessions * a.ssf_streams,
+            "delivered": paced.delivered,
+            "latency_p50_ms": pct(&paced.latencies, 50.0),
+            "latency_p99_ms": pct(&paced.latencies, 99.0),
+            "latency_max_ms": pct(&paced.latencies, 100.0),
+        },
         "expected": expected,
         "delivered": got.delivered,
         "terminations_per_s": term_lat.len() as f64 / wall.as_secs_f64().max(1e-9),

@@ -33,7 +33,7 @@ use crate::logout::backchannel::{classify_failure, relay_due_after_retry};
 use crate::outbound::client::OutboundError;
 use crate::outbound::queue::{send_all, SignalMessage};
 use crate::platform::crypto;
-use crate::platform::time::{now_ms, now_s};
+use crate::platform::time::now_ms;
 use crate::store::schema::{
     keys, DeliveryMethod, DeliveryStatus, EventType, SignalItem, SignalKind, StreamEventItem,
     StreamItem, StreamStatus,
@@ -180,6 +180,8 @@ pub async fn fan_out(app: &App, signal_id: &str) -> Result<usize, StoreError> {
     }
     let targets = targets(app, &sig).await?;
     let mut out: Vec<StreamEventItem> = Vec::new();
+    // Per event: push it now (a push stream's event that is not held).
+    let mut push_now: Vec<bool> = Vec::new();
     if !targets.is_empty() {
         let keyset = app.keys().await?;
         let evs = events::events_of(&sig);
@@ -191,11 +193,15 @@ pub async fn fan_out(app: &App, signal_id: &str) -> Result<usize, StoreError> {
                     SignalEvent::Verification { .. } => &[EventType::Verification],
                     _ => &stream.events_delivered,
                 };
-                let due = match fanout::route(stream.status, delivered, ev.event_type()) {
+                let route = fanout::route(stream.status, delivered, ev.event_type());
+                let due = match route {
                     Route::Deliver => SignalItem::RESEND_AFTER_SECS,
                     Route::Hold => HOLD_RECHECK_SECS,
                     Route::Drop | Route::Skip => continue,
                 };
+                push_now.push(
+                    route == Route::Deliver && stream.delivery_method == DeliveryMethod::Push,
+                );
                 out.push(stream_event(
                     app,
                     &keyset,
@@ -212,16 +218,11 @@ pub async fn fan_out(app: &App, signal_id: &str) -> Result<usize, StoreError> {
         Ok(()) | Err(StoreError::ConditionFailed) => {}
         Err(e) => return Err(e),
     }
-    // Only events due soon (not held) are pushed now.
-    let now_due = now_s() + SignalItem::RESEND_AFTER_SECS;
+    // Only events not held are pushed now.
     let pushes: Vec<&StreamEventItem> = out
         .iter()
-        .filter(|e| {
-            e.delivery_method == DeliveryMethod::Push
-                && e.gsi2sk
-                    .as_deref()
-                    .is_some_and(|d| d <= keys::due_sort(now_due, "~").as_str())
-        })
+        .zip(&push_now)
+        .filter_map(|(e, now)| now.then_some(e))
         .collect();
     queue_pushes(app, &pushes).await;
     crate::platform::telemetry::metric(
@@ -630,7 +631,10 @@ pub async fn poll(
             .iter()
             .map(|(j, e)| (j.as_str(), DeliveryStatus::Rejected, Some(e.as_str()))),
     );
-    named.retain(|(j, _, _)| plausible_jti(j));
+    // Only ids Warden could have issued, each once (a batch naming a key twice is refused
+    // by DynamoDB): the first mention wins.
+    let mut seen = std::collections::HashSet::new();
+    named.retain(|(j, _, _)| plausible_jti(j) && seen.insert(*j));
     if !named.is_empty() {
         let jtis: Vec<&str> = named.iter().map(|(j, _, _)| *j).collect();
         let found = app
