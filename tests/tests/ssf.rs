@@ -274,6 +274,13 @@ async fn the_transmitter_metadata_names_every_endpoint_and_both_delivery_methods
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
+    let ct = r
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    assert!(ct.starts_with("application/json"), "{ct}");
     let m: Value = r.json().await.unwrap();
     let issuer = s.app().config.issuer.clone();
     assert_eq!(m["spec_version"], "1_0");
@@ -294,9 +301,27 @@ async fn the_transmitter_metadata_names_every_endpoint_and_both_delivery_methods
         json!([{"spec_urn": "urn:ietf:rfc:6749"}])
     );
     assert_eq!(m["default_subjects"], "NONE");
-    // The JWKS it names is served.
+    // The JWKS it names is served: public RSA keys only, each usable, distinct kids.
     let r = s.http.get(s.url("/oauth2/jwks")).send().await.unwrap();
     assert_eq!(r.status(), 200);
+    let jwks: Value = r.json().await.unwrap();
+    let keys = jwks["keys"].as_array().expect("keys");
+    assert!(!keys.is_empty());
+    let mut kids = std::collections::BTreeSet::new();
+    for k in keys {
+        assert_eq!(k["kty"], "RSA", "{k}");
+        for private in ["d", "p", "q", "dp", "dq", "qi", "k", "oth"] {
+            assert!(k.get(private).is_none(), "{private} in {k}");
+        }
+        for part in ["n", "e"] {
+            let v = k[part].as_str().expect(part);
+            assert!(warden_core::platform::crypto::b64_decode(v).is_some_and(|b| !b.is_empty()));
+        }
+        assert!(
+            kids.insert(k["kid"].as_str().expect("kid").to_string()),
+            "{k}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -321,7 +346,17 @@ async fn a_receiver_creates_reads_updates_replaces_and_deletes_its_streams() {
     assert_eq!(created["aud"], "rx");
     assert_eq!(created["events_delivered"], json!([REVOKED, CHANGED]));
     assert_eq!(created["events_requested"].as_array().unwrap().len(), 3);
-    assert_eq!(created["events_supported"].as_array().unwrap().len(), 6);
+    assert_eq!(
+        created["events_supported"],
+        json!([
+            "https://schemas.openid.net/secevent/caep/event-type/session-revoked",
+            "https://schemas.openid.net/secevent/caep/event-type/credential-change",
+            "https://schemas.openid.net/secevent/risc/event-type/account-disabled",
+            "https://schemas.openid.net/secevent/risc/event-type/account-enabled",
+            "https://schemas.openid.net/secevent/risc/event-type/account-purged",
+            "https://schemas.openid.net/secevent/ssf/event-type/verification",
+        ])
+    );
     assert_eq!(created["delivery"]["method"], PUSH);
     assert_eq!(
         created["delivery"]["endpoint_url"],
@@ -404,6 +439,7 @@ async fn a_receiver_creates_reads_updates_replaces_and_deletes_its_streams() {
     .await;
     assert_eq!(r.status(), 200);
     let put: Value = r.json().await.unwrap();
+    assert_eq!(put["iss"], issuer.as_str());
     assert_eq!(put["events_delivered"], json!([REVOKED]));
     assert_eq!(put["delivery"]["method"], POLL);
     assert!(put.get("description").is_none());

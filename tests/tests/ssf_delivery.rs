@@ -689,8 +689,15 @@ async fn verification_events_are_pushed_and_polled_with_their_state() {
     }
     let got = pushed.push.as_ref().unwrap().wait_for(1, SOON).await;
     let polled_got = poll_until(s, &polled, 1).await;
+    let now = warden_core::platform::time::now_s();
     for (r, claims) in [(&pushed, &got[0]), (&polled, &polled_got[0].1)] {
         assert_eq!(event_type(claims), VERIFICATION, "{claims}");
+        // RFC 8417 §2.2 / SSF §4: no `sub` (the subject is `sub_id`), no `exp`, and an `iat`
+        // that is not in the future.
+        assert!(claims.get("sub").is_none(), "{claims}");
+        assert!(claims.get("exp").is_none(), "{claims}");
+        let iat = claims["iat"].as_i64().expect("iat");
+        assert!(iat <= now && iat > now - 60, "{claims}");
         assert_eq!(event(claims)["state"], format!("state-{}", r.id));
         assert_eq!(
             claims["sub_id"],
@@ -789,4 +796,109 @@ async fn account_changes_reach_the_stream_as_caep_and_risc_events() {
         .map(|(_, c)| c["txn"].as_str().unwrap())
         .collect();
     assert_eq!(revoked_txns.len(), 1, "one termination, one txn");
+}
+
+/// The conformance suite's verification modules beyond the first request (PollAndAck,
+/// AckOnly, PushNoAuth) and its stream-control order check (a bad token on a deleted stream
+/// is 401, not 404: authentication comes before the lookup).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verification_again_after_the_interval_ack_only_and_push_without_authorization() {
+    let w = world().await;
+    let s = &w.s;
+    let alice = w.target.user_id.clone();
+    let p = rx(s, "rx-again", false, iss_sub(s, &alice)).await;
+    let verify = |state: &'static str| {
+        let (tok, id) = (p.token.clone(), p.stream_id.clone());
+        async move {
+            post(
+                s,
+                "/ssf/verify",
+                &tok,
+                json!({"stream_id": id, "state": state}),
+            )
+            .await
+        }
+    };
+    assert_eq!(verify("first").await.0, 204);
+    let first = poll_until(s, &p, 1).await;
+    assert_eq!(event(&first[0].1)["state"], "first");
+    // Too soon: 429. Once min_verification_interval has passed (aged here in the store): 204.
+    assert_eq!(verify("early").await.0, 429);
+    let mut item = s
+        .store()
+        .get_stream("rx-again", &p.stream_id)
+        .await
+        .unwrap()
+        .unwrap();
+    item.last_verification_ms -= 31_000;
+    s.store().put_stream(&item, Some(item.v)).await.unwrap();
+    assert_eq!(verify("second").await.0, 204);
+    // Acknowledging the first returns only the second.
+    let until = tokio::time::Instant::now() + SOON;
+    let mut ack = vec![first[0].0.clone()];
+    let second = loop {
+        let (got, _) = poll_sets(
+            s,
+            &p,
+            json!({"maxEvents": 10, "returnImmediately": true,
+            "ack": ack}),
+        )
+        .await;
+        ack.clear();
+        if !got.is_empty() || tokio::time::Instant::now() >= until {
+            break got;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(second.len(), 1, "{second:?}");
+    assert_eq!(event(&second[0].1)["state"], "second");
+    // Ack only (maxEvents 0): 200 with no SETs; the acknowledged one is gone and delivered.
+    let url = s.url(&format!("/ssf/poll/{}", p.stream_id));
+    let (st, b) = poll(
+        &s.http,
+        &url,
+        &p.token,
+        json!({"maxEvents": 0, "returnImmediately": true, "ack": [second[0].0]}),
+    )
+    .await;
+    assert_eq!((st, b["sets"].clone()), (200, json!({})), "{b}");
+    let (left, more) = poll_sets(s, &p, json!({"returnImmediately": true})).await;
+    assert!(left.is_empty() && !more, "{left:?}");
+    let rs = receipts(&w, &p.stream_id).await;
+    assert!(rs.iter().all(|r| r["status"] == "delivered"), "{rs:?}");
+
+    // Push without an authorization header: the SET arrives with none.
+    let token = receiver_token(s, "rx-noauth").await;
+    let expect = Expect::discover(&s.http, &s.base, "rx-noauth").await;
+    let recv = PushReceiver::start(expect, None).await;
+    let (st, b) = post(
+        s,
+        "/ssf/streams",
+        &token,
+        json!({"events_requested": [REVOKED],
+            "delivery": {"method": PUSH, "endpoint_url": recv.url()}}),
+    )
+    .await;
+    assert_eq!(st, 201, "{b}");
+    let id = b["stream_id"].as_str().unwrap().to_string();
+    let (st, _) = post(
+        s,
+        "/ssf/verify",
+        &token,
+        json!({"stream_id": id, "state": "x"}),
+    )
+    .await;
+    assert_eq!(st, 204);
+    let got = recv.wait_for(1, SOON).await;
+    assert_eq!(got.len(), 1, "accepted without an Authorization header");
+    assert_eq!(event_type(&got[0]), VERIFICATION);
+
+    // A deleted stream with a bad token: 401 (authentication first), then 404 with a good one.
+    let q = format!("/ssf/streams?stream_id={id}");
+    assert_eq!(send(s, Method::DELETE, &q, &token, None).await.0, 204);
+    for m in [Method::DELETE, Method::GET] {
+        let (st, _) = send(s, m.clone(), &q, "invalid-token-value", None).await;
+        assert_eq!(st, 401, "{m}");
+        assert_eq!(send(s, m.clone(), &q, &token, None).await.0, 404, "{m}");
+    }
 }

@@ -15,8 +15,7 @@
 //! * `POST /ssf/verify` `{"stream_id","state"?}` — 204: the request is recorded on the
 //!   stream and as a signal record whose fan-out makes the verification SET an event of the
 //!   stream (pushed, or kept for the next poll: [`super::delivery::request_verification`]);
-//!   one sooner than
-//!   `min_verification_interval` after the last is 429 with `Retry-After`.
+//!   one sooner than `min_verification_interval` after the last is 429 with `Retry-After`.
 //! * `POST /ssf/poll/{stream-id}` — RFC 8936 poll of a poll stream
 //!   ([`super::delivery::poll`]): `{"maxEvents"?, "returnImmediately"?, "ack"?, "setErrs"?}`
 //!   → 200 `{"sets", "moreAvailable"}`. Scope `ssf.read` or `ssf.manage`; a push stream is
@@ -36,9 +35,10 @@
 //! count, PutItem; + 1 KMS Encrypt with a push authorization header under KMS); update,
 //! replace and status change 2 (GetItem, PutItem conditioned on the version read; + 1
 //! Query and the SQS sends when held events are released); verification request 3 (those
-//! two and the signal record's PutItem) and an SQS send; poll 2 (GetItem,
-//! Query; + 1 BatchGetItem and 1 BatchWriteItem with acknowledgements); delete 2 (Query of its subjects, TransactWriteItems); add or remove a
-//! subject 1 (TransactWriteItems with the stream's check). The bearer token's GetItem is
+//! two and the signal record's PutItem) and an SQS send; poll 2 (GetItem, Query; + 1
+//! BatchGetItem and 1 BatchWriteItem with acknowledgements); delete 2 (Query of its
+//! subjects, TransactWriteItems); add or remove a subject 1 (TransactWriteItems with the
+//! stream's check). The bearer token's GetItem is
 //! one more on each.
 
 use super::{delivery, metadata, streams, subjects};
