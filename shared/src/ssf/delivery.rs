@@ -77,7 +77,7 @@ pub fn plausible_jti(jti: &str) -> bool {
 fn stream_event(
     app: &App,
     keyset: &crate::keys::signing::KeySet,
-    sig: &SignalItem,
+    (sig, email): (&SignalItem, Option<&str>),
     (stream, shape): (&StreamItem, SubjectShape),
     (at, event): (usize, &SignalEvent),
     due_after_s: i64,
@@ -96,6 +96,7 @@ fn stream_event(
             iat: sig.created_ms / 1000,
             jti: &jti,
             shape,
+            email,
         },
         event,
     );
@@ -178,7 +179,7 @@ pub async fn fan_out(app: &App, signal_id: &str) -> Result<usize, StoreError> {
     if sig.status != DeliveryStatus::Pending {
         return Ok(0);
     }
-    let targets = targets(app, &sig).await?;
+    let (targets, email) = targets(app, &sig).await?;
     let mut out: Vec<StreamEventItem> = Vec::new();
     // Per event: push it now (a push stream's event that is not held).
     let mut push_now: Vec<bool> = Vec::new();
@@ -205,7 +206,7 @@ pub async fn fan_out(app: &App, signal_id: &str) -> Result<usize, StoreError> {
                 out.push(stream_event(
                     app,
                     &keyset,
-                    &sig,
+                    (&sig, email.as_deref()),
                     (stream, *shape),
                     (at, ev),
                     due,
@@ -237,20 +238,24 @@ pub async fn fan_out(app: &App, signal_id: &str) -> Result<usize, StoreError> {
 /// The streams a record goes to, each with the subject shape its SETs take: a
 /// verification request's own stream; otherwise every live stream with a subject naming
 /// the user (the registry, then key lookups of the user's subject forms).
+/// Also the user's e-mail address, when known (for streams that name the user by it).
 async fn targets(
     app: &App,
     sig: &SignalItem,
-) -> Result<Vec<(StreamItem, SubjectShape)>, StoreError> {
+) -> Result<(Vec<(StreamItem, SubjectShape)>, Option<String>), StoreError> {
     if sig.kind == SignalKind::Verification {
         let Some((client, stream_id)) = &sig.stream else {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), None));
         };
         let s = app.store.get_stream(client, stream_id).await?;
-        return Ok(s.into_iter().map(|s| (s, SubjectShape::User)).collect());
+        return Ok((
+            s.into_iter().map(|s| (s, SubjectShape::User)).collect(),
+            None,
+        ));
     }
     let index = app.store.stream_index().await?;
     if index.iter().all(|s| s.status == StreamStatus::Disabled) {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), None));
     }
     // A deleted user's e-mail is gone with the user: their streams match by iss_sub.
     let email = app
@@ -267,11 +272,12 @@ async fn targets(
         .map(|(s, _)| (s.client_id.as_str(), s.stream_id.as_str()))
         .collect();
     let streams = app.store.get_streams(&which).await?;
-    Ok(matched
+    let targets = matched
         .iter()
         .zip(streams)
         .filter_map(|((_, form), s)| s.map(|s| (s, forms[*form].1)))
-        .collect())
+        .collect();
+    Ok((targets, email))
 }
 
 /// What a push's answer means (RFC 8935): any 2xx is delivered (§2.2 asks for 202; a

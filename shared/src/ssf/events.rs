@@ -9,10 +9,10 @@
 //!   SETs of one cause apart from repeats of another), `sub_id` (RFC 9493, SSF 1.0 §4.1),
 //!   and `events` with exactly one event (SSF 1.0 §4.1.8). No `exp` (RFC 8417 §2.2: SETs
 //!   are not access tokens).
-//! * Subject ([`SubjectShape`]): `iss_sub` {`iss`, `sub`} for the user by default; a
-//!   complex subject (SSF 1.0 §3.2) with `user` (iss_sub) and `session`
-//!   (`{"format":"opaque","id":sid}`) when the stream asked for session subjects and the
-//!   signal names a session.
+//! * Subject ([`SubjectShape`]): the user as the stream registered them — `iss_sub`
+//!   {`iss`, `sub`}, or `email` when the stream added the user by e-mail; a complex
+//!   subject (SSF 1.0 §3.2) with that `user` and `session` (`{"format":"opaque","id":sid}`)
+//!   when the stream added a complex subject and the signal names a session.
 //! * Events (field names checked against CAEP 1.0 §2, §3.1 "Session Revoked", §3.3
 //!   "Credential Change" on openid.net; RISC 1.0 §2.3–§2.5 from memory):
 //!   - CAEP `session-revoked`: `event_timestamp`, `initiating_entity` (`admin`, `user`,
@@ -128,6 +128,11 @@ pub enum SubjectShape {
     /// SSF 1.0 §3.2 complex subject: `user` (iss_sub) and, when the signal names one,
     /// `session` (opaque, the sid); without a session it falls back to [`SubjectShape::User`].
     UserAndSession,
+    /// RFC 9493 `email` for the user (the stream registered the user by e-mail); `iss_sub`
+    /// when the user has no e-mail address (any more).
+    Email,
+    /// [`SubjectShape::UserAndSession`] with the user as `email`.
+    EmailAndSession,
 }
 
 /// Everything one SET says besides its event.
@@ -150,6 +155,8 @@ pub struct SetContext<'a> {
     pub jti: &'a str,
     /// How to name the subject.
     pub shape: SubjectShape,
+    /// The user's e-mail address, for the `email` shapes.
+    pub email: Option<&'a str>,
 }
 
 /// The claims of one SET (RFC 8417 §2.2, SSF 1.0 §4).
@@ -185,9 +192,16 @@ pub fn sign_set(keys: &KeySet, claims: &Value) -> Result<String, KeyError> {
 }
 
 fn sub_id(ctx: &SetContext<'_>, sid: Option<&str>) -> Value {
-    let user = json!({"format": "iss_sub", "iss": ctx.issuer, "sub": ctx.user_id});
+    let by_email = matches!(
+        ctx.shape,
+        SubjectShape::Email | SubjectShape::EmailAndSession
+    );
+    let user = match ctx.email {
+        Some(e) if by_email => json!({"format": "email", "email": e}),
+        _ => json!({"format": "iss_sub", "iss": ctx.issuer, "sub": ctx.user_id}),
+    };
     match (ctx.shape, sid) {
-        (SubjectShape::UserAndSession, Some(sid)) => json!({
+        (SubjectShape::UserAndSession | SubjectShape::EmailAndSession, Some(sid)) => json!({
             "format": "complex",
             "user": user,
             "session": {"format": "opaque", "id": sid},
@@ -307,6 +321,7 @@ mod tests {
             iat: 1_700_000_001,
             jti: "j1",
             shape,
+            email: Some("a@example.com"),
         }
     }
 
@@ -316,6 +331,27 @@ mod tests {
             reason,
             actor,
         }
+    }
+
+    #[test]
+    fn a_stream_that_registered_the_user_by_email_gets_email_subjects() {
+        let aud = vec!["rx".to_string()];
+        let ev = revoked(EndReason::User, ActorKind::User);
+        let c = set_claims(&ctx(&aud, SubjectShape::Email), &ev);
+        assert_eq!(
+            c["sub_id"],
+            json!({"format": "email", "email": "a@example.com"})
+        );
+        let c = set_claims(&ctx(&aud, SubjectShape::EmailAndSession), &ev);
+        assert_eq!(
+            c["sub_id"],
+            json!({"format": "complex", "user": {"format": "email", "email": "a@example.com"},
+                "session": {"format": "opaque", "id": "s1"}})
+        );
+        // No address known (a deleted user): iss_sub.
+        let mut no_mail = ctx(&aud, SubjectShape::Email);
+        no_mail.email = None;
+        assert_eq!(set_claims(&no_mail, &ev)["sub_id"]["format"], "iss_sub");
     }
 
     #[test]

@@ -26,10 +26,11 @@ pub fn subject_hashes(issuer: &str, user_id: &str, email: Option<&str>) -> Vec<S
         .collect()
 }
 
-/// [`subject_hashes`], each with the shape a SET takes for a stream that registered it: a
-/// receiver that added the user as a complex subject asked for complex subjects, and gets
-/// the session beside the user ([`SubjectShape::UserAndSession`]); one that added a simple
-/// form gets the user alone.
+/// [`subject_hashes`], each with the shape a SET takes for a stream that registered it: the
+/// user named as the receiver named them (`iss_sub` or `email`); a receiver that added the
+/// user as a complex subject asked for complex subjects, and gets the session beside the
+/// user ([`SubjectShape::UserAndSession`], [`SubjectShape::EmailAndSession`]); one that
+/// added a simple form gets the user alone.
 pub fn subject_forms(
     issuer: &str,
     user_id: &str,
@@ -40,14 +41,25 @@ pub fn subject_forms(
         simple.push(json!({"format": "email", "email": e}));
     }
     // A complex subject is stored as sent: with or without its own `format` member.
+    let shapes = [
+        (SubjectShape::User, SubjectShape::UserAndSession),
+        (SubjectShape::Email, SubjectShape::EmailAndSession),
+    ];
     let complex: Vec<_> = simple
         .iter()
-        .flat_map(|s| [json!({"user": s}), json!({"format": "complex", "user": s})])
+        .zip(shapes)
+        .flat_map(|(s, (_, c))| {
+            [
+                (json!({"user": s}), c),
+                (json!({"format": "complex", "user": s}), c),
+            ]
+        })
         .collect();
     let shaped = simple
         .iter()
-        .map(|v| (v, SubjectShape::User))
-        .chain(complex.iter().map(|v| (v, SubjectShape::UserAndSession)));
+        .zip(shapes)
+        .map(|(v, (plain, _))| (v, plain))
+        .chain(complex.iter().map(|(v, c)| (v, *c)));
     shaped
         // A value Warden cannot store as a subject (an odd e-mail) matches nothing.
         .filter_map(|(v, shape)| subjects::parse(v).ok().map(|s| (s.key_hash(), shape)))
@@ -109,8 +121,18 @@ mod tests {
         assert_eq!(subject_hashes("https://idp", "u1", Some("odd")).len(), 3);
         let forms = subject_forms("https://idp", "u1", Some("a@example.com"));
         let shapes: Vec<SubjectShape> = forms.iter().map(|(_, s)| *s).collect();
-        assert_eq!(&shapes[..2], &[SubjectShape::User; 2]);
-        assert_eq!(&shapes[2..], &[SubjectShape::UserAndSession; 4]);
+        use SubjectShape::*;
+        assert_eq!(
+            shapes,
+            [
+                User,
+                Email,
+                UserAndSession,
+                UserAndSession,
+                EmailAndSession,
+                EmailAndSession
+            ]
+        );
     }
 
     #[test]
